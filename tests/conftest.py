@@ -5,7 +5,6 @@ regression runs them on the simulator ``SIM`` names (Icarus by default); tests m
 ``smoke`` run on both Icarus and Verilator, so that both stay working.
 """
 
-import pytest
 
 from sim.tb.runner import SIMULATORS, simulator
 

@@ -16,11 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from amaranth.hdl import Shape
+from amaranth.hdl import Const, Shape, Value
 
 from hdl.params import ChipParams, MacParams, Precision, parse_cores
 
-__all__ = ["elaborate", "main"]
+__all__ = ["to_verilog", "elaborate", "main"]
 
 
 def _components(mac_params):
@@ -29,9 +29,23 @@ def _components(mac_params):
     return {"np_mac_array": MacArray(mac_params), "np_requantizer": Requantizer(mac_params)}
 
 
+def to_verilog(component, name):
+    """Verilog text of ``component`` as module ``name``.
+
+    The ports are the component's signature members, less those that are constants
+    (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry.
+    """
+    from amaranth.back import verilog
+    ports = [Value.cast(value) for _, _, value in component.signature.flatten(component)
+             if not isinstance(value, Const)]
+    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+
+
 def _ports(component):
     ports = []
-    for path, member, _ in component.signature.flatten(component):
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, Const):
+            continue
         ports.append({"name": "__".join(map(str, path)),
                       "direction": member.flow.name.lower(),
                       "width": Shape.cast(member.shape).width})
@@ -44,13 +58,12 @@ def elaborate(chip, out_dir):
     Returns the paths ``(verilog, manifest)``. The output is byte-identical for equal
     parameters.
     """
-    from amaranth.back import verilog
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"northpole_{chip.rows}x{chip.columns}"
     modules, texts = {}, []
     for name, component in _components(chip.mac).items():
-        texts.append(verilog.convert(component, name=name, emit_src=False))
+        texts.append(to_verilog(component, name))
         modules[name] = {"latency": component.LATENCY, "ports": _ports(component)}
     peak = {f"int{p.bits}": chip.mac.peak_macs_per_cycle(p) for p in Precision}
     manifest = {

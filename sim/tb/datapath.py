@@ -13,14 +13,13 @@ Parameters (``TB_PARAMS``): ``lanes``, ``columns``, ``latency``, ``bits``, ``str
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
 
 import sim.golden as golden
 from hdl.datapath import settings_layout
 from hdl.mac import MacArray
-from hdl.params import MacParams, Precision
+from hdl.params import LANE_WIDTH, MacParams, Precision
 from sim.golden.simd import pack_lanes
+from sim.tb.common import Scoreboard, drive_stream, reset, split_words
 from sim.tb.runner import testbench_params
 
 
@@ -93,39 +92,24 @@ async def conv_row_matches_golden(dut):
                 "precision": precision, "first": tap == 0, "last": tap == len(taps) - 1,
             }).as_bits())
 
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.i_data__valid.value = 0
     dut.settings.value = settings.as_bits()
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
+    await reset(dut)
+    outputs, rate = await drive_stream(dut, inputs, drain=tb["latency"] + 2)
 
-    outputs = []          # (cycle, packed bytes)
-    total_cycles = len(inputs) + tb["latency"] + 2
-    for cycle in range(total_cycles):
-        await FallingEdge(dut.clk)
-        if int(dut.o_data__valid.value):
-            word = int(dut.o_data__payload.value)
-            outputs.append((cycle, [(word >> (8 * i)) & 0xFF for i in range(params.columns)]))
-        if cycle < len(inputs):
-            dut.i_data__valid.value = 1
-            dut.i_data__payload.value = inputs[cycle]
-        else:
-            dut.i_data__valid.value = 0
-
-    bytes_per_vector = params.columns * precision.bits // 8
-    errors = []
+    scoreboard = Scoreboard(f"ResNet conv row {tb['row']}, int{precision.bits}", seed,
+                            field="byte")
     assert len(outputs) == len(pixels), \
         f"seed {seed}: {len(outputs)} output vectors, expected {len(pixels)}"
-    for column, ((cycle, got), want) in enumerate(zip(outputs, expected)):
-        last_input_cycle = 9 * column + 8
+    bytes_per_vector = params.columns * precision.bits // 8
+    for column, ((cycle, word), want) in enumerate(zip(outputs, expected)):
+        last_input_cycle = len(pixels[0]) * (column + 1) - 1
         if cycle - last_input_cycle != tb["latency"]:
-            errors.append(f"pixel {column}: output after {cycle - last_input_cycle} "
-                          f"cycles, LATENCY is {tb['latency']}")
-        want_bytes = list(pack_lanes(want, precision)) + [0] * (params.columns - bytes_per_vector)
-        for lane, (g, e) in enumerate(zip(got, want_bytes)):
-            if g != e:
-                errors.append(f"conv row {tb['row']} pixel {column} byte {lane}: "
-                              f"expected 0x{e:02x}, got 0x{g:02x}")
-    assert not errors, f"seed {seed}, int{precision.bits}:\n" + "\n".join(errors[:20])
-    dut._log.info("%d output vectors match sim.golden.conv2d", len(outputs))
+            scoreboard.errors.append(f"pixel {column}: out after {cycle - last_input_cycle} "
+                                     f"cycles, LATENCY is {tb['latency']}")
+        want_bytes = [int(b) for b in pack_lanes(want, precision)]
+        want_bytes += [0] * (params.columns - bytes_per_vector)
+        scoreboard.compare(f"output pixel (row {tb['row']}, column {column})", want_bytes,
+                           split_words(word, LANE_WIDTH, params.columns))
+    scoreboard.check(len(pixels))
+    dut._log.info("%d output vectors match sim.golden.conv2d (%.0f simulated cycles/s)",
+                  len(outputs), rate)

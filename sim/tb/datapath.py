@@ -16,7 +16,7 @@ import numpy as np
 
 import sim.golden as golden
 from hdl.datapath import settings_layout
-from hdl.mac import MacArray
+from hdl.mac import mac_input_layout
 from hdl.params import LANE_WIDTH, MacParams, Precision
 from sim.golden.simd import pack_lanes
 from sim.tb.common import Scoreboard, drive_stream, reset, split_words
@@ -83,7 +83,7 @@ async def conv_row_matches_golden(dut):
         "precision": precision})
     pixels = conv_row_stimulus(layer, precision=precision, row=tb["row"])
 
-    input_layout = MacArray(params).i_data.payload.shape()
+    input_layout = mac_input_layout(params)
     inputs = []
     for taps in pixels:
         for tap, (activations, weights) in enumerate(taps):

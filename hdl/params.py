@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "MacParams", "ChipParams", "parse_cores"]
+           "MacParams", "SramParams", "ChipParams", "parse_cores"]
 
 
 class Precision(enum.IntEnum):
@@ -99,6 +99,56 @@ class MacParams:
     def peak_macs_per_cycle(self, precision):
         """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count)."""
         return self.lanes * self.columns * Precision(precision).values_per_lane
+
+
+@dataclass(frozen=True)
+class SramParams:
+    """Shape of a core's banked SRAM.
+
+    ``banks`` banks of ``depth`` words of ``word_bytes`` bytes, in one word address space
+    interleaved word by word: word ``a`` lives in bank ``a % banks``, row ``a // banks``.
+
+    Parameters
+    ----------
+    banks : int
+        Number of banks, a power of two.
+    word_bytes : int
+        Bytes per word (a core uses one MAC lane vector: ``lanes`` bytes), a power of two.
+    depth : int
+        Words per bank, a power of two of at least 2.
+    """
+    banks: int = 16
+    word_bytes: int = 8
+    depth: int = 256
+
+    def __post_init__(self):
+        for name, minimum in (("banks", 1), ("word_bytes", 1), ("depth", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"SRAM {name} must be an integer, not {value!r}")
+            if not _is_power_of_two(value) or value < minimum:
+                raise ValueError(f"SRAM {name} must be a power of two of at least {minimum}, "
+                                 f"not {value!r}")
+
+    @property
+    def words(self):
+        """Words in the whole SRAM."""
+        return self.banks * self.depth
+
+    @property
+    def size_bytes(self):
+        """Bytes in the whole SRAM."""
+        return self.words * self.word_bytes
+
+    @property
+    def addr_width(self):
+        """Width of a word address, in bits."""
+        return (self.words - 1).bit_length()
+
+    @property
+    def bank_bits(self):
+        """Low address bits that select the bank."""
+        return (self.banks - 1).bit_length()
 
 
 def parse_cores(text):

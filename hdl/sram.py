@@ -1,0 +1,193 @@
+"""A core's banked SRAM: word-interleaved banks, several ports a cycle, conflict detection."""
+
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .params import LANE_WIDTH, SramParams
+
+__all__ = ["SramPort", "BankedSram"]
+
+_KINDS = ("read", "write")
+
+
+@dataclass(frozen=True)
+class SramPort:
+    """One access port of a :class:`BankedSram`.
+
+    Parameters
+    ----------
+    name : str
+        Attribute name of the port on the SRAM.
+    kind : str
+        ``"read"`` or ``"write"``.
+    span : int
+        Consecutive words accessed per cycle (a MAC weight tile reads ``columns`` words);
+        words ``addr .. addr + span - 1`` lie in ``span`` consecutive banks.
+    """
+    name: str
+    kind: str
+    span: int = 1
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"SRAM port name must be an identifier, not {self.name!r}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"SRAM port kind must be one of {', '.join(_KINDS)}, "
+                             f"not {self.kind!r}")
+        if not isinstance(self.span, int) or self.span < 1:
+            raise ValueError(f"SRAM port span must be a positive integer, not {self.span!r}")
+
+    def signature(self, params):
+        word = LANE_WIDTH * params.word_bytes
+        members = {"en": In(1), "addr": In(params.addr_width)}
+        if self.kind == "read":
+            members["data"] = Out(unsigned(word * self.span))
+        else:
+            members["data"] = In(unsigned(word * self.span))
+            members["mask"] = In(params.word_bytes * self.span)
+        return wiring.Signature(members)
+
+
+class BankedSram(wiring.Component):
+    """Banked single-cycle SRAM with several read and write ports and a conflict flag.
+
+    ``params.banks`` banks of simple dual-port memory (one read and one write per bank
+    per cycle, as FPGA block RAM and SRAM macros offer), in one word address space
+    interleaved word by word (word ``a`` in bank ``a % banks``, row ``a // banks``). In a
+    cycle every port may access ``span`` consecutive words; the compiler's schedule
+    keeps the accesses of one cycle in distinct banks. If two reads, or two writes,
+    reach one bank in the same cycle, the lowest-numbered port (in ``ports`` order) is
+    served and the sticky ``conflict`` flag rises; only reset clears it.
+
+    Timing: read data appears on ``<port>.data`` the cycle after ``en`` (``LATENCY`` =
+    1), valid for that cycle; a write lands at the clock edge
+    ending its cycle (byte ``i`` of the port's data only where ``mask[i]`` is set). A
+    read in the cycle of a write to the same word returns the old data.
+
+    Parameters
+    ----------
+    params : SramParams
+    ports : sequence of SramPort
+        The ports, in priority order; names must be distinct.
+
+    Attributes
+    ----------
+    <port name> : In(SramPort.signature(params))
+        ``en``, ``addr`` (word address), ``data`` (``span`` words, lowest address in the
+        low bits) and for write ports ``mask`` (one bit per byte).
+    conflict : Out(1)
+        Sticky: some bank received two reads or two writes in one cycle.
+    LATENCY : int
+        Read latency in cycles: 1.
+    """
+
+    LATENCY = 1
+
+    def __init__(self, params, ports):
+        if not isinstance(params, SramParams):
+            raise TypeError(f"BankedSram params must be an SramParams, not {params!r}")
+        ports = tuple(ports)
+        if not ports or not all(isinstance(port, SramPort) for port in ports):
+            raise TypeError(f"BankedSram ports must be a non-empty sequence of SramPort, "
+                            f"not {ports!r}")
+        names = [port.name for port in ports]
+        if len(set(names)) != len(names) or "conflict" in names:
+            raise ValueError(f"BankedSram port names must be distinct and not 'conflict', "
+                             f"not {names!r}")
+        for port in ports:
+            if port.span > params.banks:
+                raise ValueError(f"SRAM port {port.name} span must be at most the "
+                                 f"{params.banks} banks, not {port.span!r}")
+        self._params = params
+        self._ports = ports
+        members = {port.name: In(port.signature(params)) for port in ports}
+        members["conflict"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def params(self):
+        return self._params
+
+    def _requests(self, kind):
+        """Every word access of ``kind``: (port, word index, bank, row, enable)."""
+        params = self._params
+        requests = []
+        for port in self._ports:
+            if port.kind != kind:
+                continue
+            interface = getattr(self, port.name)
+            for word in range(port.span):
+                address = (interface.addr + word)[:params.addr_width]
+                bank = address[:params.bank_bits] if params.bank_bits else 0
+                requests.append((port, word, bank, address[params.bank_bits:], interface.en))
+        return requests
+
+    def _arbitrate(self, m, bank, requests, name):
+        """Per bank: which requests hit it, the winner's index, and whether two collide."""
+        hits = [Signal(name=f"{name}_b{bank}_hit{i}") for i in range(len(requests))]
+        for hit, (_, _, request_bank, _, enable) in zip(hits, requests):
+            m.d.comb += hit.eq(enable & (request_bank == bank))
+        collision = Signal(name=f"{name}_b{bank}_collision")
+        seen, any_second = 0, 0
+        for hit in hits:
+            any_second = any_second | (seen & hit)   # a hit after an earlier one
+            seen = seen | hit
+        m.d.comb += collision.eq(any_second)
+        return hits, collision
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self._params
+        word_width = LANE_WIDTH * params.word_bytes
+        reads, writes = self._requests("read"), self._requests("write")
+        collisions = []
+        read_ports = []
+        for bank in range(params.banks):
+            memory = Memory(shape=unsigned(word_width), depth=params.depth, init=[])
+            m.submodules[f"bank{bank}"] = memory
+            read_port = memory.read_port(transparent_for=())
+            write_port = memory.write_port(granularity=LANE_WIDTH)
+            read_ports.append(read_port)
+
+            hits, collision = self._arbitrate(m, bank, reads, "read")
+            collisions.append(collision)
+            for hit, (_, _, _, row, _) in reversed(list(zip(hits, reads))):
+                with m.If(hit):
+                    m.d.comb += [read_port.addr.eq(row), read_port.en.eq(1)]
+
+            hits, collision = self._arbitrate(m, bank, writes, "write")
+            collisions.append(collision)
+            for hit, (port, word, _, row, _) in reversed(list(zip(hits, writes))):
+                interface = getattr(self, port.name)
+                with m.If(hit):
+                    m.d.comb += [
+                        write_port.addr.eq(row),
+                        write_port.data.eq(interface.data.word_select(word, word_width)),
+                        write_port.en.eq(interface.mask.word_select(word, params.word_bytes)),
+                    ]
+
+        # Read data returns from the bank each word was addressed to a cycle earlier.
+        for port in self._ports:
+            if port.kind != "read":
+                continue
+            interface = getattr(self, port.name)
+            words = []
+            for word, (_, _, bank, _, _) in enumerate(r for r in reads if r[0] is port):
+                if not params.bank_bits:
+                    words.append(read_ports[0].data)
+                    continue
+                bank_then = Signal(params.bank_bits, name=f"{port.name}_w{word}_bank")
+                m.d.sync += bank_then.eq(bank)
+                data = read_ports[0].data
+                for index in range(1, params.banks):
+                    data = Mux(bank_then == index, read_ports[index].data, data)
+                words.append(data)
+            m.d.comb += interface.data.eq(Cat(*words))
+
+        with m.If(Cat(*collisions).any()):
+            m.d.sync += self.conflict.eq(1)
+        return m

@@ -1,0 +1,144 @@
+"""The banked SRAM in Amaranth's simulator, against a dictionary model of its words."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hdl.params import SramParams
+from hdl.sram import BankedSram, SramPort
+
+PARAMS = SramParams(banks=8, word_bytes=4, depth=16)
+PORTS = [SramPort("weights", "read", span=4), SramPort("activations", "read"),
+         SramPort("writeback", "write"), SramPort("host", "write")]
+WORD = 8 * PARAMS.word_bytes
+
+
+def run(testbench, ports=PORTS):
+    dut = BankedSram(PARAMS, ports)
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-8)
+
+    async def bench(ctx):
+        await testbench(ctx, dut)
+    simulator.add_testbench(bench)
+    simulator.run()
+
+
+def conflict_free_cycle(rng):
+    """Addresses for one cycle whose reads, and whose writes, fall in distinct banks."""
+    while True:
+        weights = int(rng.integers(PARAMS.words))
+        activations, writeback, host = (int(a) for a in rng.integers(PARAMS.words, size=3))
+        read_banks = [(weights + j) % PARAMS.banks for j in range(4)] + \
+            [activations % PARAMS.banks]
+        if len(set(read_banks)) == 5 and writeback % PARAMS.banks != host % PARAMS.banks:
+            return weights, activations, writeback, host
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_conflict_free_traffic(seed):
+    rng = np.random.default_rng(seed)
+    model = {a: 0 for a in range(PARAMS.words)}
+    checked = []
+
+    async def testbench(ctx, dut):
+        for _ in range(400):
+            weights, activations, writeback, host = conflict_free_cycle(rng)
+            writes = []
+            for port, address in ((dut.writeback, writeback), (dut.host, host)):
+                data = int(rng.integers(1 << WORD))
+                mask = int(rng.integers(1 << PARAMS.word_bytes))
+                ctx.set(port.en, 1)
+                ctx.set(port.addr, address)
+                ctx.set(port.data, data)
+                ctx.set(port.mask, mask)
+                writes.append((address, data, mask))
+            ctx.set(dut.weights.en, 1)
+            ctx.set(dut.weights.addr, weights)
+            ctx.set(dut.activations.en, 1)
+            ctx.set(dut.activations.addr, activations)
+            # Reads see the words as they were before this cycle's writes.
+            now = (sum(model[(weights + j) % PARAMS.words] << (WORD * j) for j in range(4)),
+                   model[activations])
+            await ctx.tick()     # the reads' data is visible right after the edge
+            checked.append(now == (ctx.get(dut.weights.data), ctx.get(dut.activations.data)))
+            for address, data, mask in writes:
+                for byte in range(PARAMS.word_bytes):
+                    if mask >> byte & 1:
+                        keep = ~(0xFF << (8 * byte))
+                        model[address] = model[address] & keep | data & (0xFF << (8 * byte))
+        assert ctx.get(dut.conflict) == 0
+
+    run(testbench)
+    assert len(checked) == 400 and all(checked), f"seed {seed}: {checked.count(False)} bad reads"
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_conflict_is_flagged_and_sticky(kind):
+    async def testbench(ctx, dut):
+        assert ctx.get(dut.conflict) == 0
+        if kind == "read":   # activations word 9 sits in bank 1, inside the tile 8..11
+            ctx.set(dut.weights.en, 1)
+            ctx.set(dut.weights.addr, 8)
+            ctx.set(dut.activations.en, 1)
+            ctx.set(dut.activations.addr, 9)
+        else:                # words 3 and 11 share bank 3
+            for port, address in ((dut.writeback, 3), (dut.host, 11)):
+                ctx.set(port.en, 1)
+                ctx.set(port.addr, address)
+                ctx.set(port.mask, 0xF)
+        await ctx.tick()
+        for port in (dut.weights, dut.activations, dut.writeback, dut.host):
+            ctx.set(port.en, 0)
+        assert ctx.get(dut.conflict) == 1
+        await ctx.tick().repeat(3)
+        assert ctx.get(dut.conflict) == 1
+    run(testbench)
+
+
+def test_same_bank_different_kinds_is_no_conflict():
+    async def testbench(ctx, dut):
+        ctx.set(dut.activations.en, 1)
+        ctx.set(dut.activations.addr, 5)
+        ctx.set(dut.host.en, 1)
+        ctx.set(dut.host.addr, 13)        # bank 5 too: one read and one write is fine
+        ctx.set(dut.host.mask, 0xF)
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 0
+    run(testbench)
+
+
+@pytest.mark.parametrize("ports, error, message", [
+    ([], TypeError, r"^BankedSram ports must be a non-empty sequence of SramPort, not \(\)$"),
+    ([SramPort("a", "read"), SramPort("a", "write")], ValueError,
+     r"^BankedSram port names must be distinct and not 'conflict', not \['a', 'a'\]$"),
+    ([SramPort("a", "read", span=16)], ValueError,
+     r"^SRAM port a span must be at most the 8 banks, not 16$"),
+])
+def test_ports_wrong(ports, error, message):
+    with pytest.raises(error, match=message):
+        BankedSram(PARAMS, ports)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": "1x", "kind": "read"}, r"^SRAM port name must be an identifier, not '1x'$"),
+    ({"name": "a", "kind": "modify"}, r"^SRAM port kind must be one of read, write, not 'modify'$"),
+    ({"name": "a", "kind": "read", "span": 0}, r"^SRAM port span must be a positive integer, not 0$"),
+])
+def test_port_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SramPort(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"banks": 3}, r"^SRAM banks must be a power of two of at least 1, not 3$"),
+    ({"depth": 1}, r"^SRAM depth must be a power of two of at least 2, not 1$"),
+])
+def test_params_wrong(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SramParams(**kwargs)
+
+
+def test_params_derived():
+    assert (PARAMS.words, PARAMS.size_bytes, PARAMS.addr_width, PARAMS.bank_bits) == \
+        (128, 512, 7, 3)

@@ -1,27 +1,14 @@
 """The compute datapath of a core: the SIMD MAC array feeding the requantize unit."""
 
-from amaranth import Module, signed
-from amaranth.lib import data, wiring
+from amaranth import Module
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from .mac import MacArray
-from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision
-from .requantize import Requantizer
+from .params import MacParams
+from .requantize import Requantizer, requantize_settings_layout
 
-__all__ = ["Datapath", "settings_layout"]
-
-
-def settings_layout(columns):
-    """Layout of the per-tile requantization settings: per column, then per layer."""
-    return data.StructLayout({
-        "bias": data.ArrayLayout(signed(ACC_WIDTH), columns),
-        "multiplier": data.ArrayLayout(signed(ACC_WIDTH), columns),
-        "shift": data.ArrayLayout(signed(SHIFT_WIDTH), columns),
-        "zero_point": signed(LANE_WIDTH),
-        "clamp_min": signed(LANE_WIDTH),
-        "clamp_max": signed(LANE_WIDTH),
-        "precision": Precision,
-    })
+__all__ = ["Datapath"]
 
 
 class Datapath(wiring.Component):
@@ -44,7 +31,7 @@ class Datapath(wiring.Component):
     ----------
     i_data : In(stream.Signature(...), always_ready)
         The MAC array's input: packed activations, weights, precision, first, last.
-    settings : In(settings_layout(N))
+    settings : In(requantize_settings_layout(N))
         Requantization settings of the current tile.
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N)), always_ready)
         One packed output vector per accumulation (layout as the requantize unit's).
@@ -62,7 +49,7 @@ class Datapath(wiring.Component):
         self.LATENCY = self._mac.LATENCY + self._requantizer.LATENCY
         super().__init__({
             "i_data": self._mac.signature.members["i_data"],
-            "settings": In(settings_layout(params.columns)),
+            "settings": In(requantize_settings_layout(params.columns)),
             "o_data": self._requantizer.signature.members["o_data"],
         })
 
@@ -80,8 +67,7 @@ class Datapath(wiring.Component):
             requantizer.i_data.valid.eq(mac.o_acc.valid),
             requantizer.i_data.payload.acc.eq(mac.o_acc.payload),
         ]
-        for field in ("bias", "multiplier", "shift", "zero_point", "clamp_min", "clamp_max",
-                      "precision"):
+        for field in requantize_settings_layout(self._params.columns).members:
             m.d.comb += requantizer.i_data.payload[field].eq(self.settings[field])
         wiring.connect(m, requantizer.o_data, wiring.flipped(self.o_data))
         return m

@@ -6,18 +6,15 @@ from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision
 
-__all__ = ["Requantizer", "requantize_input_layout"]
+__all__ = ["Requantizer", "requantize_settings_layout", "requantize_input_layout"]
 
 _INT32_MIN = -(1 << (ACC_WIDTH - 1))
 #: Fraction bits of a quantized multiplier (TFLite's Q0.31).
 _MULTIPLIER_FRACTION_BITS = ACC_WIDTH - 1
 
 
-def requantize_input_layout(params):
-    """Layout of one requantize-unit input vector (see :class:`Requantizer`)."""
-    columns = params.columns
-    return data.StructLayout({
-        "acc": data.ArrayLayout(signed(ACC_WIDTH), columns),
+def _settings_fields(columns):
+    return {
         "bias": data.ArrayLayout(signed(ACC_WIDTH), columns),
         "multiplier": data.ArrayLayout(signed(ACC_WIDTH), columns),
         "shift": data.ArrayLayout(signed(SHIFT_WIDTH), columns),
@@ -25,7 +22,22 @@ def requantize_input_layout(params):
         "clamp_min": signed(LANE_WIDTH),
         "clamp_max": signed(LANE_WIDTH),
         "precision": Precision,
-    })
+    }
+
+
+def requantize_settings_layout(columns):
+    """Layout of the requantization settings of one output tile: all but the accumulators.
+
+    Per column: ``bias``, ``multiplier``, ``shift``; per layer: ``zero_point``,
+    ``clamp_min``, ``clamp_max``, ``precision``.
+    """
+    return data.StructLayout(_settings_fields(columns))
+
+
+def requantize_input_layout(params):
+    """Layout of one requantize-unit input vector: ``acc`` plus the settings fields."""
+    return data.StructLayout({"acc": data.ArrayLayout(signed(ACC_WIDTH), params.columns),
+                              **_settings_fields(params.columns)})
 
 
 class Requantizer(wiring.Component):

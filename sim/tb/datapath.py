@@ -15,9 +15,9 @@ import cocotb
 import numpy as np
 
 import sim.golden as golden
-from hdl.datapath import settings_layout
 from hdl.mac import mac_input_layout
 from hdl.params import LANE_WIDTH, MacParams, Precision
+from hdl.requantize import requantize_settings_layout
 from sim.golden.simd import pack_lanes
 from sim.tb.common import Scoreboard, drive_stream, reset, split_words
 from sim.tb.runner import testbench_params
@@ -76,7 +76,7 @@ async def conv_row_matches_golden(dut):
         out_channels=params.columns)
     clamp_min, clamp_max = golden.activation_range(layer["y_zp"], relu=layer["relu"],
                                                    bits=layer["bits"])
-    settings = settings_layout(params.columns).const({
+    settings = requantize_settings_layout(params.columns).const({
         "bias": golden.fold_input_zero_point(layer["w"], layer["bias"], layer["x_zp"]).tolist(),
         "multiplier": multiplier.tolist(), "shift": shift.tolist(),
         "zero_point": layer["y_zp"], "clamp_min": clamp_min, "clamp_max": clamp_max,

@@ -103,7 +103,13 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
 
 
 def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8):
-    """Quantized fully-connected layer: ``x`` (N, I), ``w`` (O, I), ``bias`` (O,) → int8 (N, O)."""
+    """Quantized fully-connected layer: ``x`` (N, I), ``w`` (O, I), ``bias`` (O,) → int8 (N, O).
+
+    Unlike the convolution, LiteRT's reference fully-connected kernel (per-channel, as the
+    converter emits it) requantizes with a single rounding (the 64-bit overload of
+    ``MultiplyByQuantizedMultiplier``): an exact half rounds toward +infinity, and a
+    value just below one half after the first step of double rounding is not rounded up.
+    """
     precision = checks.precision(bits)
     x = checks.tensor(x, "x", precision, 2)
     w = checks.tensor(w, "w", precision, 2)
@@ -116,5 +122,5 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
                                             out_channels=w.shape[0])
     low, high = activation_range(y_zp, relu=relu, bits=bits)
     return requantize(wrap_int32((x - x_zp) @ w.T), bias=bias, multiplier=multiplier,
-                      shift=shift, zero_point=y_zp, clamp_min=low,
-                      clamp_max=high).astype(np.int8)
+                      shift=shift, zero_point=y_zp, clamp_min=low, clamp_max=high,
+                      rounding="single").astype(np.int8)

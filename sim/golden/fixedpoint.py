@@ -16,8 +16,12 @@ from hdl.params import MAX_SHIFT, MIN_SHIFT
 from .simd import wrap_int32
 
 __all__ = ["INT32_MIN", "INT32_MAX", "wrap_int32", "saturating_rounding_doubling_high_mul",
-           "rounding_divide_by_pot", "multiply_by_quantized_multiplier", "quantize_multiplier",
-           "requantize"]
+           "rounding_divide_by_pot", "multiply_by_quantized_multiplier",
+           "multiply_by_quantized_multiplier_single_rounding", "quantize_multiplier",
+           "requantize", "ROUNDINGS"]
+
+#: The two rounding variants of TFLite's requantization (see :func:`requantize`).
+ROUNDINGS = ("double", "single")
 
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
@@ -85,6 +89,27 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift):
+    """TFLite's int64 ``MultiplyByQuantizedMultiplier``: one rounding, ties toward +infinity.
+
+    ``(x * multiplier + 2**(30 - shift)) >> (31 - shift)`` in 64 bits, as the overload
+    for a 64-bit ``x`` computes it (LiteRT's per-channel fully-connected kernel uses it).
+    ``multiplier`` is non-negative; ``shift`` lies in ``[MIN_SHIFT, MAX_SHIFT]``.
+    """
+    x = _int64(x, "x")
+    multiplier = _int64(multiplier, "multiplier")
+    if multiplier.size and multiplier.min() < 0:
+        raise ValueError("multiplier must be non-negative for single rounding")
+    shift = np.asarray(shift)
+    if not np.issubdtype(shift.dtype, np.integer):
+        raise ValueError(f"shift must be an integer array, not of dtype {shift.dtype}")
+    shift = shift.astype(np.int64)
+    if shift.size and (shift.min() < MIN_SHIFT or shift.max() > MAX_SHIFT):
+        raise ValueError(f"shift must lie in [{MIN_SHIFT}, {MAX_SHIFT}], not {shift!r}")
+    total = 31 - shift
+    return wrap_int32((x * multiplier + (np.int64(1) << (total - 1))) >> total)
+
+
 def _round_half_away(value):
     magnitude = math.floor(abs(value) + 0.5)  # exact: |value| <= 2**31 has <= 22 fraction bits
     return magnitude if value >= 0 else -magnitude
@@ -111,16 +136,23 @@ def quantize_multiplier(real):
     return int(q_fixed), int(shift)
 
 
-def requantize(acc, *, bias, multiplier, shift, zero_point, clamp_min, clamp_max):
-    """What the hardware requantize unit computes for every accumulator.
+def requantize(acc, *, bias, multiplier, shift, zero_point, clamp_min, clamp_max,
+               rounding="double"):
+    """TFLite's conv/fully-connected output stage for every accumulator.
 
-    ``clip(multiply_by_quantized_multiplier(wrap32(acc + bias), multiplier, shift) +
-    zero_point, clamp_min, clamp_max)``: TFLite's conv/fully-connected output stage.
-    Per-channel ``bias``, ``multiplier`` and ``shift`` broadcast along the last axis.
-    Returns ``int32``.
+    ``clip(MultiplyByQuantizedMultiplier(wrap32(acc + bias), multiplier, shift) +
+    zero_point, clamp_min, clamp_max)``. ``rounding`` picks the variant: ``"double"``
+    (:func:`multiply_by_quantized_multiplier`, what LiteRT's conv and the hardware
+    requantize unit use) or ``"single"`` (:func:`multiply_by_quantized_multiplier_single_
+    rounding`, what LiteRT's per-channel fully-connected kernel uses). Per-channel
+    ``bias``, ``multiplier`` and ``shift`` broadcast along the last axis. Returns int32.
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
     summed = wrap_int32(_int64(acc, "acc") + _int64(bias, "bias"))
-    scaled = multiply_by_quantized_multiplier(summed, multiplier, shift).astype(np.int64)
+    scale = multiply_by_quantized_multiplier if rounding == "double" else \
+        multiply_by_quantized_multiplier_single_rounding
+    scaled = scale(summed, multiplier, shift).astype(np.int64)
     if clamp_min > clamp_max:
         raise ValueError(f"clamp_min must not exceed clamp_max {clamp_max!r}, not {clamp_min!r}")
     return np.clip(scaled + int(zero_point), clamp_min, clamp_max).astype(np.int32)

@@ -7,6 +7,7 @@ from sim.golden.fixedpoint import (
     INT32_MAX,
     INT32_MIN,
     multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier_single_rounding,
     quantize_multiplier,
     requantize,
     rounding_divide_by_pot,
@@ -75,3 +76,18 @@ def test_requantize_wraps_bias_and_clamps():
     # (10 + 6) * 0.5 + 3 = 11, clamped at 10.
     assert requantize(np.array([10]), bias=np.array([6]), multiplier=np.array([1 << 30]),
                       shift=np.array([0]), zero_point=3, clamp_min=-5, clamp_max=10) == 10
+
+
+@pytest.mark.parametrize("x, multiplier, shift, expected", [
+    (1, 1 << 30, 0, 1),                       # (2**30 + 2**30) >> 31 = 1: +0.5 rounds up
+    (-1, 1 << 30, 0, 0),                      # (-2**30 + 2**30) >> 31 = 0: -0.5 rounds up too
+    (-3, 1 << 30, 0, -1),                     # -1.5 -> -1
+    (4066, 2129324917, -7, 31),               # 4066 * m / 2**38 = 31.497: rounds to 31
+])
+def test_single_rounding(x, multiplier, shift, expected):
+    assert multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift) == expected
+
+
+def test_double_rounding_differs_where_litert_fc_and_conv_differ():
+    # 4066 * m / 2**31 = 4031.6 rounds to 4032, and 4032 / 2**7 = 31.5 rounds to 32.
+    assert multiply_by_quantized_multiplier(4066, 2129324917, -7) == 32

@@ -19,7 +19,7 @@ import sim.golden as golden
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 MODELS = json.loads((VECTORS / "models.json").read_text())
-FRAMES = 6
+FRAMES = 40
 
 
 def same_padding(size, kernel, stride):

@@ -8,7 +8,7 @@ and validates itself in ``__post_init__``; derived widths are properties.
 import enum
 from dataclasses import dataclass
 
-__all__ = ["Precision", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
+__all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "MacParams", "SramParams", "ChipParams", "parse_cores"]
 
 
@@ -49,6 +49,17 @@ class Precision(enum.IntEnum):
             if precision.bits == bits:
                 return precision
         raise ValueError(f"Precision bits must be one of 8, 4, 2, not {bits!r}")
+
+
+class Rounding(enum.IntEnum):
+    """Which of TFLite's two ``MultiplyByQuantizedMultiplier`` variants requantizes a layer.
+
+    ``DOUBLE``: gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT
+    (TFLite's default; LiteRT's conv, ADD and MEAN). ``SINGLE``: one rounding of the
+    64-bit product, ties toward +infinity (LiteRT's per-channel fully-connected kernel).
+    """
+    DOUBLE = 0
+    SINGLE = 1
 
 
 #: Width of one SIMD lane, in bits (one int8, two int4 or four int2 values).

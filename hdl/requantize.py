@@ -4,7 +4,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision
+from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
 
 __all__ = ["Requantizer", "requantize_settings_layout", "requantize_input_layout"]
 
@@ -22,6 +22,7 @@ def _settings_fields(columns):
         "clamp_min": signed(LANE_WIDTH),
         "clamp_max": signed(LANE_WIDTH),
         "precision": Precision,
+        "rounding": Rounding,
     }
 
 
@@ -29,7 +30,7 @@ def requantize_settings_layout(columns):
     """Layout of the requantization settings of one output tile: all but the accumulators.
 
     Per column: ``bias``, ``multiplier``, ``shift``; per layer: ``zero_point``,
-    ``clamp_min``, ``clamp_max``, ``precision``.
+    ``clamp_min``, ``clamp_max``, ``precision``, ``rounding``.
     """
     return data.StructLayout(_settings_fields(columns))
 
@@ -43,14 +44,18 @@ def requantize_input_layout(params):
 class Requantizer(wiring.Component):
     """Bias add, TFLite fixed-point requantization, zero point, clamp and lane packing.
 
-    Per column ``i``, exactly TFLite's conv/fully-connected output stage (default build,
-    double rounding)::
+    Per column ``i``, exactly TFLite's conv/fully-connected output stage. With
+    ``rounding = DOUBLE`` (TFLite's default)::
 
         x = wrap32(acc[i] + bias[i])
         x = wrap32(x << max(shift[i], 0))
         x = SaturatingRoundingDoublingHighMul(x, multiplier[i])
         x = RoundingDivideByPOT(x, max(-shift[i], 0))
         y = clamp(x + zero_point, clamp_min, clamp_max)
+
+    With ``rounding = SINGLE`` (the 64-bit overload, LiteRT's fully-connected kernel), the
+    middle three steps are ``x = wrap32((x * multiplier[i] + 2**(30 - shift[i])) >>
+    (31 - shift[i]))``, for a non-negative multiplier.
 
     and the N results are packed for ``precision``: int8 puts result ``i`` in byte ``i``
     (N bytes); int4 puts it in nibble ``i``, low nibble first (N/2 bytes); int2 in
@@ -59,8 +64,8 @@ class Requantizer(wiring.Component):
     fused ReLU is ``clamp_min = zero_point``); only the low bits of each result are packed.
 
     Fully pipelined, one vector per cycle, never stalls. Stages: bias add; left shift;
-    32 x 32 multiply; rounding high half with saturation; rounding right shift; zero
-    point, clamp and packing.
+    32 x 32 multiply; rounding high half with saturation (or the single rounding);
+    rounding right shift; zero point, clamp and packing.
 
     Parameters
     ----------
@@ -105,11 +110,15 @@ class Requantizer(wiring.Component):
         def field(stage, name):
             return stages[stage][name][column]
 
+        def single(stage):
+            return stages[stage].rounding == Rounding.SINGLE
+
         biased = self._register(m, (field(0, "acc") + field(0, "bias"))[:ACC_WIDTH].as_signed(),
                                 f"biased_{column}")
         shift = field(1, "shift")
         left = Mux(shift > 0, shift, 0)[:SHIFT_WIDTH - 1]
-        shifted = self._register(m, (biased << left)[:ACC_WIDTH].as_signed(), f"shifted_{column}")
+        shifted = self._register(m, Mux(single(1), biased, (biased << left)[:ACC_WIDTH].as_signed()),
+                                 f"shifted_{column}")
         multiplier = field(2, "multiplier")
         product = self._register(m, shifted * multiplier, f"product_{column}")
         overflow = self._register(m, (shifted == _INT32_MIN) & (multiplier == _INT32_MIN),
@@ -120,15 +129,21 @@ class Requantizer(wiring.Component):
         m.d.comb += nudged.eq(product + nudge)
         toward_zero = Mux(nudged < 0, (1 << _MULTIPLIER_FRACTION_BITS) - 1, 0)
         high = (nudged + toward_zero) >> _MULTIPLIER_FRACTION_BITS
-        high_mul = self._register(m, Mux(overflow, (1 << (ACC_WIDTH - 1)) - 1,
-                                         high[:ACC_WIDTH].as_signed()), f"high_mul_{column}")
+        # Single rounding: (product + 2**(30 - shift)) >> (31 - shift), for shift in [-31, 30].
+        total_shift = (_MULTIPLIER_FRACTION_BITS - field(3, "shift"))[:SHIFT_WIDTH + 1]
+        rounded = (product + (Const(1, unsigned(2 * ACC_WIDTH)) << (total_shift - 1)[:SHIFT_WIDTH + 1])) \
+            >> total_shift
+        high_mul = self._register(m, Mux(single(3), rounded[:ACC_WIDTH].as_signed(),
+                                         Mux(overflow, (1 << (ACC_WIDTH - 1)) - 1,
+                                             high[:ACC_WIDTH].as_signed())), f"high_mul_{column}")
         # RoundingDivideByPOT.
         shift = field(4, "shift")
         right = Mux(shift < 0, -shift, 0)[:SHIFT_WIDTH]
         mask = (Const(1, unsigned(ACC_WIDTH + 1)) << right) - 1
         remainder = high_mul.as_unsigned() & mask
         threshold = (mask >> 1) + (high_mul < 0)
-        return self._register(m, (high_mul >> right) + (remainder > threshold),
+        return self._register(m, Mux(single(4), high_mul,
+                                     (high_mul >> right) + (remainder > threshold)),
                               f"scaled_{column}")
 
     def _pack(self, results, precision):

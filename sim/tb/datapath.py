@@ -16,7 +16,7 @@ import numpy as np
 
 import sim.golden as golden
 from hdl.mac import mac_input_layout
-from hdl.params import LANE_WIDTH, MacParams, Precision
+from hdl.params import LANE_WIDTH, MacParams, Precision, Rounding
 from hdl.requantize import requantize_settings_layout
 from sim.golden.simd import pack_lanes
 from sim.tb.common import Scoreboard, drive_stream, reset, split_words
@@ -80,7 +80,7 @@ async def conv_row_matches_golden(dut):
         "bias": golden.fold_input_zero_point(layer["w"], layer["bias"], layer["x_zp"]).tolist(),
         "multiplier": multiplier.tolist(), "shift": shift.tolist(),
         "zero_point": layer["y_zp"], "clamp_min": clamp_min, "clamp_max": clamp_max,
-        "precision": precision})
+        "precision": precision, "rounding": Rounding.DOUBLE})
     pixels = conv_row_stimulus(layer, precision=precision, row=tb["row"])
 
     input_layout = mac_input_layout(params)

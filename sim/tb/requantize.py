@@ -8,7 +8,7 @@ and must appear exactly ``LATENCY`` cycles after its input. Parameters (``TB_PAR
 import cocotb
 import numpy as np
 
-from hdl.params import LANE_WIDTH, MAX_SHIFT, MIN_SHIFT, MacParams, Precision
+from hdl.params import LANE_WIDTH, MAX_SHIFT, MIN_SHIFT, MacParams, Precision, Rounding
 from hdl.requantize import requantize_input_layout
 from sim.golden.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
 from sim.golden.simd import pack_lanes
@@ -22,7 +22,10 @@ def _setup():
 
 
 def operation(rng, columns, precision=None, **fixed):
-    """One random input vector; ``fixed`` overrides fields (scalars broadcast to columns)."""
+    """One random input vector; ``fixed`` overrides fields (scalars broadcast to columns).
+
+    Single rounding is drawn only with non-negative multipliers (its precondition).
+    """
     precision = Precision(int(rng.integers(len(Precision)))) if precision is None else precision
     zero_point = int(rng.integers(precision.min, precision.max + 1))
     clamp_min = int(rng.integers(precision.min, zero_point + 1))
@@ -34,17 +37,21 @@ def operation(rng, columns, precision=None, **fixed):
         "shift": rng.integers(-12, 1, columns),
         "zero_point": zero_point, "clamp_min": clamp_min, "clamp_max": clamp_max,
         "precision": precision,
+        "rounding": Rounding(int(rng.integers(len(Rounding)))),
     }
     for name, value in fixed.items():
         vector[name] = np.broadcast_to(value, (columns,)).copy() if name in \
             ("acc", "bias", "multiplier", "shift") else value
+    if "rounding" not in fixed and (np.asarray(vector["multiplier"]) < 0).any():
+        vector["rounding"] = Rounding.DOUBLE
     return vector
 
 
 def expected_bytes(vector, columns):
     results = requantize(vector["acc"], bias=vector["bias"], multiplier=vector["multiplier"],
                          shift=vector["shift"], zero_point=vector["zero_point"],
-                         clamp_min=vector["clamp_min"], clamp_max=vector["clamp_max"])
+                         clamp_min=vector["clamp_min"], clamp_max=vector["clamp_max"],
+                         rounding=vector["rounding"].name.lower())
     packed = [int(b) for b in pack_lanes(results, vector["precision"])]
     return packed + [0] * (columns - len(packed))
 
@@ -64,7 +71,8 @@ async def check_operations(dut, tb, params, vectors, name):
             scoreboard.errors.append(f"operation {index}: out after {cycle - index} cycles, "
                                      f"LATENCY is {tb['latency']}")
         got = split_words(word, LANE_WIDTH, params.columns)
-        scoreboard.compare(f"operation {index} (int{vector['precision'].bits})",
+        scoreboard.compare(f"operation {index} (int{vector['precision'].bits}, "
+                           f"{vector['rounding'].name.lower()} rounding)",
                            expected_bytes(vector, params.columns), got)
     scoreboard.check(len(vectors))
 
@@ -122,6 +130,15 @@ async def corner_values(dut):
             values = np.resize(np.array(list(acc)), params.columns)
             vectors.append(operation(rng, params.columns, acc=values, bias=0,
                                      multiplier=1 << 30, shift=shift, **int8))
+    # Where the two roundings part: 4066 * m / 2**38 = 31.497 is 31 once, 32 twice rounded.
+    for rounding in Rounding:
+        vectors.append(operation(rng, params.columns, acc=4066, bias=0, multiplier=2129324917,
+                                 shift=-7, rounding=rounding, **int8))
+    # Single-rounding ties (+-0.5 both round up) at the shift extremes.
+    for shift in (MIN_SHIFT, -1, 0, MAX_SHIFT):
+        vectors.append(operation(rng, params.columns, acc=np.resize([1, -1, 3, -3], params.columns),
+                                 bias=0, multiplier=1 << 30, shift=shift,
+                                 rounding=Rounding.SINGLE, **int8))
     # ReLU: the clamp floor at the zero point, in every precision.
     for precision in Precision:
         vectors.append(operation(rng, params.columns, precision=precision,

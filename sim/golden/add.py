@@ -1,9 +1,12 @@
-"""Residual join: TFLite's int8 ADD (``reference_integer_ops::Add``).
+"""Residual join: LiteRT's int8 ADD (``add.cc``, ``reference_integer_ops::AddFunc``).
 
 Both inputs are offset by their zero points, shifted left by 20 bits, rescaled to the
-larger input scale with ``MultiplyByQuantizedMultiplierSmallerThanOneExp``, summed, and
-rescaled to the output; the multipliers come from ``QuantizeMultiplierSmallerThanOneExp``
-as ``add.cc``'s ``Prepare`` derives them.
+larger input scale with ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (the double
+rounding of ``MultiplyByQuantizedMultiplier`` with a shift of at most 0), summed in int32,
+rescaled to the output the same way, offset by the output zero point and clamped. The
+multipliers come from ``QuantizeMultiplierSmallerThanOneExp`` as ``add.cc``'s ``Prepare``
+derives them from the float32 scales: ``twice_max_input_scale = 2 * max(a_scale, b_scale)``,
+``a_scale / twice_max``, ``b_scale / twice_max`` and ``twice_max / (2**20 * y_scale)``.
 """
 
 from dataclasses import dataclass
@@ -22,23 +25,32 @@ ADD_LEFT_SHIFT = 20
 
 @dataclass(frozen=True)
 class AddParams:
-    """The integer parameters of one quantized ADD (what the hardware is programmed with)."""
+    """The integer parameters of one quantized ADD (what the hardware is programmed with).
+
+    Every shift is at most 0 (a right shift); ``left_shift`` is the input headroom shift.
+    """
     a_multiplier: int
     a_shift: int
     b_multiplier: int
     b_shift: int
     y_multiplier: int
     y_shift: int
+    left_shift: int = ADD_LEFT_SHIFT
 
 
 def _smaller_than_one(real, name):
-    if not real < 1.0:
-        raise ValueError(f"{name} must be below one, not {real!r}")
+    """``QuantizeMultiplierSmallerThanOneExp``: ``real`` in (0, 1), so the shift is at most 0."""
+    if not 0.0 < real < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, not {real!r}")
     return quantize_multiplier(real)
 
 
 def add_params(*, a_scale, b_scale, y_scale):
-    """The multipliers and shifts of TFLite's int8 ADD for these scales."""
+    """The multipliers and shifts of LiteRT's int8 ADD for these scales, as :class:`AddParams`.
+
+    Scales are rounded to float32 first, as a ``.tflite`` file stores them; the ratios are
+    then taken in double, as ``add.cc`` does.
+    """
     a_scale = checks.scale(a_scale, "a_scale")
     b_scale = checks.scale(b_scale, "b_scale")
     y_scale = checks.scale(y_scale, "y_scale")
@@ -50,13 +62,25 @@ def add_params(*, a_scale, b_scale, y_scale):
 
 
 def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8):
-    """Quantized element-wise ``a + b`` of equal-shape tensors; returns ``int8``."""
+    """Quantized element-wise ``a + b`` of two equal-shape tensors (``ADD``, no broadcast).
+
+    Parameters
+    ----------
+    a, b : int8 arrays of one shape
+    a_scale, a_zp, b_scale, b_zp : the inputs' scales and zero points
+    y_scale, y_zp : the output's
+    relu : bool
+        Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
+    bits : 8, 4 or 2
+        Range of the inputs, the zero points and the output (same arithmetic).
+
+    Returns an ``int8`` array of the inputs' shape.
+    """
     precision = checks.precision(bits)
-    a_array, b_array = np.asarray(a), np.asarray(b)
-    if a_array.shape != b_array.shape:
-        raise ValueError(f"b must have the shape of a {a_array.shape!r}, not {b_array.shape!r}")
-    a = checks.tensor(a, "a", precision, a_array.ndim)
-    b = checks.tensor(b, "b", precision, b_array.ndim)
+    a = checks.activations(a, "a", precision)
+    b = checks.activations(b, "b", precision)
+    if a.shape != b.shape:
+        raise ValueError(f"b must have the shape of a {a.shape!r}, not {b.shape!r}")
     a_zp = checks.zero_point(a_zp, "a_zp", precision)
     b_zp = checks.zero_point(b_zp, "b_zp", precision)
     y_zp = checks.zero_point(y_zp, "y_zp", precision)

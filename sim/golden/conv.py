@@ -1,48 +1,104 @@
-"""Convolution and fully-connected layers, as TFLite's int8 reference kernels compute them.
+"""Convolution and fully-connected layers, as LiteRT's int8 reference kernels compute them.
 
-``reference_integer_ops::ConvPerChannel`` and ``FullyConnected``: an int32 accumulator of
-``(x - x_zp) * w`` over the window (padding contributes nothing), plus the bias, then
-:func:`~sim.golden.fixedpoint.requantize` with the per-channel multiplier and shift that
-``QuantizeMultiplier`` derives, in double precision, from the float32 scales
-(``x_scale * w_scale[c] / y_scale``, as ``PopulateConvolutionQuantizationParams`` does).
+Both accumulate ``(x - x_zp) * w`` in a wrapping int32 accumulator (padding positions
+contribute nothing, as if they held ``x_zp``), add the int32 bias and requantize per
+output channel, but with different arithmetic:
+
+* ``CONV_2D`` (``reference_integer_ops::ConvPerChannel``) uses the integer
+  ``MultiplyByQuantizedMultiplier`` (double rounding) with the ``(multiplier, shift)``
+  that ``PopulateConvolutionQuantizationParams`` derives with ``QuantizeMultiplier`` from
+  ``double(x_scale) * double(w_scale[c]) / double(y_scale)``: :func:`conv_requant_params`.
+* ``FULLY_CONNECTED`` (``reference_integer_ops::FullyConnected`` and
+  ``FullyConnectedPerChannel``, the overloads taking float scales that LiteRT's
+  ``kReference`` kernel calls since 2025) multiplies the accumulator by that same double
+  and rounds with C's ``round``: :func:`fc_requant_params`, emulated exactly on integers.
+
 ``bits`` narrows activations, weights and outputs to int4 or int2 with the same arithmetic.
 """
 
 import numpy as np
 
 from . import checks
-from .fixedpoint import quantize_multiplier, requantize
+from .fixedpoint import fp64_scale, quantize_multiplier, requantize, requantize_fp64
 from .simd import wrap_int32
 
-__all__ = ["activation_range", "conv_requant_params", "fold_input_zero_point", "conv2d",
-           "fully_connected", "output_size"]
+__all__ = ["activation_range", "effective_scales", "conv_requant_params", "fc_requant_params",
+           "fold_input_zero_point", "output_size", "conv2d", "fully_connected"]
 
 
 def activation_range(y_zp, *, relu, bits):
-    """Output clamp ``(min, max)``: the precision's range, from the zero point up with ReLU."""
+    """The output clamp ``(min, max)``: ``CalculateActivationRangeQuantized``.
+
+    The precision's range; with a fused ReLU the minimum becomes ``max(y_zp, min)`` (the
+    quantized real zero).
+    """
     precision = checks.precision(bits)
+    y_zp = checks.zero_point(y_zp, "y_zp", precision)
     return (max(y_zp, precision.min) if relu else precision.min), precision.max
 
 
-def conv_requant_params(*, x_scale, w_scale, y_scale, out_channels):
-    """Per-output-channel ``(multiplier, shift)`` int arrays for a conv or FC layer."""
+def effective_scales(*, x_scale, w_scale, y_scale, out_channels):
+    """Per output channel, ``double(x_scale) * double(w_scale[c]) / double(y_scale)``.
+
+    Each scale is first rounded to float32, as a ``.tflite`` file stores it; ``w_scale``
+    is a scalar (per-tensor) or one per output channel. Returns a list of Python floats.
+    """
     x_scale = checks.scale(x_scale, "x_scale")
     y_scale = checks.scale(y_scale, "y_scale")
-    pairs = [quantize_multiplier(x_scale * w / y_scale)
-             for w in checks.scales(w_scale, "w_scale", out_channels)]
+    return [x_scale * w / y_scale for w in checks.scales(w_scale, "w_scale", out_channels)]
+
+
+def conv_requant_params(*, x_scale, w_scale, y_scale, out_channels):
+    """Per-output-channel ``(multiplier, shift)`` int64 arrays of a conv (the hardware's setting).
+
+    ``QuantizeMultiplier`` of each of :func:`effective_scales`, exactly as LiteRT's
+    ``PopulateConvolutionQuantizationParams`` computes them.
+    """
+    pairs = [quantize_multiplier(real) for real in effective_scales(
+        x_scale=x_scale, w_scale=w_scale, y_scale=y_scale, out_channels=out_channels)]
     multiplier, shift = zip(*pairs)
     return np.array(multiplier, dtype=np.int64), np.array(shift, dtype=np.int64)
+
+
+def fc_requant_params(*, x_scale, w_scale, y_scale, out_channels):
+    """Per-output-channel ``(significand, exponent)`` int64 arrays of a fully-connected layer.
+
+    Each of :func:`effective_scales` split exactly by :func:`~sim.golden.fixedpoint.fp64_scale`
+    (``scale == significand * 2**exponent``, 53-bit significand): the double LiteRT's
+    reference fully-connected kernel multiplies every accumulator by.
+    """
+    pairs = [fp64_scale(real) for real in effective_scales(
+        x_scale=x_scale, w_scale=w_scale, y_scale=y_scale, out_channels=out_channels)]
+    significand, exponent = zip(*pairs)
+    return np.array(significand, dtype=np.int64), np.array(exponent, dtype=np.int64)
 
 
 def fold_input_zero_point(w, bias, x_zp):
     """``bias - x_zp * sum(w)`` per output channel, wrapped to int32.
 
-    With it, ``sum((x - x_zp) * w) + bias == sum(x * w) + folded`` (mod 2**32), so the
-    hardware multiplies raw activations; padding must then read as ``x_zp``.
+    Then ``sum((x - x_zp) * w) + bias == sum(x * w) + folded`` (mod 2**32), so the
+    hardware multiplies raw activations; positions in the padding must then read as
+    ``x_zp`` (not 0) for the identity to hold.
+
+    Parameters
+    ----------
+    w : integer array (O, ...)
+        Weights, output channel first (OHWI for a conv, [out, in] for a fully-connected).
+    bias : int32-valued integer array (O,)
+    x_zp : int
+        The input zero point.
+
+    Returns an ``int32`` array (O,).
     """
-    w = np.asarray(w, dtype=np.int64)
-    sums = w.reshape(w.shape[0], -1).sum(axis=1)
-    return wrap_int32(np.asarray(bias, dtype=np.int64) - int(x_zp) * sums)
+    w = np.asarray(w)
+    if not np.issubdtype(w.dtype, np.integer) or w.ndim < 1:
+        raise ValueError(f"w must be an integer array with an output-channel axis, not of "
+                         f"dtype {w.dtype} and shape {w.shape!r}")
+    bias = checks.int32_vector(bias, "bias", w.shape[0])
+    if isinstance(x_zp, bool) or not isinstance(x_zp, (int, np.integer)):
+        raise ValueError(f"x_zp must be an integer, not {x_zp!r}")
+    sums = w.astype(np.int64).reshape(w.shape[0], -1).sum(axis=1)
+    return wrap_int32(bias - int(x_zp) * sums)
 
 
 def output_size(size, kernel, stride, before, after):
@@ -52,30 +108,32 @@ def output_size(size, kernel, stride, before, after):
 
 def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
            padding=(0, 0, 0, 0), relu=False, bits=8):
-    """Quantized 2-D convolution.
+    """Quantized 2-D convolution (``CONV_2D``, no dilation, no groups).
 
     Parameters
     ----------
-    x : int array (N, H, W, C)
+    x : int8 array (N, H, W, C)
         Input activations.
-    w : int array (O, KH, KW, C)
-        Weights, symmetric (zero point 0).
-    bias : int32 array (O,)
+    w : integer array (O, KH, KW, C)
+        Weights (OHWI), symmetric (zero point 0).
+    bias : int32-valued integer array (O,)
     x_scale, y_scale : float
-        Per-tensor scales; ``x_zp``, ``y_zp`` their zero points.
+        Per-tensor scales (rounded to float32); ``x_zp``, ``y_zp`` their zero points.
     w_scale : float or sequence of O floats
         Per-tensor or per-output-channel weight scales.
     stride : (sh, sw)
     padding : (top, bottom, left, right)
+        Padding positions contribute nothing to the sum.
     relu : bool
-        Fused ReLU: clamp at the output zero point.
+        Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
     bits : 8, 4 or 2
+        Range of ``x``, ``w``, the zero points and the output.
 
     Returns an ``int8`` array (N, OH, OW, O).
     """
     precision = checks.precision(bits)
-    x = checks.tensor(x, "x", precision, 4)
-    w = checks.tensor(w, "w", precision, 4)
+    x = checks.activations(x, "x", precision, 4)
+    w = checks.weights(w, "w", precision, 4)
     out_channels, kh, kw, in_channels = w.shape
     if x.shape[3] != in_channels:
         raise ValueError(f"w must have {x.shape[3]} input channels like x, not {in_channels!r}")
@@ -103,24 +161,36 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
 
 
 def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8):
-    """Quantized fully-connected layer: ``x`` (N, I), ``w`` (O, I), ``bias`` (O,) → int8 (N, O).
+    """Quantized fully-connected layer (``FULLY_CONNECTED``).
 
-    Unlike the convolution, LiteRT's reference fully-connected kernel (per-channel, as the
-    converter emits it) requantizes with a single rounding (the 64-bit overload of
-    ``MultiplyByQuantizedMultiplier``): an exact half rounds toward +infinity, and a
-    value just below one half after the first step of double rounding is not rounded up.
+    LiteRT's reference kernel, per-tensor or per-channel, requantizes in double precision:
+    ``round(double(acc) * (double(x_scale) * double(w_scale[c]) / double(y_scale)))``,
+    C's ``round`` taking a tie away from zero. So this differs from :func:`conv2d` at
+    ties (-0.5 becomes -1 here, 0 through ``MultiplyByQuantizedMultiplier``) and wherever
+    the 31-bit multiplier's error crosses a rounding boundary. It is emulated exactly with
+    integers (:func:`~sim.golden.fixedpoint.requantize_fp64`).
+
+    Parameters
+    ----------
+    x : int8 array (N, I)
+    w : integer array (O, I)
+    bias : int32-valued integer array (O,)
+    x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits
+        As for :func:`conv2d`.
+
+    Returns an ``int8`` array (N, O).
     """
     precision = checks.precision(bits)
-    x = checks.tensor(x, "x", precision, 2)
-    w = checks.tensor(w, "w", precision, 2)
+    x = checks.activations(x, "x", precision, 2)
+    w = checks.weights(w, "w", precision, 2)
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"w must have {x.shape[1]} inputs like x, not {w.shape[1]!r}")
     bias = checks.int32_vector(bias, "bias", w.shape[0])
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
     y_zp = checks.zero_point(y_zp, "y_zp", precision)
-    multiplier, shift = conv_requant_params(x_scale=x_scale, w_scale=w_scale, y_scale=y_scale,
-                                            out_channels=w.shape[0])
+    significand, exponent = fc_requant_params(x_scale=x_scale, w_scale=w_scale, y_scale=y_scale,
+                                              out_channels=w.shape[0])
     low, high = activation_range(y_zp, relu=relu, bits=bits)
-    return requantize(wrap_int32((x - x_zp) @ w.T), bias=bias, multiplier=multiplier,
-                      shift=shift, zero_point=y_zp, clamp_min=low, clamp_max=high,
-                      rounding="single").astype(np.int8)
+    return requantize_fp64(wrap_int32((x - x_zp) @ w.T), bias=bias, significand=significand,
+                           exponent=exponent, zero_point=y_zp, clamp_min=low,
+                           clamp_max=high).astype(np.int8)

@@ -1,4 +1,4 @@
-"""Pooling: TFLite's int8 MAX_POOL_2D and the MEAN that stands for a global average pool."""
+"""Pooling: LiteRT's int8 MAX_POOL_2D and the MEAN that stands for a global average pool."""
 
 import numpy as np
 
@@ -13,12 +13,22 @@ __all__ = ["max_pool2d", "global_avg_pool", "mean_params"]
 
 
 def max_pool2d(x, *, kernel, stride, padding):
-    """Max pooling (``reference_integer_ops::MaxPool``): padding never wins.
+    """Max pooling (``reference_integer_ops::MaxPool``): padding positions never win.
 
-    ``x`` int8 (N, H, W, C); ``kernel`` (kh, kw); ``stride`` (sh, sw); ``padding``
-    (top, bottom, left, right). Every window must hold at least one input. Returns int8.
+    Each output is the maximum of the inputs its window covers; the window is clipped to
+    the input, as the reference kernel clips ``filter_x_start``/``filter_x_end``.
+
+    Parameters
+    ----------
+    x : int8 array (N, H, W, C)
+    kernel : (kh, kw)
+    stride : (sh, sw)
+    padding : (top, bottom, left, right)
+        Each smaller than the kernel, so that every window holds at least one input.
+
+    Returns an ``int8`` array (N, OH, OW, C).
     """
-    x = checks.tensor(x, "x", Precision.INT8, 4)
+    x = checks.activations(x, "x", Precision.INT8, 4)
     kh, kw = checks.pair(kernel, "kernel", 1)
     sh, sw = checks.pair(stride, "stride", 1)
     top, bottom, left, right = checks.quad(padding, "padding")
@@ -41,29 +51,41 @@ def max_pool2d(x, *, kernel, stride, padding):
 def mean_params(*, x_scale, y_scale, count):
     """The ``(multiplier, shift)`` LiteRT's int8 MEAN applies to a sum of ``count`` inputs.
 
-    ``PrepareMeanOrSum`` quantizes ``x_scale / y_scale``; ``QuantizedMeanOrSum`` then
-    folds in ``1 / count``: with ``k = min(floor(log2(count)), 32, 31 + shift)``, the
-    multiplier becomes ``(multiplier << k) // count`` and the shift ``shift - k``.
+    ``PrepareMeanOrSum`` quantizes ``double(x_scale) / double(y_scale)`` with
+    ``QuantizeMultiplier``; ``reference_ops::QuantizedMeanOrSum`` then folds in
+    ``1 / count``: with ``k = min(floor(log2(count)), 32, 31 + shift)``, the multiplier
+    becomes ``(multiplier << k) // count`` (64-bit, truncating) and the shift ``shift - k``.
     """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"count must be a positive integer, not {count!r}")
+    count = int(count)
     multiplier, shift = quantize_multiplier(checks.scale(x_scale, "x_scale")
                                             / checks.scale(y_scale, "y_scale"))
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive integer, not {count!r}")
     k = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << k) // count, shift - k
 
 
 def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp):
-    """Global average pool over H and W: TFLite's int8 MEAN as LiteRT's reference kernel runs it.
+    """Global average pool over H and W: int8 ``MEAN`` as LiteRT 2.3's reference kernel runs it.
 
-    The TFLite converter turns Keras' ``GlobalAveragePooling2D`` into ``MEAN`` over axes
-    (1, 2) with ``keep_dims=False``. LiteRT's reference kernel for int8
-    (``reference_ops::QuantizedMeanOrSum``) is integer-only: the int32 sum of the raw
-    inputs, less ``x_zp * count``, goes through ``MultiplyByQuantizedMultiplier`` with the
-    parameters of :func:`mean_params` (``x_scale / y_scale`` with ``1 / count`` folded
-    in), plus ``y_zp``, clamped to int8. ``x`` int8 (N, H, W, C); returns int8 (N, C).
+    TF 2.21's converter turns Keras' ``GlobalAveragePooling2D`` into one ``MEAN`` over
+    axes (1, 2) with ``keep_dims=False``, output scale and zero point of its own (not the
+    input's). ``reduce.cc``'s ``EvalMean<kReference>`` sends every int8 input, whatever
+    ``keep_dims`` and whether or not the scales match, to ``EvalQuantizedMean`` →
+    ``reference_ops::QuantizedMeanOrSum(compute_sum=false)``, which is integer-only: the
+    int32 sum of the raw inputs, less ``x_zp * count``, goes through the int32 (double
+    rounding) ``MultiplyByQuantizedMultiplier`` with the parameters of :func:`mean_params`
+    (``x_scale / y_scale`` with ``1 / count`` folded in), plus ``y_zp``, clamped to int8.
+    (Only the optimized kernel special-cases a 4-D ``keep_dims=True`` mean over H and W.)
+
+    Parameters
+    ----------
+    x : int8 array (N, H, W, C)
+    x_scale, x_zp, y_scale, y_zp : the input's and output's quantization
+
+    Returns an ``int8`` array (N, C).
     """
-    x = checks.tensor(x, "x", Precision.INT8, 4)
+    x = checks.activations(x, "x", Precision.INT8, 4)
     x_zp = checks.zero_point(x_zp, "x_zp", Precision.INT8)
     y_zp = checks.zero_point(y_zp, "y_zp", Precision.INT8)
     count = x.shape[1] * x.shape[2]

@@ -56,7 +56,10 @@ class Rounding(enum.IntEnum):
 
     ``DOUBLE``: gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT
     (TFLite's default; LiteRT's conv, ADD and MEAN). ``SINGLE``: one rounding of the
-    64-bit product, ties toward +infinity (LiteRT's per-channel fully-connected kernel).
+    64-bit product, ties toward +infinity (TFLite built with ``TFLITE_SINGLE_ROUNDING``,
+    as TFLite Micro targets may be). LiteRT's reference fully-connected kernel uses
+    neither: it requantizes in double precision (see ``sim.golden.requantize_fp64``),
+    which this hardware does not implement yet.
     """
     DOUBLE = 0
     SINGLE = 1

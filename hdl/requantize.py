@@ -53,11 +53,11 @@ class Requantizer(wiring.Component):
         x = RoundingDivideByPOT(x, max(-shift[i], 0))
         y = clamp(x + zero_point, clamp_min, clamp_max)
 
-    With ``rounding = SINGLE`` (the 64-bit overload, LiteRT's fully-connected kernel), the
+    With ``rounding = SINGLE`` (a ``TFLITE_SINGLE_ROUNDING`` build of TFLite), the
     middle three steps are ``x = wrap32((x * multiplier[i] + 2**(30 - shift[i])) >>
     (31 - shift[i]))``, for a non-negative multiplier.
 
-    and the N results are packed for ``precision``: int8 puts result ``i`` in byte ``i``
+    The N results are then packed for ``precision``: int8 puts result ``i`` in byte ``i``
     (N bytes); int4 puts it in nibble ``i``, low nibble first (N/2 bytes); int2 in
     bit pair ``i`` (N/4 bytes). Bytes past the packed results are zero. ``clamp_min`` and
     ``clamp_max`` must lie within the precision's range (the compiler computes them; a

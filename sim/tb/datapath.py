@@ -8,7 +8,8 @@ is compared with ``sim.golden.conv2d`` on the same layer, and must appear exactl
 ``LATENCY`` cycles after its last input vector.
 
 Parameters (``TB_PARAMS``): ``lanes``, ``columns``, ``latency``, ``bits``, ``stride``,
-``width`` (input width), ``row`` (output row), ``relu``.
+``padding`` (top, bottom, left, right), ``width`` (input width), ``row`` (output row),
+``relu``.
 """
 
 import cocotb
@@ -23,8 +24,8 @@ from sim.tb.common import Scoreboard, drive_stream, reset, split_words
 from sim.tb.runner import testbench_params
 
 
-def random_conv_layer(rng, *, params, precision, stride, width, relu):
-    """A random quantized 3x3 conv (ResNet's padding 1) sized to one MAC tile."""
+def random_conv_layer(rng, *, params, precision, stride, padding, width, relu):
+    """A random quantized 3x3 conv with the given padding, sized to one MAC tile."""
     in_channels = params.lanes * precision.values_per_lane
     out_channels = params.columns
     lo, hi = precision.min, precision.max + 1
@@ -35,7 +36,7 @@ def random_conv_layer(rng, *, params, precision, stride, width, relu):
         x_scale=float(rng.uniform(0.01, 0.1)), x_zp=int(rng.integers(lo, hi)),
         w_scale=rng.uniform(0.001, 0.02, size=out_channels),
         y_scale=float(rng.uniform(0.02, 0.3)), y_zp=int(rng.integers(lo, hi)),
-        stride=(stride, stride), padding=(1, 1, 1, 1), relu=relu, bits=precision.bits)
+        stride=(stride, stride), padding=tuple(padding), relu=relu, bits=precision.bits)
     return layer
 
 
@@ -43,10 +44,10 @@ def conv_row_stimulus(layer, *, precision, row):
     """Per output pixel of ``row``: the nine (packed activations, weight tile) taps."""
     x, w = layer["x"], layer["w"]
     stride, _ = layer["stride"]
-    top, _, left, _ = layer["padding"]
-    padded = np.pad(x[0].astype(np.int64), ((top, top), (left, left), (0, 0)),
+    top, bottom, left, right = layer["padding"]
+    padded = np.pad(x[0].astype(np.int64), ((top, bottom), (left, right), (0, 0)),
                     constant_values=layer["x_zp"])
-    out_width = (x.shape[2] + 2 * left - 3) // stride + 1
+    out_width = (x.shape[2] + left + right - 3) // stride + 1
     pixels = []
     for column in range(out_width):
         taps = []
@@ -69,7 +70,7 @@ async def conv_row_matches_golden(dut):
     dut._log.info("seed %d (replay with SEED=%d)", seed, seed)
 
     layer = random_conv_layer(rng, params=params, precision=precision, stride=tb["stride"],
-                              width=tb["width"], relu=tb["relu"])
+                              padding=tb["padding"], width=tb["width"], relu=tb["relu"])
     expected = golden.conv2d(**layer)[0, tb["row"]]             # (out_width, columns)
     multiplier, shift = golden.conv_requant_params(
         x_scale=layer["x_scale"], w_scale=layer["w_scale"], y_scale=layer["y_scale"],

@@ -6,14 +6,18 @@ from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, MacParams, Precision
 
-__all__ = ["MacArray", "mac_input_layout"]
+__all__ = ["MacArray", "mac_input_layout", "mac_output_layout"]
 
 #: Adder-tree levels between two pipeline registers.
 TREE_LEVELS_PER_STAGE = 2
+#: Width of the registered sum of one lane's sub-products: an int8 x int8 product (the
+#: widest case, -128 x -128 = 2**14) needs twice the lane width; two int4 or four int2
+#: sub-products sum to at most 2 * 8 * 8 = 128 or 4 * 2 * 2 = 16.
+PRODUCT_WIDTH = 2 * LANE_WIDTH
 
 
 def mac_input_layout(params):
-    """Layout of one MAC-array input vector (see :class:`MacArray`)."""
+    """Layout of one MAC-array input vector (see :class:`MacArray`), ``K * 8 * (N + 1) + 4`` bits."""
     lane = unsigned(LANE_WIDTH)
     return data.StructLayout({
         "activations": data.ArrayLayout(lane, params.lanes),
@@ -24,16 +28,23 @@ def mac_input_layout(params):
     })
 
 
-def _tree_stages(lanes):
+def mac_output_layout(params):
+    """Layout of the N column sums of one accumulation, ``N * 32`` bits."""
+    return data.ArrayLayout(signed(ACC_WIDTH), params.columns)
+
+
+def tree_stages(lanes):
+    """Registers in the adder tree of ``lanes`` inputs: one every ``TREE_LEVELS_PER_STAGE`` levels."""
     levels = (lanes - 1).bit_length()
     return -(-levels // TREE_LEVELS_PER_STAGE)
 
 
-def _lane_product(activation, weight, precision):
-    """Sum of the sub-products of one 8-bit lane pair at ``precision`` (signed, 16 bits).
+def lane_product(activation, weight, precision):
+    """Sum of the sub-products of one 8-bit lane pair at ``precision`` (combinational).
 
-    int8: one 8x8 product; int4: two 4x4 products; int2: four 2x2 products. The worst
-    case, -128 x -128 = 16384, fits a signed 16-bit value.
+    int8: one 8 x 8 product; int4: the two 4 x 4 products of the nibbles; int2: the four
+    2 x 2 products of the bit pairs, sub-slot ``j`` of the activation times sub-slot
+    ``j`` of the weight. Fits ``signed(PRODUCT_WIDTH)``.
     """
     def sub_products(bits):
         return [activation[j:j + bits].as_signed() * weight[j:j + bits].as_signed()
@@ -45,25 +56,57 @@ def _lane_product(activation, weight, precision):
                Mux(precision == Precision.INT4, int4, int2))
 
 
+def adder_tree(m, values, name):
+    """Sum ``values`` pairwise, registering every ``TREE_LEVELS_PER_STAGE`` levels and at the root.
+
+    Widths grow one bit per level, so the sum is exact; takes ``tree_stages(len(values))``
+    cycles.
+    """
+    level = 0
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + ([values[-1]] if len(values) % 2 else [])
+        level += 1
+        if level % TREE_LEVELS_PER_STAGE == 0 or len(values) == 1:
+            registered = []
+            for index, value in enumerate(values):
+                partial_sum = Signal(value.shape(), name=f"{name}_level{level}_{index}")
+                m.d.sync += partial_sum.eq(value)
+                registered.append(partial_sum)
+            values = registered
+    return values[0]
+
+
+def delay(m, value, cycles, name):
+    """``value`` delayed by ``cycles`` registers."""
+    for stage in range(cycles):
+        delayed = Signal.like(value, name=f"{name}_{stage}")
+        m.d.sync += delayed.eq(value)
+        value = delayed
+    return value
+
+
 class MacArray(wiring.Component):
     """SIMD vector-matrix multiply-accumulate array.
 
     Every cycle it may take one vector of K packed 8-bit activation lanes and a K x N
     tile of packed 8-bit weight lanes, and add their product into N int32 accumulators.
     Each lane carries one int8, two int4 or four int2 values (``hdl.params.Precision``,
-    selected per vector); all sub-products of a lane add into the same column sum, so
-    int4 doubles and int2 quadruples the multiply-accumulates per cycle.
+    selected per vector, packed as ``sim.golden.simd.pack_lanes`` does); all sub-products
+    of a lane add into the same column sum, so int4 doubles and int2 quadruples the
+    multiply-accumulates per cycle.
 
     Activations and weights are raw two's-complement values: the compiler folds the
     input zero point into the bias, and feeds padding as the input zero point.
 
-    The array is fully pipelined and never stalls: a vector may arrive every cycle, and
-    a new accumulation (``first``) may start right after one that ended (``last``).
-    Accumulators wrap as two's-complement int32, as TFLite's do.
+    The array is fully pipelined and never stalls (no ``ready``): a vector may arrive
+    every cycle, and a new accumulation (``first``) may start right after one that ended
+    (``last``). Accumulators wrap as two's-complement int32, as TFLite's do.
 
-    Pipeline: the K x N lane products are registered; the K-input adder tree of each
-    column is registered every ``TREE_LEVELS_PER_STAGE`` levels; the accumulators are
-    the last register, read out directly.
+    Pipeline: the K x N lane products (``signed(PRODUCT_WIDTH)``) are registered; the
+    K-input adder tree of each column is registered every ``TREE_LEVELS_PER_STAGE``
+    levels and at its root; the accumulators are the last register and drive ``o_acc``
+    directly (its payload holds between outputs but is only meaningful while valid).
 
     Parameters
     ----------
@@ -73,80 +116,64 @@ class MacArray(wiring.Component):
     Attributes
     ----------
     i_data : In(stream.Signature(mac_input_layout(params), always_ready=True))
-        ``activations[lane]``, ``weights[column][lane]``, ``precision``; ``first``
-        replaces the accumulators with this vector's product (clear), ``last`` emits
-        them after adding it (read out). Both may be set.
+        ``activations : ArrayLayout(unsigned(8), K)``,
+        ``weights : ArrayLayout(ArrayLayout(unsigned(8), K), N)`` (``weights[column][lane]``),
+        ``precision : Precision`` (2 bits), ``first : 1`` and ``last : 1``. ``first``
+        replaces the accumulators with this vector's product (clear), ``last`` emits them
+        after adding it (read out); both may be set. Sampled when ``valid``.
     o_acc : Out(stream.Signature(data.ArrayLayout(signed(32), N), always_ready=True))
-        The N column sums of an accumulation, valid for one cycle.
+        The N column sums of an accumulation, valid for one cycle, ``LATENCY`` cycles
+        after the input with ``last``.
     LATENCY : int
-        Cycles from an input vector with ``last`` to its ``o_acc.valid``:
-        ``2 + ceil(log2(K) / TREE_LEVELS_PER_STAGE)``.
+        Cycles from an input vector with ``last`` (sampled at the end of cycle t) to its
+        ``o_acc.valid`` (cycle t + LATENCY): 1 (products) + ``tree_stages(K)`` (adder
+        tree, ``ceil(log2(K) / TREE_LEVELS_PER_STAGE)``) + 1 (accumulators). K = 4: 3;
+        K = 8 or 16: 4; K = 32: 5.
     """
 
     def __init__(self, params):
         if not isinstance(params, MacParams):
             raise TypeError(f"MacArray params must be a MacParams, not {params!r}")
         self._params = params
-        self.LATENCY = 2 + _tree_stages(params.lanes)
         super().__init__({
             "i_data": In(stream.Signature(mac_input_layout(params), always_ready=True)),
-            "o_acc": Out(stream.Signature(data.ArrayLayout(signed(ACC_WIDTH), params.columns),
-                                          always_ready=True)),
+            "o_acc": Out(stream.Signature(mac_output_layout(params), always_ready=True)),
         })
 
     @property
     def params(self):
         return self._params
 
-    def _delay(self, m, value, cycles, name):
-        for stage in range(cycles):
-            delayed = Signal.like(value, name=f"{name}_{stage}")
-            m.d.sync += delayed.eq(value)
-            value = delayed
-        return value
+    @property
+    def LATENCY(self):
+        return 1 + tree_stages(self._params.lanes) + 1
 
-    def _adder_tree(self, m, values, column):
-        level = 0
-        while len(values) > 1:
-            pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
-            values = pairs + ([values[-1]] if len(values) % 2 else [])
-            level += 1
-            if level % TREE_LEVELS_PER_STAGE == 0 or len(values) == 1:
-                registered = []
-                for index, value in enumerate(values):
-                    sum_ = Signal(signed(len(value)), name=f"tree_c{column}_l{level}_{index}")
-                    m.d.sync += sum_.eq(value)
-                    registered.append(sum_)
-                values = registered
-        return values[0]
+    def _column_sum(self, m, column):
+        """Registered lane products of ``column``, summed by a registered adder tree."""
+        payload = self.i_data.payload
+        products = []
+        for lane in range(self._params.lanes):
+            product = Signal(signed(PRODUCT_WIDTH), name=f"product_c{column}_l{lane}")
+            m.d.sync += product.eq(lane_product(payload.activations[lane],
+                                                payload.weights[column][lane], payload.precision))
+            products.append(product)
+        return adder_tree(m, products, name=f"tree_c{column}")
 
     def elaborate(self, platform):
         m = Module()
-        params, payload = self._params, self.i_data.payload
+        column_sums = [self._column_sum(m, column) for column in range(self._params.columns)]
 
-        # Stage 1: lane products.
-        column_sums = []
-        for column in range(params.columns):
-            products = []
-            for lane in range(params.lanes):
-                product = Signal(signed(2 * LANE_WIDTH), name=f"product_c{column}_l{lane}")
-                m.d.sync += product.eq(_lane_product(payload.activations[lane],
-                                                     payload.weights[column][lane],
-                                                     payload.precision))
-                products.append(product)
-            # Stages 2..: registered adder tree.
-            column_sums.append(self._adder_tree(m, products, column))
+        # Control travels alongside the data, through the product and tree registers.
+        control_delay = self.LATENCY - 1
+        valid = delay(m, self.i_data.valid, control_delay, "valid")
+        first = delay(m, self.i_data.payload.first, control_delay, "first")
+        last = delay(m, self.i_data.payload.last, control_delay, "last")
 
-        # Control travels alongside the data.
-        control_delay = 1 + _tree_stages(params.lanes)
-        valid = self._delay(m, self.i_data.valid, control_delay, "valid")
-        first = self._delay(m, payload.first, control_delay, "first")
-        last = self._delay(m, payload.last, control_delay, "last")
-
-        # Last stage: accumulators, read out directly.
+        # Accumulators, read out directly; the sum keeps its low ACC_WIDTH bits (int32 wrap).
         for column, column_sum in enumerate(column_sums):
             accumulator = self.o_acc.payload[column]
+            wrapped = (accumulator + column_sum)[:ACC_WIDTH].as_signed()
             with m.If(valid):
-                m.d.sync += accumulator.eq(Mux(first, column_sum, accumulator + column_sum))
+                m.d.sync += accumulator.eq(Mux(first, column_sum, wrapped))
         m.d.sync += self.o_acc.valid.eq(valid & last)
         return m

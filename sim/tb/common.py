@@ -146,7 +146,7 @@ class Scoreboard:
         One line per mismatch, in the order found.
     """
 
-    #: Mismatch lines shown in the failure message (all are logged).
+    #: Mismatch lines logged and shown in the failure message (all are counted).
     MAX_REPORTED = 20
 
     def __init__(self, name, seed, *, field="column"):
@@ -165,37 +165,45 @@ class Scoreboard:
         """Expected words not yet received."""
         return len(self._expected)
 
-    def expect(self, operation, word):
-        """Queue the word ``operation`` should produce: a sequence of ints."""
-        self._expected.append((operation, [int(value) for value in word]))
+    def expect(self, operation, word, *, cycle=None):
+        """Queue the word ``operation`` should produce: a sequence of ints.
 
-    def receive(self, word, *, note=""):
-        """Compare a received word with the oldest expected one; ``note`` adds to its name."""
+        With ``cycle``, the word must also arrive in exactly that cycle.
+        """
+        self._expected.append((operation, [int(value) for value in word], cycle))
+
+    def receive(self, word, *, cycle=None):
+        """Compare a received word (from ``cycle``) with the oldest expected one."""
         if not self._expected:
-            self._error(f"unexpected word {list(word)}{note}: nothing was expected")
+            self.error(f"unexpected word {list(word)} in cycle {cycle}: nothing was expected")
             return
-        operation, expected = self._expected.popleft()
-        self.compare(operation + note, expected, word)
+        operation, expected, expected_cycle = self._expected.popleft()
+        if expected_cycle is not None and cycle != expected_cycle:
+            self.error(f"{operation}: came in cycle {cycle}, expected in cycle {expected_cycle} "
+                       f"({cycle - expected_cycle:+d})")
+        self.compare(operation, expected, word)
 
     def compare(self, operation, expected, got):
         """Compare one word: ``expected`` and ``got`` are equal-length sequences of ints."""
         self.compared += 1
         expected, got = [int(value) for value in expected], [int(value) for value in got]
         if len(expected) != len(got):
-            self._error(f"{operation}: {len(got)} {self.field}s, expected {len(expected)}")
+            self.error(f"{operation}: {len(got)} {self.field}s, expected {len(expected)}")
             return
         mismatched = False
         for index, (want, have) in enumerate(zip(expected, got)):
             if want != have:
                 mismatched = True
-                self._error(f"{operation}, {self.field} {index}: expected {want}, got {have} "
+                self.error(f"{operation}, {self.field} {index}: expected {want}, got {have} "
                             f"(difference {have - want:+d})")
         self.matched += not mismatched
 
-    def _error(self, line):
+    def error(self, line):
+        """Record a failure that is not a word mismatch (a word too early, too late)."""
         if not self.errors:
             logger.error("%s: first mismatch", self.header)
-        logger.error("%s: %s", self.name, line)
+        if len(self.errors) < self.MAX_REPORTED:
+            logger.error("%s: %s", self.name, line)
         self.errors.append(line)
 
     def check(self, expected_count=None):

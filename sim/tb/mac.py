@@ -1,121 +1,215 @@
 """cocotb testbench of the SIMD MAC array against ``sim.golden.simd.vector_matrix``.
 
-Each test builds a list of accumulations (each a list of packed vectors at one
-precision), drives them back to back with no idle cycle, and checks that every
-accumulation's N column sums equal the golden model's and appear exactly ``LATENCY``
-cycles after its last vector. Parameters (``TB_PARAMS``): ``lanes``, ``columns``,
-``latency``, ``seed``.
+Each test builds a list of accumulations (each a list of vectors, one precision per
+vector), packs them into input words through the port's layout, drives them with no idle
+cycle between accumulations (unless the test asks for gaps), and checks with the
+:class:`~sim.tb.common.Scoreboard` that every accumulation's N column sums equal the
+golden model's and appear exactly ``LATENCY`` cycles after its last vector. Expected
+values come from the golden model only.
+
+Parameters (``TB_PARAMS``): ``lanes``, ``columns``, ``latency``, ``seed`` (also
+``cocotb.RANDOM_SEED``; replay a run with ``SEED=<seed>``).
 """
+
+import dataclasses
+import time
 
 import cocotb
 import numpy as np
 
-from hdl.mac import mac_input_layout
+from hdl.mac import mac_input_layout, mac_output_layout
 from hdl.params import ACC_WIDTH, MacParams, Precision
 from sim.golden.simd import pack_lanes, vector_matrix
-from sim.tb.common import Scoreboard, drive_stream, reset, split_words
+from sim.tb.common import Scoreboard, drive_stream, pack, reset, unpack
 from sim.tb.runner import testbench_params
 
+#: Accumulations in the random tests, and their longest length in vectors.
+RANDOM_ACCUMULATIONS = 150
+RANDOM_MAX_LENGTH = 9
+#: Probability of an idle cycle before a vector, in the test with gaps.
+GAP_PROBABILITY = 0.2
+#: Probability that an accumulation is abandoned (no ``last``): the next ``first`` clears it.
+ABANDON_PROBABILITY = 0.05
+#: Most operand pairs for which every int8 pair is covered at every lane position.
+EXHAUSTIVE_INT8_MAX_VECTORS = 8192
 
-def _setup():
+
+@dataclasses.dataclass
+class Vector:
+    """One input vector: unpacked activations (K * per_lane,) and weights (N, K * per_lane)."""
+    precision: Precision
+    activations: np.ndarray
+    weights: np.ndarray
+
+
+def setup(dut):
+    """The testbench parameters, the array shape and this test's random generator.
+
+    The generator is seeded with ``cocotb.RANDOM_SEED``, which cocotb derives for each
+    test from the run's seed (``tb["seed"]``, what ``SEED`` replays) and the test's name.
+    """
     tb = testbench_params()
-    return tb, MacParams(tb["lanes"], tb["columns"]), np.random.default_rng(tb["seed"])
-
-
-def random_values(rng, precision, shape):
-    return rng.integers(precision.min, precision.max + 1, size=shape)
+    dut._log.info("seed %d (replay with SEED=%d); this test's generator seed %d",
+                  tb["seed"], tb["seed"], cocotb.RANDOM_SEED)
+    return tb, MacParams(tb["lanes"], tb["columns"]), np.random.default_rng(cocotb.RANDOM_SEED)
 
 
 def random_vector(rng, params, precision):
-    """Unpacked activations (K * per_lane,) and weights (N, K * per_lane)."""
     elements = params.lanes * precision.values_per_lane
-    return (random_values(rng, precision, elements),
-            random_values(rng, precision, (params.columns, elements)))
+    return Vector(precision, rng.integers(precision.min, precision.max + 1, elements),
+                  rng.integers(precision.min, precision.max + 1, (params.columns, elements)))
 
 
-async def check_accumulations(dut, tb, params, accumulations, name):
-    """Drive ``accumulations`` (lists of (precision, activations, weights)) and check them."""
-    layout = mac_input_layout(params)
-    words, expected, last_cycles = [], [], []
-    for vectors in accumulations:
-        total = np.zeros(params.columns, dtype=np.int64)
-        for index, (precision, activations, weights) in enumerate(vectors):
-            packed_a = pack_lanes(activations, precision)
-            packed_w = pack_lanes(weights, precision)
-            total = vector_matrix(packed_a, packed_w, precision, total)
-            words.append(layout.const({
-                "activations": packed_a.tolist(), "weights": packed_w.tolist(),
-                "precision": precision, "first": index == 0, "last": index == len(vectors) - 1,
-            }).as_bits())
-        expected.append([int(v) for v in total])
-        last_cycles.append(len(words) - 1)
+def exhaustive_vectors(params, precision):
+    """Vectors in which every element position sees every (activation, weight) pair.
+
+    With M values per operand, vector ``v`` sets element ``e`` (every lane and sub-slot)
+    to activation ``(v // G + e) mod M`` and column ``c``'s weight there to
+    ``(v mod G) * N + c + e mod M`` (value indices), with G = ceil(M / N). For each
+    element that is a bijection of the M * G * N >= M * M (vector, column) slots onto the
+    pairs, so M * G vectors cover all pairs everywhere: M * M / N when N <= M.
+    """
+    values = np.arange(precision.min, precision.max + 1)
+    count = len(values)
+    groups = -(-count // params.columns)
+    elements = np.arange(params.lanes * precision.values_per_lane)
+    columns = np.arange(params.columns)[:, None]
+    vectors = []
+    for index in range(count * groups):
+        activation_base, group = divmod(index, groups)
+        activations = values[(activation_base + elements) % count]
+        weights = values[(group * params.columns + columns + elements) % count]
+        vectors.append(Vector(precision, activations, weights))
+    return vectors
+
+
+async def check_accumulations(dut, tb, params, accumulations, name, *, gaps=None,
+                              abandoned=frozenset()):
+    """Drive ``accumulations`` (lists of :class:`Vector`) back to back and check every sum.
+
+    ``gaps[k]`` idle cycles go before vector ``k``; accumulations whose index is in
+    ``abandoned`` get no ``last`` and so produce no output. Returns cycles per second.
+    """
+    input_layout, output_layout = mac_input_layout(params), mac_output_layout(params)
+    scoreboard = Scoreboard(f"MAC array {params.lanes}x{params.columns} {name}", tb["seed"])
+    words, packed_words, sent = [], {}, 0
+    for number, vectors in enumerate(accumulations):
+        total = 0
+        for index, vector in enumerate(vectors):
+            activations = pack_lanes(vector.activations, vector.precision)
+            weights = pack_lanes(vector.weights, vector.precision)
+            total = vector_matrix(activations, weights, vector.precision, total)
+            last = index == len(vectors) - 1 and number not in abandoned
+            key = (vector.precision, activations.tobytes(), weights.tobytes(), index == 0, last)
+            if key not in packed_words:
+                packed_words[key] = pack(input_layout, {
+                    "activations": activations.tolist(), "weights": weights.tolist(),
+                    "precision": vector.precision, "first": index == 0, "last": last})
+            words += [None] * (int(gaps[sent]) if gaps is not None else 0)
+            words.append(packed_words[key])
+            sent += 1
+        if number not in abandoned:
+            precisions = sorted({f"int{vector.precision.bits}" for vector in vectors})
+            scoreboard.expect(f"accumulation {number} ({'/'.join(precisions)}, "
+                              f"{len(vectors)} vectors)", total,
+                              cycle=len(words) - 1 + tb["latency"])
 
     await reset(dut)
     outputs, rate = await drive_stream(dut, words, drain=tb["latency"] + 2, o_port="o_acc")
-    dut._log.info("%s: %d vectors, %d accumulations, %.0f simulated cycles/s", name,
-                  len(words), len(accumulations), rate)
-    scoreboard = Scoreboard(f"MAC array {params.lanes}x{params.columns} {name}", tb["seed"])
-    assert len(outputs) == len(expected), \
-        f"seed {tb['seed']}: {len(outputs)} outputs for {len(expected)} accumulations"
-    for index, ((cycle, word), want, last) in enumerate(zip(outputs, expected, last_cycles)):
-        if cycle - last != tb["latency"]:
-            scoreboard.errors.append(f"accumulation {index}: out after {cycle - last} cycles, "
-                                     f"LATENCY is {tb['latency']}")
-        got = split_words(word, ACC_WIDTH, params.columns, signed=True)
-        scoreboard.compare(f"accumulation {index}", want, got)
-    scoreboard.check(len(expected))
+    for cycle, word in outputs:
+        scoreboard.receive(unpack(output_layout, word), cycle=cycle)
+    dut._log.info("%s: %d cycles, %d accumulations checked, %.0f simulated cycles/s",
+                  scoreboard.name, len(words), scoreboard.compared, rate)
+    scoreboard.check()
+    return rate
 
 
 @cocotb.test()
-async def every_operand_pair_in_every_position(dut):
-    """int4 and int2 exhaustively: each (activation, weight) pair in each lane and sub-slot.
-
-    One single-vector accumulation per (lane, slot, activation value, weight group): the
-    focused element takes the activation value, and each column's weight at that
-    element takes a different weight value; every other element is random.
-    """
-    tb, params, rng = _setup()
-    accumulations = []
-    for precision in (Precision.INT4, Precision.INT2):
-        values = np.arange(precision.min, precision.max + 1)
-        groups = -(-len(values) // params.columns)
-        for element in range(params.lanes * precision.values_per_lane):
-            for a in values:
-                for group in range(groups):
-                    activations, weights = random_vector(rng, params, precision)
-                    activations[element] = a
-                    weights[:, element] = np.resize(np.roll(values, -group * params.columns),
-                                                    params.columns)
-                    accumulations.append([(precision, activations, weights)])
+async def every_int4_int2_operand_pair_in_every_position(dut):
+    """Every int4 and int2 (activation, weight) pair in every lane and sub-slot."""
+    tb, params, _ = setup(dut)
+    accumulations = [[vector] for precision in (Precision.INT4, Precision.INT2)
+                     for vector in exhaustive_vectors(params, precision)]
     await check_accumulations(dut, tb, params, accumulations, "exhaustive int4/int2")
 
 
 @cocotb.test()
+async def every_int8_operand_pair_in_every_position(dut):
+    """Every int8 pair in every lane, where that takes at most ``EXHAUSTIVE_INT8_MAX_VECTORS``.
+
+    Otherwise (N < 8) a random quarter of the vectors; each vector is a one-vector
+    accumulation, so the run also measures the simulated cycles per second.
+    """
+    tb, params, rng = setup(dut)
+    vectors = exhaustive_vectors(params, Precision.INT8)
+    if len(vectors) > EXHAUSTIVE_INT8_MAX_VECTORS:
+        picked = rng.choice(len(vectors), EXHAUSTIVE_INT8_MAX_VECTORS // 4, replace=False)
+        vectors = [vectors[index] for index in sorted(picked)]
+        name = f"int8 pairs, {len(vectors)} of the exhaustive vectors"
+    else:
+        name = "exhaustive int8"
+    started = time.perf_counter()
+    rate = await check_accumulations(dut, tb, params, [[vector] for vector in vectors], name)
+    dut._log.info("simulation speed, K=%d N=%d: %.0f cycles/s (drive loop), %.1f s in all",
+                  params.lanes, params.columns, rate, time.perf_counter() - started)
+
+
+@cocotb.test()
+async def random_int8(dut):
+    """Random int8 accumulations of 1 to ``RANDOM_MAX_LENGTH`` vectors, back to back."""
+    tb, params, rng = setup(dut)
+    accumulations = [[random_vector(rng, params, Precision.INT8)
+                      for _ in range(int(rng.integers(1, RANDOM_MAX_LENGTH + 1)))]
+                     for _ in range(RANDOM_ACCUMULATIONS)]
+    await check_accumulations(dut, tb, params, accumulations, "random int8")
+
+
+def random_mixed(rng, params):
+    """Accumulations of random lengths, each vector at a random precision."""
+    return [[random_vector(rng, params, Precision(int(rng.integers(len(Precision)))))
+             for _ in range(int(rng.integers(1, RANDOM_MAX_LENGTH + 1)))]
+            for _ in range(RANDOM_ACCUMULATIONS)]
+
+
+@cocotb.test()
 async def random_mixed_precision_back_to_back(dut):
-    """Random accumulations of 1..9 vectors, random precision each, no gaps between them."""
-    tb, params, rng = _setup()
-    accumulations = []
-    for _ in range(120):
-        precision = Precision(int(rng.integers(len(Precision))))
-        accumulations.append([(precision, *random_vector(rng, params, precision))
-                              for _ in range(int(rng.integers(1, 10)))])
-    await check_accumulations(dut, tb, params, accumulations, "random")
+    """Random lengths and precisions (changing within an accumulation), no idle cycles."""
+    tb, params, rng = setup(dut)
+    await check_accumulations(dut, tb, params, random_mixed(rng, params), "random mixed")
+
+
+@cocotb.test()
+async def random_mixed_precision_with_gaps_and_abandoned(dut):
+    """As the back-to-back test, with random idle cycles and a few accumulations never ended."""
+    tb, params, rng = setup(dut)
+    accumulations = random_mixed(rng, params)
+    vectors = sum(len(vectors) for vectors in accumulations)
+    gaps = rng.geometric(1 - GAP_PROBABILITY, size=vectors) - 1
+    abandoned = {index for index in range(len(accumulations) - 1)
+                 if rng.random() < ABANDON_PROBABILITY}
+    await check_accumulations(dut, tb, params, accumulations, "random mixed with gaps",
+                              gaps=gaps, abandoned=abandoned)
 
 
 @cocotb.test()
 async def extremes_and_int32_wrap(dut):
-    """-128 x -128 in every lane, accumulated past INT32_MAX; then every extreme pairing."""
-    tb, params, _ = _setup()
-    elements = params.lanes
-    most_negative = np.full(elements, -128)
-    per_vector = elements * 128 * 128
-    count = (1 << (ACC_WIDTH - 1)) // per_vector + 2            # just past INT32_MAX
-    wrap = [(Precision.INT8, most_negative, np.full((params.columns, elements), -128))] * count
-    accumulations = [wrap]
+    """-128 x -128 in every lane past INT32_MAX, -128 x 127 past INT32_MIN; every extreme pairing.
+
+    Even columns take weights -128 (column sum +2**14 per lane and vector), odd columns
+    127 (-16256): enough vectors that both wrap.
+    """
+    tb, params, _ = setup(dut)
+    int8 = Precision.INT8
+    activations = np.full(params.lanes, int8.min)
+    weights = np.where(np.arange(params.columns)[:, None] % 2, int8.max, int8.min) \
+        * np.ones(params.lanes, dtype=np.int64)
+    smallest_step = params.lanes * -int8.min * int8.max
+    count = -(-(1 << (ACC_WIDTH - 1)) // smallest_step) + 1
+    accumulations = [[Vector(int8, activations, weights)] * count]
     for precision in Precision:
-        n = params.lanes * precision.values_per_lane
+        elements = params.lanes * precision.values_per_lane
         for a in (precision.min, precision.max):
             for w in (precision.min, precision.max):
-                accumulations.append([(precision, np.full(n, a),
-                                       np.full((params.columns, n), w))] * 3)
-    await check_accumulations(dut, tb, params, accumulations, "extremes")
+                accumulations.append([Vector(precision, np.full(elements, a),
+                                             np.full((params.columns, elements), w))] * 3)
+    await check_accumulations(dut, tb, params, accumulations, "extremes and wrap")

@@ -170,6 +170,12 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     the 31-bit multiplier's error crosses a rounding boundary. It is emulated exactly with
     integers (:func:`~sim.golden.fixedpoint.requantize_fp64`).
 
+    Hardware whose requantize unit implements only the integer arithmetic runs this layer
+    as :func:`conv2d` of ``x.reshape(N, 1, 1, I)`` with ``w.reshape(O, 1, 1, I)``: the
+    same accumulator, requantized the way ``CONV_2D`` is. That result differs from this
+    one by at most 1, and only where the double product lies within about one part in
+    2**30 of a rounding boundary (tested).
+
     Parameters
     ----------
     x : int8 array (N, I)

@@ -161,6 +161,28 @@ def test_fully_connected_per_tensor_equals_per_channel():
                           golden.fully_connected(x, w, bias, w_scale=[0.004] * 6, **common))
 
 
+def test_fully_connected_as_1x1_conv_differs_by_at_most_one():
+    """The integer requantization of a 1x1 conv against LiteRT's double one: rarely 1 apart."""
+    seed = 3
+    rng = np.random.default_rng(seed)
+    differ = compared = 0
+    for _ in range(200):
+        inputs, outputs = int(rng.integers(1, 300)), 8
+        x = rng.integers(-128, 128, size=(4, inputs)).astype(np.int8)
+        w = rng.integers(-127, 128, size=(outputs, inputs)).astype(np.int8)
+        bias = rng.integers(-5000, 5000, size=outputs).astype(np.int32)
+        params = dict(x_scale=float(rng.uniform(0.001, 0.1)), x_zp=int(rng.integers(-128, 128)),
+                      w_scale=rng.uniform(1e-4, 1e-2, size=outputs),
+                      y_scale=float(rng.uniform(0.01, 1.0)), y_zp=int(rng.integers(-128, 128)))
+        fc = golden.fully_connected(x, w, bias, **params).astype(np.int64)
+        conv = golden.conv2d(x.reshape(4, 1, 1, inputs), w.reshape(outputs, 1, 1, inputs), bias,
+                             **params).reshape(4, outputs)
+        assert np.abs(fc - conv).max() <= 1, f"seed {seed}"
+        differ += int((fc != conv).sum())
+        compared += fc.size
+    assert 0 < differ < compared // 1000, f"seed {seed}: {differ} of {compared} differ"
+
+
 def test_add_hand_worked():
     # Equal scales 0.5 and output 1.0: y = ((a - 1) + (b - 1)) / 2 + 0, a tie away from zero.
     a = np.array([2, 1, 0, 5], np.int8)

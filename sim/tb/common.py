@@ -15,10 +15,13 @@ least one did, and the expected queue drained.
 """
 
 import collections
+import enum
 import logging
+import numbers
 import time
 
 import cocotb
+from amaranth import Shape
 from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
@@ -50,14 +53,53 @@ async def reset(dut, cycles=1):
     dut.rst.value = 0
 
 
+def _check_fields(shape, value, path):
+    """Raise ``ValueError`` unless ``value`` fills ``shape`` exactly and every leaf fits.
+
+    ``layout.const`` alone would zero missing fields and elements, and wrap leaves that
+    are out of range (256 into ``unsigned(8)`` gives 0).
+    """
+    if isinstance(shape, data.ArrayLayout):
+        if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") \
+                or len(value) != shape.length:
+            raise ValueError(f"{path or 'value'} must be a sequence of {shape.length} elements, "
+                             f"not {value!r}")
+        for index, element in enumerate(value):
+            _check_fields(shape.elem_shape, element, f"{path}[{index}]")
+    elif isinstance(shape, data.Layout):
+        names = [name for name, _ in shape]
+        if not isinstance(value, dict) or sorted(value) != sorted(names):
+            raise ValueError(f"{path or 'value'} must be a dict with the fields "
+                             f"{', '.join(names)}, not {value!r}")
+        for name, field in shape:
+            _check_fields(field.shape, value[name], f"{path}.{name}" if path else name)
+    else:
+        if isinstance(shape, type) and issubclass(shape, enum.Enum):
+            if isinstance(value, shape) or value in {member.value for member in shape}:
+                return
+            raise ValueError(f"{path or 'value'} must be one of "
+                             f"{', '.join(member.name for member in shape)}, not {value!r}")
+        plain = Shape.cast(shape)
+        low = -(1 << (plain.width - 1)) if plain.signed else 0
+        high = (1 << (plain.width - plain.signed)) - 1
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, numbers.Integral) or not low <= value <= high:
+            raise ValueError(f"{path or 'value'} must be an integer in [{low}, {high}], "
+                             f"not {value!r}")
+
+
 def pack(layout, fields):
     """The integer of a ``layout`` port carrying ``fields``.
 
     ``fields`` is what ``layout.const`` accepts: a dict for a ``StructLayout``, a list for
     an ``ArrayLayout`` (nested as deep as the layout), ints or enum members at the leaves.
-    Amaranth checks each field against its shape.
+    Every field and element must be given and fit its shape (``ValueError`` naming the
+    field otherwise); ``layout.const`` then places them.
     """
-    return data.Layout.cast(layout).const(fields).as_bits()
+    layout = data.Layout.cast(layout)
+    _check_fields(layout, fields, "")
+    return layout.const(fields).as_bits()
 
 
 def to_python(value):

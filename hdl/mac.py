@@ -1,5 +1,8 @@
 """The SIMD vector-matrix MAC array: K packed lanes times a K x N weight tile, every cycle."""
 
+import functools
+import operator
+
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -44,16 +47,16 @@ def lane_product(activation, weight, precision):
 
     int8: one 8 x 8 product; int4: the two 4 x 4 products of the nibbles; int2: the four
     2 x 2 products of the bit pairs, sub-slot ``j`` of the activation times sub-slot
-    ``j`` of the weight. Fits ``signed(PRODUCT_WIDTH)``.
+    ``j`` of the weight. Any other ``precision`` code (3) selects int2. Fits
+    ``signed(PRODUCT_WIDTH)``.
     """
-    def sub_products(bits):
-        return [activation[j:j + bits].as_signed() * weight[j:j + bits].as_signed()
-                for j in range(0, LANE_WIDTH, bits)]
-    int8, = sub_products(Precision.INT8.bits)
-    int4 = sum(sub_products(Precision.INT4.bits))
-    int2 = sum(sub_products(Precision.INT2.bits))
-    return Mux(precision == Precision.INT8, int8,
-               Mux(precision == Precision.INT4, int4, int2))
+    def sub_products_sum(bits):
+        products = [activation[j:j + bits].as_signed() * weight[j:j + bits].as_signed()
+                    for j in range(0, LANE_WIDTH, bits)]
+        return functools.reduce(operator.add, products)
+    return Mux(precision == Precision.INT8, sub_products_sum(Precision.INT8.bits),
+               Mux(precision == Precision.INT4, sub_products_sum(Precision.INT4.bits),
+                   sub_products_sum(Precision.INT2.bits)))
 
 
 def adder_tree(m, values, name):
@@ -118,9 +121,10 @@ class MacArray(wiring.Component):
     i_data : In(stream.Signature(mac_input_layout(params), always_ready=True))
         ``activations : ArrayLayout(unsigned(8), K)``,
         ``weights : ArrayLayout(ArrayLayout(unsigned(8), K), N)`` (``weights[column][lane]``),
-        ``precision : Precision`` (2 bits), ``first : 1`` and ``last : 1``. ``first``
-        replaces the accumulators with this vector's product (clear), ``last`` emits them
-        after adding it (read out); both may be set. Sampled when ``valid``.
+        ``precision : Precision`` (2 bits; the unused code 3 acts as int2), ``first : 1``
+        and ``last : 1``. ``first`` replaces the accumulators with this vector's product
+        (clear), ``last`` emits them after adding it (read out); both may be set. Sampled
+        when ``valid``; idle cycles inside an accumulation add nothing.
     o_acc : Out(stream.Signature(data.ArrayLayout(signed(32), N), always_ready=True))
         The N column sums of an accumulation, valid for one cycle, ``LATENCY`` cycles
         after the input with ``last``.
@@ -142,10 +146,12 @@ class MacArray(wiring.Component):
 
     @property
     def params(self):
+        """The :class:`MacParams` the array was built with."""
         return self._params
 
     @property
     def LATENCY(self):
+        """Cycles from an input with ``last`` to its ``o_acc.valid``: products, tree, accumulators."""
         return 1 + tree_stages(self._params.lanes) + 1
 
     def _column_sum(self, m, column):

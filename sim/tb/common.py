@@ -4,8 +4,10 @@ Every testbench drives its design's always-ready input stream one word per cycle
 collects its output stream, each word stamped with the cycle it appeared in. Stream
 payloads cross the cocotb boundary as plain integers: :func:`pack` turns a dict of field
 values into the integer of an Amaranth ``data.Layout`` port, and :func:`unpack` turns an
-output port's integer back into Python values, both through the layout object itself
-(``layout.const``, ``layout.from_bits``) rather than hand-written bit arithmetic.
+output port's integer back into Python values, both placing every field at the offset the
+layout object itself gives it, rather than by hand-written bit arithmetic (they equal
+``layout.const(...).as_bits()`` and ``layout.from_bits``, which are too slow to call every
+simulated cycle).
 
 The :class:`Scoreboard` holds a queue of expected words; each received word is compared
 with the oldest one, element by element, and every mismatch is reported with the
@@ -16,6 +18,7 @@ least one did, and the expected queue drained.
 
 import collections
 import enum
+import functools
 import logging
 import numbers
 import time
@@ -53,40 +56,87 @@ async def reset(dut, cycles=1):
     dut.rst.value = 0
 
 
-def _check_fields(shape, value, path):
-    """Raise ``ValueError`` unless ``value`` fills ``shape`` exactly and every leaf fits.
+class _FieldError(Exception):
+    """A field that does not fit: the rule it breaks, and its keys, innermost first."""
 
-    ``layout.const`` alone would zero missing fields and elements, and wrap leaves that
-    are out of range (256 into ``unsigned(8)`` gives 0).
+    def __init__(self, rule, value):
+        super().__init__(rule)
+        self.rule, self.value, self.keys = rule, value, []
+
+    def message(self):
+        path = ""
+        for key in reversed(self.keys):
+            path += f"[{key}]" if isinstance(key, int) else (f".{key}" if path else key)
+        return f"{path or 'value'} must be {self.rule}, not {self.value!r}"
+
+
+@functools.cache
+def _leaf(shape):
+    """``(low, high, mask, members)`` of a leaf shape; ``members`` are an enum's values, or ``None``."""
+    members = None
+    if isinstance(shape, type) and issubclass(shape, enum.Enum):
+        members = frozenset(member.value for member in shape)
+    plain = Shape.cast(shape)
+    low = -(1 << (plain.width - 1)) if plain.signed else 0
+    high = (1 << (plain.width - plain.signed)) - 1
+    return low, high, (1 << plain.width) - 1, members
+
+
+def _leaf_bits(shape, value):
+    """The bits of ``value`` in a leaf ``shape``, which it must fit.
+
+    ``layout.const`` alone would wrap a leaf that is out of range (256 into
+    ``unsigned(8)`` gives 0).
+    """
+    low, high, mask, members = _leaf(shape)
+    if members is not None:
+        if isinstance(value, shape):
+            return value.value & mask
+        if value in members:
+            return value & mask
+        raise _FieldError(f"one of {', '.join(member.name for member in shape)}", value)
+    if isinstance(value, bool):
+        value = int(value)
+    if not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise _FieldError(f"an integer in [{low}, {high}]", value)
+    return int(value) & mask
+
+
+def _pack(shape, value):
+    """The bits of ``value`` in ``shape``, each field at the offset the layout gives it.
+
+    Every field and element must be given: ``layout.const`` alone would zero missing ones.
     """
     if isinstance(shape, data.ArrayLayout):
         if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") \
                 or len(value) != shape.length:
-            raise ValueError(f"{path or 'value'} must be a sequence of {shape.length} elements, "
-                             f"not {value!r}")
+            raise _FieldError(f"a sequence of {shape.length} elements", value)
+        element_shape = shape.elem_shape
+        step = Shape.cast(element_shape).width
+        pack_element = _pack if isinstance(element_shape, data.Layout) else _leaf_bits
+        bits = 0
         for index, element in enumerate(value):
-            _check_fields(shape.elem_shape, element, f"{path}[{index}]")
-    elif isinstance(shape, data.Layout):
+            try:
+                bits |= pack_element(element_shape, element) << (index * step)
+            except _FieldError as error:
+                error.keys.append(index)
+                raise
+        return bits
+    if isinstance(shape, data.UnionLayout):
+        raise TypeError(f"layout must be built of structures and arrays, not {shape!r}")
+    if isinstance(shape, data.Layout):
         names = [name for name, _ in shape]
         if not isinstance(value, dict) or sorted(value) != sorted(names):
-            raise ValueError(f"{path or 'value'} must be a dict with the fields "
-                             f"{', '.join(names)}, not {value!r}")
+            raise _FieldError(f"a dict with the fields {', '.join(names)}", value)
+        bits = 0
         for name, field in shape:
-            _check_fields(field.shape, value[name], f"{path}.{name}" if path else name)
-    else:
-        if isinstance(shape, type) and issubclass(shape, enum.Enum):
-            if isinstance(value, shape) or value in {member.value for member in shape}:
-                return
-            raise ValueError(f"{path or 'value'} must be one of "
-                             f"{', '.join(member.name for member in shape)}, not {value!r}")
-        plain = Shape.cast(shape)
-        low = -(1 << (plain.width - 1)) if plain.signed else 0
-        high = (1 << (plain.width - plain.signed)) - 1
-        if isinstance(value, bool):
-            value = int(value)
-        if not isinstance(value, numbers.Integral) or not low <= value <= high:
-            raise ValueError(f"{path or 'value'} must be an integer in [{low}, {high}], "
-                             f"not {value!r}")
+            try:
+                bits |= _pack(field.shape, value[name]) << field.offset
+            except _FieldError as error:
+                error.keys.append(name)
+                raise
+        return bits
+    return _leaf_bits(shape, value)
 
 
 def pack(layout, fields):
@@ -95,11 +145,14 @@ def pack(layout, fields):
     ``fields`` is what ``layout.const`` accepts: a dict for a ``StructLayout``, a list for
     an ``ArrayLayout`` (nested as deep as the layout), ints or enum members at the leaves.
     Every field and element must be given and fit its shape (``ValueError`` naming the
-    field otherwise); ``layout.const`` then places them.
+    field otherwise). Each is placed at the offset the layout gives it, so the result is
+    ``layout.const(fields).as_bits()``, at a small fraction of its cost (testbenches pack
+    a word per simulated cycle).
     """
-    layout = data.Layout.cast(layout)
-    _check_fields(layout, fields, "")
-    return layout.const(fields).as_bits()
+    try:
+        return _pack(data.Layout.cast(layout), fields)
+    except _FieldError as error:
+        raise ValueError(error.message()) from None
 
 
 def to_python(value):
@@ -112,13 +165,30 @@ def to_python(value):
     return {name: to_python(value[name]) for name, _ in layout}
 
 
+def _unpack(shape, bits):
+    if isinstance(shape, data.ArrayLayout):
+        element_shape = shape.elem_shape
+        step = Shape.cast(element_shape).width
+        mask = (1 << step) - 1
+        return [_unpack(element_shape, (bits >> (index * step)) & mask)
+                for index in range(shape.length)]
+    if isinstance(shape, data.UnionLayout):
+        raise TypeError(f"layout must be built of structures and arrays, not {shape!r}")
+    if isinstance(shape, data.Layout):
+        return {name: _unpack(field.shape, (bits >> field.offset) & ((1 << field.width) - 1))
+                for name, field in shape}
+    low = _leaf(shape)[0]
+    return bits + 2 * low if low and bits >= -low else bits
+
+
 def unpack(layout, bits):
     """The fields of the integer ``bits`` read from a ``layout`` port, as Python values.
 
     Signed elements come back negative (the layout knows their signedness), so no
-    ``to_signed`` is needed; a struct gives a dict, an array a list.
+    ``to_signed`` is needed; a struct gives a dict, an array a list, an enum field its
+    integer value. The same as ``to_python(layout.from_bits(bits))``, only faster.
     """
-    return to_python(data.Layout.cast(layout).from_bits(int(bits)))
+    return _unpack(data.Layout.cast(layout), int(bits))
 
 
 async def drive_stream(dut, words, *, drain, i_port="i_data", o_port="o_data"):
@@ -139,14 +209,18 @@ async def drive_stream(dut, words, *, drain, i_port="i_data", o_port="o_data"):
     outputs = []
     started = time.perf_counter()
     total = len(words) + drain
+    falling_edge = FallingEdge(dut.clk)
+    valid, payload = None, None                 # what the inputs hold; written only on change
     for cycle in range(total):
         if int(valid_out.value):
             outputs.append((cycle, int(payload_out.value)))
         word = words[cycle] if cycle < len(words) else None
-        valid_in.value = word is not None
-        if word is not None:
-            payload_in.value = word
-        await FallingEdge(dut.clk)
+        if valid != (word is not None):
+            valid = word is not None
+            valid_in.value = valid
+        if word is not None and word != payload:
+            payload = payload_in.value = word
+        await falling_edge
     return outputs, total / (time.perf_counter() - started)
 
 

@@ -5,7 +5,8 @@ vector), packs them into input words through the port's layout, drives them with
 cycle between accumulations (unless the test asks for gaps), and checks with the
 :class:`~sim.tb.common.Scoreboard` that every accumulation's N column sums equal the
 golden model's and appear exactly ``LATENCY`` cycles after its last vector. Expected
-values come from the golden model only.
+values come from the golden model only; one test gives the model a single wrong weight
+and checks that exactly that accumulation and column are reported.
 
 Parameters (``TB_PARAMS``): ``lanes``, ``columns``, ``latency``, ``seed`` (also
 ``cocotb.RANDOM_SEED``; replay a run with ``SEED=<seed>``).
@@ -32,6 +33,8 @@ GAP_PROBABILITY = 0.2
 ABANDON_PROBABILITY = 0.05
 #: Most vectors spent on covering every int8 pair in every lane position.
 EXHAUSTIVE_INT8_MAX_VECTORS = 8192
+#: Accumulations in the test that the checking reports a wrong model.
+MUTATION_ACCUMULATIONS = 20
 
 
 @dataclasses.dataclass
@@ -90,22 +93,32 @@ def exhaustive_vectors(params, precision, *, activation_bases=None):
     return vectors
 
 
-async def check_accumulations(dut, tb, params, accumulations, name, *, gaps=None,
-                              abandoned=frozenset()):
-    """Drive ``accumulations`` (lists of :class:`Vector`) back to back and check every sum.
+async def run_accumulations(dut, tb, params, accumulations, name, *, gaps=None,
+                            abandoned=frozenset(), model=None):
+    """Drive ``accumulations`` (lists of :class:`Vector`) back to back; return the scoreboard.
 
     ``gaps[k]`` idle cycles go before vector ``k``; accumulations whose index is in
-    ``abandoned`` get no ``last`` and so produce no output. Returns cycles per second.
+    ``abandoned`` get no ``last`` and so produce no output. The expected sums come from
+    ``sim.golden.simd.vector_matrix`` on ``model`` (by default the vectors driven), due
+    ``LATENCY`` cycles after each accumulation's last vector. Returns the
+    :class:`~sim.tb.common.Scoreboard`, every output received but not yet checked, and
+    the simulated cycles per second of the drive loop.
     """
     input_layout, output_layout = mac_input_layout(params), mac_output_layout(params)
     scoreboard = Scoreboard(f"MAC array {params.lanes}x{params.columns} {name}", tb["seed"])
+    model = accumulations if model is None else model
     words, packed_words, sent = [], {}, 0
-    for number, vectors in enumerate(accumulations):
+    for number, (vectors, model_vectors) in enumerate(zip(accumulations, model, strict=True)):
         total = 0
-        for index, vector in enumerate(vectors):
+        for index, (vector, model_vector) in enumerate(zip(vectors, model_vectors, strict=True)):
             activations = pack_lanes(vector.activations, vector.precision)
             weights = pack_lanes(vector.weights, vector.precision)
-            total = vector_matrix(activations, weights, vector.precision, total)
+            if model_vector is vector:
+                total = vector_matrix(activations, weights, vector.precision, total)
+            else:
+                total = vector_matrix(pack_lanes(model_vector.activations, model_vector.precision),
+                                      pack_lanes(model_vector.weights, model_vector.precision),
+                                      model_vector.precision, total)
             last = index == len(vectors) - 1 and number not in abandoned
             key = (vector.precision, activations.tobytes(), weights.tobytes(), index == 0, last)
             if key not in packed_words:
@@ -125,8 +138,14 @@ async def check_accumulations(dut, tb, params, accumulations, name, *, gaps=None
     outputs, rate = await drive_stream(dut, words, drain=tb["latency"] + 2, o_port="o_acc")
     for cycle, word in outputs:
         scoreboard.receive(unpack(output_layout, word), cycle=cycle)
-    dut._log.info("%s: %d cycles, %d accumulations checked, %.0f simulated cycles/s",
+    dut._log.info("%s: %d cycles, %d accumulations compared, %.0f simulated cycles/s",
                   scoreboard.name, len(words), scoreboard.compared, rate)
+    return scoreboard, rate
+
+
+async def check_accumulations(dut, tb, params, accumulations, name, **options):
+    """:func:`run_accumulations`, then check every sum; returns the simulated cycles per second."""
+    scoreboard, rate = await run_accumulations(dut, tb, params, accumulations, name, **options)
     scoreboard.check()
     return rate
 
@@ -221,3 +240,43 @@ async def extremes_and_int32_wrap(dut):
                 accumulations.append([Vector(precision, np.full(elements, a),
                                              np.full((params.columns, elements), w))] * 3)
     await check_accumulations(dut, tb, params, accumulations, "extremes and wrap")
+
+
+@cocotb.test()
+async def a_wrong_model_is_reported(dut):
+    """The checking can fail: one weight element off by one in the model, and only there.
+
+    The model sees one random element of one column of one vector of a random int8
+    accumulation with its lowest bit flipped (the activation there is nonzero, so the
+    sum changes). The scoreboard must report exactly that accumulation and column, with
+    the seed, and match every other accumulation.
+    """
+    tb, params, rng = setup(dut)
+    int8 = Precision.INT8
+    accumulations = [[random_vector(rng, params, int8)
+                      for _ in range(int(rng.integers(1, RANDOM_MAX_LENGTH + 1)))]
+                     for _ in range(MUTATION_ACCUMULATIONS)]
+    number = int(rng.integers(len(accumulations)))
+    index = int(rng.integers(len(accumulations[number])))
+    column, element = int(rng.integers(params.columns)), int(rng.integers(params.lanes))
+    vector = accumulations[number][index]
+    vector.activations[element] = vector.activations[element] or int8.max
+    mutated = dataclasses.replace(vector, weights=vector.weights.copy())
+    mutated.weights[column, element] ^= 1
+    model = [list(vectors) for vectors in accumulations]
+    model[number][index] = mutated
+    scoreboard, _ = await run_accumulations(dut, tb, params, accumulations, "wrong model",
+                                            model=model)
+    assert len(scoreboard.errors) == 1 and \
+        scoreboard.errors[0].startswith(f"accumulation {number} ") and \
+        f", column {column}: expected " in scoreboard.errors[0], \
+        f"seed {tb['seed']}: expected one mismatch, accumulation {number} column {column}; " \
+        f"got {scoreboard.errors}"
+    assert scoreboard.matched == MUTATION_ACCUMULATIONS - 1, f"seed {tb['seed']}"
+    try:
+        scoreboard.check()
+    except AssertionError as error:
+        assert f"SEED={tb['seed']}" in str(error) and scoreboard.errors[0] in str(error)
+        dut._log.info("reported as expected: %s", scoreboard.errors[0])
+    else:
+        raise AssertionError(f"seed {tb['seed']}: the scoreboard passed a wrong model")

@@ -1,4 +1,12 @@
-"""The requantize unit: int32 column sums to packed int8/int4/int2 activations."""
+"""The requantize unit: int32 column sums to packed int8/int4/int2 activations.
+
+Each pipeline stage is a small combinational function of Amaranth values (``bias_add``,
+``left_shift``, ``multiply``, ``high_mul``, ``single_rounding``,
+``rounding_divide_by_pot``, ``clamp``, ``pack_results``); :class:`Requantizer` registers
+their results, one stage per cycle, and delays each setting to the stage that uses it.
+"""
+
+import enum
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -6,11 +14,28 @@ from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
 
-__all__ = ["Requantizer", "requantize_settings_layout", "requantize_input_layout"]
+__all__ = ["Requantizer", "Stage", "requantize_settings_layout", "requantize_input_layout",
+           "requantize_output_layout", "packed_bytes"]
 
-_INT32_MIN = -(1 << (ACC_WIDTH - 1))
-#: Fraction bits of a quantized multiplier (TFLite's Q0.31).
-_MULTIPLIER_FRACTION_BITS = ACC_WIDTH - 1
+INT32_MIN = -(1 << (ACC_WIDTH - 1))
+INT32_MAX = (1 << (ACC_WIDTH - 1)) - 1
+#: Fraction bits of a quantized multiplier (TFLite's Q0.31): the high half is ``product / 2**31``.
+MULTIPLIER_FRACTION_BITS = ACC_WIDTH - 1
+#: gemmlowp's rounding nudge of a non-negative product, half of ``2**31`` (``1 - NUDGE`` if negative).
+NUDGE = 1 << (MULTIPLIER_FRACTION_BITS - 1)
+
+
+class Stage(enum.IntEnum):
+    """The requantizer's pipeline stages, numbered by the cycle at whose end each registers.
+
+    A setting used by stage ``s`` reaches it delayed ``s - 1`` cycles.
+    """
+    BIAS_ADD = 1        #: ``wrap32(acc + bias)``
+    LEFT_SHIFT = 2      #: ``wrap32(x << max(shift, 0))`` (double rounding only)
+    MULTIPLY = 3        #: 32 x 32 -> 64-bit signed product, and the saturation flag
+    HIGH_MUL = 4        #: rounded, saturated high half (or the whole single rounding)
+    DIVIDE = 5          #: ``RoundingDivideByPOT(x, max(-shift, 0))`` (double rounding only)
+    OUTPUT = 6          #: zero point, clamp and lane packing
 
 
 def _settings_fields(columns):
@@ -29,23 +54,133 @@ def _settings_fields(columns):
 def requantize_settings_layout(columns):
     """Layout of the requantization settings of one output tile: all but the accumulators.
 
-    Per column: ``bias``, ``multiplier``, ``shift``; per layer: ``zero_point``,
-    ``clamp_min``, ``clamp_max``, ``precision``, ``rounding``.
+    Per column: ``bias``, ``multiplier`` (32 bits each) and ``shift`` (``SHIFT_WIDTH``
+    bits); per layer: ``zero_point``, ``clamp_min``, ``clamp_max`` (8 bits each),
+    ``precision`` (2 bits) and ``rounding`` (1 bit).
     """
     return data.StructLayout(_settings_fields(columns))
 
 
 def requantize_input_layout(params):
-    """Layout of one requantize-unit input vector: ``acc`` plus the settings fields."""
+    """Layout of one requantize-unit input vector: ``acc`` (N x 32 bits) plus the settings fields."""
     return data.StructLayout({"acc": data.ArrayLayout(signed(ACC_WIDTH), params.columns),
                               **_settings_fields(params.columns)})
+
+
+def requantize_output_layout(params):
+    """Layout of one packed output vector: N bytes."""
+    return data.ArrayLayout(unsigned(LANE_WIDTH), params.columns)
+
+
+def packed_bytes(params, precision):
+    """Bytes of an output vector that hold results at ``precision``: ``N * bits / 8``.
+
+    N for int8, N/2 for int4, N/4 for int2; the remaining bytes of the N are zero.
+    """
+    return params.columns * Precision(precision).bits // LANE_WIDTH
+
+
+def bias_add(acc, bias):
+    """``acc + bias`` wrapped to int32, as TFLite's int32 addition does."""
+    return (acc + bias)[:ACC_WIDTH].as_signed()
+
+
+def left_shift(x, shift, rounding):
+    """``x * 2**max(shift, 0)`` wrapped to int32 (TFLite's ``x * (1 << left_shift)``).
+
+    The single rounding applies the whole shift later, so it passes ``x`` unchanged.
+    """
+    amount = Mux(shift > 0, shift, 0)[:SHIFT_WIDTH - 1]
+    return Mux(rounding == Rounding.SINGLE, x, (x << amount)[:ACC_WIDTH].as_signed())
+
+
+def multiply(x, multiplier):
+    """The exact 64-bit product (a plain signed multiply, for DSP inference) and its overflow flag.
+
+    The flag marks ``INT32_MIN * INT32_MIN``, the one product whose doubled high half
+    leaves int32.
+    """
+    return x * multiplier, (x == INT32_MIN) & (multiplier == INT32_MIN)
+
+
+def high_mul(product, overflow):
+    """gemmlowp's ``SaturatingRoundingDoublingHighMul`` from the 64-bit product.
+
+    ``(product + nudge) / 2**31`` truncated toward zero, with ``nudge = 2**30`` for a
+    non-negative product and ``1 - 2**30`` for a negative one; ``INT32_MAX`` if
+    ``overflow``. Truncation is the floor (arithmetic shift) plus one when the sum is
+    negative and not a multiple of ``2**31``.
+    """
+    nudged = product + Mux(product >= 0, NUDGE, 1 - NUDGE)
+    inexact = nudged[:MULTIPLIER_FRACTION_BITS].any()
+    toward_zero = (nudged >> MULTIPLIER_FRACTION_BITS) + ((nudged < 0) & inexact)
+    return Mux(overflow, INT32_MAX, toward_zero[:ACC_WIDTH].as_signed())
+
+
+def single_rounding(product, shift):
+    """``(product + 2**(30 - shift)) >> (31 - shift)`` wrapped to int32: ``TFLITE_SINGLE_ROUNDING``.
+
+    Computed as ``((product >> (30 - shift)) + 1) >> 1``, the same floor with one
+    barrel shifter and a short increment instead of a 64-bit adder.
+    """
+    amount = (MULTIPLIER_FRACTION_BITS - 1 - shift)[:SHIFT_WIDTH]
+    return (((product >> amount) + 1) >> 1)[:ACC_WIDTH].as_signed()
+
+
+def rounding_divide_by_pot(x, shift, rounding):
+    """gemmlowp's ``RoundingDivideByPOT(x, max(-shift, 0))``; the single rounding passes ``x``.
+
+    ``(x >> exponent) + (remainder > threshold)`` with ``remainder = x & mask``,
+    ``mask = 2**exponent - 1`` and ``threshold = (mask >> 1) + (x < 0)``.
+    """
+    exponent = Mux(shift < 0, -shift, 0)[:SHIFT_WIDTH]
+    mask = ((Const(1, unsigned(ACC_WIDTH + 1)) << exponent)[:ACC_WIDTH + 1] - 1)[:ACC_WIDTH]
+    remainder = x.as_unsigned() & mask
+    threshold = (mask >> 1) + (x < 0)
+    divided = ((x >> exponent) + (remainder > threshold))[:ACC_WIDTH].as_signed()
+    return Mux(rounding == Rounding.SINGLE, x, divided)
+
+
+def clamp(x, zero_point, clamp_min, clamp_max):
+    """``x + zero_point`` (exact, 33 bits) limited to ``[clamp_min, clamp_max]``."""
+    offset = x + zero_point
+    return Mux(offset < clamp_min, clamp_min, Mux(offset > clamp_max, clamp_max, offset))
+
+
+def pack_results(results, precision):
+    """The low ``precision.bits`` of each result, packed lowest first into ``len(results)`` bytes.
+
+    int8: result ``i`` is byte ``i``; int4: nibble ``i`` (result ``2j`` in the low nibble
+    of byte ``j``); int2: bit pair ``i``. Bytes past the packed results are zero. Any other
+    ``precision`` code (3) packs as int2, as the MAC array reads it.
+    """
+    packed = {p: Cat(*(value[:p.bits] for value in results)) for p in Precision}
+    chosen = Mux(precision == Precision.INT8, packed[Precision.INT8],
+                 Mux(precision == Precision.INT4, packed[Precision.INT4], packed[Precision.INT2]))
+    return chosen[:LANE_WIDTH * len(results)]
+
+
+def _register(m, value, name, *, reset_less=True):
+    """``value`` delayed one cycle, in a register named ``name``."""
+    register = Signal(value.shape(), name=name, reset_less=reset_less)
+    m.d.sync += register.eq(value)
+    return register
+
+
+def _delay_line(m, value, name, last_stage, *, reset_less=True):
+    """``value`` as each stage up to ``last_stage`` sees it: ``{stage: value delayed stage - 1}``."""
+    line = {Stage.BIAS_ADD: value}
+    for stage in range(Stage.BIAS_ADD + 1, last_stage + 1):
+        line[Stage(stage)] = value = _register(m, value, f"{name}_{Stage(stage).name.lower()}",
+                                               reset_less=reset_less)
+    return line
 
 
 class Requantizer(wiring.Component):
     """Bias add, TFLite fixed-point requantization, zero point, clamp and lane packing.
 
     Per column ``i``, exactly TFLite's conv/fully-connected output stage. With
-    ``rounding = DOUBLE`` (TFLite's default)::
+    ``rounding = DOUBLE`` (TFLite's default, ``MultiplyByQuantizedMultiplier``)::
 
         x = wrap32(acc[i] + bias[i])
         x = wrap32(x << max(shift[i], 0))
@@ -58,14 +193,17 @@ class Requantizer(wiring.Component):
     (31 - shift[i]))``, for a non-negative multiplier.
 
     The N results are then packed for ``precision``: int8 puts result ``i`` in byte ``i``
-    (N bytes); int4 puts it in nibble ``i``, low nibble first (N/2 bytes); int2 in
-    bit pair ``i`` (N/4 bytes). Bytes past the packed results are zero. ``clamp_min`` and
-    ``clamp_max`` must lie within the precision's range (the compiler computes them; a
-    fused ReLU is ``clamp_min = zero_point``); only the low bits of each result are packed.
+    (N bytes); int4 puts it in nibble ``i``, result ``2j`` in the low nibble of byte
+    ``j`` (N/2 bytes); int2 in bit pair ``i``, four per byte (N/4 bytes); see
+    :func:`packed_bytes`. The bytes past the packed results are zero. ``clamp_min <=
+    clamp_max`` must lie within the precision's range (the compiler computes them; a
+    fused ReLU is ``clamp_min = zero_point``): only the low bits of each result are
+    packed. A shift must lie in [``MIN_SHIFT``, ``MAX_SHIFT``] (-31 to 30); the two other
+    codes of the field give unspecified results.
 
-    Fully pipelined, one vector per cycle, never stalls. Stages: bias add; left shift;
-    32 x 32 multiply; rounding high half with saturation (or the single rounding);
-    rounding right shift; zero point, clamp and packing.
+    Fully pipelined: one vector per cycle, never stalls, one register per :class:`Stage`
+    (bias add; left shift; 32 x 32 multiply; rounding high half with saturation, or the
+    single rounding; rounding right shift; zero point, clamp and packing).
 
     Parameters
     ----------
@@ -75,15 +213,17 @@ class Requantizer(wiring.Component):
     Attributes
     ----------
     i_data : In(stream.Signature(requantize_input_layout(params), always_ready=True))
-        Accumulators, per-column bias, multiplier (Q0.31) and shift (positive: left),
-        per-layer zero point, clamp range and output precision.
+        Accumulators ``acc`` (N x signed(32)); per column ``bias`` (signed(32)),
+        ``multiplier`` (signed(32), Q0.31) and ``shift`` (signed(SHIFT_WIDTH), positive
+        shifts left); per layer ``zero_point``, ``clamp_min``, ``clamp_max``
+        (signed(8)), ``precision`` and ``rounding``.
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N), always_ready=True))
         The packed results.
     LATENCY : int
-        Cycles from ``i_data.valid`` to ``o_data.valid``: 6.
+        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6.
     """
 
-    LATENCY = 6
+    LATENCY = len(Stage)
 
     def __init__(self, params):
         if not isinstance(params, MacParams):
@@ -91,88 +231,44 @@ class Requantizer(wiring.Component):
         self._params = params
         super().__init__({
             "i_data": In(stream.Signature(requantize_input_layout(params), always_ready=True)),
-            "o_data": Out(stream.Signature(data.ArrayLayout(unsigned(LANE_WIDTH), params.columns),
-                                           always_ready=True)),
+            "o_data": Out(stream.Signature(requantize_output_layout(params), always_ready=True)),
         })
 
     @property
     def params(self):
         return self._params
 
-    def _register(self, m, value, name):
-        register = Signal.like(value, name=name) if isinstance(value, Signal) \
-            else Signal(value.shape(), name=name)
-        m.d.sync += register.eq(value)
-        return register
-
-    def _column(self, m, column, stages):
-        """Stages 1-5 of one column; ``stages[k]`` is the input record delayed by k cycles."""
-        def field(stage, name):
-            return stages[stage][name][column]
-
-        def single(stage):
-            return stages[stage].rounding == Rounding.SINGLE
-
-        biased = self._register(m, (field(0, "acc") + field(0, "bias"))[:ACC_WIDTH].as_signed(),
-                                f"biased_{column}")
-        shift = field(1, "shift")
-        left = Mux(shift > 0, shift, 0)[:SHIFT_WIDTH - 1]
-        shifted = self._register(m, Mux(single(1), biased, (biased << left)[:ACC_WIDTH].as_signed()),
-                                 f"shifted_{column}")
-        multiplier = field(2, "multiplier")
-        product = self._register(m, shifted * multiplier, f"product_{column}")
-        overflow = self._register(m, (shifted == _INT32_MIN) & (multiplier == _INT32_MIN),
-                                  f"overflow_{column}")
-        # SaturatingRoundingDoublingHighMul: nudge, then divide by 2**31 toward zero.
-        nudge = Mux(product >= 0, 1 << 30, 1 - (1 << 30))
-        nudged = Signal(signed(2 * ACC_WIDTH + 1), name=f"nudged_{column}")
-        m.d.comb += nudged.eq(product + nudge)
-        toward_zero = Mux(nudged < 0, (1 << _MULTIPLIER_FRACTION_BITS) - 1, 0)
-        high = (nudged + toward_zero) >> _MULTIPLIER_FRACTION_BITS
-        # Single rounding: (product + 2**(30 - shift)) >> (31 - shift), for shift in [-31, 30].
-        total_shift = (_MULTIPLIER_FRACTION_BITS - field(3, "shift"))[:SHIFT_WIDTH + 1]
-        rounded = (product + (Const(1, unsigned(2 * ACC_WIDTH)) << (total_shift - 1)[:SHIFT_WIDTH + 1])) \
-            >> total_shift
-        high_mul = self._register(m, Mux(single(3), rounded[:ACC_WIDTH].as_signed(),
-                                         Mux(overflow, (1 << (ACC_WIDTH - 1)) - 1,
-                                             high[:ACC_WIDTH].as_signed())), f"high_mul_{column}")
-        # RoundingDivideByPOT.
-        shift = field(4, "shift")
-        right = Mux(shift < 0, -shift, 0)[:SHIFT_WIDTH]
-        mask = (Const(1, unsigned(ACC_WIDTH + 1)) << right) - 1
-        remainder = high_mul.as_unsigned() & mask
-        threshold = (mask >> 1) + (high_mul < 0)
-        return self._register(m, Mux(single(4), high_mul,
-                                     (high_mul >> right) + (remainder > threshold)),
-                              f"scaled_{column}")
-
-    def _pack(self, results, precision):
-        """Pack ``results`` (clamped, signed) into lanes for ``precision``, zero-extended."""
-        total = LANE_WIDTH * len(results)
-        packed = {p: Cat(*(value[:p.bits] for value in results)) for p in Precision}
-        return Mux(precision == Precision.INT8, packed[Precision.INT8],
-                   Mux(precision == Precision.INT4, packed[Precision.INT4],
-                       packed[Precision.INT2]))[:total]
-
     def elaborate(self, platform):
         m = Module()
-        # The input record, delayed 0..5 cycles, provides each stage's per-op fields.
-        stages = [self.i_data.payload]
-        valid = self.i_data.valid
-        for stage in range(1, self.LATENCY):
-            stages.append(self._register(m, stages[-1], f"record_{stage}"))
-            valid = self._register(m, valid, f"valid_{stage}")
-        record = stages[-1]
+        payload = self.i_data.payload
+        columns = range(self._params.columns)
 
-        results = []
-        for column in range(self._params.columns):
-            scaled = self._column(m, column, stages)
-            offset = scaled + record.zero_point
-            clamped = Mux(offset < record.clamp_min, record.clamp_min,
-                          Mux(offset > record.clamp_max, record.clamp_max, offset))
-            results.append(clamped)
+        def stage(name, values):
+            return [_register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
+
+        # Each setting, delayed to the stages that use it.
+        shift = _delay_line(m, payload.shift, "shift", Stage.DIVIDE)
+        multiplier = _delay_line(m, payload.multiplier, "multiplier", Stage.MULTIPLY)
+        rounding = _delay_line(m, payload.rounding, "rounding", Stage.DIVIDE)
+        layer = {name: _delay_line(m, payload[name], name, Stage.OUTPUT)[Stage.OUTPUT]
+                 for name in ("zero_point", "clamp_min", "clamp_max", "precision")}
+        valid = _delay_line(m, self.i_data.valid, "valid", Stage.OUTPUT, reset_less=False)
+
+        biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
+        shifted = stage("shifted", (left_shift(biased[c], shift[Stage.LEFT_SHIFT][c],
+                                               rounding[Stage.LEFT_SHIFT]) for c in columns))
+        products = [multiply(shifted[c], multiplier[Stage.MULTIPLY][c]) for c in columns]
+        product = stage("product", (product for product, _ in products))
+        overflow = stage("overflow", (overflow for _, overflow in products))
+        high = stage("high", (Mux(rounding[Stage.HIGH_MUL] == Rounding.SINGLE,
+                                  single_rounding(product[c], shift[Stage.HIGH_MUL][c]),
+                                  high_mul(product[c], overflow[c])) for c in columns))
+        scaled = stage("scaled", (rounding_divide_by_pot(high[c], shift[Stage.DIVIDE][c],
+                                                         rounding[Stage.DIVIDE]) for c in columns))
+        results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
+                   for c in columns]
         m.d.sync += [
-            self.o_data.payload.eq(self._pack(results, record.precision)),
-            self.o_data.valid.eq(valid),
+            self.o_data.payload.eq(pack_results(results, layer["precision"])),
+            self.o_data.valid.eq(valid[Stage.OUTPUT]),
         ]
         return m

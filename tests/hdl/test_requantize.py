@@ -1,0 +1,264 @@
+"""The requantize unit in Amaranth's simulator: each pipeline stage, the whole unit, its checks.
+
+Each stage function of ``hdl/requantize.py`` is evaluated combinationally on corner and
+random values against ``sim.golden.fixedpoint`` (gemmlowp's and TFLite's arithmetic);
+the whole :class:`Requantizer` runs random operations back to back and with gaps against
+``sim.golden.fixedpoint.requantize`` and ``pack_lanes``, cycle exact. The thorough
+checks run the Verilog under cocotb (``tests/integration/test_requantize.py``).
+"""
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+from amaranth import Module, Signal, signed, unsigned
+from amaranth.lib import data
+from amaranth.sim import Simulator
+
+from hdl.params import (
+    ACC_WIDTH,
+    LANE_WIDTH,
+    MAX_SHIFT,
+    MIN_SHIFT,
+    SHIFT_WIDTH,
+    ChipParams,
+    MacParams,
+    Precision,
+    Rounding,
+)
+from hdl.requantize import (
+    Requantizer,
+    Stage,
+    bias_add,
+    clamp,
+    high_mul,
+    left_shift,
+    multiply,
+    pack_results,
+    packed_bytes,
+    requantize_input_layout,
+    requantize_output_layout,
+    rounding_divide_by_pot,
+    single_rounding,
+)
+from sim.golden.fixedpoint import (
+    INT32_MAX,
+    INT32_MIN,
+    multiply_by_quantized_multiplier_single_rounding,
+    requantize,
+    saturating_rounding_doubling_high_mul,
+)
+from sim.golden.fixedpoint import (
+    rounding_divide_by_pot as golden_rounding_divide_by_pot,
+)
+from sim.golden.simd import pack_lanes, wrap_int32
+from sim.tb.requantize import operation
+
+CLOCK_PERIOD = 1e-8
+#: Probability of an idle cycle before an operation, in the second half of the random run.
+IDLE_PROBABILITY = 0.3
+INT32 = signed(ACC_WIDTH)
+SHIFT = signed(SHIFT_WIDTH)
+HALF = 1 << 30
+#: int32 values at and next to every edge of the arithmetic: the extremes, +-2**30, +-1, 0.
+CORNERS = [INT32_MIN, INT32_MIN + 1, -HALF - 1, -HALF, -HALF + 1, -3, -2, -1, 0, 1, 2, 3,
+           HALF - 1, HALF, HALF + 1, INT32_MAX - 1, INT32_MAX]
+
+
+def evaluate(function, shapes, cases):
+    """``function`` of input signals of ``shapes``, evaluated for every tuple in ``cases``."""
+    inputs = [Signal(shape, name=f"input_{index}") for index, shape in enumerate(shapes)]
+    value = function(*inputs)
+    output = Signal(value.shape(), name="output")
+    m = Module()
+    m.d.comb += output.eq(value)
+    results = []
+
+    async def testbench(ctx):
+        for case in cases:
+            for signal, argument in zip(inputs, case):
+                ctx.set(signal, argument)
+            results.append(ctx.get(output))
+
+    simulator = Simulator(m)
+    simulator.add_testbench(testbench)
+    simulator.run()
+    return np.array(results, dtype=object)      # Python ints: outputs may exceed 64 bits
+
+
+def random_int32(rng, count):
+    return rng.integers(INT32_MIN, INT32_MAX, count, endpoint=True).tolist()
+
+
+def test_bias_add_wraps(seed=1):
+    rng = np.random.default_rng(seed)
+    cases = list(itertools.product(CORNERS, CORNERS)) + list(zip(random_int32(rng, 100),
+                                                                 random_int32(rng, 100)))
+    acc, bias = np.array(cases).T
+    assert (evaluate(bias_add, [INT32, INT32], cases) == wrap_int32(acc + bias)).all()
+
+
+@pytest.mark.parametrize("rounding", Rounding)
+def test_left_shift_wraps_for_double_rounding_only(rounding, seed=2):
+    rng = np.random.default_rng(seed)
+    cases = list(itertools.product(CORNERS + random_int32(rng, 8), range(MIN_SHIFT, MAX_SHIFT + 1),
+                                   [rounding]))
+    x, shift, _ = np.array(cases).T
+    expected = x if rounding == Rounding.SINGLE else wrap_int32(x << np.maximum(shift, 0))
+    assert (evaluate(left_shift, [INT32, SHIFT, Rounding], cases) == expected).all()
+
+
+def test_high_mul_matches_gemmlowp(seed=3):
+    """Every pair of corners (INT32_MIN x INT32_MIN saturates), ties of both signs, random pairs."""
+    rng = np.random.default_rng(seed)
+    ties = [(odd, HALF) for odd in (1, 3, 5, -1, -3, -5, INT32_MAX, INT32_MIN + 1)]
+    cases = list(itertools.product(CORNERS, CORNERS)) + ties + \
+        list(zip(random_int32(rng, 200), random_int32(rng, 200)))
+    a, b = np.array(cases).T
+    got = evaluate(lambda x, y: high_mul(*multiply(x, y)), [INT32, INT32], cases)
+    assert (got == saturating_rounding_doubling_high_mul(a, b)).all()
+    assert got[cases.index((INT32_MIN, INT32_MIN))] == INT32_MAX
+    assert list(got[len(CORNERS) ** 2:][:6]) == [1, 2, 3, 0, -1, -2]   # ties toward +infinity
+
+
+def test_single_rounding_matches_tflite(seed=4):
+    """Every shift, with corner and random inputs and non-negative multipliers."""
+    rng = np.random.default_rng(seed)
+    values = CORNERS + random_int32(rng, 4)
+    multipliers = [0, 1, HALF, INT32_MAX] + rng.integers(0, INT32_MAX, 2).tolist()
+    cases = list(itertools.product(values, multipliers, range(MIN_SHIFT, MAX_SHIFT + 1)))
+    x, multiplier, shift = np.array(cases).T
+    got = evaluate(lambda x, m, s: single_rounding(multiply(x, m)[0], s), [INT32, INT32, SHIFT],
+                   cases)
+    assert (got == multiply_by_quantized_multiplier_single_rounding(x, multiplier, shift)).all()
+
+
+@pytest.mark.parametrize("rounding", Rounding)
+def test_rounding_divide_by_pot_matches_gemmlowp(rounding, seed=5):
+    """Every exponent 0 to 31 (shifts 0 to -31) with corners and exact ties of both signs."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for exponent in range(-MIN_SHIFT + 1):
+        tie = 1 << (exponent - 1) if exponent else 0
+        ties = [tie * odd for odd in (1, -1, 3, -3) if INT32_MIN <= tie * odd <= INT32_MAX]
+        for x in CORNERS + random_int32(rng, 4) + ties:
+            cases.append((x, -exponent, rounding))
+    cases += [(x, shift, rounding) for x in CORNERS for shift in range(1, MAX_SHIFT + 1)]
+    x, shift, _ = np.array(cases).T
+    expected = x if rounding == Rounding.SINGLE else \
+        golden_rounding_divide_by_pot(x, np.maximum(-shift, 0))
+    assert (evaluate(rounding_divide_by_pot, [INT32, SHIFT, Rounding], cases) == expected).all()
+
+
+def test_clamp_adds_zero_point_without_wrap():
+    int8 = signed(LANE_WIDTH)
+    cases = [(x, zero_point, low, high) for x in CORNERS
+             for zero_point in (-128, -1, 0, 5, 127) for low, high in ((-128, 127), (0, 127), (3, 3))]
+    x, zero_point, low, high = np.array(cases).T
+    got = evaluate(clamp, [INT32, int8, int8, int8], cases)
+    assert (got == np.clip(x + zero_point, low, high)).all()
+
+
+@pytest.mark.parametrize("precision", Precision)
+def test_pack_results_matches_pack_lanes(precision, seed=6, columns=8):
+    rng = np.random.default_rng(seed)
+    cases = [rng.integers(precision.min, precision.max, columns, endpoint=True).tolist()
+             for _ in range(20)]
+    got = evaluate(lambda *values: pack_results(values[:-1], values[-1]),
+                   [signed(LANE_WIDTH)] * columns + [unsigned(2)],
+                   [case + [precision] for case in cases])
+    for word, values in zip(got, cases):
+        packed = pack_lanes(values, precision)
+        expected = sum(int(byte) << (LANE_WIDTH * index) for index, byte in enumerate(packed))
+        assert int(word) == expected, f"{values}: {int(word):#x}, expected {expected:#x}"
+
+
+def test_precision_code_3_packs_as_int2():
+    values = [1, -2, 0, -1]
+    got = evaluate(lambda *v: pack_results(v[:-1], v[-1]), [signed(LANE_WIDTH)] * 4 + [unsigned(2)],
+                   [values + [3], values + [Precision.INT2]])
+    assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
+
+
+def simulate(dut, inputs, *, drain):
+    """Drive ``inputs`` (payload dicts, ``None`` for idle) one per cycle; collect ``o_data``.
+
+    Returns ``[(cycle, bytes)]`` for every cycle ``o_data.valid`` was high, where input
+    ``k`` is sampled at the end of cycle ``k``.
+    """
+    outputs = []
+
+    async def driver(ctx):
+        for payload in inputs:
+            ctx.set(dut.i_data.valid, payload is not None)
+            if payload is not None:
+                ctx.set(dut.i_data.payload, payload)
+            await ctx.tick()
+        ctx.set(dut.i_data.valid, 0)
+
+    async def monitor(ctx):
+        cycle = 0
+        async for _, _, valid, payload in ctx.tick().sample(dut.o_data.valid, dut.o_data.payload):
+            if valid:
+                outputs.append((cycle, [int(byte) for byte in payload]))
+            cycle += 1
+
+    simulator = Simulator(dut)
+    simulator.add_clock(CLOCK_PERIOD)
+    simulator.add_testbench(driver)
+    simulator.add_process(monitor)
+    simulator.run_until(CLOCK_PERIOD * (len(inputs) + drain))
+    return outputs
+
+
+@pytest.mark.parametrize("columns", [4, 8])
+def test_requantizer_matches_golden(columns, seed=7, operations=60):
+    """Random operations (every precision, both roundings), back to back then with idle cycles."""
+    params = MacParams(4, columns)
+    rng = np.random.default_rng(seed)
+    inputs, expected = [], []
+    for index in range(operations):
+        if index >= operations // 2 and rng.random() < IDLE_PROBABILITY:
+            inputs.append(None)
+        fields = operation(rng, columns, in_range=index % 3 != 0)
+        results = requantize(fields["acc"], bias=fields["bias"], multiplier=fields["multiplier"],
+                             shift=fields["shift"], zero_point=fields["zero_point"],
+                             clamp_min=fields["clamp_min"], clamp_max=fields["clamp_max"],
+                             rounding=fields["rounding"].name.lower())
+        packed = pack_lanes(results, fields["precision"]).tolist()
+        expected.append((len(inputs) + Requantizer.LATENCY,
+                         packed + [0] * (columns - len(packed))))
+        inputs.append({key: value.tolist() if isinstance(value, np.ndarray) else value
+                       for key, value in fields.items()})
+    got = simulate(Requantizer(params), inputs, drain=Requantizer.LATENCY + 2)
+    assert got == expected, f"seed {seed}"
+
+
+def test_latency_is_one_cycle_per_stage():
+    assert Requantizer.LATENCY == len(Stage) == max(Stage) == 6
+
+
+def test_signature():
+    params = MacParams(lanes=8, columns=4)
+    members = Requantizer(params).signature.members
+    assert members["i_data"].signature.members["payload"].shape == requantize_input_layout(params)
+    assert members["o_data"].signature.members["payload"].shape == \
+        requantize_output_layout(params) == \
+        data.ArrayLayout(unsigned(LANE_WIDTH), 4)
+    assert members["i_data"].signature.always_ready and members["o_data"].signature.always_ready
+    assert list(requantize_input_layout(params).members) == [
+        "acc", "bias", "multiplier", "shift", "zero_point", "clamp_min", "clamp_max",
+        "precision", "rounding"]
+
+
+def test_packed_bytes():
+    params = MacParams(lanes=4, columns=8)
+    assert [packed_bytes(params, precision) for precision in Precision] == [8, 4, 2]
+
+
+@pytest.mark.parametrize("value", [8, None, ChipParams()])
+def test_params_wrong(value):
+    with pytest.raises(TypeError, match=rf"^Requantizer params must be a MacParams, "
+                                        rf"not {re.escape(repr(value))}$"):
+        Requantizer(value)

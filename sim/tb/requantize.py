@@ -41,6 +41,12 @@ HALF = 1 << 30
 MINUS_ONE = INT32_MIN
 #: Fields given per column; the others are per operation.
 PER_COLUMN = ("acc", "bias", "multiplier", "shift")
+#: Shifts of the "in range" random operations: from this to 0 (accumulators up to 2**(bits - shift)).
+IN_RANGE_MIN_SHIFT = -20
+#: Their biases are up to 2**-BIAS_SCALE_BITS of their accumulators' range.
+BIAS_SCALE_BITS = 3
+#: Magnitude, in bits, of the accumulators of the small-multiplier columns of ``every_shift``.
+SMALL_MULTIPLIER_ACC_BITS = 10
 #: How often a random operation clamps to the precision's whole range, to a fused ReLU's
 #: (from the zero point up), or to a random range; the rest is a random range.
 FULL_RANGE_PROBABILITY = 0.5
@@ -78,7 +84,7 @@ def operation(rng, columns, *, precision=None, rounding=None, in_range=True, **f
     """One random operation: a dict of the input layout's fields (per-column ones as arrays).
 
     ``in_range`` draws accumulators whose scaled results mostly land in the output range
-    (shifts -20 to 0, multipliers of 0.5 to 1); otherwise accumulators, biases,
+    (shifts ``IN_RANGE_MIN_SHIFT`` to 0, multipliers of 0.5 to 1); otherwise accumulators, biases,
     multipliers and shifts are uniform over their whole ranges. The zero point is random
     in the precision's range, the clamp range as :func:`clamp_range`. ``fixed`` overrides fields
     (a scalar per-column field is broadcast). The single rounding gets non-negative
@@ -90,9 +96,9 @@ def operation(rng, columns, *, precision=None, rounding=None, in_range=True, **f
     clamp_min, clamp_max = clamp_range(rng, precision, zero_point)
     low_multiplier = 0 if rounding == Rounding.SINGLE else INT32_MIN
     if in_range:
-        shift = rng.integers(-20, 0, columns, endpoint=True)
+        shift = rng.integers(IN_RANGE_MIN_SHIFT, 0, columns, endpoint=True)
         limit = np.left_shift(1, precision.bits - shift)
-        fields = {"acc": rng.integers(-limit, limit), "bias": rng.integers(-limit, limit) // 8,
+        fields = {"acc": rng.integers(-limit, limit), "bias": rng.integers(-limit, limit) >> BIAS_SCALE_BITS,
                   "multiplier": rng.integers(HALF, INT32_MAX, columns, endpoint=True),
                   "shift": shift}
     else:
@@ -215,7 +221,8 @@ async def every_shift(dut):
             acc = np.select([kind == 0, kind == 1],
                             [full_range(rng, params.columns),
                              rng.integers(-scaled, scaled, params.columns)],
-                            rng.integers(-(1 << 10), 1 << 10, params.columns))
+                            rng.integers(-(1 << SMALL_MULTIPLIER_ACC_BITS),
+                                         1 << SMALL_MULTIPLIER_ACC_BITS, params.columns))
             multiplier = np.where(kind == 2, rng.integers(small, 2 * small, params.columns),
                                   rng.integers(HALF, INT32_MAX, params.columns, endpoint=True))
             operations.append(operation(rng, params.columns, rounding=rounding,

@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from amaranth import Module, Signal, signed, unsigned
+from amaranth import Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
@@ -61,6 +61,8 @@ IDLE_PROBABILITY = 0.3
 INT32 = signed(ACC_WIDTH)
 SHIFT = signed(SHIFT_WIDTH)
 HALF = 1 << 30
+#: A raw precision field, so that the unused code 3 can be driven too.
+PRECISION_CODE = unsigned(Shape.cast(Precision).width)
 #: int32 values at and next to every edge of the arithmetic: the extremes, +-2**30, +-1, 0.
 CORNERS = [INT32_MIN, INT32_MIN + 1, -HALF - 1, -HALF, -HALF + 1, -3, -2, -1, 0, 1, 2, 3,
            HALF - 1, HALF, HALF + 1, INT32_MAX - 1, INT32_MAX]
@@ -166,7 +168,7 @@ def test_pack_results_matches_pack_lanes(precision, seed=6, columns=8):
     cases = [rng.integers(precision.min, precision.max, columns, endpoint=True).tolist()
              for _ in range(20)]
     got = evaluate(lambda *values: pack_results(values[:-1], values[-1]),
-                   [signed(LANE_WIDTH)] * columns + [unsigned(2)],
+                   [signed(LANE_WIDTH)] * columns + [PRECISION_CODE],
                    [case + [precision] for case in cases])
     for word, values in zip(got, cases):
         packed = pack_lanes(values, precision)
@@ -176,7 +178,7 @@ def test_pack_results_matches_pack_lanes(precision, seed=6, columns=8):
 
 def test_precision_code_3_packs_as_int2():
     values = [1, -2, 0, -1]
-    got = evaluate(lambda *v: pack_results(v[:-1], v[-1]), [signed(LANE_WIDTH)] * 4 + [unsigned(2)],
+    got = evaluate(lambda *v: pack_results(v[:-1], v[-1]), [signed(LANE_WIDTH)] * 4 + [PRECISION_CODE],
                    [values + [3], values + [Precision.INT2]])
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from gen.verilog import to_verilog
 from hdl.datapath import Datapath
@@ -11,33 +10,9 @@ from hdl.params import MacParams, Precision
 from hdl.requantize import Requantizer
 from sim.golden.fixedpoint import requantize
 from sim.golden.simd import pack_lanes, vector_matrix
+from tests.helpers import run_stream
 
 COMPONENTS = [MacArray, Requantizer, Datapath]
-
-
-def simulate(dut, inputs, *, o_port, cycles):
-    """Drive ``inputs`` (payload dicts) into ``dut.i_data``; collect ``o_port`` payloads."""
-    outputs = []
-
-    async def driver(ctx):
-        for payload in inputs:
-            ctx.set(dut.i_data.valid, 1)
-            ctx.set(dut.i_data.payload, payload)
-            await ctx.tick()
-        ctx.set(dut.i_data.valid, 0)
-
-    async def monitor(ctx):
-        port = getattr(dut, o_port)
-        async for _, _, valid, payload in ctx.tick().sample(port.valid, port.payload):
-            if valid:
-                outputs.append([int(value) for value in payload])
-
-    simulator = Simulator(dut)
-    simulator.add_clock(1e-8)
-    simulator.add_testbench(driver)
-    simulator.add_process(monitor)
-    simulator.run_until(1e-8 * cycles)
-    return outputs
 
 
 def test_mac_array_accumulates(seed=1):
@@ -55,7 +30,8 @@ def test_mac_array_accumulates(seed=1):
             inputs.append({"activations": a.tolist(), "weights": w.tolist(),
                            "precision": precision, "first": index == 0, "last": index == 2})
         expected.append(total.tolist())
-    assert simulate(MacArray(params), inputs, o_port="o_acc", cycles=30) == expected
+    assert [words for _, words in run_stream(MacArray(params), inputs, o_port="o_acc", drain=20)] \
+        == expected
 
 
 def test_requantizer_packs_int4():
@@ -67,7 +43,8 @@ def test_requantizer_packs_int4():
                          multiplier=np.array(vector["multiplier"]),
                          shift=np.array(vector["shift"]), zero_point=1, clamp_min=-8, clamp_max=7)
     expected = [int(b) for b in pack_lanes(results, Precision.INT4)] + [0, 0]
-    assert simulate(Requantizer(params), [vector], o_port="o_data", cycles=20) == [expected]
+    assert [words for _, words in run_stream(Requantizer(params), [vector], o_port="o_data",
+                                             drain=19)] == [expected]
 
 
 @pytest.mark.parametrize("component", COMPONENTS)

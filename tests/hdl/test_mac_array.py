@@ -13,7 +13,6 @@ import pytest
 from amaranth import signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from gen.verilog import to_verilog
 from hdl.mac import MacArray, mac_input_layout, mac_output_layout
@@ -21,40 +20,7 @@ from hdl.params import ACC_WIDTH, LANE_WIDTH, ChipParams, MacParams, Precision
 from sim.golden.simd import pack_lanes, vector_matrix
 from sim.tb.common import Scoreboard, pack, unpack
 from sim.tb.mac import exhaustive_vectors
-
-CLOCK_PERIOD = 1e-8
-
-
-def simulate(dut, inputs, *, drain):
-    """Drive ``inputs`` (payload dicts, ``None`` for idle) one per cycle into ``dut.i_data``.
-
-    Returns ``[(cycle, column sums)]`` for every cycle ``o_acc.valid`` was high, where
-    input ``k`` is sampled at the end of cycle ``k``.
-    """
-    outputs = []
-
-    async def driver(ctx):
-        for payload in inputs:
-            ctx.set(dut.i_data.valid, payload is not None)
-            if payload is not None:
-                ctx.set(dut.i_data.payload, payload)
-            await ctx.tick()
-        ctx.set(dut.i_data.valid, 0)
-
-    async def monitor(ctx):
-        samples = ctx.tick().sample(dut.o_acc.valid, dut.o_acc.payload)
-        cycle = 0
-        async for _, _, valid, payload in samples:             # sampled at the end of `cycle`
-            if valid:
-                outputs.append((cycle, [int(value) for value in payload]))
-            cycle += 1
-
-    simulator = Simulator(dut)
-    simulator.add_clock(CLOCK_PERIOD)
-    simulator.add_testbench(driver)
-    simulator.add_process(monitor)
-    simulator.run_until(CLOCK_PERIOD * (len(inputs) + drain))
-    return outputs
+from tests.helpers import run_stream
 
 
 def random_accumulations(rng, params, precisions, lengths):
@@ -82,7 +48,7 @@ def test_mac_array_back_to_back(lanes, columns, seed=1):
     rng = np.random.default_rng(seed)
     precisions = [precision for precision in Precision for _ in range(3)]
     inputs, expected = random_accumulations(rng, params, precisions, [1, 2, 3] * len(Precision))
-    outputs = simulate(dut, inputs, drain=dut.LATENCY + 2)
+    outputs = run_stream(dut, inputs, o_port="o_acc", drain=dut.LATENCY + 2)
     assert outputs == [(last + dut.LATENCY, sums) for last, sums in expected], f"seed {seed}"
 
 
@@ -96,7 +62,7 @@ def test_mac_array_idle_cycles_and_restart(seed=2):
     inputs, expected = random_accumulations(rng, params, [Precision.INT4, Precision.INT2], [3, 2])
     inputs = unfinished + [None] + inputs[:1] + [None, None] + inputs[1:]
     shift = len(unfinished) + 3
-    outputs = simulate(dut, inputs, drain=dut.LATENCY + 2)
+    outputs = run_stream(dut, inputs, o_port="o_acc", drain=dut.LATENCY + 2)
     assert outputs == [(expected[0][0] + shift + dut.LATENCY, expected[0][1]),
                        (expected[1][0] + shift + dut.LATENCY, expected[1][1])], f"seed {seed}"
 
@@ -115,7 +81,7 @@ def test_mac_array_extremes():
                                              precision).tolist(),
                        "precision": precision, "first": 1, "last": 1})
     expected = [[4 * 16384] * 4, [4 * -16256] * 4, [8 * 64] * 4, [16 * 4] * 4, [16 * -2] * 4]
-    assert [sums for _, sums in simulate(dut, inputs, drain=dut.LATENCY + 2)] == expected
+    assert [sums for _, sums in run_stream(dut, inputs, o_port="o_acc", drain=dut.LATENCY + 2)] == expected
 
 
 @pytest.mark.parametrize("lanes, latency", [(4, 3), (8, 4), (16, 4), (32, 5)])

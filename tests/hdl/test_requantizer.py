@@ -54,8 +54,8 @@ from sim.golden.fixedpoint import (
 )
 from sim.golden.simd import pack_lanes, wrap_int32
 from sim.tb.requantize import operation
+from tests.helpers import run_stream
 
-CLOCK_PERIOD = 1e-8
 #: Probability of an idle cycle before an operation, in the second half of the random run.
 IDLE_PROBABILITY = 0.3
 INT32 = signed(ACC_WIDTH)
@@ -183,37 +183,6 @@ def test_precision_code_3_packs_as_int2():
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 
 
-def simulate(dut, inputs, *, drain):
-    """Drive ``inputs`` (payload dicts, ``None`` for idle) one per cycle; collect ``o_data``.
-
-    Returns ``[(cycle, bytes)]`` for every cycle ``o_data.valid`` was high, where input
-    ``k`` is sampled at the end of cycle ``k``.
-    """
-    outputs = []
-
-    async def driver(ctx):
-        for payload in inputs:
-            ctx.set(dut.i_data.valid, payload is not None)
-            if payload is not None:
-                ctx.set(dut.i_data.payload, payload)
-            await ctx.tick()
-        ctx.set(dut.i_data.valid, 0)
-
-    async def monitor(ctx):
-        cycle = 0
-        async for _, _, valid, payload in ctx.tick().sample(dut.o_data.valid, dut.o_data.payload):
-            if valid:
-                outputs.append((cycle, [int(byte) for byte in payload]))
-            cycle += 1
-
-    simulator = Simulator(dut)
-    simulator.add_clock(CLOCK_PERIOD)
-    simulator.add_testbench(driver)
-    simulator.add_process(monitor)
-    simulator.run_until(CLOCK_PERIOD * (len(inputs) + drain))
-    return outputs
-
-
 @pytest.mark.parametrize("columns", [4, 8])
 def test_requantizer_matches_golden(columns, seed=7, operations=60):
     """Random operations (every precision, both roundings), back to back then with idle cycles."""
@@ -233,7 +202,7 @@ def test_requantizer_matches_golden(columns, seed=7, operations=60):
                          packed + [0] * (columns - len(packed))))
         inputs.append({key: value.tolist() if isinstance(value, np.ndarray) else value
                        for key, value in fields.items()})
-    got = simulate(Requantizer(params), inputs, drain=Requantizer.LATENCY + 2)
+    got = run_stream(Requantizer(params), inputs, o_port="o_data", drain=Requantizer.LATENCY + 2)
     assert got == expected, f"seed {seed}"
 
 

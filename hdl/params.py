@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "MacParams", "SramParams", "ChipParams", "parse_cores"]
+           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MacParams", "SramParams", "CoreParams", "ChipParams",
+           "parse_cores"]
 
 
 class Precision(enum.IntEnum):
@@ -74,6 +75,13 @@ SHIFT_WIDTH = 6
 #: Range of requantization shifts the hardware and the golden model accept.
 MIN_SHIFT = -31
 MAX_SHIFT = 30
+
+#: Nested hardware loops of the sequencer (output and reduction levels together).
+LOOP_LEVELS = 6
+#: Width of one loop's iteration count field; a loop runs 1 to ``2**COUNT_WIDTH`` times.
+COUNT_WIDTH = 12
+#: Synchronisation tokens a core can signal and wait on.
+TOKENS = 16
 
 #: Largest array the generator elaborates (NorthPole's own chip is 16x16).
 MAX_CORE_ROWS = 32
@@ -163,6 +171,99 @@ class SramParams:
     def bank_bits(self):
         """Low address bits that select the bank."""
         return (self.banks - 1).bit_length()
+
+
+def _log2(value):
+    return (value - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """Shape of one core: its MAC array and its four memories.
+
+    A core holds four memories, all loaded through one host port (see ``hdl.core``):
+
+    - the **activation SRAM**: ``activation_banks`` banks of ``activation_depth`` words of
+      ``lanes`` bytes, word-interleaved; the MAC array's activation reads, the vector
+      unit's second operand, the write-back and the host's input and output frames;
+    - the **weight SRAM**: ``columns`` banks of ``weight_depth`` words of ``lanes`` bytes,
+      word-interleaved, so that the ``columns`` words of one weight tile are read in one
+      cycle from distinct banks;
+    - the **settings table**: ``settings_depth`` entries, each the bias, multiplier and
+      shift of ``columns`` output channels;
+    - the **program memory**: ``program_depth`` instructions.
+
+    Parameters
+    ----------
+    mac : MacParams
+        The MAC array; ``columns <= lanes``, so that one output tile of ``columns``
+        values fits in one ``lanes``-byte word at every precision.
+    activation_banks : int
+        Power of two, at least 2 (a residual add reads two operands a cycle).
+    activation_depth, weight_depth : int
+        Words per bank, powers of two of at least 2.
+    settings_depth, program_depth : int
+        Entries, powers of two of at least 2.
+    """
+    mac: MacParams = MacParams()
+    activation_banks: int = 4
+    activation_depth: int = 1024
+    weight_depth: int = 1024
+    settings_depth: int = 32
+    program_depth: int = 32
+
+    def __post_init__(self):
+        if not isinstance(self.mac, MacParams):
+            raise TypeError(f"core mac must be a MacParams, not {self.mac!r}")
+        if self.mac.columns > self.mac.lanes:
+            raise ValueError(f"core MAC columns must be at most its {self.mac.lanes} lanes, "
+                             f"not {self.mac.columns!r}")
+        for name, minimum in (("activation_banks", 2), ("activation_depth", 2), ("weight_depth", 2),
+                              ("settings_depth", 2), ("program_depth", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"core {name} must be an integer, not {value!r}")
+            if not _is_power_of_two(value) or value < minimum:
+                raise ValueError(f"core {name} must be a power of two of at least {minimum}, "
+                                 f"not {value!r}")
+
+    @property
+    def word_bytes(self):
+        """Bytes in one SRAM word: one lane vector, ``lanes``."""
+        return self.mac.lanes
+
+    @property
+    def activation_sram(self):
+        return SramParams(self.activation_banks, self.word_bytes, self.activation_depth)
+
+    @property
+    def weight_sram(self):
+        return SramParams(self.mac.columns, self.word_bytes, self.weight_depth)
+
+    @property
+    def settings_entry_bytes(self):
+        """Bytes of one settings entry: per column a 4-byte bias, a 4-byte multiplier, a shift byte."""
+        return 9 * self.mac.columns
+
+    @property
+    def settings_entry_words(self):
+        """Words of one settings entry, rounded up."""
+        return -(-self.settings_entry_bytes // self.word_bytes)
+
+    @property
+    def address_width(self):
+        """Width of a byte address within the activation or the weight SRAM."""
+        return _log2(max(self.activation_sram.size_bytes, self.weight_sram.size_bytes))
+
+    @property
+    def settings_width(self):
+        """Width of a settings-table entry index."""
+        return _log2(self.settings_depth)
+
+    @property
+    def program_width(self):
+        """Width of a program-memory instruction index."""
+        return _log2(self.program_depth)
 
 
 def parse_cores(text):

@@ -1,0 +1,333 @@
+"""The core's instruction set: encoding, fields and timing, the one place they are defined.
+
+A core runs a program of wide instructions from its program memory, one at a time, from
+index 0 until ``HALT``. There are no branches and no data-dependent control: every
+instruction's duration follows from its fields alone (the one exception, ``WAIT``,
+waits for a token the array's schedule has already sent).
+
+Loop nest
+---------
+A compute instruction (``MAC``, ``ADD``, ``MAXPOOL``, ``AVGPOOL``) runs a nest of
+``LOOP_LEVELS`` = 6 counted loops, level 0 innermost; level ``i`` runs ``counts[i]``
+times (1 to ``2**COUNT_WIDTH``), so the nest issues ``prod(counts)`` elements, one per
+cycle. The innermost ``reduce_levels`` levels (0 to 3) form one *tile*: the MAC array
+or vector unit accumulates over a tile and hands one result vector to the requantize
+unit at its last element; the outer levels enumerate tiles.
+
+Four affine address streams follow the nest, each ``base + sum(stride[i] * index[i])``:
+
+==========  ==================================  ===============  =====================
+stream      reads or writes                     units            advances per
+==========  ==================================  ===============  =====================
+``a``       operand a (activations)             activation byte  element (all levels)
+``b``       ``MAC``: weight tile; ``ADD``:      byte             element (all levels)
+            operand b (activations)
+``o``       write-back of each result tile      activation byte  tile (levels >= reduce)
+``s``       settings-table entry of each tile   entry            tile (levels >= reduce)
+==========  ==================================  ===============  =====================
+
+``o`` and ``s`` strides of the reduction levels must be 0. The encoding stores, for each
+level, the *step*: the change of address when that level is the outermost one to advance
+(all inner levels wrapping to 0), ``step[i] = stride[i] - sum(stride[j] * (counts[j] - 1)
+for the stream's levels j < i)``, so the hardware needs one adder per stream.
+
+Operands. ``a`` and ``b`` addresses are byte addresses: the word holding the byte is
+read, and for the vector unit the ``columns`` values of one tile (``columns * bits / 8``
+bytes) start at the byte offset within the word. ``MAC`` reads the whole word of ``a``
+(``lanes`` packed lanes) and the ``columns`` consecutive words of the weight tile at
+``b`` (``b`` word-aligned). ``o`` writes the tile's packed bytes at its byte offset.
+
+Opcodes
+-------
+``HALT``: stop; the core raises ``done``.
+``MAC``: conv and fully-connected layers: ``a`` times weight tiles ``b`` accumulated over
+    each tile, requantized with entry ``s`` of the settings table (bias, multiplier, shift
+    per output channel) and the instruction's ``zero_point``/``clamp_*``/``rounding``,
+    packed at ``precision`` and stored at ``o``.
+``ADD``: residual add: per element, LiteRT's int8 ADD of operands ``a`` and ``b``
+    (``a_zero_point``, ``a_multiplier``, ``a_shift``, and ``b_*``), requantized with
+    entry ``s`` (multiplier and shift of the output scale, bias 0) and stored at ``o``.
+``MAXPOOL``: max of ``a`` over each tile (the pooling window), passed through entry ``s``
+    (multiplier ``2**30``, shift 1: the identity) and stored.
+``AVGPOOL``: sum of ``a`` over each tile (all pixels), requantized with entry ``s``
+    (bias ``-count * zero point``, LiteRT MEAN's multiplier and shift) and stored.
+``SIGNAL``: pulse token ``token`` to the array for one cycle.
+``WAIT``: wait until token ``token`` has arrived (it may have arrived earlier), and consume it.
+
+Every compute instruction selects its ``precision`` (int8, int4 or int2): operands are
+read and results packed at it.
+
+Timing
+------
+Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read, decode).
+A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles and
+drains for ``BankedSram.LATENCY + unit LATENCY + Requantizer.LATENCY`` cycles, the last of
+which writes the last result; the next instruction is fetched after that. ``SIGNAL``
+takes one more cycle, ``WAIT`` one plus the cycles spent waiting, ``HALT`` none: ``done``
+rises the cycle after its decode. ``sim.cycle`` computes a program's cycles from this.
+"""
+
+import enum as py_enum
+from dataclasses import dataclass, field
+
+from amaranth import signed, unsigned
+from amaranth.lib import data, enum
+
+from .params import (COUNT_WIDTH, LOOP_LEVELS, MAX_SHIFT, MIN_SHIFT, SHIFT_WIDTH, TOKENS, CoreParams,
+                     Precision, Rounding)
+
+__all__ = ["Opcode", "FETCH_CYCLES", "MAX_REDUCE_LEVELS", "Stream", "Instruction",
+           "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides"]
+
+#: Cycles to fetch and decode one instruction.
+FETCH_CYCLES = 2
+#: Innermost loop levels that may form one tile.
+MAX_REDUCE_LEVELS = 3
+
+
+class Opcode(enum.Enum, shape=3):
+    HALT = 0
+    MAC = 1
+    ADD = 2
+    MAXPOOL = 3
+    AVGPOOL = 4
+    SIGNAL = 5
+    WAIT = 6
+
+    @property
+    def computes(self):
+        """Whether the instruction runs a loop nest through the compute path."""
+        return self in (Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.AVGPOOL)
+
+
+class StreamName(py_enum.Enum):
+    A = "a"
+    B = "b"
+    O = "o"  # noqa: E741
+    S = "s"
+
+    @property
+    def per_tile(self):
+        """Whether the stream advances once per tile (over the levels outside the tile)."""
+        return self in (StreamName.O, StreamName.S)
+
+
+def _stream_layout(address_width):
+    return data.StructLayout({
+        "base": unsigned(address_width),
+        "steps": data.ArrayLayout(signed(address_width + 1), LOOP_LEVELS),
+    })
+
+
+def instruction_layout(params):
+    """Layout of one instruction word for a core with ``params`` (:class:`CoreParams`)."""
+    address = params.address_width
+    return data.StructLayout({
+        "opcode": Opcode,
+        "precision": Precision,
+        "rounding": Rounding,
+        "reduce_levels": unsigned(2),
+        "token": unsigned((TOKENS - 1).bit_length()),
+        "counts": data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS),   # count - 1
+        "a": _stream_layout(address),
+        "b": _stream_layout(address),
+        "o": _stream_layout(address),
+        "s": _stream_layout(params.settings_width),
+        "zero_point": signed(8),
+        "clamp_min": signed(8),
+        "clamp_max": signed(8),
+        "a_zero_point": signed(8),
+        "b_zero_point": signed(8),
+        "a_multiplier": signed(32),
+        "a_shift": signed(SHIFT_WIDTH),
+        "b_multiplier": signed(32),
+        "b_shift": signed(SHIFT_WIDTH),
+    })
+
+
+def instruction_words(params):
+    """SRAM words (``lanes`` bytes each) one instruction occupies in the program memory."""
+    bits = instruction_layout(params).size
+    return -(-bits // (8 * params.word_bytes))
+
+
+@dataclass(frozen=True)
+class Stream:
+    """An affine address stream: ``base + sum(strides[i] * index[i])``."""
+    base: int = 0
+    strides: tuple = (0,) * LOOP_LEVELS
+
+    def __post_init__(self):
+        strides = tuple(self.strides) + (0,) * (LOOP_LEVELS - len(tuple(self.strides)))
+        object.__setattr__(self, "strides", strides)
+        if len(strides) != LOOP_LEVELS or not all(isinstance(x, int) for x in strides):
+            raise ValueError(f"stream strides must be at most {LOOP_LEVELS} integers, "
+                             f"not {self.strides!r}")
+        if not isinstance(self.base, int) or self.base < 0:
+            raise ValueError(f"stream base must be a non-negative integer, not {self.base!r}")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction, with strides (not the encoded steps); see the module documentation."""
+    opcode: Opcode
+    precision: Precision = Precision.INT8
+    rounding: Rounding = Rounding.DOUBLE
+    reduce_levels: int = 0
+    token: int = 0
+    counts: tuple = (1,) * LOOP_LEVELS
+    a: Stream = field(default_factory=Stream)
+    b: Stream = field(default_factory=Stream)
+    o: Stream = field(default_factory=Stream)
+    s: Stream = field(default_factory=Stream)
+    zero_point: int = 0
+    clamp_min: int = -128
+    clamp_max: int = 127
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    a_multiplier: int = 0
+    a_shift: int = 0
+    b_multiplier: int = 0
+    b_shift: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "opcode", Opcode(self.opcode))
+        object.__setattr__(self, "precision", Precision(self.precision))
+        object.__setattr__(self, "rounding", Rounding(self.rounding))
+        counts = tuple(self.counts) + (1,) * (LOOP_LEVELS - len(tuple(self.counts)))
+        object.__setattr__(self, "counts", counts)
+        if len(counts) != LOOP_LEVELS:
+            raise ValueError(f"counts must be at most {LOOP_LEVELS} loop counts, not {self.counts!r}")
+        for level, count in enumerate(counts):
+            if not isinstance(count, int) or not 1 <= count <= 1 << COUNT_WIDTH:
+                raise ValueError(f"count of loop level {level} must lie in [1, {1 << COUNT_WIDTH}], "
+                                 f"not {count!r}")
+        if not 0 <= self.reduce_levels <= MAX_REDUCE_LEVELS:
+            raise ValueError(f"reduce_levels must lie in [0, {MAX_REDUCE_LEVELS}], "
+                             f"not {self.reduce_levels!r}")
+        if not 0 <= self.token < TOKENS:
+            raise ValueError(f"token must lie in [0, {TOKENS - 1}], not {self.token!r}")
+        for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point"):
+            _check_range(name, getattr(self, name), -128, 127)
+        for name in ("a_multiplier", "b_multiplier"):
+            _check_range(name, getattr(self, name), -(1 << 31), (1 << 31) - 1)
+        for name in ("a_shift", "b_shift"):
+            _check_range(name, getattr(self, name), MIN_SHIFT, MAX_SHIFT)
+        for name in StreamName:
+            stream = getattr(self, name.value)
+            if name.per_tile and any(stream.strides[:self.reduce_levels]):
+                raise ValueError(f"stream {name.value} advances per tile: its strides of the "
+                                 f"{self.reduce_levels} reduction levels must be 0, "
+                                 f"not {stream.strides!r}")
+
+    @property
+    def elements(self):
+        """Elements the loop nest issues, one a cycle."""
+        total = 1
+        for count in self.counts:
+            total *= count
+        return total
+
+    @property
+    def tiles(self):
+        """Result tiles the loop nest produces."""
+        total = 1
+        for count in self.counts[self.reduce_levels:]:
+            total *= count
+        return total
+
+    def reach(self, name):
+        """``(lowest, highest)`` address stream ``name`` reaches over the whole nest."""
+        stream = getattr(self, name)
+        low = high = stream.base
+        for stride, count in zip(stream.strides, self.counts):
+            extent = stride * (count - 1)
+            low, high = low + min(extent, 0), high + max(extent, 0)
+        return low, high
+
+
+def _check_range(name, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], not {value!r}")
+
+
+def _levels(name, reduce_levels):
+    return range(reduce_levels if StreamName(name).per_tile else 0, LOOP_LEVELS)
+
+
+def steps(strides, counts, levels):
+    """The encoded step of each level (0 outside ``levels``) from the strides."""
+    result, carried = [0] * LOOP_LEVELS, 0
+    for level in levels:
+        result[level] = strides[level] - carried
+        carried += strides[level] * (counts[level] - 1)
+    return tuple(result)
+
+
+def strides(steps_, counts, levels):
+    """Inverse of :func:`steps`."""
+    result, carried = [0] * LOOP_LEVELS, 0
+    for level in levels:
+        result[level] = steps_[level] + carried
+        carried += result[level] * (counts[level] - 1)
+    return tuple(result)
+
+
+def encode(instruction, params):
+    """The instruction word of ``instruction`` for a core with ``params``, as an integer.
+
+    Raises ``ValueError`` naming the stream and the limit if an address stream leaves its
+    memory (or the address field) or a step does not fit its field.
+    """
+    if not isinstance(params, CoreParams):
+        raise TypeError(f"params must be a CoreParams, not {params!r}")
+    layout = instruction_layout(params)
+    limits = {"a": params.activation_sram.size_bytes, "o": params.activation_sram.size_bytes,
+              "b": (params.weight_sram if instruction.opcode == Opcode.MAC
+                    else params.activation_sram).size_bytes,
+              "s": params.settings_depth}
+    fields = {}
+    for name in "abos":
+        if instruction.opcode.computes:
+            low, high = instruction.reach(name)
+            if low < 0 or high >= limits[name]:
+                raise ValueError(f"stream {name} of {instruction.opcode.name} reaches addresses "
+                                 f"{low} to {high}, outside its memory of {limits[name]}")
+        stream = getattr(instruction, name)
+        encoded = steps(stream.strides, instruction.counts, _levels(name, instruction.reduce_levels))
+        step_shape = layout.members[name].members["steps"].elem_shape
+        for step in encoded:
+            if not step_shape.signed or not -(1 << step_shape.width - 1) <= step < 1 << step_shape.width - 1:
+                raise ValueError(f"stream {name} step {step} does not fit {step_shape.width} bits")
+        fields[name] = {"base": stream.base % (1 << layout.members[name].members["base"].width),
+                        "steps": list(encoded)}
+    values = {
+        "opcode": instruction.opcode, "precision": instruction.precision,
+        "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,
+        "token": instruction.token, "counts": [count - 1 for count in instruction.counts],
+        **fields,
+    }
+    for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
+                 "a_multiplier", "a_shift", "b_multiplier", "b_shift"):
+        values[name] = getattr(instruction, name)
+    return layout.const(values).as_bits()
+
+
+def decode(bits, params):
+    """The :class:`Instruction` an instruction word encodes (inverse of :func:`encode`)."""
+    view = instruction_layout(params).from_bits(bits)
+    counts = tuple(int(count) + 1 for count in view.counts)
+    reduce_levels = int(view.reduce_levels)
+    streams = {}
+    for name in "abos":
+        stream = view[name]
+        encoded = [int(step) for step in stream.steps]
+        streams[name] = Stream(int(stream.base),
+                               strides(encoded, counts, _levels(name, reduce_levels)))
+    scalars = {name: int(view[name]) for name in (
+        "token", "zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
+        "a_multiplier", "a_shift", "b_multiplier", "b_shift")}
+    return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
+                       reduce_levels, counts=counts, **streams, **scalars)
+
+

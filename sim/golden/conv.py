@@ -12,6 +12,8 @@ output channel, but with different arithmetic:
   ``FullyConnectedPerChannel``, the overloads taking float scales that LiteRT's
   ``kReference`` kernel calls since 2025) multiplies the accumulator by that same double
   and rounds with C's ``round``: :func:`fc_requant_params`, emulated exactly on integers.
+  Its integer-only overloads (tflite-micro's kernels) requantize as ``CONV_2D`` does;
+  :func:`fully_connected` offers both through ``requantization``.
 
 ``bits`` narrows activations, weights and outputs to int4 or int2 with the same arithmetic.
 """
@@ -22,8 +24,13 @@ from . import checks
 from .fixedpoint import fp64_scale, quantize_multiplier, requantize, requantize_fp64
 from .simd import wrap_int32
 
-__all__ = ["activation_range", "effective_scales", "conv_requant_params", "fc_requant_params",
-           "fold_input_zero_point", "output_size", "conv2d", "fully_connected"]
+__all__ = ["REQUANTIZATIONS", "activation_range", "effective_scales", "conv_requant_params",
+           "fc_requant_params", "fold_input_zero_point", "output_size", "conv2d",
+           "fully_connected"]
+
+#: The two requantizations of :func:`fully_connected`: LiteRT's double-precision reference
+#: kernel and the integer-only kernel (``CONV_2D``'s arithmetic) the hardware runs.
+REQUANTIZATIONS = ("fp64", "integer")
 
 
 def activation_range(y_zp, *, relu, bits):
@@ -160,21 +167,32 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
                       zero_point=y_zp, clamp_min=low, clamp_max=high).astype(np.int8)
 
 
-def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8):
+def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8,
+                    requantization="fp64"):
     """Quantized fully-connected layer (``FULLY_CONNECTED``).
 
-    LiteRT's reference kernel, per-tensor or per-channel, requantizes in double precision:
-    ``round(double(acc) * (double(x_scale) * double(w_scale[c]) / double(y_scale)))``,
-    C's ``round`` taking a tie away from zero. So this differs from :func:`conv2d` at
-    ties (-0.5 becomes -1 here, 0 through ``MultiplyByQuantizedMultiplier``) and wherever
-    the 31-bit multiplier's error crosses a rounding boundary. It is emulated exactly with
-    integers (:func:`~sim.golden.fixedpoint.requantize_fp64`).
+    Both variants accumulate ``(x - x_zp) @ w.T`` in a wrapping int32 accumulator and add
+    the bias; they differ in how that is requantized.
 
-    Hardware whose requantize unit implements only the integer arithmetic runs this layer
-    as :func:`conv2d` of ``x.reshape(N, 1, 1, I)`` with ``w.reshape(O, 1, 1, I)``: the
-    same accumulator, requantized the way ``CONV_2D`` is. That result differs from this
-    one by at most 1, and only where the double product lies within about one part in
-    2**30 of a rounding boundary (tested).
+    ``requantization="fp64"`` (the default) is LiteRT's reference kernel, per-tensor or
+    per-channel, which requantizes in double precision:
+    ``round(double(acc) * (double(x_scale) * double(w_scale[c]) / double(y_scale)))``,
+    C's ``round`` taking a tie away from zero. It is emulated exactly with integers
+    (:func:`~sim.golden.fixedpoint.requantize_fp64` with :func:`fc_requant_params`).
+
+    ``requantization="integer"`` is TFLite's integer-only kernel (tflite-micro's
+    ``reference_integer_ops::FullyConnected`` and ``FullyConnectedPerChannel`` taking
+    ``output_multiplier``/``output_shift``): the ``(multiplier, shift)`` of
+    :func:`conv_requant_params` and the double-rounding ``MultiplyByQuantizedMultiplier``
+    (:func:`~sim.golden.fixedpoint.requantize`), exactly as :func:`conv2d` requantizes, so
+    it equals :func:`conv2d` of ``x.reshape(N, 1, 1, I)`` with ``w.reshape(O, 1, 1, I)``.
+    The hardware runs this variant: its requantize unit implements only that fixed-point
+    arithmetic, with no double multiply.
+
+    The two differ by at most 1: at ties (-0.5 becomes -1 with ``"fp64"``, 0 through
+    ``MultiplyByQuantizedMultiplier``) and where the 31-bit multiplier's error moves the
+    product across a rounding boundary, i.e. only where the double product lies within
+    about one part in 2**30 of a rounding boundary (tested).
 
     Parameters
     ----------
@@ -183,9 +201,14 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     bias : int32-valued integer array (O,)
     x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits
         As for :func:`conv2d`.
+    requantization : ``"fp64"`` or ``"integer"``
+        One of :data:`REQUANTIZATIONS`, as above.
 
     Returns an ``int8`` array (N, O).
     """
+    if requantization not in REQUANTIZATIONS:
+        raise ValueError(f"requantization must be one of {', '.join(REQUANTIZATIONS)}, "
+                         f"not {requantization!r}")
     precision = checks.precision(bits)
     x = checks.activations(x, "x", precision, 2)
     w = checks.weights(w, "w", precision, 2)
@@ -194,9 +217,14 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     bias = checks.int32_vector(bias, "bias", w.shape[0])
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
     y_zp = checks.zero_point(y_zp, "y_zp", precision)
+    low, high = activation_range(y_zp, relu=relu, bits=bits)
+    acc = wrap_int32((x - x_zp) @ w.T)
+    if requantization == "integer":
+        multiplier, shift = conv_requant_params(x_scale=x_scale, w_scale=w_scale,
+                                                y_scale=y_scale, out_channels=w.shape[0])
+        return requantize(acc, bias=bias, multiplier=multiplier, shift=shift, zero_point=y_zp,
+                          clamp_min=low, clamp_max=high).astype(np.int8)
     significand, exponent = fc_requant_params(x_scale=x_scale, w_scale=w_scale, y_scale=y_scale,
                                               out_channels=w.shape[0])
-    low, high = activation_range(y_zp, relu=relu, bits=bits)
-    return requantize_fp64(wrap_int32((x - x_zp) @ w.T), bias=bias, significand=significand,
-                           exponent=exponent, zero_point=y_zp, clamp_min=low,
-                           clamp_max=high).astype(np.int8)
+    return requantize_fp64(acc, bias=bias, significand=significand, exponent=exponent,
+                           zero_point=y_zp, clamp_min=low, clamp_max=high).astype(np.int8)

@@ -1,8 +1,9 @@
-"""Pooling: LiteRT's int8 MAX_POOL_2D and the MEAN that stands for a global average pool."""
+"""Pooling: LiteRT's int8 MAX_POOL_2D and the MEAN that stands for a global average pool.
+
+``bits`` narrows inputs, zero points and outputs to int4 or int2 with the same arithmetic.
+"""
 
 import numpy as np
-
-from hdl.params import Precision
 
 from . import checks
 from .conv import output_size
@@ -12,23 +13,28 @@ from .simd import wrap_int32
 __all__ = ["max_pool2d", "global_avg_pool", "mean_params"]
 
 
-def max_pool2d(x, *, kernel, stride, padding):
+def max_pool2d(x, *, kernel, stride, padding, bits=8):
     """Max pooling (``reference_integer_ops::MaxPool``): padding positions never win.
 
     Each output is the maximum of the inputs its window covers; the window is clipped to
-    the input, as the reference kernel clips ``filter_x_start``/``filter_x_end``.
+    the input, as the reference kernel clips ``filter_x_start``/``filter_x_end``. A
+    maximum of values in a precision's range stays in it, so int4 and int2 inputs go
+    through the same arithmetic.
 
     Parameters
     ----------
     x : int8 array (N, H, W, C)
+        Values in the range of ``bits``.
     kernel : (kh, kw)
     stride : (sh, sw)
     padding : (top, bottom, left, right)
         Each smaller than the kernel, so that every window holds at least one input.
+    bits : 8, 4 or 2
+        Range of ``x`` and of the output.
 
     Returns an ``int8`` array (N, OH, OW, C).
     """
-    x = checks.activations(x, "x", Precision.INT8, 4)
+    x = checks.activations(x, "x", checks.precision(bits), 4)
     kh, kw = checks.pair(kernel, "kernel", 1)
     sh, sw = checks.pair(stride, "stride", 1)
     top, bottom, left, right = checks.quad(padding, "padding")
@@ -65,7 +71,7 @@ def mean_params(*, x_scale, y_scale, count):
     return (multiplier << k) // count, shift - k
 
 
-def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp):
+def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits=8):
     """Global average pool over H and W: int8 ``MEAN`` as LiteRT 2.3's reference kernel runs it.
 
     TF 2.21's converter turns Keras' ``GlobalAveragePooling2D`` into one ``MEAN`` over
@@ -77,21 +83,28 @@ def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp):
     rounding) ``MultiplyByQuantizedMultiplier`` with the parameters of :func:`mean_params`
     (``x_scale / y_scale`` with ``1 / count`` folded in), plus ``y_zp``, clamped to int8.
     (Only the optimized kernel special-cases a 4-D ``keep_dims=True`` mean over H and W.)
+    At int4 and int2 the arithmetic is the same and only the final clamp narrows, to the
+    range of ``bits`` ([``Precision.min``, ``Precision.max``] of :class:`~hdl.params.Precision`).
 
     Parameters
     ----------
     x : int8 array (N, H, W, C)
+        Values in the range of ``bits``.
     x_scale, x_zp, y_scale, y_zp : the input's and output's quantization
+        Zero points in the range of ``bits``.
+    bits : 8, 4 or 2
+        Range of ``x``, the zero points and the output.
 
     Returns an ``int8`` array (N, C).
     """
-    x = checks.activations(x, "x", Precision.INT8, 4)
-    x_zp = checks.zero_point(x_zp, "x_zp", Precision.INT8)
-    y_zp = checks.zero_point(y_zp, "y_zp", Precision.INT8)
+    precision = checks.precision(bits)
+    x = checks.activations(x, "x", precision, 4)
+    x_zp = checks.zero_point(x_zp, "x_zp", precision)
+    y_zp = checks.zero_point(y_zp, "y_zp", precision)
     count = x.shape[1] * x.shape[2]
     if count == 0:
         raise ValueError(f"x must have a non-empty H x W, not shape {x.shape!r}")
     multiplier, shift = mean_params(x_scale=x_scale, y_scale=y_scale, count=count)
     sums = wrap_int32(x.sum(axis=(1, 2)) - x_zp * count)
     y = multiply_by_quantized_multiplier(sums, multiplier, shift).astype(np.int64) + y_zp
-    return np.clip(y, Precision.INT8.min, Precision.INT8.max).astype(np.int8)
+    return np.clip(y, precision.min, precision.max).astype(np.int8)

@@ -183,6 +183,76 @@ def test_fully_connected_as_1x1_conv_differs_by_at_most_one():
     assert 0 < differ < compared // 1000, f"seed {seed}: {differ} of {compared} differ"
 
 
+def fc_inputs(rng, bits, batch, inputs, outputs, *, ties):
+    """Random fully-connected operands whose outputs mostly land inside the range of ``bits``.
+
+    With ``ties``, per-tensor power-of-two scales (an effective scale of 2**-k, k >= 1)
+    make exact ties common; at k = 1 the two requantizations round negative ones apart.
+    """
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    x = rng.integers(low, high + 1, size=(batch, inputs)).astype(np.int8)
+    w = rng.integers(low, high + 1, size=(outputs, inputs)).astype(np.int8)
+    x_zp, y_zp = int(rng.integers(low, high + 1)), int(rng.integers(low, high + 1))
+    acc = (x.astype(np.int64) - x_zp) @ w.astype(np.int64).T
+    spread = max(int(acc.std()), 1)
+    bias = rng.integers(-spread, spread + 1, size=outputs).astype(np.int32)
+    if ties:
+        x_scale, w_scale = 2.0 ** -int(rng.integers(3, 8)), 2.0 ** -int(rng.integers(3, 8))
+        shift = max(1, round(np.log2(spread / (high + 1))) + int(rng.integers(-1, 2)))
+        y_scale = x_scale * w_scale * 2.0 ** shift
+    else:
+        x_scale, w_scale = float(rng.uniform(0.001, 0.1)), rng.uniform(1e-4, 1e-2, size=outputs)
+        y_scale = x_scale * float(np.median(w_scale)) * spread / (high + 1) \
+            * float(rng.uniform(0.5, 2))
+    params = dict(x_scale=x_scale, x_zp=x_zp, w_scale=w_scale, y_scale=y_scale, y_zp=y_zp,
+                  relu=bool(rng.integers(2)), bits=bits)
+    return x, w, bias, params
+
+
+@pytest.mark.parametrize("bits", [8, 4, 2])
+def test_fully_connected_integer_is_the_1x1_conv(bits):
+    """The integer-only kernel requantizes as CONV_2D: exactly a 1x1 conv, within 1 of fp64."""
+    seed = 20 + bits
+    rng = np.random.default_rng(seed)
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    inside = differ = compared = 0
+    for case in range(200):
+        batch, inputs, outputs = 3, int(rng.integers(1, 200)), 6
+        x, w, bias, params = fc_inputs(rng, bits, batch, inputs, outputs, ties=case % 2 == 1)
+        integer = golden.fully_connected(x, w, bias, requantization="integer", **params)
+        fp64 = golden.fully_connected(x, w, bias, requantization="fp64", **params)
+        conv = golden.conv2d(x.reshape(batch, 1, 1, inputs), w.reshape(outputs, 1, 1, inputs),
+                             bias, **params)
+        assert integer.dtype == np.int8
+        assert np.array_equal(integer, conv.reshape(batch, outputs)), f"seed {seed}"
+        assert np.abs(integer.astype(np.int64) - fp64).max() <= 1, f"seed {seed}"
+        assert low <= integer.min() and integer.max() <= high, f"seed {seed}"
+        inside += int(((integer > low) & (integer < high)).sum())
+        differ += int((integer != fp64).sum())
+        compared += integer.size
+    assert compared == 200 * 3 * 6, f"seed {seed}"
+    assert inside > compared // 5, f"seed {seed}: only {inside} of {compared} unclamped"
+    assert 0 < differ < compared // 4, f"seed {seed}: {differ} of {compared} differ"
+
+
+def test_fully_connected_default_is_fp64():
+    rng = np.random.default_rng(5)
+    x, w, bias, params = fc_inputs(rng, 8, 4, 50, 8, ties=False)
+    assert np.array_equal(golden.fully_connected(x, w, bias, **params),
+                          golden.fully_connected(x, w, bias, requantization="fp64", **params))
+
+
+def test_fully_connected_integer_rounds_ties_upward():
+    # As test_fully_connected_rounds_ties_away_from_zero, but through QuantizeMultiplier(0.5)
+    # = (2**30, 0): SaturatingRoundingDoublingHighMul rounds a tie toward +infinity, so
+    # -0.5 -> 0, 0.5 -> 1, -1.5 -> -1, 1.5 -> 2, where the double kernel gives -1, 1, -2, 2.
+    x = np.array([[-1], [1], [-3], [3]], np.int8)
+    y = golden.fully_connected(x, np.ones((1, 1), np.int8), np.zeros(1, np.int32),
+                               x_scale=0.5, x_zp=0, w_scale=1.0, y_scale=1.0, y_zp=0,
+                               requantization="integer")
+    assert y.ravel().tolist() == [0, 1, -1, 2]
+
+
 def test_add_hand_worked():
     # Equal scales 0.5 and output 1.0: y = ((a - 1) + (b - 1)) / 2 + 0, a tie away from zero.
     a = np.array([2, 1, 0, 5], np.int8)
@@ -222,6 +292,78 @@ def test_mean_params():
     # x_scale / y_scale = 2.5 = 0.625 * 2**2 -> (0.625 * 2**31, 2) = (1342177280, 2);
     # count 49: k = min(5, 32, 31 + 2) = 5, 42949672960 // 49 = 876523937, shift 2 - 5 = -3.
     assert golden.mean_params(x_scale=0.625, y_scale=0.25, count=49) == (876523937, -3)
+
+
+def naive_max_pool2d(x, *, kernel, stride, padding):
+    """Output pixel by output pixel over the window clipped to the input, in Python ints."""
+    (kh, kw), (sh, sw), (top, bottom, left, right) = kernel, stride, padding
+    oh = (x.shape[1] + top + bottom - kh) // sh + 1
+    ow = (x.shape[2] + left + right - kw) // sw + 1
+    y = np.zeros((x.shape[0], oh, ow, x.shape[3]), np.int8)
+    for n, row, column, channel in np.ndindex(y.shape):
+        y[n, row, column, channel] = max(
+            int(x[n, r, c, channel])
+            for r in range(max(row * sh - top, 0), min(row * sh - top + kh, x.shape[1]))
+            for c in range(max(column * sw - left, 0), min(column * sw - left + kw, x.shape[2])))
+    return y
+
+
+@pytest.mark.parametrize("bits, shape, kernel, stride, padding", [
+    (4, (2, 6, 7, 3), (3, 3), (2, 2), (1, 1, 1, 1)),
+    (4, (1, 8, 8, 5), (2, 2), (2, 2), (0, 0, 0, 0)),
+    (2, (1, 9, 6, 4), (3, 2), (2, 1), (2, 0, 1, 1)),     # lopsided padding and strides
+    (2, (2, 5, 5, 2), (3, 3), (1, 1), (2, 2, 2, 2)),     # corner windows hold one input
+])
+def test_narrow_max_pool_against_naive_loops(bits, shape, kernel, stride, padding):
+    seed = sum(shape) + bits
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=shape).astype(np.int8)
+    got = golden.max_pool2d(x, kernel=kernel, stride=stride, padding=padding, bits=bits)
+    assert got.dtype == np.int8
+    expected = naive_max_pool2d(x, kernel=kernel, stride=stride, padding=padding)
+    assert np.array_equal(got, expected), f"seed {seed}"
+    assert expected.min() < expected.max(), f"seed {seed}"
+
+
+def naive_global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits):
+    """Channel by channel in Python ints: sum, less x_zp * count, rescale, add y_zp, clamp."""
+    count = x.shape[1] * x.shape[2]
+    multiplier, shift = golden.mean_params(x_scale=x_scale, y_scale=y_scale, count=count)
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    y = np.zeros((x.shape[0], x.shape[3]), np.int8)
+    unclamped = []
+    for n, channel in np.ndindex(y.shape):
+        total = sum(int(value) for value in x[n, :, :, channel].flat) - x_zp * count
+        scaled = int(golden.multiply_by_quantized_multiplier(np.array([total]), multiplier,
+                                                             shift)[0])
+        unclamped.append(scaled + y_zp)
+        y[n, channel] = min(max(scaled + y_zp, low), high)
+    return y, unclamped
+
+
+@pytest.mark.parametrize("bits, shape, scales", [
+    (4, (2, 5, 5, 16), (0.05, 0.02)),
+    (4, (1, 7, 7, 8), (0.1, 0.03)),
+    (2, (2, 4, 4, 16), (0.05, 0.02)),
+    (2, (1, 3, 6, 12), (0.3, 0.25)),
+])
+def test_narrow_global_avg_pool_against_python_ints(bits, shape, scales):
+    seed = sum(shape) + bits
+    rng = np.random.default_rng(seed)
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    x = rng.integers(low, high + 1, size=shape).astype(np.int8)
+    # Mostly-high or mostly-low channels, so that some means leave the range and clamp.
+    x[:, :, :, ::3] = np.maximum(x[:, :, :, ::3], high - 1)
+    x[:, :, :, 1::3] = np.minimum(x[:, :, :, 1::3], low + 1)
+    x_scale, y_scale = scales
+    params = dict(x_scale=x_scale, x_zp=int(rng.integers(low, high + 1)), y_scale=y_scale,
+                  y_zp=int(rng.integers(low, high + 1)), bits=bits)
+    got = golden.global_avg_pool(x, **params)
+    assert got.dtype == np.int8
+    expected, unclamped = naive_global_avg_pool(x, **params)
+    assert np.array_equal(got, expected), f"seed {seed}"
+    assert min(unclamped) < low or max(unclamped) > high, f"seed {seed}: the clamp never acted"
+    assert expected.min() < expected.max(), f"seed {seed}"
 
 
 # Argument checks: one test per rule, each matching the whole message.
@@ -394,6 +536,44 @@ def test_global_avg_pool_quantization_wrong():
         golden.global_avg_pool(np.zeros((1, 2, 2, 1), np.int8), **dict(POOL, y_zp=-129))
     with pytest.raises(ValueError, match=r"^x_scale must be a finite positive number, not -1$"):
         golden.global_avg_pool(np.zeros((1, 2, 2, 1), np.int8), **dict(POOL, x_scale=-1))
+
+
+def test_max_pool_value_wrong():
+    with pytest.raises(ValueError, match=r"^x must lie in \[-8, 7\] for int4, not 8$"):
+        golden.max_pool2d(np.full((1, 4, 4, 1), 8, np.int8), kernel=(2, 2), stride=(2, 2),
+                          padding=(0, 0, 0, 0), bits=4)
+    with pytest.raises(ValueError, match=r"^x must lie in \[-2, 1\] for int2, not -3$"):
+        golden.max_pool2d(np.full((1, 4, 4, 1), -3, np.int8), kernel=(2, 2), stride=(2, 2),
+                          padding=(0, 0, 0, 0), bits=2)
+
+
+def test_max_pool_bits_wrong():
+    with pytest.raises(ValueError, match=r"^bits must be one of 8, 4, 2, not 16$"):
+        golden.max_pool2d(np.zeros((1, 4, 4, 1), np.int8), kernel=(2, 2), stride=(2, 2),
+                          padding=(0, 0, 0, 0), bits=16)
+
+
+def test_global_avg_pool_value_wrong():
+    narrow = dict(POOL, x_zp=0, y_zp=0, bits=4)
+    with pytest.raises(ValueError, match=r"^x must lie in \[-8, 7\] for int4, not -9$"):
+        golden.global_avg_pool(np.full((1, 2, 2, 1), -9, np.int8), **narrow)
+    with pytest.raises(ValueError, match=r"^x_zp must lie in \[-8, 7\], not 8$"):
+        golden.global_avg_pool(np.zeros((1, 2, 2, 1), np.int8), **dict(narrow, x_zp=8))
+    with pytest.raises(ValueError, match=r"^y_zp must lie in \[-8, 7\], not -9$"):
+        golden.global_avg_pool(np.zeros((1, 2, 2, 1), np.int8), **dict(narrow, y_zp=-9))
+
+
+def test_global_avg_pool_bits_wrong():
+    with pytest.raises(ValueError, match=r"^bits must be one of 8, 4, 2, not 3$"):
+        golden.global_avg_pool(np.zeros((1, 2, 2, 1), np.int8), **dict(POOL, bits=3))
+
+
+def test_fully_connected_requantization_wrong():
+    x = np.zeros((1, 4), np.int8)
+    with pytest.raises(ValueError, match=r"^requantization must be one of fp64, integer, "
+                                         r"not 'x'$"):
+        golden.fully_connected(x, np.zeros((2, 4), np.int8), np.zeros(2, np.int32),
+                               requantization="x", **CONV)
 
 
 def test_mean_params_count_wrong():

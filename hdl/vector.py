@@ -1,0 +1,208 @@
+"""The vector unit: element-wise MAX, SUM and quantized ADD, the non-MAC half of the compute path.
+
+Its output has the shape of :class:`~hdl.mac.MacArray`'s ``o_acc`` (N int32 values) and
+feeds the same :class:`~hdl.requantize.Requantizer`. The ADD path reuses the requantizer's
+combinational stage functions (``multiply``, ``high_mul``, ``rounding_divide_by_pot``);
+:class:`VectorUnit` registers their results, one :class:`VectorStage` per cycle.
+"""
+
+import enum
+
+from amaranth import Module, Mux, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib import enum as hdl_enum
+from amaranth.lib.wiring import In, Out
+
+from .mac import mac_output_layout
+from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Rounding
+from .requantize import _register, high_mul, multiply, rounding_divide_by_pot
+
+__all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
+           "ADD_LEFT_SHIFT"]
+
+#: Headroom shift of LiteRT's int8 ADD inputs, ``sim.golden.add.ADD_LEFT_SHIFT`` (tested equal;
+#: hdl/ does not import the golden model).
+ADD_LEFT_SHIFT = 20
+
+
+class VectorOp(hdl_enum.Enum, shape=2):
+    """Operation of one vector-unit input; the unused code 3 acts as ``ADD``."""
+    MAX = 0     #: running per-column maximum over a window, ``first`` to ``last``
+    SUM = 1     #: running per-column int32 sum over a window
+    ADD = 2     #: LiteRT's int8 ADD up to the output rescale, element by element
+
+
+class VectorStage(enum.IntEnum):
+    """The vector unit's pipeline stages, numbered by the cycle at whose end each registers.
+
+    A value used by stage ``s`` reaches it delayed ``s - 1`` cycles.
+    """
+    MULTIPLY = 1    #: ``(x - zero_point) * multiplier``, 9 x 32 -> 41-bit signed product
+    HIGH_MUL = 2    #: ``SaturatingRoundingDoublingHighMul`` of ``product << ADD_LEFT_SHIFT``
+    DIVIDE = 3      #: ``RoundingDivideByPOT(x, -shift)``
+    OUTPUT = 4      #: ``a_scaled + b_scaled``, or the running max or sum, into ``o_acc``
+
+
+def vector_input_layout(params):
+    """Layout of one vector-unit input: ``a`` and ``b`` (N x signed(8)), ``op``, ``first``, ``last``."""
+    lane = signed(LANE_WIDTH)
+    return data.StructLayout({
+        "a": data.ArrayLayout(lane, params.columns),
+        "b": data.ArrayLayout(lane, params.columns),
+        "op": VectorOp,
+        "first": 1,
+        "last": 1,
+    })
+
+
+def vector_settings_layout():
+    """Layout of the per-layer ADD parameters (``sim.golden.add.add_params`` plus zero points).
+
+    ``a_zero_point``, ``b_zero_point`` (signed(8)); ``a_multiplier``, ``b_multiplier``
+    (signed(32), Q0.31); ``a_shift``, ``b_shift`` (signed(``SHIFT_WIDTH``)).
+    """
+    return data.StructLayout({
+        "a_zero_point": signed(LANE_WIDTH),
+        "b_zero_point": signed(LANE_WIDTH),
+        "a_multiplier": signed(ACC_WIDTH),
+        "a_shift": signed(SHIFT_WIDTH),
+        "b_multiplier": signed(ACC_WIDTH),
+        "b_shift": signed(SHIFT_WIDTH),
+    })
+
+
+def _delay(m, value, cycles, name, *, reset_less=True):
+    """``value`` delayed by ``cycles`` registers named ``<name>_<n>``."""
+    for stage in range(cycles):
+        value = _register(m, value, f"{name}_{stage}", reset_less=reset_less)
+    return value
+
+
+class VectorUnit(wiring.Component):
+    """Element-wise MAX, SUM and the rescaling half of LiteRT's int8 ADD, into N int32 values.
+
+    Each input carries two vectors ``a`` and ``b`` of N int8 values (int4 and int2
+    values arrive unpacked, sign-extended to 8 bits) and an operation. Per column ``i``:
+
+    - ``MAX``: ``acc[i] = a[i] if first else max(acc[i], a[i])`` (``b`` is ignored);
+    - ``SUM``: ``acc[i] = a[i] if first else wrap32(acc[i] + a[i])`` (``b`` is ignored);
+    - ``ADD``: with ``MBQM`` TFLite's double-rounding ``MultiplyByQuantizedMultiplier``
+      and ``ADD_LEFT_SHIFT = 20``::
+
+          acc[i] = MBQM((a[i] - a_zero_point) << 20, a_multiplier, a_shift)
+                 + MBQM((b[i] - b_zero_point) << 20, b_multiplier, b_shift)
+
+      the first two thirds of ``sim.golden.add.add``; the requantizer does the output
+      rescale, zero point and clamp. Each ADD input should set both ``first`` and ``last``.
+
+    An input with ``last`` emits the N accumulators on ``o_acc``; inputs without it emit
+    nothing. A MAX or SUM window runs from an input with ``first`` to one with ``last``;
+    idle cycles inside it change nothing, but an ADD input inside it replaces the
+    accumulators (a new ``first`` restarts the window).
+
+    The ADD parameters come from ``settings``, sampled with each input and carried along
+    the pipeline to the stage that uses them, so they may change between any two inputs.
+    A shift must lie in [``MIN_SHIFT``, 0] (-31 to 0, as ``add_params`` gives); a positive
+    shift acts as 0 and the code -32 gives unspecified results. The sums cannot overflow:
+    each scaled term is below ``255 * 2**20`` in magnitude.
+
+    Fully pipelined: one input per cycle, never stalls, the same timing for every operation
+    and value, one register per :class:`VectorStage` (subtract the zero point and multiply;
+    rounding high half; rounding right shift; add the two terms, or max or sum into the
+    accumulators). The accumulators drive ``o_acc`` directly: its payload holds between
+    outputs but is only meaningful while valid.
+
+    Parameters
+    ----------
+    params : MacParams
+        N = ``params.columns`` values per vector.
+
+    Attributes
+    ----------
+    i_data : In(stream.Signature(vector_input_layout(params), always_ready=True))
+        ``a``, ``b`` : ``ArrayLayout(signed(8), N)``; ``op`` : :class:`VectorOp` (2 bits);
+        ``first`` : 1 and ``last`` : 1. Sampled when ``valid``.
+    settings : In(vector_settings_layout())
+        ``a_zero_point``, ``b_zero_point`` (signed(8)), ``a_multiplier``, ``b_multiplier``
+        (signed(32)), ``a_shift``, ``b_shift`` (signed(6)); only ``ADD`` reads them.
+    o_acc : Out(stream.Signature(data.ArrayLayout(signed(32), N), always_ready=True))
+        The N results of a window or an ADD, valid for one cycle, ``LATENCY`` cycles after
+        the input with ``last``; the same layout as ``MacArray.o_acc``.
+    LATENCY : int
+        Cycles from an input with ``last`` (sampled at the end of cycle t) to its
+        ``o_acc.valid`` (cycle t + LATENCY): one per :class:`VectorStage`, 4, for every
+        operation and every ``params``.
+    """
+
+    LATENCY = len(VectorStage)
+
+    def __init__(self, params):
+        if not isinstance(params, MacParams):
+            raise TypeError(f"VectorUnit params must be a MacParams, not {params!r}")
+        self._params = params
+        super().__init__({
+            "i_data": In(stream.Signature(vector_input_layout(params), always_ready=True)),
+            "settings": In(vector_settings_layout()),
+            "o_acc": Out(stream.Signature(mac_output_layout(params), always_ready=True)),
+        })
+
+    @property
+    def params(self):
+        """The :class:`MacParams` the unit was built with."""
+        return self._params
+
+    def _scaled(self, m, operand):
+        """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of ``operand`` per column.
+
+        The multiplier sees the 9-bit difference and the product is shifted instead:
+        the same 64-bit product, with a 9 x 32 multiply. ``multiply``'s overflow flag is
+        then constant 0, as it is for the shifted value (its magnitude is below 2**28).
+        """
+        values = self.i_data.payload[operand]
+        zero_point = self.settings[f"{operand}_zero_point"]
+        multiplier = self.settings[f"{operand}_multiplier"]
+        shift = _delay(m, self.settings[f"{operand}_shift"], VectorStage.DIVIDE - 1, f"{operand}_shift")
+        scaled = []
+        for column in range(self._params.columns):
+            name = f"{operand}_{column}"
+            product, overflow = multiply(values[column] - zero_point, multiplier)
+            product = _register(m, product, f"product_{name}")
+            overflow = _register(m, overflow, f"overflow_{name}")
+            high = _register(m, high_mul(product << ADD_LEFT_SHIFT, overflow), f"high_{name}")
+            scaled.append(_register(m, rounding_divide_by_pot(high, shift, Rounding.DOUBLE),
+                                    f"scaled_{name}"))
+        return scaled
+
+    def _accumulate(self, m, column, value, added, op, first):
+        """Register ``o_acc.payload[column]`` for one valid input: ADD result, max or sum."""
+        acc = self.o_acc.payload[column]
+        maximum = Mux(value > acc, value, acc)
+        summed = (acc + value)[:ACC_WIDTH].as_signed()
+        with m.Switch(op):
+            with m.Case(VectorOp.MAX):
+                m.d.sync += acc.eq(Mux(first, value, maximum))
+            with m.Case(VectorOp.SUM):
+                m.d.sync += acc.eq(Mux(first, value, summed))
+            with m.Default():
+                m.d.sync += acc.eq(added[:ACC_WIDTH].as_signed())
+
+    def elaborate(self, platform):
+        m = Module()
+        payload = self.i_data.payload
+        a_scaled = self._scaled(m, "a")
+        b_scaled = self._scaled(m, "b")
+
+        # Control and the MAX/SUM operand travel alongside the ADD path to the output stage.
+        cycles = VectorStage.OUTPUT - 1
+        valid = _delay(m, self.i_data.valid, cycles, "valid", reset_less=False)
+        values = _delay(m, payload.a, cycles, "a")
+        op = _delay(m, payload.op, cycles, "op")
+        first = _delay(m, payload.first, cycles, "first")
+        last = _delay(m, payload.last, cycles, "last")
+
+        with m.If(valid):
+            for column in range(self._params.columns):
+                self._accumulate(m, column, values[column], a_scaled[column] + b_scaled[column],
+                                 op, first)
+        m.d.sync += self.o_acc.valid.eq(valid & last)
+        return m

@@ -1,0 +1,257 @@
+"""Quantized networks as the compiler takes them: a graph of layers with their integer parameters.
+
+Each layer holds exactly the parameters :mod:`sim.golden` takes and names its sources
+(``"input"`` or an earlier layer), so a :class:`Network` is both what the compiler maps
+onto a core and what the golden model runs (:meth:`Network.golden`). One network runs at
+one precision (``bits``): activations, weights, zero points and outputs are int8, int4 or
+int2 values.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hdl.params import Precision
+from sim import golden
+from sim.golden.conv import output_size
+
+__all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "Network"]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Shape ``(height, width, channels)`` and quantization of an activation tensor."""
+    shape: tuple
+    scale: float
+    zero_point: int
+
+
+def _frozen_array(values, dtype=np.int64):
+    array = np.array(values, dtype=dtype)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Conv2d:
+    """``CONV_2D`` (:func:`sim.golden.conv2d`); ``w`` is OHWI."""
+    name: str
+    source: str
+    w: np.ndarray
+    bias: np.ndarray
+    w_scale: object
+    y_scale: float
+    y_zp: int
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0, 0, 0)
+    relu: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "w", _frozen_array(self.w))
+        object.__setattr__(self, "bias", _frozen_array(self.bias))
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def output(self, x):
+        height, width, _ = x.shape
+        out_channels, kh, kw, _ = self.w.shape
+        top, bottom, left, right = self.padding
+        return TensorSpec((output_size(height, kh, self.stride[0], top, bottom),
+                           output_size(width, kw, self.stride[1], left, right), out_channels),
+                          self.y_scale, self.y_zp)
+
+    def golden(self, bits, x, spec):
+        return golden.conv2d(x, self.w, self.bias, x_scale=spec.scale, x_zp=spec.zero_point,
+                             w_scale=self.w_scale, y_scale=self.y_scale, y_zp=self.y_zp,
+                             stride=self.stride, padding=self.padding, relu=self.relu, bits=bits)
+
+    def macs(self, x):
+        height, width, channels = self.output(x).shape
+        return height * width * channels * int(np.prod(self.w.shape[1:]))
+
+
+@dataclass(frozen=True, eq=False)
+class FullyConnected:
+    """``FULLY_CONNECTED`` on a 1x1xI tensor, TFLite's integer-only arithmetic
+    (:func:`sim.golden.fully_connected` with ``requantization="integer"``); ``w`` is (O, I)."""
+    name: str
+    source: str
+    w: np.ndarray
+    bias: np.ndarray
+    w_scale: object
+    y_scale: float
+    y_zp: int
+    relu: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "w", _frozen_array(self.w))
+        object.__setattr__(self, "bias", _frozen_array(self.bias))
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def output(self, x):
+        if x.shape[:2] != (1, 1):
+            raise ValueError(f"fully connected layer {self.name} needs a 1x1 input, "
+                             f"not {x.shape[0]}x{x.shape[1]}")
+        return TensorSpec((1, 1, self.w.shape[0]), self.y_scale, self.y_zp)
+
+    def golden(self, bits, x, spec):
+        y = golden.fully_connected(x.reshape(x.shape[0], -1), self.w, self.bias,
+                                   x_scale=spec.scale, x_zp=spec.zero_point, w_scale=self.w_scale,
+                                   y_scale=self.y_scale, y_zp=self.y_zp, relu=self.relu, bits=bits,
+                                   requantization="integer")
+        return y.reshape(x.shape[0], 1, 1, -1)
+
+    def macs(self, x):
+        return int(self.w.size)
+
+
+@dataclass(frozen=True, eq=False)
+class MaxPool2d:
+    """``MAX_POOL_2D`` (:func:`sim.golden.max_pool2d`): the output keeps the input's quantization."""
+    name: str
+    source: str
+    kernel: tuple
+    stride: tuple
+    padding: tuple = (0, 0, 0, 0)
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def output(self, x):
+        height, width, channels = x.shape
+        top, bottom, left, right = self.padding
+        return TensorSpec((output_size(height, self.kernel[0], self.stride[0], top, bottom),
+                           output_size(width, self.kernel[1], self.stride[1], left, right),
+                           channels), x.scale, x.zero_point)
+
+    def golden(self, bits, x, spec):
+        return golden.max_pool2d(x, kernel=self.kernel, stride=self.stride, padding=self.padding,
+                                 bits=bits)
+
+    def macs(self, x):
+        return 0
+
+
+@dataclass(frozen=True, eq=False)
+class GlobalAvgPool:
+    """``MEAN`` over H and W (:func:`sim.golden.global_avg_pool`), to a 1x1xC tensor."""
+    name: str
+    source: str
+    y_scale: float
+    y_zp: int
+
+    @property
+    def sources(self):
+        return (self.source,)
+
+    def output(self, x):
+        return TensorSpec((1, 1, x.shape[2]), self.y_scale, self.y_zp)
+
+    def golden(self, bits, x, spec):
+        y = golden.global_avg_pool(x, x_scale=spec.scale, x_zp=spec.zero_point,
+                                   y_scale=self.y_scale, y_zp=self.y_zp, bits=bits)
+        return y.reshape(x.shape[0], 1, 1, -1)
+
+    def macs(self, x):
+        return 0
+
+
+@dataclass(frozen=True, eq=False)
+class Add:
+    """Element-wise ``ADD`` of two equal-shape tensors (:func:`sim.golden.add`)."""
+    name: str
+    sources: tuple
+    y_scale: float
+    y_zp: int
+    relu: bool = False
+
+    def output(self, a, b):
+        if a.shape != b.shape:
+            raise ValueError(f"add {self.name} needs inputs of one shape, not {a.shape!r} "
+                             f"and {b.shape!r}")
+        return TensorSpec(a.shape, self.y_scale, self.y_zp)
+
+    def golden(self, bits, a, b, a_spec, b_spec):
+        return golden.add(a, b, a_scale=a_spec.scale, a_zp=a_spec.zero_point, b_scale=b_spec.scale,
+                          b_zp=b_spec.zero_point, y_scale=self.y_scale, y_zp=self.y_zp,
+                          relu=self.relu, bits=bits)
+
+    def macs(self, a):
+        return 0
+
+
+LAYER_TYPES = (Conv2d, FullyConnected, MaxPool2d, GlobalAvgPool, Add)
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A graph of layers over one input tensor, at one precision.
+
+    Parameters
+    ----------
+    input : TensorSpec
+    layers : tuple of layers
+        In an order where every source comes first; names distinct, not ``"input"``.
+    bits : 8, 4 or 2
+    outputs : tuple of str
+        Layers whose results the host reads (default: the last layer).
+    """
+    input: TensorSpec
+    layers: tuple
+    bits: int = 8
+    outputs: tuple = field(default=())
+
+    def __post_init__(self):
+        Precision.from_bits(self.bits)
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("network must have at least one layer")
+        seen = {"input"}
+        for layer in self.layers:
+            if not isinstance(layer, LAYER_TYPES):
+                raise TypeError(f"unsupported layer {layer!r}: the core runs "
+                                f"{', '.join(t.__name__ for t in LAYER_TYPES)}")
+            if layer.name in seen:
+                raise ValueError(f"layer name {layer.name!r} is used twice or is 'input'")
+            for source in layer.sources:
+                if source not in seen:
+                    raise ValueError(f"layer {layer.name} reads {source!r}, which no earlier "
+                                     f"layer produces")
+            seen.add(layer.name)
+        outputs = tuple(self.outputs) or (self.layers[-1].name,)
+        for name in outputs:
+            if name not in seen - {"input"}:
+                raise ValueError(f"output {name!r} is not a layer of the network")
+        object.__setattr__(self, "outputs", outputs)
+
+    @property
+    def precision(self):
+        return Precision.from_bits(self.bits)
+
+    def specs(self):
+        """The :class:`TensorSpec` of the input and of every layer's output, by name."""
+        specs = {"input": self.input}
+        for layer in self.layers:
+            specs[layer.name] = layer.output(*(specs[source] for source in layer.sources))
+        return specs
+
+    def golden(self, x):
+        """Every layer's output for input ``x`` (H, W, C), by name, as (H, W, C) int arrays."""
+        specs = self.specs()
+        values = {"input": np.asarray(x)[None]}
+        for layer in self.layers:
+            inputs = [values[source] for source in layer.sources]
+            sources = [specs[source] for source in layer.sources]
+            values[layer.name] = layer.golden(self.bits, *inputs, *sources)
+        return {name: value[0] for name, value in values.items()}
+
+    def macs(self):
+        """Useful multiply-accumulates of one inference, by layer name."""
+        specs = self.specs()
+        return {layer.name: layer.macs(specs[layer.sources[0]]) for layer in self.layers}

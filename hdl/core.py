@@ -1,0 +1,216 @@
+"""One core: banked SRAMs, settings table, program memory, sequencer and compute path.
+
+Address map
+-----------
+The host (later, the network-on-chip) reaches every memory of the core through one
+word-wide port. Its word address (words of ``lanes`` bytes) splits into a 2-bit
+:class:`Region` in the top bits and an offset within the region:
+
+============  =========================================================================
+region        offset
+============  =========================================================================
+ACTIVATIONS   word of the activation SRAM: word ``w`` in bank ``w % activation_banks``
+              (read and write; the input and output frames and every intermediate
+              activation live here, HWC with each pixel's channels packed in whole words)
+WEIGHTS       word of the weight SRAM: word ``w`` in bank ``w % columns``; a weight tile
+              is ``columns`` consecutive words (column ``j`` in word ``j``) (write only)
+SETTINGS      ``entry * 2**ceil(log2(entry words)) + word``: one word of a settings entry
+              (biases, multipliers, shifts of ``columns`` channels, see
+              :func:`~hdl.datapath.settings_entry_layout`) (write only)
+PROGRAM       ``instruction * 2**ceil(log2(instruction words)) + word``: one word of an
+              instruction (:mod:`hdl.isa`) (write only)
+============  =========================================================================
+
+Reads return data the cycle after ``en`` (activation region only). The host accesses the
+memories only while the core is idle; the schedule keeps the compute path's accesses of
+one cycle in distinct banks, and ``conflict`` reports any violation.
+"""
+
+import enum
+
+from amaranth import Module, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .datapath import Datapath, settings_entry_layout
+from .isa import Opcode, instruction_layout, instruction_words
+from .params import LANE_WIDTH, TOKENS, CoreParams
+from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
+from .sram import BankedSram, SramPort
+
+__all__ = ["Core", "Region", "host_address_width", "region_offset_width", "entry_words_log2"]
+
+
+class Region(enum.IntEnum):
+    ACTIVATIONS = 0
+    WEIGHTS = 1
+    SETTINGS = 2
+    PROGRAM = 3
+
+
+def _log2(value):
+    return (value - 1).bit_length()
+
+
+def entry_words_log2(params):
+    """``log2`` of the address space one settings entry and one instruction occupy, in words."""
+    return (_log2(params.settings_entry_words), _log2(instruction_words(params)))
+
+
+def region_offset_width(params):
+    """Width of the word offset within a region of the host address map."""
+    settings_words, program_words = entry_words_log2(params)
+    return max(params.activation_sram.addr_width, params.weight_sram.addr_width,
+               params.settings_width + settings_words, params.program_width + program_words)
+
+
+def host_address_width(params):
+    """Width of a host word address: the region offset and 2 region bits."""
+    return region_offset_width(params) + 2
+
+
+def host_signature(params):
+    """The host port, from the host's side: a word-wide memory port with read latency 1."""
+    word = LANE_WIDTH * params.word_bytes
+    return wiring.Signature({
+        "en": Out(1),
+        "write": Out(1),
+        "addr": Out(host_address_width(params)),
+        "data": Out(word),
+        "read_data": In(word),
+    })
+
+
+class Core(wiring.Component):
+    """A NorthPole-style core: memory intertwined with compute under a compiled schedule.
+
+    The host loads the memories through ``host`` (see the module's address map), pulses
+    ``start``, and waits for ``done``; ``cycles`` then holds the run's length, exactly as
+    :mod:`sim.cycle` predicts it. ``conflict`` is sticky: some cycle sent two reads or two
+    writes to one SRAM bank.
+
+    Parameters
+    ----------
+    params : CoreParams
+
+    Attributes
+    ----------
+    host : In(host_signature(params))
+    start : In(1)
+    busy, done : Out(1)
+    cycles : Out(32)
+    conflict : Out(1)
+    i_tokens : In(TOKENS)
+    o_tokens : Out(TOKENS)
+    """
+
+    def __init__(self, params):
+        if not isinstance(params, CoreParams):
+            raise TypeError(f"Core params must be a CoreParams, not {params!r}")
+        self._params = params
+        super().__init__({
+            "host": In(host_signature(params)),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(CYCLE_COUNTER_WIDTH),
+            "conflict": Out(1),
+            "i_tokens": In(TOKENS),
+            "o_tokens": Out(TOKENS),
+        })
+
+    @property
+    def params(self):
+        return self._params
+
+    def _host(self, m, activations, weights, settings_write, program_write):
+        """Decode the host port's region and offset onto the memories."""
+        params = self._params
+        host = self.host
+        offset_width = region_offset_width(params)
+        region, offset = host.addr[offset_width:], host.addr[:offset_width]
+        write = host.en & host.write
+        settings_words, program_words = entry_words_log2(params)
+        m.d.comb += [
+            activations.host_read.en.eq(host.en & ~host.write & (region == Region.ACTIVATIONS)),
+            activations.host_read.addr.eq(offset),
+            host.read_data.eq(activations.host_read.data),
+        ]
+        for sram, region_id in ((activations, Region.ACTIVATIONS), (weights, Region.WEIGHTS)):
+            m.d.comb += [
+                sram.host_write.en.eq(write & (region == region_id)),
+                sram.host_write.addr.eq(offset),
+                sram.host_write.data.eq(host.data),
+                sram.host_write.mask.eq(-1),
+            ]
+        for port, region_id, words in ((settings_write, Region.SETTINGS, settings_words),
+                                       (program_write, Region.PROGRAM, program_words)):
+            word = offset[:words] if words else 0
+            m.d.comb += [
+                port.addr.eq(offset[words:]),
+                port.data.eq(host.data.replicate(len(port.en))),
+                port.en.eq((write & (region == region_id)) << word),
+            ]
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self._params
+        word = LANE_WIDTH * params.word_bytes
+        m.submodules.datapath = datapath = Datapath(params)
+        m.submodules.sequencer = sequencer = Sequencer(
+            params, mac_drain=datapath.MAC_LATENCY, vector_drain=datapath.VECTOR_LATENCY)
+        m.submodules.activations = activations = BankedSram(params.activation_sram, [
+            SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
+            SramPort("o", "write"), SramPort("host_write", "write")])
+        m.submodules.weights = weights = BankedSram(params.weight_sram, [
+            SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
+        m.submodules.settings = settings = Memory(
+            shape=unsigned(word * params.settings_entry_words), depth=params.settings_depth, init=[])
+        m.submodules.program = program = Memory(
+            shape=unsigned(word * instruction_words(params)), depth=params.program_depth, init=[])
+        settings_read = settings.read_port(transparent_for=())
+        program_read = program.read_port(transparent_for=())
+        self._host(m, activations, weights, settings.write_port(granularity=word),
+                   program.write_port(granularity=word))
+
+        m.d.comb += [
+            sequencer.start.eq(self.start),
+            self.busy.eq(sequencer.busy),
+            self.done.eq(sequencer.done),
+            self.cycles.eq(sequencer.cycles),
+            self.conflict.eq(activations.conflict | weights.conflict),
+            sequencer.i_tokens.eq(self.i_tokens),
+            self.o_tokens.eq(sequencer.o_tokens),
+            # Program and settings memories.
+            program_read.en.eq(sequencer.program_en),
+            program_read.addr.eq(sequencer.program_addr),
+            sequencer.program_data.eq(program_read.data[:instruction_layout(params).size]),
+            settings_read.addr.eq(sequencer.settings_addr),
+            datapath.settings.eq(settings_read.data[:settings_entry_layout(params.mac.columns).size]),
+            # Operand reads: a from the activations; b from the weights (MAC) or activations (ADD).
+            activations.a.en.eq(sequencer.a_read.en),
+            activations.a.addr.eq(sequencer.a_read.addr),
+            activations.b.en.eq(sequencer.b_read.en & (sequencer.instruction.opcode != Opcode.MAC)),
+            activations.b.addr.eq(sequencer.b_read.addr),
+            weights.tile.en.eq(sequencer.b_read.en & (sequencer.instruction.opcode == Opcode.MAC)),
+            weights.tile.addr.eq(sequencer.b_read.addr),
+            datapath.instruction.eq(sequencer.instruction),
+            datapath.element.valid.eq(sequencer.element.valid),
+            datapath.element.first.eq(sequencer.element.first),
+            datapath.element.last.eq(sequencer.element.last),
+            datapath.a_offset.eq(sequencer.a_read.offset),
+            datapath.b_offset.eq(sequencer.b_read.offset),
+            datapath.a_word.eq(activations.a.data),
+            datapath.b_word.eq(activations.b.data),
+            datapath.weights.eq(weights.tile.data),
+            # Write-back.
+            sequencer.tile_in.eq(datapath.tile_in),
+            sequencer.tile_out.eq(datapath.o_write.en),
+            datapath.o_offset.eq(sequencer.o_write.offset),
+            activations.o.en.eq(datapath.o_write.en),
+            activations.o.addr.eq(sequencer.o_write.addr),
+            activations.o.data.eq(datapath.o_write.data),
+            activations.o.mask.eq(datapath.o_write.mask),
+        ]
+        return m

@@ -1,0 +1,209 @@
+"""The core's deterministic control sequencer: fetch, loop nests, address streams, tokens."""
+
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .isa import Opcode, instruction_layout
+from .loops import AddressGenerator, LoopNest
+from .params import LOOP_LEVELS, TOKENS, CoreParams
+
+__all__ = ["Sequencer", "CYCLE_COUNTER_WIDTH"]
+
+#: Width of the run cycle counter.
+CYCLE_COUNTER_WIDTH = 32
+
+
+def _read_signature(params):
+    word_bits = (params.word_bytes - 1).bit_length()
+    return wiring.Signature({
+        "en": Out(1),
+        "addr": Out(params.address_width - word_bits),
+        "offset": Out(word_bits),
+    })
+
+
+class Sequencer(wiring.Component):
+    """Runs a program from the program memory: no branches, no stalls, no data-dependent timing.
+
+    From ``start`` it fetches instruction 0, 1, ... and executes each to completion (see
+    :mod:`hdl.isa` for the instructions and their timing) until ``HALT``. A compute
+    instruction drives one element a cycle: the addresses of operands ``a`` and ``b``
+    and ``element`` (valid, first, last of tile). Its tiles come back through the compute
+    path, which reports each one twice: ``tile_in`` when it enters the requantize unit
+    (the settings stream ``s`` advances; ``settings_addr`` is the entry for the tile
+    entering next cycle, for a settings memory with one cycle of read latency) and
+    ``tile_out`` when it is written (``o_write`` then holds its address and the stream
+    advances). After the last element it waits ``drain`` cycles, so the last result has
+    been written before the next instruction is fetched.
+
+    Parameters
+    ----------
+    params : CoreParams
+    mac_drain, vector_drain : int
+        Cycles from the last element to the write of the last result, through the MAC
+        array or the vector unit.
+
+    Attributes
+    ----------
+    start : In(1)
+        Start the program at instruction 0 (ignored while running).
+    busy : Out(1)
+    done : Out(1)
+        Set by ``HALT``, cleared by ``start``.
+    cycles : Out(32)
+        Cycles the last run took, from the cycle after ``start`` to ``HALT`` (counting while busy).
+    program_en : Out(1), program_addr : Out(program_width)
+        Program-memory read; its data on ``program_data`` the next cycle.
+    program_data : In(instruction_layout(params))
+    instruction : Out(instruction_layout(params))
+        The instruction being executed, held until the next one is decoded.
+    a_read, b_read : Out(Signature(en, addr, offset))
+        Word address and byte offset of operands a and b.
+    element : Out(Signature(valid, first, last))
+        The element whose operands are being read.
+    settings_addr : Out(settings_width)
+    tile_in, tile_out : In(1)
+    o_write : Out(Signature(addr, offset))
+    i_tokens : In(TOKENS)
+        Token pulses from the array; each is remembered until a ``WAIT`` consumes it.
+    o_tokens : Out(TOKENS)
+        One-cycle pulses of ``SIGNAL``.
+    """
+
+    def __init__(self, params, *, mac_drain, vector_drain):
+        if not isinstance(params, CoreParams):
+            raise TypeError(f"Sequencer params must be a CoreParams, not {params!r}")
+        for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        self._params = params
+        self._drains = {"mac": mac_drain, "vector": vector_drain}
+        word_bits = (params.word_bytes - 1).bit_length()
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(CYCLE_COUNTER_WIDTH),
+            "program_en": Out(1),
+            "program_addr": Out(params.program_width),
+            "program_data": In(instruction_layout(params)),
+            "instruction": Out(instruction_layout(params)),
+            "a_read": Out(_read_signature(params)),
+            "b_read": Out(_read_signature(params)),
+            "element": Out(wiring.Signature({"valid": Out(1), "first": Out(1), "last": Out(1)})),
+            "settings_addr": Out(params.settings_width),
+            "tile_in": In(1),
+            "tile_out": In(1),
+            "o_write": Out(wiring.Signature({"addr": Out(params.address_width - word_bits),
+                                             "offset": Out(word_bits)})),
+            "i_tokens": In(TOKENS),
+            "o_tokens": Out(TOKENS),
+        })
+
+    def _streams(self, m, decode):
+        """Loop nests and address generators, loaded from the fetched instruction at ``decode``."""
+        params = self._params
+        fetched, current = self.program_data, self.instruction
+        nests = {}
+        for name in ("elements", "o", "s"):
+            nest = m.submodules[f"{name}_nest"] = LoopNest()
+            for level in range(LOOP_LEVELS):
+                m.d.comb += nest.limits[level].eq(current.counts[level])
+            m.d.comb += [
+                nest.first_level.eq(0 if name == "elements" else current.reduce_levels),
+                nest.reduce_levels.eq(current.reduce_levels),
+                nest.clear.eq(decode),
+            ]
+            nests[name] = nest
+        generators = {}
+        for name, nest in (("a", nests["elements"]), ("b", nests["elements"]),
+                           ("o", nests["o"]), ("s", nests["s"])):
+            width = params.settings_width if name == "s" else params.address_width
+            generator = m.submodules[f"{name}_address"] = AddressGenerator(width)
+            m.d.comb += [
+                generator.base.eq(fetched[name].base),
+                generator.load.eq(decode),
+                generator.carry.eq(nest.carry),
+                generator.advance.eq(nest.advance),
+            ]
+            for level in range(LOOP_LEVELS):
+                m.d.comb += generator.steps[level].eq(current[name].steps[level])
+            generators[name] = generator
+        return nests, generators
+
+    def elaborate(self, platform):
+        m = Module()
+        params = self._params
+        word_bits = (params.word_bytes - 1).bit_length()
+        decode = Signal()
+        nests, generators = self._streams(m, decode)
+        elements = nests["elements"]
+        opcode = self.instruction.opcode
+
+        m.d.comb += [
+            nests["s"].advance.eq(self.tile_in),
+            nests["o"].advance.eq(self.tile_out),
+            self.settings_addr.eq(generators["s"].next),
+            self.o_write.addr.eq(generators["o"].addr[word_bits:]),
+            self.o_write.offset.eq(generators["o"].addr[:word_bits]),
+        ]
+        for name in ("a", "b"):
+            read = getattr(self, f"{name}_read")
+            m.d.comb += [read.addr.eq(generators[name].addr[word_bits:]),
+                         read.offset.eq(generators[name].addr[:word_bits])]
+
+        pc = Signal(params.program_width)
+        drain = Signal(range(max(self._drains.values()) + 1))
+        pending = Signal(TOKENS)
+        consumed = Signal(TOKENS)
+        m.d.sync += pending.eq((pending & ~consumed) | self.i_tokens)
+        with m.If(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [self.program_en.eq(1), self.program_addr.eq(pc)]
+                m.next = "DECODE"
+            with m.State("DECODE"):
+                m.d.comb += decode.eq(1)
+                m.d.sync += [self.instruction.eq(self.program_data), pc.eq(pc + 1)]
+                with m.Switch(self.program_data.opcode):
+                    with m.Case(Opcode.HALT):
+                        m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                        m.next = "IDLE"
+                    with m.Case(Opcode.SIGNAL):
+                        m.next = "SIGNAL"
+                    with m.Case(Opcode.WAIT):
+                        m.next = "WAIT"
+                    with m.Default():
+                        m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += [
+                    self.element.valid.eq(1),
+                    self.element.first.eq(elements.first),
+                    self.element.last.eq(elements.last),
+                    self.a_read.en.eq(1),
+                    self.b_read.en.eq((opcode == Opcode.MAC) | (opcode == Opcode.ADD)),
+                    elements.advance.eq(1),
+                ]
+                with m.If(elements.carry == LOOP_LEVELS):
+                    m.d.sync += drain.eq(Mux(opcode == Opcode.MAC, self._drains["mac"],
+                                             self._drains["vector"]) - 1)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.next = "FETCH"
+            with m.State("SIGNAL"):
+                m.d.comb += self.o_tokens.eq(Const(1, TOKENS) << self.instruction.token)
+                m.next = "FETCH"
+            with m.State("WAIT"):
+                with m.If(pending.bit_select(self.instruction.token, 1)):
+                    m.d.comb += consumed.eq(Const(1, TOKENS) << self.instruction.token)
+                    m.next = "FETCH"
+        return m

@@ -244,7 +244,7 @@ class Network:
     def golden(self, x):
         """Every layer's output for input ``x`` (H, W, C), by name, as (H, W, C) int arrays."""
         specs = self.specs()
-        values = {"input": np.asarray(x)[None]}
+        values = {"input": np.asarray(x).astype(np.int8)[None]}
         for layer in self.layers:
             inputs = [values[source] for source in layer.sources]
             sources = [specs[source] for source in layer.sources]

@@ -73,8 +73,17 @@ from dataclasses import dataclass, field
 from amaranth import signed, unsigned
 from amaranth.lib import data, enum
 
-from .params import (COUNT_WIDTH, LOOP_LEVELS, MAX_SHIFT, MIN_SHIFT, SHIFT_WIDTH, TOKENS, CoreParams,
-                     Precision, Rounding)
+from .params import (
+    COUNT_WIDTH,
+    LOOP_LEVELS,
+    MAX_SHIFT,
+    MIN_SHIFT,
+    SHIFT_WIDTH,
+    TOKENS,
+    CoreParams,
+    Precision,
+    Rounding,
+)
 
 __all__ = ["Opcode", "FETCH_CYCLES", "MAX_REDUCE_LEVELS", "Stream", "Instruction",
            "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides"]

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from gen.verilog import to_verilog
-from hdl.datapath import Datapath
 from hdl.mac import MacArray
 from hdl.params import MacParams, Precision
 from hdl.requantize import Requantizer
@@ -12,7 +11,7 @@ from sim.golden.fixedpoint import requantize
 from sim.golden.simd import pack_lanes, vector_matrix
 from tests.helpers import run_stream
 
-COMPONENTS = [MacArray, Requantizer, Datapath]
+COMPONENTS = [MacArray, Requantizer]
 
 
 def test_mac_array_accumulates(seed=1):

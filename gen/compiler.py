@@ -1,0 +1,474 @@
+"""The single-core compiler: a quantized network to a program, memory images and a cycle count.
+
+Every tensor gets a buffer in the activation SRAM, HWC, each pixel's channels packed at
+the network's precision into whole words (``lanes * 8 / bits`` channels a word). A buffer
+carries the border its consumers pad with, filled once at load time (the input zero
+point for a convolution, so that the folded bias stays exact; the precision's minimum for
+a max-pool, so that padding never wins), so every address stream is affine and no
+instruction tests a coordinate. Tensors joined by an ``ADD`` share one border geometry,
+so that its two operand streams keep a constant distance, which the allocator keeps off
+a multiple of the bank count: the two reads of a cycle never meet in one bank (checked
+for every element before the program is emitted). Intermediate tensors stay in the core.
+
+Convolutions and fully-connected layers become one ``MAC`` instruction each: output
+channel blocks of ``columns`` outermost, then output rows and columns, and each tile the
+kernel window times the input channel words; the weight SRAM holds each layer's tiles in
+that order. Max-pool, global average pool and residual add become ``MAXPOOL``,
+``AVGPOOL`` and ``ADD``. The settings table holds each layer's per-channel requantization.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hdl.core import Region, entry_words_log2, region_offset_width
+from hdl.datapath import settings_entry_layout
+from hdl.isa import Instruction, Opcode, Stream, encode, instruction_words
+from hdl.params import LANE_WIDTH, LOOP_LEVELS, CoreParams, Precision
+from sim import golden
+from sim.cycle import program_cycles
+from sim.golden.add import add_params
+from sim.golden.pool import mean_params
+
+from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
+
+__all__ = ["CompileError", "Buffer", "Compiled", "compile_network", "element_addresses"]
+
+#: The requantize unit's identity: ``MultiplyByQuantizedMultiplier(x, 2**30, 1) == x``.
+IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
+
+
+class CompileError(ValueError):
+    """The network cannot run on this core; the message names the value and the limit."""
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A tensor in the activation SRAM: ``height x width`` pixels of ``channels``, with a border.
+
+    Byte ``base`` is the top-left corner of the border; a pixel is ``words_per_pixel``
+    words; ``padding`` is (top, bottom, left, right) pixels; ``fill`` the border's value.
+    """
+    name: str
+    height: int
+    width: int
+    channels: int
+    precision: Precision
+    word_bytes: int
+    padding: tuple = (0, 0, 0, 0)
+    fill: int = 0
+    base: int = 0
+
+    @property
+    def channels_per_word(self):
+        return self.word_bytes * self.precision.values_per_lane
+
+    @property
+    def words_per_pixel(self):
+        return -(-self.channels // self.channels_per_word)
+
+    @property
+    def pixel_bytes(self):
+        return self.words_per_pixel * self.word_bytes
+
+    @property
+    def padded_shape(self):
+        top, bottom, left, right = self.padding
+        return self.height + top + bottom, self.width + left + right
+
+    @property
+    def pitch(self):
+        """Bytes from one row to the next."""
+        return self.padded_shape[1] * self.pixel_bytes
+
+    @property
+    def size_bytes(self):
+        return self.padded_shape[0] * self.pitch
+
+    def address(self, y, x):
+        """Byte address of pixel ``(y, x)``; negative or past the edge reaches into the border."""
+        return self.base + (y + self.padding[0]) * self.pitch + (x + self.padding[2]) * self.pixel_bytes
+
+    def pack(self, values):
+        """Pack an (H', W', channels) array into pixel bytes (uint8 array H', W', pixel_bytes)."""
+        values = np.asarray(values, dtype=np.int64)
+        padded = np.zeros(values.shape[:2] + (self.words_per_pixel * self.channels_per_word,),
+                          np.int64)
+        padded[..., :values.shape[2]] = values
+        return golden.pack_lanes(padded, self.precision)
+
+    def unpack(self, data):
+        """Inverse of :meth:`pack`: the ``channels`` values of each pixel's bytes."""
+        return golden.unpack_lanes(np.asarray(data, np.uint8), self.precision)[..., :self.channels]
+
+
+@dataclass
+class Compiled:
+    """What the compiler produces for one core: memory images, the program and its cycle count.
+
+    Attributes
+    ----------
+    params : CoreParams
+    network : Network
+    program : tuple of Instruction
+        Ending with ``HALT``.
+    buffers : dict of Buffer
+        By tensor name (``"input"`` and every layer).
+    predicted_cycles : int
+        The run's length in cycles (the core's ``cycles`` counter).
+    """
+    params: CoreParams
+    network: Network
+    program: tuple
+    buffers: dict
+    predicted_cycles: int
+    weight_image: bytes
+    settings_image: tuple
+    border_words: dict = field(default_factory=dict)
+
+    def host_address(self, region, offset):
+        return (int(region) << region_offset_width(self.params)) | offset
+
+    def _words(self, data):
+        word = self.params.word_bytes
+        return [int.from_bytes(bytes(data[i:i + word]), "little") for i in range(0, len(data), word)]
+
+    def load_words(self):
+        """``(host word address, value)`` of everything loaded before a run: weights, settings,
+        program and the buffers' borders."""
+        settings_log2, program_log2 = entry_words_log2(self.params)
+        writes = [(self.host_address(Region.WEIGHTS, index), value)
+                  for index, value in enumerate(self._words(self.weight_image))]
+        for entry, data in enumerate(self.settings_image):
+            writes += [(self.host_address(Region.SETTINGS, (entry << settings_log2) | index), value)
+                       for index, value in enumerate(self._words(data))]
+        size = instruction_words(self.params) * self.params.word_bytes
+        for number, instruction in enumerate(self.program):
+            data = encode(instruction, self.params).to_bytes(size, "little")
+            writes += [(self.host_address(Region.PROGRAM, (number << program_log2) | index), value)
+                       for index, value in enumerate(self._words(data))]
+        writes += [(self.host_address(Region.ACTIVATIONS, word), value)
+                   for word, value in sorted(self.border_words.items())]
+        return writes
+
+    def _interior_words(self, buffer):
+        """Word addresses of ``buffer``'s interior, row-major, ``words_per_pixel`` per pixel."""
+        word = self.params.word_bytes
+        return [buffer.address(y, x) // word + index
+                for y in range(buffer.height) for x in range(buffer.width)
+                for index in range(buffer.words_per_pixel)]
+
+    def input_words(self, x):
+        """``(host word address, value)`` writing the input frame ``x`` (H, W, C)."""
+        buffer = self.buffers["input"]
+        x = np.asarray(x)
+        if x.shape != (buffer.height, buffer.width, buffer.channels):
+            raise ValueError(f"input frame must have shape {(buffer.height, buffer.width, buffer.channels)}, "
+                             f"not {x.shape!r}")
+        values = self._words(buffer.pack(x).reshape(-1))
+        return [(self.host_address(Region.ACTIVATIONS, address), value)
+                for address, value in zip(self._interior_words(buffer), values)]
+
+    def output_addresses(self, name):
+        """Host word addresses to read for tensor ``name``, in the order :meth:`decode` takes."""
+        return [self.host_address(Region.ACTIVATIONS, address)
+                for address in self._interior_words(self.buffers[name])]
+
+    def decode(self, name, words):
+        """The (H, W, C) values of tensor ``name`` from the words read at :meth:`output_addresses`."""
+        buffer = self.buffers[name]
+        data = b"".join(int(word).to_bytes(self.params.word_bytes, "little") for word in words)
+        pixels = np.frombuffer(data, np.uint8).reshape(buffer.height, buffer.width, buffer.pixel_bytes)
+        return buffer.unpack(pixels)
+
+
+def element_addresses(instruction, name):
+    """Every address stream ``name`` of ``instruction`` visits, one per element, in issue order."""
+    stream = getattr(instruction, name)
+    total = np.full((), stream.base, np.int64)
+    for level in reversed(range(LOOP_LEVELS)):
+        index = np.arange(instruction.counts[level], dtype=np.int64)
+        total = total[..., None] + stream.strides[level] * index
+    return total.reshape(-1)
+
+
+def _nest(levels, **bases):
+    """An instruction's counts and streams from ``[(count, {stream: stride}), ...]``, innermost first."""
+    levels = list(levels) + [(1, {})] * (LOOP_LEVELS - len(levels))
+    counts = tuple(count for count, _ in levels)
+    streams = {name: Stream(bases.get(name, 0), tuple(strides.get(name, 0) for _, strides in levels))
+               for name in "abos"}
+    return {"counts": counts, **streams}
+
+
+def _settings_entry(params, bias, multiplier, shift):
+    """Bytes of one settings entry (``columns`` channels; missing channels are zero)."""
+    columns = params.mac.columns
+    padded = {name: [int(v) for v in values] + [0] * (columns - len(values))
+              for name, values in (("bias", bias), ("multiplier", multiplier), ("shift", shift))}
+    bits = settings_entry_layout(columns).const(padded).as_bits()
+    return bits.to_bytes(params.settings_entry_words * params.word_bytes, "little")
+
+
+class _Compiler:
+    def __init__(self, network, params):
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a Network, not {network!r}")
+        if not isinstance(params, CoreParams):
+            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        self.network, self.params = network, params
+        self.precision = network.precision
+        self.specs = network.specs()
+        self.weights = bytearray()
+        self.settings = []
+        self.program = []
+
+    # Buffers ---------------------------------------------------------------------------
+
+    def _borders(self):
+        """Per tensor: the border (top, bottom, left, right) and fill its consumers need."""
+        padding = {name: [0, 0, 0, 0] for name in self.specs}
+        fills = {name: {} for name in self.specs}
+        for layer in self.network.layers:
+            if isinstance(layer, Conv2d):
+                need, fill = layer.padding, self.specs[layer.source].zero_point
+            elif isinstance(layer, MaxPool2d):
+                need, fill = layer.padding, self.precision.min
+            else:
+                continue
+            if any(need):
+                source = layer.source
+                padding[source] = [max(a, b) for a, b in zip(padding[source], need)]
+                fills[source][layer.name] = fill
+        for name, by_layer in fills.items():
+            if len(set(by_layer.values())) > 1:
+                raise CompileError(f"tensor {name} is padded with different values by "
+                                   f"{', '.join(f'{k} ({v})' for k, v in by_layer.items())}; "
+                                   f"a buffer has one border")
+        # Tensors joined by an ADD share one geometry (the largest border of the group).
+        group = {name: {name} for name in self.specs}
+        for layer in self.network.layers:
+            if isinstance(layer, Add):
+                members = group[layer.sources[0]] | group[layer.sources[1]] | group[layer.name]
+                for name in members:
+                    group[name] = members
+        borders = {}
+        for name in self.specs:
+            border = tuple(max(padding[member][side] for member in group[name]) for side in range(4))
+            fill = next(iter(fills[name].values()), 0)
+            borders[name] = (border, fill)
+        return borders
+
+    def _allocate(self):
+        params = self.params
+        word = params.word_bytes
+        banks = params.activation_banks
+        partners = {name: set() for name in self.specs}
+        for layer in self.network.layers:
+            if isinstance(layer, Add):
+                a, b = layer.sources
+                partners[a].add(b)
+                partners[b].add(a)
+        buffers, border_words, top = {}, {}, 0
+        for name, (border, fill) in self._borders().items():
+            height, width, channels = self.specs[name].shape
+            buffer = Buffer(name, height, width, channels, self.precision, word, border, fill, 0)
+            base = top
+            # Keep the two operands of an ADD in different banks at every element.
+            for _ in range(banks):
+                if all((base - buffers[p].base) // word % banks for p in partners[name] if p in buffers):
+                    break
+                base += word
+            buffers[name] = buffer = Buffer(name, height, width, channels, self.precision, word,
+                                            border, fill, base)
+            top = base + buffer.size_bytes
+            if top > params.activation_sram.size_bytes:
+                raise CompileError(
+                    f"activation SRAM overflows at tensor {name}: the buffers need {top} bytes, "
+                    f"the core has {params.activation_sram.size_bytes}")
+            if any(border):
+                fill_word = int.from_bytes(buffer.pack(np.full((1, 1, channels), fill))
+                                           .reshape(-1)[:word].tobytes(), "little")
+                rows, columns = buffer.padded_shape
+                for y in range(rows):
+                    for x in range(columns):
+                        interior = (border[0] <= y < rows - border[1]
+                                    and border[2] <= x < columns - border[3])
+                        if not interior:
+                            first = (base + (y * columns + x) * buffer.pixel_bytes) // word
+                            for index in range(buffer.words_per_pixel):
+                                border_words[first + index] = fill_word
+        return buffers, border_words
+
+    # Images ----------------------------------------------------------------------------
+
+    def _check_range(self, layer, name, values):
+        values = np.asarray(values)
+        bad = (values < self.precision.min) | (values > self.precision.max)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise CompileError(f"layer {layer.name}: {name}{list(index)} = {int(values[index])} lies "
+                               f"outside int{self.precision.bits} [{self.precision.min}, "
+                               f"{self.precision.max}]")
+
+    def _add_weights(self, layer, w):
+        """Append the weight tiles of ``w`` (O, KH, KW, I); returns their byte offset."""
+        params, precision = self.params, self.precision
+        columns, word = params.mac.columns, params.word_bytes
+        per_word = word * precision.values_per_lane
+        out_channels, kh, kw, in_channels = w.shape
+        blocks, words = -(-out_channels // columns), -(-in_channels // per_word)
+        padded = np.zeros((blocks * columns, kh, kw, words * per_word), np.int64)
+        padded[:out_channels, :, :, :in_channels] = w
+        tiles = padded.reshape(blocks, columns, kh, kw, words, per_word).transpose(0, 2, 3, 4, 1, 5)
+        data = golden.pack_lanes(tiles, precision).tobytes()
+        offset = len(self.weights)
+        if offset + len(data) > params.weight_sram.size_bytes:
+            raise CompileError(f"weight SRAM overflows at layer {layer.name}: the weights need "
+                               f"{offset + len(data)} bytes, the core has "
+                               f"{params.weight_sram.size_bytes}")
+        self.weights += data
+        return offset
+
+    def _add_settings(self, layer, entries):
+        first = len(self.settings)
+        if first + len(entries) > self.params.settings_depth:
+            raise CompileError(f"settings table overflows at layer {layer.name}: the layers need "
+                               f"{first + len(entries)} entries, the core has "
+                               f"{self.params.settings_depth}")
+        self.settings += entries
+        return first
+
+    # Layers ----------------------------------------------------------------------------
+
+    def _output_range(self, y_zp, relu):
+        low, high = golden.activation_range(y_zp, relu=relu, bits=self.precision.bits)
+        return {"zero_point": int(y_zp), "clamp_min": int(low), "clamp_max": int(high)}
+
+    def _mac(self, layer, buffers):
+        params, precision = self.params, self.precision
+        columns, word = params.mac.columns, params.word_bytes
+        x, y = buffers[layer.source], buffers[layer.name]
+        spec = self.specs[layer.source]
+        if isinstance(layer, FullyConnected):
+            w = layer.w.reshape(layer.w.shape[0], 1, 1, -1)
+            stride, padding = (1, 1), (0, 0, 0, 0)
+        else:
+            w, stride, padding = layer.w, layer.stride, layer.padding
+        self._check_range(layer, "w", w)
+        out_channels, kh, kw, in_channels = w.shape
+        multiplier, shift = golden.conv_requant_params(x_scale=spec.scale, w_scale=layer.w_scale,
+                                                       y_scale=layer.y_scale, out_channels=out_channels)
+        bias = golden.fold_input_zero_point(w, layer.bias, spec.zero_point)
+        entries = [_settings_entry(params, bias[i:i + columns], multiplier[i:i + columns],
+                                   shift[i:i + columns]) for i in range(0, out_channels, columns)]
+        tile = columns * word
+        words_in = x.words_per_pixel
+        levels = [
+            (words_in, {"a": word, "b": tile}),
+            (kw, {"a": x.pixel_bytes, "b": words_in * tile}),
+            (kh, {"a": x.pitch, "b": kw * words_in * tile}),
+            (y.width, {"a": stride[1] * x.pixel_bytes, "o": y.pixel_bytes}),
+            (y.height, {"a": stride[0] * x.pitch, "o": y.pitch}),
+            (len(entries), {"b": kh * kw * words_in * tile, "o": columns * precision.bits // LANE_WIDTH,
+                            "s": 1}),
+        ]
+        return Instruction(Opcode.MAC, precision, reduce_levels=3, **_nest(
+            levels, a=x.address(-padding[0], -padding[2]), b=self._add_weights(layer, w),
+            o=y.address(0, 0), s=self._add_settings(layer, entries)),
+            **self._output_range(layer.y_zp, layer.relu))
+
+    def _tiles(self, buffer):
+        columns = self.params.mac.columns
+        return -(-buffer.channels // columns), columns * self.precision.bits // LANE_WIDTH
+
+    def _max_pool(self, layer, buffers):
+        x, y = buffers[layer.source], buffers[layer.name]
+        tiles, tile = self._tiles(x)
+        (kh, kw), (sh, sw) = layer.kernel, layer.stride
+        levels = [
+            (kw, {"a": x.pixel_bytes}),
+            (kh, {"a": x.pitch}),
+            (y.width, {"a": sw * x.pixel_bytes, "o": y.pixel_bytes}),
+            (y.height, {"a": sh * x.pitch, "o": y.pitch}),
+            (tiles, {"a": tile, "o": tile}),
+        ]
+        entry = _settings_entry(self.params, [0] * self.params.mac.columns,
+                                [IDENTITY_MULTIPLIER] * self.params.mac.columns,
+                                [IDENTITY_SHIFT] * self.params.mac.columns)
+        return Instruction(Opcode.MAXPOOL, self.precision, reduce_levels=2, **_nest(
+            levels, a=x.address(-layer.padding[0], -layer.padding[2]), o=y.address(0, 0),
+            s=self._add_settings(layer, [entry])), **self._output_range(0, False))
+
+    def _avg_pool(self, layer, buffers):
+        x, y = buffers[layer.source], buffers[layer.name]
+        spec = self.specs[layer.source]
+        tiles, tile = self._tiles(x)
+        count = x.height * x.width
+        multiplier, shift = mean_params(x_scale=spec.scale, y_scale=layer.y_scale, count=count)
+        columns = self.params.mac.columns
+        bias = int(golden.wrap_int32(np.int64(-spec.zero_point * count)))
+        entry = _settings_entry(self.params, [bias] * columns, [multiplier] * columns,
+                                [shift] * columns)
+        levels = [(x.width, {"a": x.pixel_bytes}), (x.height, {"a": x.pitch}),
+                  (tiles, {"a": tile, "o": tile})]
+        return Instruction(Opcode.AVGPOOL, self.precision, reduce_levels=2, **_nest(
+            levels, a=x.address(0, 0), o=y.address(0, 0), s=self._add_settings(layer, [entry])),
+            **self._output_range(layer.y_zp, False))
+
+    def _add(self, layer, buffers):
+        a, b = (buffers[source] for source in layer.sources)
+        a_spec, b_spec = (self.specs[source] for source in layer.sources)
+        y = buffers[layer.name]
+        tiles, tile = self._tiles(a)
+        p = add_params(a_scale=a_spec.scale, b_scale=b_spec.scale, y_scale=layer.y_scale)
+        columns = self.params.mac.columns
+        entry = _settings_entry(self.params, [0] * columns, [p.y_multiplier] * columns,
+                                [p.y_shift] * columns)
+        levels = [
+            (tiles, {"a": tile, "b": tile, "o": tile}),
+            (a.width, {"a": a.pixel_bytes, "b": b.pixel_bytes, "o": y.pixel_bytes}),
+            (a.height, {"a": a.pitch, "b": b.pitch, "o": y.pitch}),
+        ]
+        instruction = Instruction(
+            Opcode.ADD, self.precision, reduce_levels=0, **_nest(
+                levels, a=a.address(0, 0), b=b.address(0, 0), o=y.address(0, 0),
+                s=self._add_settings(layer, [entry])),
+            a_zero_point=a_spec.zero_point, b_zero_point=b_spec.zero_point,
+            a_multiplier=p.a_multiplier, a_shift=p.a_shift, b_multiplier=p.b_multiplier,
+            b_shift=p.b_shift, **self._output_range(layer.y_zp, layer.relu))
+        word, banks = self.params.word_bytes, self.params.activation_banks
+        same = (element_addresses(instruction, "a") // word % banks
+                == element_addresses(instruction, "b") // word % banks)
+        if same.any():
+            raise CompileError(f"add {layer.name}: operands {layer.sources[0]} and "
+                               f"{layer.sources[1]} meet in one bank at element {int(np.argmax(same))}")
+        return instruction
+
+    def compile(self):
+        buffers, border_words = self._allocate()
+        emit = {Conv2d: self._mac, FullyConnected: self._mac, MaxPool2d: self._max_pool,
+                GlobalAvgPool: self._avg_pool, Add: self._add}
+        for layer in self.network.layers:
+            if self.specs[layer.name].shape[2] == 0:
+                raise CompileError(f"layer {layer.name} has no output channels")
+            self.program.append(emit[type(layer)](layer, buffers))
+        self.program.append(Instruction(Opcode.HALT))
+        if len(self.program) > self.params.program_depth:
+            raise CompileError(f"program memory overflows: the program needs {len(self.program)} "
+                               f"instructions, the core has {self.params.program_depth}")
+        for instruction in self.program:
+            try:
+                encode(instruction, self.params)
+            except ValueError as error:
+                raise CompileError(str(error)) from None
+        return Compiled(self.params, self.network, tuple(self.program), buffers,
+                        program_cycles(self.program, self.params), bytes(self.weights),
+                        tuple(self.settings), border_words)
+
+
+def compile_network(network, params):
+    """Compile ``network`` for one core with ``params``; raises :class:`CompileError` if it
+    does not fit (naming the memory, the bytes needed and available) or cannot run."""
+    return _Compiler(network, params).compile()
+

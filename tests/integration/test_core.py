@@ -1,0 +1,83 @@
+"""One core runs scaled ResNet layers and blocks from its own memory, bit-exact and cycle-exact.
+
+Each case (:mod:`sim.workloads`) is compiled for the core, loaded through the host port,
+run, and read back; every output value is compared with :mod:`sim.golden`, the simulated
+cycles with the compiler's prediction, and the SRAM conflict flag must stay clear. Replay
+a failure with ``SEED=<seed>`` (printed in the failure message).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from gen.compiler import compile_network
+from hdl.core import Core
+from hdl.params import CoreParams
+from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env
+from sim.workloads import BLOCKS, LAYERS, build
+
+PRECISIONS = (8, 4, 2)
+#: Mismatches listed in a failure message.
+SHOWN_MISMATCHES = 12
+
+
+def mismatches(name, expected, got):
+    """Lines naming the layer, the (y, x, channel) coordinate, the expected and the got value."""
+    wrong = np.argwhere(expected != got)
+    lines = [f"{name}[{', '.join(map(str, index))}]: expected {int(expected[tuple(index)])}, "
+             f"got {int(got[tuple(index)])}" for index in wrong[:SHOWN_MISMATCHES]]
+    if len(wrong) > SHOWN_MISMATCHES:
+        lines.append(f"... {len(wrong) - SHOWN_MISMATCHES} more of {expected.size}")
+    return lines
+
+
+def run_on_core(simulator, test_name, network, x, params=CoreParams()):
+    """Compile, simulate and read back ``network`` on one core; returns (compiled, result, decoded)."""
+    compiled = compile_network(network, params)
+    job_path = BUILD_ROOT / f"{test_name}-job.json"
+    result_path = BUILD_ROOT / f"{test_name}-result.json"
+    job_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)
+    job_path.write_text(json.dumps({
+        "load": compiled.load_words(),
+        "input": compiled.input_words(x),
+        "outputs": {name: compiled.output_addresses(name) for name in network.outputs},
+        "predicted_cycles": compiled.predicted_cycles,
+    }))
+    run_cocotb(Core(params), toplevel="core", test_module="core", test_name=test_name,
+               sim=simulator, params={"job": str(job_path), "result": str(result_path)})
+    result = json.loads(result_path.read_text())
+    decoded = {name: compiled.decode(name, words) for name, words in result["outputs"].items()}
+    return compiled, result, decoded
+
+
+def check_run(simulator, workload, bits, seed=None):
+    seed = seed_from_env() if seed is None else seed
+    network, x = build(workload, bits, seed)
+    test_name = f"core-{workload.name}-int{bits}"
+    compiled, result, decoded = run_on_core(simulator, test_name, network, x)
+    expected = network.golden(x)
+    errors = []
+    for name in network.outputs:
+        errors += mismatches(name, expected[name], decoded[name])
+    context = f"{workload.name} int{bits} (SEED={seed})"
+    assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
+    assert result["conflict"] == 0, f"{context}: the SRAM conflict flag rose"
+    assert result["cycles"] == compiled.predicted_cycles, \
+        f"{context}: ran {result['cycles']} cycles, the compiler predicted {compiled.predicted_cycles}"
+    assert result["counter"] == result["cycles"], \
+        f"{context}: the core's cycle counter says {result['counter']}, the testbench counted " \
+        f"{result['cycles']}"
+
+
+@pytest.mark.parametrize("bits", PRECISIONS)
+@pytest.mark.parametrize("name", LAYERS)
+def test_layer(simulator, name, bits):
+    check_run(simulator, LAYERS[name], bits)
+
+
+@pytest.mark.parametrize("bits", PRECISIONS)
+@pytest.mark.parametrize("name", BLOCKS)
+def test_block(simulator, name, bits):
+    check_run(simulator, BLOCKS[name], bits)

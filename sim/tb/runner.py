@@ -16,6 +16,8 @@ Environment variables:
     Seed for randomized testbenches; without it each run picks one and prints it.
 """
 
+import fcntl
+import hashlib
 import json
 import os
 import random
@@ -24,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "write_verilog", "run_cocotb",
+__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_cocotb",
            "testbench_params"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +34,10 @@ BUILD_ROOT = ROOT / "build" / "tests"
 SIMULATORS = ("icarus", "verilator")
 
 
-def simulator():
-    """The simulator ``SIM`` names; ``ValueError`` for any other than Icarus or Verilator."""
-    name = os.environ.get("SIM", "icarus")
+def simulator(default="icarus"):
+    """The simulator ``SIM`` names, else ``default``; ``ValueError`` for any other than Icarus
+    or Verilator."""
+    name = os.environ.get("SIM", default)
     if name not in SIMULATORS:
         raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, not {name!r}")
     return name
@@ -50,21 +53,38 @@ def seed_from_env():
     return int(text)
 
 
-def write_verilog(component, *, name, path):
-    """Elaborate ``component`` to Verilog module ``name`` in file ``path``; return ``path``."""
-    from gen.verilog import to_verilog
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_verilog(component, name))
-    return path
-
-
 def _build_dir(test_name):
     return BUILD_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
 
 
+def _build(runner, sim, source, *, toplevel, build_dir, waves):
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
+                 timescale=("1ns", "1ps"), waves=waves, build_args=build_args)
+
+
+def _shared_build(runner, sim, verilog, *, toplevel, waves):
+    """Build ``verilog`` once per distinct text, simulator and waves setting; return its directory.
+
+    Tests of one design share the build (a Verilator model takes far longer to compile
+    than to run); a lock file keeps parallel pytest workers from building it twice.
+    """
+    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    build_dir = BUILD_ROOT / f"shared-{toplevel}-{digest}-{sim}{'-waves' if waves else ''}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "built"
+    with open(build_dir / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            source = build_dir / f"{toplevel}.v"
+            source.write_text(verilog)
+            _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves)
+            stamp.touch()
+    return build_dir
+
+
 def run_cocotb(component, *, toplevel, test_module, test_name, params=None, testcase=None,
-               sim=None):
+               sim=None, shared_build=False):
     """Simulate ``component`` with the cocotb tests in ``sim.tb.<test_module>``.
 
     Parameters
@@ -81,19 +101,24 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
         Run only this cocotb test function.
     sim : str or None
         ``icarus`` or ``verilator``; by default the one ``SIM`` names.
+    shared_build : bool
+        Reuse one build of the same Verilog across tests (see :func:`_shared_build`)
+        instead of building in the test's own directory.
 
     Raises ``SystemExit`` under pytest (cocotb's convention) or ``AssertionError``
     otherwise when a cocotb test fails.
     """
     from cocotb_tools.runner import get_results, get_runner
 
+    from gen.verilog import to_verilog
+
     sim = sim or simulator()
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
-    build_dir = _build_dir(f"{test_name}-{sim}")
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    source = write_verilog(component, name=toplevel, path=build_dir / f"{toplevel}.v")
+    test_dir = _build_dir(f"{test_name}-{sim}")
+    if test_dir.exists():
+        shutil.rmtree(test_dir)
+    test_dir.mkdir(parents=True)
     waves = os.environ.get("WAVES") == "1"
     seed = seed_from_env()
 
@@ -106,12 +131,18 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
         # breaks builds large enough to use one; give make the flag GCC expects.
         os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
-    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                 timescale=("1ns", "1ps"), waves=waves, build_args=build_args)
+    verilog = to_verilog(component, toplevel)
+    if shared_build:
+        build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves)
+    else:
+        build_dir = test_dir
+        source = build_dir / f"{toplevel}.v"
+        source.write_text(verilog)
+        _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves)
     results = runner.test(
-        hdl_toplevel=toplevel, test_module=f"sim.tb.{test_module}", testcase=testcase,
-        build_dir=build_dir, test_dir=build_dir, waves=waves, seed=seed,
+        hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=f"sim.tb.{test_module}",
+        testcase=testcase,
+        build_dir=build_dir, test_dir=test_dir, waves=waves, seed=seed,
         extra_env={"TB_PARAMS": json.dumps({**(params or {}), "seed": seed}),
                    "PYTHONPATH": str(ROOT)})
     tests, failed = get_results(results)

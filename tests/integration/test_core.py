@@ -4,6 +4,10 @@ Each case (:mod:`sim.workloads`) is compiled for the core, loaded through the ho
 run, and read back; every output value is compared with :mod:`sim.golden`, the simulated
 cycles with the compiler's prediction, and the SRAM conflict flag must stay clear. Replay
 a failure with ``SEED=<seed>`` (printed in the failure message).
+
+The core runs on Verilator unless ``SIM`` says otherwise: Icarus simulates the whole core
+at under a hundred cycles a second, Verilator (one build shared by every case) at tens of
+thousands. The smoke cases run on both.
 """
 
 import json
@@ -14,7 +18,7 @@ import pytest
 from gen.compiler import compile_network
 from hdl.core import Core
 from hdl.params import CoreParams
-from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env
+from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env, simulator
 from sim.workloads import BLOCKS, LAYERS, build
 
 PRECISIONS = (8, 4, 2)
@@ -46,7 +50,8 @@ def run_on_core(simulator, test_name, network, x, params=CoreParams()):
         "predicted_cycles": compiled.predicted_cycles,
     }))
     run_cocotb(Core(params), toplevel="core", test_module="core", test_name=test_name,
-               sim=simulator, params={"job": str(job_path), "result": str(result_path)})
+               sim=simulator, shared_build=True,
+               params={"job": str(job_path), "result": str(result_path)})
     result = json.loads(result_path.read_text())
     decoded = {name: compiled.decode(name, words) for name, words in result["outputs"].items()}
     return compiled, result, decoded
@@ -55,7 +60,7 @@ def run_on_core(simulator, test_name, network, x, params=CoreParams()):
 def check_run(simulator, workload, bits, seed=None):
     seed = seed_from_env() if seed is None else seed
     network, x = build(workload, bits, seed)
-    test_name = f"core-{workload.name}-int{bits}"
+    test_name = f"core-{workload.name}-int{bits}-{simulator}"
     compiled, result, decoded = run_on_core(simulator, test_name, network, x)
     expected = network.golden(x)
     errors = []
@@ -73,11 +78,17 @@ def check_run(simulator, workload, bits, seed=None):
 
 @pytest.mark.parametrize("bits", PRECISIONS)
 @pytest.mark.parametrize("name", LAYERS)
-def test_layer(simulator, name, bits):
-    check_run(simulator, LAYERS[name], bits)
+def test_layer(name, bits):
+    check_run(simulator("verilator"), LAYERS[name], bits)
 
 
 @pytest.mark.parametrize("bits", PRECISIONS)
 @pytest.mark.parametrize("name", BLOCKS)
-def test_block(simulator, name, bits):
-    check_run(simulator, BLOCKS[name], bits)
+def test_block(name, bits):
+    check_run(simulator("verilator"), BLOCKS[name], bits)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("name, bits", [("fc", 8), ("global_avgpool", 4)])
+def test_core_smoke(simulator, name, bits):
+    check_run(simulator, LAYERS[name], bits)

@@ -10,15 +10,11 @@ at under a hundred cycles a second, Verilator (one build shared by every case) a
 thousands. The smoke cases run on both.
 """
 
-import json
-
 import numpy as np
 import pytest
 
-from gen.compiler import compile_network
-from hdl.core import Core
-from hdl.params import CoreParams
-from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env, simulator
+from sim.tb.core_runner import run_on_core
+from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import BLOCKS, LAYERS, build
 
 PRECISIONS = (8, 4, 2)
@@ -34,27 +30,6 @@ def mismatches(name, expected, got):
     if len(wrong) > SHOWN_MISMATCHES:
         lines.append(f"... {len(wrong) - SHOWN_MISMATCHES} more of {expected.size}")
     return lines
-
-
-def run_on_core(simulator, test_name, network, x, params=CoreParams()):
-    """Compile, simulate and read back ``network`` on one core; returns (compiled, result, decoded)."""
-    compiled = compile_network(network, params)
-    job_path = BUILD_ROOT / f"{test_name}-job.json"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    job_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
-    job_path.write_text(json.dumps({
-        "load": compiled.load_words(),
-        "input": compiled.input_words(x),
-        "outputs": {name: compiled.output_addresses(name) for name in network.outputs},
-        "predicted_cycles": compiled.predicted_cycles,
-    }))
-    run_cocotb(Core(params), toplevel="core", test_module="core", test_name=test_name,
-               sim=simulator, shared_build=True,
-               params={"job": str(job_path), "result": str(result_path)})
-    result = json.loads(result_path.read_text())
-    decoded = {name: compiled.decode(name, words) for name, words in result["outputs"].items()}
-    return compiled, result, decoded
 
 
 def check_run(simulator, workload, bits, seed=None):

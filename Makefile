@@ -2,6 +2,7 @@
 #
 #   make verilog CORES=4x4   elaborate the design to Verilog under build/ (bootstraps first)
 #   make test                the whole regression (bootstraps first)
+#   make bench               one core's MAC utilisation per ResNet layer type (build/bench/core.json)
 #
 # Bootstrapping creates .venv with the pinned packages of pyproject.toml and installs
 # Icarus Verilog from the OS packages when it is missing.
@@ -16,7 +17,7 @@ COLUMNS     ?= 8
 JOBS        ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: all verilog test test-smoke lint bootstrap simulators clean
+.PHONY: all verilog test test-smoke bench lint bootstrap simulators clean
 
 all: verilog
 
@@ -50,6 +51,9 @@ test: bootstrap
 # The smoke subset on the other simulator, so that both stay working.
 test-smoke: bootstrap
 	SIM=verilator $(VENV_PYTHON) -m pytest -n $(JOBS) -m smoke $(PYTEST_ARGS)
+
+bench: bootstrap
+	$(VENV_PYTHON) -m gen.bench --out build/bench
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

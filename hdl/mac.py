@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, MacParams, Precision
 
-__all__ = ["MacArray", "mac_input_layout", "mac_output_layout"]
+__all__ = ["MacArray", "mac_input_layout", "mac_output_layout", "mac_latency"]
 
 #: Adder-tree levels between two pipeline registers.
 TREE_LEVELS_PER_STAGE = 2
@@ -34,6 +34,11 @@ def mac_input_layout(params):
 def mac_output_layout(params):
     """Layout of the N column sums of one accumulation, ``N * 32`` bits."""
     return data.ArrayLayout(signed(ACC_WIDTH), params.columns)
+
+
+def mac_latency(params):
+    """:attr:`MacArray.LATENCY` for ``params``, without building the array: products, tree, accumulators."""
+    return 1 + tree_stages(params.lanes) + 1
 
 
 def tree_stages(lanes):
@@ -152,7 +157,7 @@ class MacArray(wiring.Component):
     @property
     def LATENCY(self):
         """Cycles from an input with ``last`` to its ``o_acc.valid``: products, tree, accumulators."""
-        return 1 + tree_stages(self._params.lanes) + 1
+        return mac_latency(self._params)
 
     def _column_sum(self, m, column):
         """Registered lane products of ``column``, summed by a registered adder tree."""

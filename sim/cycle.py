@@ -6,7 +6,7 @@ hardware's measured cycles equal the prediction.
 """
 
 from hdl.isa import FETCH_CYCLES, Opcode
-from hdl.mac import MacArray
+from hdl.mac import mac_latency
 from hdl.requantize import Requantizer
 from hdl.sram import BankedSram
 from hdl.vector import VectorUnit
@@ -21,7 +21,7 @@ def drain_cycles(params):
     unit, then the requantize unit.
     """
     tail = BankedSram.LATENCY + Requantizer.LATENCY
-    return {"mac": tail + MacArray(params.mac).LATENCY, "vector": tail + VectorUnit.LATENCY}
+    return {"mac": tail + mac_latency(params.mac), "vector": tail + VectorUnit.LATENCY}
 
 
 def instruction_cycles(instruction, params):

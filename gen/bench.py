@@ -1,0 +1,150 @@
+"""``make bench``: MAC utilisation of one core on the ResNet layer types, measured in simulation.
+
+Command line::
+
+    python -m gen.bench --out build/bench
+
+Every case of :mod:`sim.workloads` (single layers and whole blocks, their channel counts
+raised to fill a word at int2 where the catalogue layer allows it) is compiled, run on
+the core's Verilog (Verilator) and checked against the golden model; the results go to
+``<out>/core.json``, one record per case and precision, and a table is printed:
+
+``layer``, ``source`` (the catalogue layer), ``precision``, ``cycles`` (measured),
+``predicted_cycles``, ``useful_macs`` (the layer's multiply-accumulates, padding taps
+included), ``peak_macs_per_cycle``, ``utilization`` = ``useful_macs / (cycles *
+peak_macs_per_cycle)`` (``null`` for layers without MACs), ``bit_exact`` and, where the
+utilisation is below ``TARGET``, ``limits``: what the cycles went to (lanes left empty by
+an input channel count that does not fill a word, columns left empty by the output
+channels, fixed cycles of fetch and pipeline drain).
+"""
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hdl.isa import FETCH_CYCLES, Opcode
+from hdl.params import CoreParams, Precision
+from sim.cycle import drain_cycles
+from sim.tb.core_runner import run_on_core
+from sim.workloads import WORKLOADS, build
+
+__all__ = ["TARGET", "BENCH_SHAPES", "run", "main"]
+
+logger = logging.getLogger(__name__)
+
+#: Utilisation the 3x3 and 1x1 layers should reach when their channels fill the words.
+TARGET = 0.85
+#: Seed of the benchmark's parameters and input frames.
+SEED = 2023
+#: Shapes (input H, W, C; output width) of the benchmark cases, where they differ from the tests'.
+BENCH_SHAPES = {
+    "conv_3x3_s1": ((8, 8, 32), 32),
+    "conv_3x3_s2": ((8, 8, 32), 32),
+    "conv_1x1_reduce": ((8, 8, 64), 32),
+    "conv_1x1_expand": ((8, 8, 32), 64),
+    "projection_1x1_s2": ((8, 8, 32), 64),
+    "basic_block": ((8, 8, 32), 32),
+    "basic_block_s2": ((8, 8, 32), 32),
+    "bottleneck_block": ((4, 4, 64), 32),
+}
+
+
+def _limits(compiled, params, precision):
+    """Why a MAC program falls short of the peak: lane fill, column fill and fixed cycles."""
+    macs = compiled.network.macs()
+    reasons = []
+    fixed = 0
+    for layer, instruction in zip(compiled.network.layers, compiled.program):
+        drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
+        fixed += FETCH_CYCLES + drain
+        if instruction.opcode != Opcode.MAC or not macs[layer.name]:
+            continue
+        x = compiled.buffers[layer.sources[0]]
+        y = compiled.buffers[layer.name]
+        lanes = x.channels / (x.words_per_pixel * x.channels_per_word)
+        blocks = -(-y.channels // params.mac.columns)
+        columns = y.channels / (blocks * params.mac.columns)
+        if lanes < 1:
+            reasons.append(f"{layer.name}: {x.channels} input channels fill {lanes:.0%} of the "
+                           f"{x.channels_per_word} lanes of a word at int{precision.bits}")
+        if columns < 1:
+            reasons.append(f"{layer.name}: {y.channels} output channels fill {columns:.0%} of "
+                           f"the columns")
+    vector = [layer.name for layer, instruction in zip(compiled.network.layers, compiled.program)
+              if instruction.opcode not in (Opcode.MAC, Opcode.HALT)]
+    if vector:
+        reasons.append(f"{', '.join(vector)} run on the vector unit, without MACs")
+    reasons.append(f"{fixed + FETCH_CYCLES} cycles of fetch and pipeline drain of "
+                   f"{compiled.predicted_cycles}")
+    return reasons
+
+
+def run(out_dir, simulator="verilator"):
+    """Run every case at every precision; write ``<out_dir>/core.json``; return the records."""
+    params = CoreParams()
+    records = []
+    for name, workload in WORKLOADS.items():
+        shape, width = BENCH_SHAPES.get(name, (None, None))
+        for precision in Precision:
+            network, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            compiled, result, decoded = run_on_core(
+                simulator, f"bench-{name}-int{precision.bits}", network, x, params)
+            expected = network.golden(x)
+            useful = sum(network.macs().values())
+            peak = params.mac.peak_macs_per_cycle(precision)
+            utilization = useful / (result["cycles"] * peak) if useful else None
+            record = {
+                "layer": name, "source": workload.source, "precision": f"int{precision.bits}",
+                "input_shape": list(network.input.shape),
+                "cycles": result["cycles"], "predicted_cycles": compiled.predicted_cycles,
+                "useful_macs": useful, "peak_macs_per_cycle": peak,
+                "utilization": utilization,
+                "bit_exact": all(np.array_equal(expected[o], decoded[o]) for o in network.outputs),
+                "conflict": bool(result["conflict"]),
+            }
+            if utilization is None or utilization < TARGET:
+                record["limits"] = _limits(compiled, params, precision)
+            records.append(record)
+            logger.info("%s int%d: %d cycles", name, precision.bits, result["cycles"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "core.json").write_text(json.dumps(records, indent=2) + "\n")
+    return records
+
+
+def table(records):
+    """The records as a fixed-width text table."""
+    header = f"{'layer':<20} {'prec':<5} {'cycles':>7} {'predicted':>9} {'useful MACs':>11} " \
+             f"{'peak':>5} {'util':>6}  exact"
+    lines = [header, "-" * len(header)]
+    for r in records:
+        utilization = "-" if r["utilization"] is None else f"{r['utilization']:.1%}"
+        lines.append(f"{r['layer']:<20} {r['precision']:<5} {r['cycles']:>7} "
+                     f"{r['predicted_cycles']:>9} {r['useful_macs']:>11} "
+                     f"{r['peak_macs_per_cycle']:>5} {utilization:>6}  "
+                     f"{'yes' if r['bit_exact'] and not r['conflict'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gen.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default="build/bench", help="output directory (default build/bench)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    records = run(args.out)
+    print(table(records))
+    print(f"\nwrote {Path(args.out) / 'core.json'}")
+    for r in records:
+        if "limits" in r and r["useful_macs"]:
+            print(f"{r['layer']} {r['precision']} below {TARGET:.0%}: " + "; ".join(r["limits"]))
+    bad = [r for r in records if not r["bit_exact"] or r["conflict"]
+           or r["cycles"] != r["predicted_cycles"]]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,9 +5,11 @@ Command line (what ``make verilog CORES=4x4`` runs)::
     python -m gen.verilog --cores 4x4 --lanes 8 --columns 8 --out build
 
 writes ``build/northpole_<R>x<C>.v`` and ``build/northpole_<R>x<C>.json``. The Verilog
-holds one module per distinct component of a core's datapath (today the SIMD MAC array
-``np_mac_array`` and the requantize unit ``np_requantizer``); the manifest lists the
-parameters, every module's ports and the peak MACs per cycle per precision. Bad requests
+holds one module per distinct component: the whole core ``np_core`` (SRAMs, settings
+table, program memory, sequencer and compute path) and, for reuse on their own, the SIMD
+MAC array ``np_mac_array``, the requantize unit ``np_requantizer`` and the vector unit
+``np_vector_unit``; the manifest lists the parameters, the core's memories, every
+module's ports and the peak MACs per cycle per precision. Bad requests
 exit with status 2 and one line naming the offending value and the limit.
 """
 
@@ -18,15 +20,20 @@ from pathlib import Path
 
 from amaranth.hdl import Const, Shape, Value
 
-from hdl.params import ChipParams, MacParams, Precision, parse_cores
+from hdl.isa import instruction_layout
+from hdl.params import ChipParams, CoreParams, MacParams, Precision, parse_cores
 
 __all__ = ["to_verilog", "elaborate", "main"]
 
 
-def _components(mac_params):
+def _components(core_params):
+    from hdl.core import Core
     from hdl.mac import MacArray
     from hdl.requantize import Requantizer
-    return {"np_mac_array": MacArray(mac_params), "np_requantizer": Requantizer(mac_params)}
+    from hdl.vector import VectorUnit
+    mac_params = core_params.mac
+    return {"np_mac_array": MacArray(mac_params), "np_requantizer": Requantizer(mac_params),
+            "np_vector_unit": VectorUnit(mac_params), "np_core": Core(core_params)}
 
 
 def to_verilog(component, name):
@@ -62,15 +69,25 @@ def elaborate(chip, out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"northpole_{chip.rows}x{chip.columns}"
     modules, texts = {}, []
-    for name, component in _components(chip.mac).items():
+    core = CoreParams(mac=chip.mac)
+    for name, component in _components(core).items():
         texts.append(to_verilog(component, name))
-        modules[name] = {"latency": component.LATENCY, "ports": _ports(component)}
+        modules[name] = {"latency": getattr(component, "LATENCY", None), "ports": _ports(component)}
     peak = {f"int{p.bits}": chip.mac.peak_macs_per_cycle(p) for p in Precision}
     manifest = {
         "parameters": {"rows": chip.rows, "columns": chip.columns,
                        "lanes": chip.mac.lanes, "mac_columns": chip.mac.columns},
         "peak_macs_per_cycle_per_core": peak,
         "peak_macs_per_cycle": {k: v * chip.rows * chip.columns for k, v in peak.items()},
+        "core": {
+            "activation_sram_bytes": core.activation_sram.size_bytes,
+            "activation_banks": core.activation_banks,
+            "weight_sram_bytes": core.weight_sram.size_bytes,
+            "weight_banks": core.weight_sram.banks,
+            "settings_entries": core.settings_depth,
+            "program_instructions": core.program_depth,
+            "instruction_bits": instruction_layout(core).size,
+        },
         "modules": modules,
     }
     verilog_path = out_dir / f"{stem}.v"
@@ -96,6 +113,7 @@ def main(argv=None):
                 raise ValueError(f"{option.upper()} must be a positive integer, not {text!r}")
             sizes[option] = int(text)
         chip = ChipParams(rows=rows, columns=columns, mac=MacParams(**sizes))
+        CoreParams(mac=chip.mac)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

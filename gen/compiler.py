@@ -450,8 +450,9 @@ class _Compiler:
         emit = {Conv2d: self._mac, FullyConnected: self._mac, MaxPool2d: self._max_pool,
                 GlobalAvgPool: self._avg_pool, Add: self._add}
         for layer in self.network.layers:
-            if self.specs[layer.name].shape[2] == 0:
-                raise CompileError(f"layer {layer.name} has no output channels")
+            shape = self.specs[layer.name].shape
+            if min(shape) < 1:
+                raise CompileError(f"layer {layer.name} has an empty output of shape {shape!r}")
             self.program.append(emit[type(layer)](layer, buffers))
         self.program.append(Instruction(Opcode.HALT))
         if len(self.program) > self.params.program_depth:

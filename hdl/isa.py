@@ -55,7 +55,9 @@ Opcodes
 ``WAIT``: wait until token ``token`` has arrived (it may have arrived earlier), and consume it.
 
 Every compute instruction selects its ``precision`` (int8, int4 or int2): operands are
-read and results packed at it.
+read and results packed at it. Requantize-and-store is not a separate instruction: every
+compute instruction ends each tile with it, so accumulators never leave the pipeline and
+the next tile starts on the next cycle.
 
 Timing
 ------

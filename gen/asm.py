@@ -29,8 +29,8 @@ too). A field left out keeps its default, the :class:`~hdl.isa.Instruction` defa
 ==================  =====================  =================================================
 operand             field                  value (default)
 ==================  =====================  =================================================
-``int8`` ``int4``   ``precision``          the operand and result precision (``int8``)
-``int2``
+``PRECISION``       ``precision``          ``int8``, ``int4`` or ``int2``: operands are read
+                                           and results packed at it (``int8``)
 ``TOKEN``           ``token``              ``signal`` and ``wait`` only, and required there:
                                            the token, a bare integer
 ``token=N``         ``token``              the same, on any opcode (0)
@@ -83,7 +83,9 @@ token and what was expected, such as ``line 3: unknown opcode 'mul'; expected on
 mac, add, maxpool, avgpool, signal, wait``. A well-formed value out of range is refused
 by :class:`~hdl.isa.Instruction` (or :class:`~hdl.isa.Stream`, or :func:`hdl.isa.encode`
 for what depends on the core's memories), whose message is prefixed with the line
-number: ``line 2: token must lie in [0, 15], not 16``.
+number: ``line 2: token must lie in [0, 15], not 16``. :func:`disassemble_words` refuses
+a word wider than the instruction or encoding no instruction (opcode 7, precision 3, a
+shift of -32 or 31) with its index: ``instruction 3: 7 is not a valid Opcode``.
 
 Command line
 ------------
@@ -102,6 +104,7 @@ status 2, bad input with status 1, each with one line on standard error.
 """
 
 import argparse
+import dataclasses
 import re
 import sys
 
@@ -138,6 +141,7 @@ _LIST_RE = re.compile(rf"{_INTEGER}(?:,{_INTEGER})*")
 _STREAM_RE = re.compile(rf"({_INTEGER})(?:\+\[((?:{_INTEGER}(?:,{_INTEGER})*)?)\])?")
 _CLAMP_RE = re.compile(rf"({_INTEGER})\.\.({_INTEGER})")
 _WORD_RE = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
+_DIGITS_RE = re.compile(r"[0-9]+")
 
 
 def _integer(text):
@@ -258,8 +262,8 @@ def _format_stream(name, stream):
 
 def _format(instruction):
     """The canonical line of ``instruction``, without newline."""
-    differs = {name: getattr(instruction, name) != getattr(_DEFAULT, name)
-               for name in instruction.__dataclass_fields__}
+    differs = {field.name: getattr(instruction, field.name) != getattr(_DEFAULT, field.name)
+               for field in dataclasses.fields(instruction)}
     operands = [instruction.opcode.name.lower()]
     if instruction.opcode.computes or differs["precision"]:
         operands.append(f"int{instruction.precision.bits}")
@@ -353,25 +357,21 @@ def _read_words(text):
     return words
 
 
-#: Command-line options of the core's shape: option to ``(MacParams or CoreParams, field)``.
-_OPTIONS = {"lanes": (MacParams, "lanes"), "columns": (MacParams, "columns"),
-            "activation_banks": (CoreParams, "activation_banks"),
-            "activation_depth": (CoreParams, "activation_depth"),
-            "weight_depth": (CoreParams, "weight_depth"),
-            "settings_depth": (CoreParams, "settings_depth"),
-            "program_depth": (CoreParams, "program_depth")}
+#: Command-line options: the fields of the core's shape, each of :class:`MacParams` or
+#: :class:`CoreParams`.
+_OPTIONS = {"lanes": MacParams, "columns": MacParams, "activation_banks": CoreParams,
+            "activation_depth": CoreParams, "weight_depth": CoreParams,
+            "settings_depth": CoreParams, "program_depth": CoreParams}
 
 
 def _params(args):
-    values = {}
-    for option in _OPTIONS:
+    values = {MacParams: {}, CoreParams: {}}
+    for option, kind in _OPTIONS.items():
         text = getattr(args, option)
-        if not text.isdigit():
+        if not _DIGITS_RE.fullmatch(text):
             raise ValueError(f"{option.upper()} must be a positive integer, not {text!r}")
-        values[option] = int(text)
-    mac = MacParams(**{name: values[name] for name, (kind, _) in _OPTIONS.items() if kind is MacParams})
-    return CoreParams(mac, **{name: values[name] for name, (kind, _) in _OPTIONS.items()
-                              if kind is CoreParams})
+        values[kind][option] = int(text)
+    return CoreParams(MacParams(**values[MacParams]), **values[CoreParams])
 
 
 def main(argv=None):
@@ -380,10 +380,10 @@ def main(argv=None):
                         help="asm: text to hexadecimal instruction words; dis: words to text")
     parser.add_argument("file", help="input file, - for standard input")
     defaults = {MacParams: MacParams(), CoreParams: CoreParams()}
-    for option, (kind, name) in _OPTIONS.items():
-        default = getattr(defaults[kind], name)
+    for option, kind in _OPTIONS.items():
+        default = getattr(defaults[kind], option)
         parser.add_argument(f"--{option.replace('_', '-')}", dest=option, default=str(default),
-                            help=f"{kind.__name__} {name} (default {default})")
+                            help=f"{kind.__name__} {option} (default {default})")
     args = parser.parse_args(argv)
     try:
         params = _params(args)

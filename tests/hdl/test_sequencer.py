@@ -1,0 +1,229 @@
+"""The sequencer alone in Amaranth's simulator, against the timing and the streams hdl.isa documents.
+
+The testbench stands in for the rest of the core: a program memory that serves
+``encode(program[addr])`` on ``program_data`` the cycle after ``program_en``, and a compute
+path that reports each tile on ``tile_in`` (``drain - Requantizer.LATENCY`` cycles after
+the element with ``last`` was issued) and ``tile_out`` (``drain`` cycles after it). Cycle
+``k`` is the one after the ``k``-th rising edge since the edge that samples ``start``.
+The expected element addresses come from :func:`gen.compiler.element_addresses`, the
+expected cycle counts from :mod:`sim.cycle` and :func:`sim.tb.core_control.token_timing`.
+"""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from gen.compiler import element_addresses
+from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
+from hdl.params import CoreParams
+from hdl.requantize import Requantizer
+from hdl.sequencer import Sequencer
+from sim.cycle import drain_cycles, instruction_cycles, program_cycles
+from sim.tb.core_control import token_timing
+from tests.helpers import CLOCK_PERIOD
+
+PARAMS = CoreParams(activation_depth=64, weight_depth=64, settings_depth=8, program_depth=8)
+DRAINS = drain_cycles(PARAMS)
+WORD = PARAMS.word_bytes
+#: Cycles a run may take beyond its prediction before the testbench gives up.
+TIMEOUT_MARGIN = 50
+
+MAC = Instruction(Opcode.MAC, reduce_levels=2, counts=(2, 3, 1, 2, 1, 1),
+                  a=Stream(200, (8, -40, 0, 16)), b=Stream(512, (64, 128, 0, 384)),
+                  o=Stream(1000, (0, 0, 0, 8)), s=Stream(1, (0, 0, 0, 1)))
+ADD = Instruction(Opcode.ADD, reduce_levels=0, counts=(3, 2),
+                  a=Stream(2, (2, 24)), b=Stream(41, (2, 24)), o=Stream(1500, (1, 10)),
+                  s=Stream(3, (0, 1)))
+PROGRAM = (MAC, Instruction(Opcode.SIGNAL, token=5), ADD, Instruction(Opcode.HALT))
+
+
+def start_cycles(program):
+    """The cycle each instruction's fetch begins in, when no ``WAIT`` waits."""
+    cycles, total = [], 0
+    for instruction in program:
+        cycles.append(total)
+        total += instruction_cycles(instruction, PARAMS)
+    return cycles
+
+
+def tile_elements(instruction):
+    """Per element, whether it opens and whether it closes its tile, from the loop indices."""
+    reduce = instruction.reduce_levels
+    shape = tuple(reversed(instruction.counts))         # outermost first, as numpy iterates
+    flags = []
+    for outer_first in np.ndindex(shape):
+        index = outer_first[::-1]
+        flags.append((all(index[level] == 0 for level in range(reduce)),
+                      all(index[level] == instruction.counts[level] - 1 for level in range(reduce))))
+    return flags
+
+
+def simulate(program, *, pulses=(), start_again=(), limit=None):
+    """Run ``program``; returns a record of what the sequencer did, cycle by cycle.
+
+    ``pulses`` are ``(cycle, token)`` to pulse on ``i_tokens`` (cycle ``-1``: with
+    ``start``); ``start_again`` are cycles to pulse ``start`` in while the program runs.
+    """
+    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"])
+    words = [encode(instruction, PARAMS) for instruction in program]
+    limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
+    record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
+              "settings": {}, "tiles_in": [], "writes": []}
+
+    def tokens_at(cycle):
+        return sum(1 << token for at, token in pulses if at == cycle)
+
+    async def testbench(ctx):
+        ctx.set(dut.start, 1)
+        ctx.set(dut.i_tokens, tokens_at(-1))
+        await ctx.tick()
+        read, tile_in, tile_out = None, set(), set()
+        for cycle in range(limit):
+            # The inputs of this cycle: what the program memory and compute path return.
+            if read is not None:
+                ctx.set(dut.program_data.as_value(), words[read])
+            ctx.set(dut.start, cycle in start_again)
+            ctx.set(dut.i_tokens, tokens_at(cycle))
+            ctx.set(dut.tile_in, cycle in tile_in)
+            ctx.set(dut.tile_out, cycle in tile_out)
+            # The outputs.
+            read = ctx.get(dut.program_addr) if ctx.get(dut.program_en) else None
+            if ctx.get(dut.element.valid):
+                opcode = Opcode(ctx.get(dut.instruction.opcode))
+                a, b = dut.a_read, dut.b_read
+                record["elements"].append({
+                    "cycle": cycle, "opcode": opcode,
+                    "a": ctx.get(a.addr) * WORD + ctx.get(a.offset),
+                    "b": ctx.get(b.addr) * WORD + ctx.get(b.offset),
+                    "a_en": ctx.get(a.en), "b_en": ctx.get(b.en),
+                    "first": ctx.get(dut.element.first), "last": ctx.get(dut.element.last)})
+                if ctx.get(dut.element.last):
+                    drain = DRAINS["mac" if opcode == Opcode.MAC else "vector"]
+                    tile_in.add(cycle + drain - Requantizer.LATENCY)
+                    tile_out.add(cycle + drain)
+            if cycle in tile_in:
+                record["tiles_in"].append(cycle)
+            if cycle in tile_out:
+                record["writes"].append(ctx.get(dut.o_write.addr) * WORD + ctx.get(dut.o_write.offset))
+            record["settings"][cycle] = ctx.get(dut.settings_addr)
+            if ctx.get(dut.o_tokens):
+                record["tokens"].append((cycle, ctx.get(dut.o_tokens)))
+            for name in ("busy", "done", "cycles"):
+                record[name].append(ctx.get(getattr(dut, name)))
+            if ctx.get(dut.done):
+                break
+            await ctx.tick()
+
+    simulator = Simulator(dut)
+    simulator.add_clock(CLOCK_PERIOD)
+    simulator.add_testbench(testbench)
+    simulator.run()
+    return record
+
+
+def done_cycle(record):
+    """The first cycle ``done`` is high in, or ``None``."""
+    return next((cycle for cycle, done in enumerate(record["done"]) if done), None)
+
+
+@pytest.mark.parametrize("start_again", [(), (4, 30)], ids=["plain", "start-while-busy"])
+def test_program(start_again):
+    record = simulate(PROGRAM, start_again=start_again)
+    predicted = program_cycles(PROGRAM, PARAMS)
+    starts = start_cycles(PROGRAM)
+
+    # Run length: busy from the cycle after start to HALT, done the cycle after, counter equal.
+    assert done_cycle(record) == predicted, f"done in cycle {done_cycle(record)}, predicted {predicted}"
+    assert sum(record["busy"]) == predicted
+    assert record["busy"][:predicted] == [1] * predicted and record["busy"][predicted] == 0
+    assert record["cycles"][predicted] == predicted
+
+    # Elements: one a cycle from each compute instruction's decode on, in loop order.
+    expected = []
+    for start, instruction in zip(starts, PROGRAM):
+        if not instruction.opcode.computes:
+            continue
+        flags = tile_elements(instruction)
+        for index, (a, b, (first, last)) in enumerate(zip(element_addresses(instruction, "a"),
+                                                          element_addresses(instruction, "b"),
+                                                          flags)):
+            expected.append({"cycle": start + FETCH_CYCLES + index, "opcode": instruction.opcode,
+                             "a": int(a), "b": int(b), "a_en": 1, "b_en": 1,
+                             "first": int(first), "last": int(last)})
+    assert len(expected) == MAC.elements + ADD.elements == 18
+    assert record["elements"] == expected
+
+    # Per tile: the settings entry one cycle before the tile enters, the write address as it leaves.
+    settings, writes = [], []
+    for instruction in PROGRAM:
+        if instruction.opcode.computes:
+            last = [last for _, last in tile_elements(instruction)]
+            settings += [int(s) for s, end in zip(element_addresses(instruction, "s"), last) if end]
+            writes += [int(o) for o, end in zip(element_addresses(instruction, "o"), last) if end]
+    assert len(writes) == MAC.tiles + ADD.tiles == 8
+    assert [record["settings"][cycle - 1] for cycle in record["tiles_in"]] == settings
+    assert record["writes"] == writes
+
+    # SIGNAL 5: bit 5 for exactly one cycle, the cycle after the SIGNAL's fetch.
+    assert record["tokens"] == [(starts[1] + FETCH_CYCLES, 1 << 5)]
+
+
+def test_halt_alone():
+    record = simulate((Instruction(Opcode.HALT),))
+    assert done_cycle(record) == FETCH_CYCLES == program_cycles((Instruction(Opcode.HALT),), PARAMS)
+    assert record["elements"] == [] and record["tokens"] == []
+
+
+WAIT_PROGRAM = (Instruction(Opcode.WAIT, token=2), Instruction(Opcode.HALT))
+#: SIGNAL first, so that a token can arrive while the core runs and before it waits.
+LATE_WAIT_PROGRAM = (Instruction(Opcode.SIGNAL, token=0), Instruction(Opcode.WAIT, token=2),
+                     Instruction(Opcode.HALT))
+
+
+@pytest.mark.parametrize("program", [WAIT_PROGRAM, LATE_WAIT_PROGRAM], ids=["wait", "signal-wait"])
+@pytest.mark.parametrize("pulse", [-1, 0, 1, 2, 3, 4, 5, 6, 7, 12])
+def test_wait(program, pulse):
+    """``WAIT`` takes ``FETCH_CYCLES + 1`` cycles and one more for each cycle its token is late."""
+    record = simulate(program, pulses=[(pulse, 2)], limit=60)
+    wait_start = start_cycles(program)[-2]
+    remembered = pulse + 1
+    waited = max(0, remembered - (wait_start + FETCH_CYCLES))
+    predicted = program_cycles(program, PARAMS) + waited
+    assert token_timing(program, PARAMS, [(pulse, 2)])[1] == predicted
+    assert done_cycle(record) == predicted, \
+        f"token 2 pulsed in cycle {pulse}: done in cycle {done_cycle(record)}, predicted {predicted}"
+    assert record["cycles"][predicted] == predicted
+
+
+def test_wait_ignores_other_tokens():
+    pulses = [(1, 1), (3, 3), (9, 2)]
+    record = simulate(WAIT_PROGRAM, pulses=pulses, limit=60)
+    assert done_cycle(record) == token_timing(WAIT_PROGRAM, PARAMS, pulses)[1] == 9 + 1 + 1 + FETCH_CYCLES
+
+
+@pytest.mark.parametrize("pulses, hangs", [
+    ([(-1, 2)], True),               # one token, two WAITs: the first consumes it
+    ([(-1, 2), (1, 2)], True),       # a second pulse before the first WAIT consumed merges with it
+    ([(-1, 2), (2, 2)], False),      # a pulse in the cycle the first WAIT consumes survives
+    ([(-1, 2), (14, 2)], False),     # the second WAIT waits for a later pulse
+])
+def test_wait_consumes(pulses, hangs):
+    program = (Instruction(Opcode.WAIT, token=2), Instruction(Opcode.WAIT, token=2),
+               Instruction(Opcode.HALT))
+    signals, predicted = token_timing(program, PARAMS, pulses)
+    assert (predicted is None) == hangs
+    record = simulate(program, pulses=pulses, limit=60)
+    assert done_cycle(record) == predicted, f"pulses {pulses}: done in cycle {done_cycle(record)}"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"params": None, "mac_drain": 1, "vector_drain": 1}, TypeError,
+     r"^Sequencer params must be a CoreParams, not None$"),
+    ({"params": PARAMS, "mac_drain": 0, "vector_drain": 1}, ValueError,
+     r"^mac_drain must be a positive integer, not 0$"),
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2.5}, ValueError,
+     r"^vector_drain must be a positive integer, not 2\.5$"),
+])
+def test_sequencer_wrong(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        Sequencer(kwargs.pop("params"), **kwargs)

@@ -310,8 +310,10 @@ def encode(instruction, params):
         for step in encoded:
             if not step_shape.signed or not -(1 << step_shape.width - 1) <= step < 1 << step_shape.width - 1:
                 raise ValueError(f"stream {name} step {step} does not fit {step_shape.width} bits")
-        fields[name] = {"base": stream.base % (1 << layout.members[name].members["base"].width),
-                        "steps": list(encoded)}
+        base_width = layout.members[name].members["base"].width
+        if stream.base >= 1 << base_width:
+            raise ValueError(f"stream {name} base {stream.base} does not fit {base_width} bits")
+        fields[name] = {"base": stream.base, "steps": list(encoded)}
     values = {
         "opcode": instruction.opcode, "precision": instruction.precision,
         "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,

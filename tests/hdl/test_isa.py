@@ -309,10 +309,9 @@ def test_encode_params_wrong():
         encode(Instruction(Opcode.HALT), 8)
 
 
-@pytest.mark.xfail(strict=True, reason="encode reduces a non-compute instruction's stream base "
-                                       "modulo its field instead of refusing it")
 def test_encode_base_outside_field():
     params = CoreParams()
     instruction = Instruction(Opcode.HALT, a=Stream(1 << params.address_width))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"^stream a base {1 << params.address_width} does not fit "
+                                         rf"{params.address_width} bits$"):
         encode(instruction, params)

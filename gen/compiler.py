@@ -350,12 +350,12 @@ class _Compiler:
         columns, word = params.mac.columns, params.word_bytes
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
+        self._check_range(layer, "w", layer.w)
         if isinstance(layer, FullyConnected):
             w = layer.w.reshape(layer.w.shape[0], 1, 1, -1)
             stride, padding = (1, 1), (0, 0, 0, 0)
         else:
             w, stride, padding = layer.w, layer.stride, layer.padding
-        self._check_range(layer, "w", w)
         out_channels, kh, kw, in_channels = w.shape
         multiplier, shift = golden.conv_requant_params(x_scale=spec.scale, w_scale=layer.w_scale,
                                                        y_scale=layer.y_scale, out_channels=out_channels)

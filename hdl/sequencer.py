@@ -66,7 +66,8 @@ class Sequencer(wiring.Component):
     tile_in, tile_out : In(1)
     o_write : Out(Signature(addr, offset))
     i_tokens : In(TOKENS)
-        Token pulses from the array; each is remembered until a ``WAIT`` consumes it.
+        Token pulses from the array; each is remembered until a ``WAIT`` consumes it or the
+        next ``start`` (a pulse in the cycle of ``start`` counts for the new run).
     o_tokens : Out(TOKENS)
         One-cycle pulses of ``SIGNAL``.
     """
@@ -164,7 +165,8 @@ class Sequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
+                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0),
+                                 pending.eq(self.i_tokens)]   # no token outlives a run
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.comb += [self.program_en.eq(1), self.program_addr.eq(pc)]

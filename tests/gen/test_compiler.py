@@ -89,6 +89,14 @@ def test_weight_out_of_range(bits, value, message):
         compile_network(net, PARAMS)
 
 
+def test_fully_connected_weight_out_of_range():
+    w = np.zeros((4, 8), np.int64)
+    w[2, 6] = 2
+    net = network((1, 1, 8), [FullyConnected("fc", "input", w, np.zeros(4), 0.01, 0.1, 0)], 2)
+    with pytest.raises(CompileError, match=r"^layer fc: w\[2, 6\] = 2 lies outside int2 \[-2, 1\]$"):
+        compile_network(net, PARAMS)
+
+
 def test_two_border_fills():
     # A max-pool pads with the precision's minimum, a convolution with the input zero point.
     net = network((4, 4, 8), [MaxPool2d("pool", "input", (3, 3), (2, 2), (1, 1, 1, 1)),

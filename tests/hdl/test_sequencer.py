@@ -62,7 +62,8 @@ def simulate(program, *, pulses=(), start_again=(), limit=None):
     """Run ``program``; returns a record of what the sequencer did, cycle by cycle.
 
     ``pulses`` are ``(cycle, token)`` to pulse on ``i_tokens`` (cycle ``-1``: with
-    ``start``); ``start_again`` are cycles to pulse ``start`` in while the program runs.
+    ``start``; ``-2``: the cycle before, while idle); ``start_again`` are cycles to pulse
+    ``start`` in while the program runs.
     """
     dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"])
     words = [encode(instruction, PARAMS) for instruction in program]
@@ -74,6 +75,9 @@ def simulate(program, *, pulses=(), start_again=(), limit=None):
         return sum(1 << token for at, token in pulses if at == cycle)
 
     async def testbench(ctx):
+        if tokens_at(-2):
+            ctx.set(dut.i_tokens, tokens_at(-2))
+            await ctx.tick()
         ctx.set(dut.start, 1)
         ctx.set(dut.i_tokens, tokens_at(-1))
         await ctx.tick()
@@ -214,6 +218,12 @@ def test_wait_consumes(pulses, hangs):
     assert (predicted is None) == hangs
     record = simulate(program, pulses=pulses, limit=60)
     assert done_cycle(record) == predicted, f"pulses {pulses}: done in cycle {done_cycle(record)}"
+
+
+def test_start_forgets_earlier_tokens():
+    # A token pulsed while the core is idle belongs to no run: the WAIT must not see it.
+    record = simulate(WAIT_PROGRAM, pulses=[(-2, 2)], limit=60)
+    assert done_cycle(record) is None
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

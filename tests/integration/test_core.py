@@ -64,6 +64,7 @@ def test_block(name, bits):
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("name, bits", [("fc", 8), ("global_avgpool", 4)])
+@pytest.mark.parametrize("name, bits", [("fc", 8), ("global_avgpool", 4), ("conv_1x1_reduce", 2),
+                                        ("residual_add_relu", 8)])
 def test_core_smoke(simulator, name, bits):
     check_run(simulator, LAYERS[name], bits)

@@ -169,12 +169,11 @@ class Stream:
     strides: tuple = (0,) * LOOP_LEVELS
 
     def __post_init__(self):
-        strides = tuple(self.strides) + (0,) * (LOOP_LEVELS - len(tuple(self.strides)))
-        object.__setattr__(self, "strides", strides)
-        if len(strides) != LOOP_LEVELS or not all(isinstance(x, int) for x in strides):
-            raise ValueError(f"stream strides must be at most {LOOP_LEVELS} integers, "
-                             f"not {self.strides!r}")
-        if not isinstance(self.base, int) or self.base < 0:
+        given = tuple(self.strides)
+        if len(given) > LOOP_LEVELS or not all(_is_int(x) for x in given):
+            raise ValueError(f"stream strides must be at most {LOOP_LEVELS} integers, not {given!r}")
+        object.__setattr__(self, "strides", given + (0,) * (LOOP_LEVELS - len(given)))
+        if not _is_int(self.base) or self.base < 0:
             raise ValueError(f"stream base must be a non-negative integer, not {self.base!r}")
 
 
@@ -210,14 +209,13 @@ class Instruction:
         if len(counts) != LOOP_LEVELS:
             raise ValueError(f"counts must be at most {LOOP_LEVELS} loop counts, not {self.counts!r}")
         for level, count in enumerate(counts):
-            if not isinstance(count, int) or not 1 <= count <= 1 << COUNT_WIDTH:
+            if not _is_int(count) or not 1 <= count <= 1 << COUNT_WIDTH:
                 raise ValueError(f"count of loop level {level} must lie in [1, {1 << COUNT_WIDTH}], "
                                  f"not {count!r}")
-        if not 0 <= self.reduce_levels <= MAX_REDUCE_LEVELS:
-            raise ValueError(f"reduce_levels must lie in [0, {MAX_REDUCE_LEVELS}], "
-                             f"not {self.reduce_levels!r}")
-        if not 0 <= self.token < TOKENS:
-            raise ValueError(f"token must lie in [0, {TOKENS - 1}], not {self.token!r}")
+        for name, high in (("reduce_levels", MAX_REDUCE_LEVELS), ("token", TOKENS - 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or not 0 <= value <= high:
+                raise ValueError(f"{name} must lie in [0, {high}], not {value!r}")
         for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point"):
             _check_range(name, getattr(self, name), -128, 127)
         for name in ("a_multiplier", "b_multiplier"):
@@ -257,8 +255,12 @@ class Instruction:
         return low, high
 
 
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_range(name, value, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not _is_int(value) or not low <= value <= high:
         raise ValueError(f"{name} must be an integer in [{low}, {high}], not {value!r}")
 
 

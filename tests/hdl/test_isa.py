@@ -235,6 +235,8 @@ def test_instruction_words(params, address_width, settings_width, words):
     ({"reduce_levels": -1}, "reduce_levels must lie in [0, 3], not -1"),
     ({"token": 16}, "token must lie in [0, 15], not 16"),
     ({"token": -1}, "token must lie in [0, 15], not -1"),
+    ({"token": "3"}, "token must lie in [0, 15], not '3'"),
+    ({"reduce_levels": True}, "reduce_levels must lie in [0, 3], not True"),
     ({"zero_point": 128}, "zero_point must be an integer in [-128, 127], not 128"),
     ({"clamp_min": -129}, "clamp_min must be an integer in [-128, 127], not -129"),
     ({"clamp_max": 128}, "clamp_max must be an integer in [-128, 127], not 128"),
@@ -265,7 +267,8 @@ def test_instruction_wrong(kwargs, message):
     ({"base": -1}, "stream base must be a non-negative integer, not -1"),
     ({"base": 1.5}, "stream base must be a non-negative integer, not 1.5"),
     ({"strides": (1,) * 7}, "stream strides must be at most 6 integers, not (1, 1, 1, 1, 1, 1, 1)"),
-    ({"strides": (1.5,)}, "stream strides must be at most 6 integers, not (1.5, 0, 0, 0, 0, 0)"),
+    ({"strides": (1.5,)}, "stream strides must be at most 6 integers, not (1.5,)"),
+    ({"strides": (True,)}, "stream strides must be at most 6 integers, not (True,)"),
 ])
 def test_stream_wrong(kwargs, message):
     with pytest.raises(ValueError, match=exactly(message)):

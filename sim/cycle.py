@@ -2,7 +2,8 @@
 
 A core's schedule has no data-dependent timing, so a program's length follows from its
 instructions alone. The compiler predicts with this model; the tests assert that the
-hardware's measured cycles equal the prediction.
+hardware's measured cycles equal the prediction. :func:`token_timing` extends it to
+``WAIT``s whose tokens arrive at given cycles.
 """
 
 from hdl.isa import FETCH_CYCLES, Opcode
@@ -11,7 +12,7 @@ from hdl.requantize import Requantizer
 from hdl.sram import BankedSram
 from hdl.vector import VectorUnit
 
-__all__ = ["drain_cycles", "instruction_cycles", "program_cycles"]
+__all__ = ["drain_cycles", "instruction_cycles", "program_cycles", "token_timing"]
 
 
 def drain_cycles(params):
@@ -42,4 +43,37 @@ def program_cycles(program, params):
         total += instruction_cycles(instruction, params)
         if instruction.opcode == Opcode.HALT:
             return total
+    raise ValueError("program must end with HALT")
+
+
+def token_timing(program, params, pulses=()):
+    """The cycles of a run of ``program``: ``(signals, done)``, or ``(signals, None)`` if it hangs.
+
+    ``pulses`` are ``(cycle, token)``: token ``token`` on ``i_tokens`` during ``cycle``,
+    remembered from the next cycle on. ``signals`` are ``(cycle, token)`` of each
+    ``SIGNAL``'s pulse on ``o_tokens``; ``done`` is the cycle ``done`` rises in.
+
+    Each instruction is fetched in ``FETCH_CYCLES``. ``SIGNAL`` pulses in the cycle after
+    them. ``WAIT`` then spends one cycle and one more for each cycle its token is not yet
+    remembered; it consumes every pulse of the token remembered by its last cycle (one
+    pending bit per token), not one that arrives in that cycle. ``HALT`` raises ``done``
+    ``FETCH_CYCLES`` after its fetch began.
+    """
+    pending = sorted((cycle + 1, token) for cycle, token in pulses)   # (remembered from, token)
+    signals, cycle = [], 0
+    for instruction in program:
+        if instruction.opcode == Opcode.HALT:
+            return signals, cycle + FETCH_CYCLES
+        if instruction.opcode == Opcode.SIGNAL:
+            signals.append((cycle + FETCH_CYCLES, instruction.token))
+        if instruction.opcode == Opcode.WAIT:
+            arrivals = [at for at, token in pending if token == instruction.token]
+            if not arrivals:
+                return signals, None
+            last = max(cycle + FETCH_CYCLES, arrivals[0])
+            pending = [(at, token) for at, token in pending
+                       if token != instruction.token or at > last]
+            cycle = last + 1
+        else:
+            cycle += instruction_cycles(instruction, params)
     raise ValueError("program must end with HALT")

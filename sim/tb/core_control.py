@@ -8,7 +8,7 @@ is the one after the ``k``-th rising edge since the edge that samples ``start``,
 in which the core's ``cycles`` counter reads ``k`` (cycle 0 fetches instruction 0); a
 pulse at cycle ``-1`` is driven together with ``start``. The result file holds every
 cycle with a non-zero ``o_tokens`` and its value, the cycle ``done`` rose in, the core's
-``cycles`` counter and ``conflict`` flag. :func:`token_timing` predicts the cycles from
+``cycles`` counter and ``conflict`` flag. :func:`sim.cycle.token_timing` predicts the cycles from
 the timing :mod:`hdl.isa` documents, with the same numbering.
 """
 
@@ -18,48 +18,11 @@ import logging
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from hdl.isa import FETCH_CYCLES, Opcode
-from sim.cycle import instruction_cycles
 from sim.tb.common import reset
 from sim.tb.core import host_write
 from sim.tb.runner import testbench_params
 
-__all__ = ["token_timing"]
-
 logger = logging.getLogger(__name__)
-
-
-def token_timing(program, params, pulses=()):
-    """The cycles of a run of ``program``: ``(signals, done)``, or ``(signals, None)`` if it hangs.
-
-    ``pulses`` are ``(cycle, token)``: token ``token`` on ``i_tokens`` during ``cycle``,
-    remembered from the next cycle on. ``signals`` are ``(cycle, token)`` of each
-    ``SIGNAL``'s pulse on ``o_tokens``; ``done`` is the cycle ``done`` rises in.
-
-    Each instruction is fetched in ``FETCH_CYCLES``. ``SIGNAL`` pulses in the cycle after
-    them. ``WAIT`` then spends one cycle and one more for each cycle its token is not yet
-    remembered; it consumes every pulse of the token remembered by its last cycle (one
-    pending bit per token), not one that arrives in that cycle. ``HALT`` raises ``done``
-    ``FETCH_CYCLES`` after its fetch began.
-    """
-    pending = sorted((cycle + 1, token) for cycle, token in pulses)   # (remembered from, token)
-    signals, cycle = [], 0
-    for instruction in program:
-        if instruction.opcode == Opcode.HALT:
-            return signals, cycle + FETCH_CYCLES
-        if instruction.opcode == Opcode.SIGNAL:
-            signals.append((cycle + FETCH_CYCLES, instruction.token))
-        if instruction.opcode == Opcode.WAIT:
-            arrivals = [at for at, token in pending if token == instruction.token]
-            if not arrivals:
-                return signals, None
-            last = max(cycle + FETCH_CYCLES, arrivals[0])
-            pending = [(at, token) for at, token in pending
-                       if token != instruction.token or at > last]
-            cycle = last + 1
-        else:
-            cycle += instruction_cycles(instruction, params)
-    raise ValueError("program must end with HALT")
 
 
 @cocotb.test()

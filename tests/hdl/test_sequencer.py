@@ -18,8 +18,7 @@ from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
 from hdl.params import CoreParams
 from hdl.requantize import Requantizer
 from hdl.sequencer import Sequencer
-from sim.cycle import drain_cycles, instruction_cycles, program_cycles
-from sim.tb.core_control import token_timing
+from sim.cycle import drain_cycles, instruction_cycles, program_cycles, token_timing
 from tests.helpers import CLOCK_PERIOD
 
 PARAMS = CoreParams(activation_depth=64, weight_depth=64, settings_depth=8, program_depth=8)

@@ -20,8 +20,7 @@ from gen.compiler import Compiled
 from hdl.core import Core
 from hdl.isa import Instruction, Opcode, Stream
 from hdl.params import CoreParams
-from sim.cycle import program_cycles
-from sim.tb.core_control import token_timing
+from sim.cycle import program_cycles, token_timing
 from sim.tb.core_runner import run_on_core
 from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env, simulator
 from sim.workloads import LAYERS, build

@@ -21,6 +21,7 @@ channels, fixed cycles of fetch and pipeline drain).
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def main(argv=None):
     parser.add_argument("--out", default="build/bench", help="output directory (default build/bench)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")     # one line per case, not cocotb's report
     records = run(args.out)
     print(table(records))
     print(f"\nwrote {Path(args.out) / 'core.json'}")

@@ -209,7 +209,7 @@ class CoreParams:
     activation_banks: int = 4
     activation_depth: int = 1024
     weight_depth: int = 1024
-    settings_depth: int = 32
+    settings_depth: int = 64
     program_depth: int = 32
 
     def __post_init__(self):

@@ -19,6 +19,9 @@ from sim.workloads import WORKLOADS, build
 
 OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait"
 FIELDS = "reduce, counts, a, b, o, s, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, token"
+#: Bits and hexadecimal digits of an instruction word of the default core.
+BITS = instruction_layout(CoreParams()).size
+DIGITS = -(-BITS // 4)
 INTEGER = "an integer (decimal, 0x hexadecimal or 0b binary)"
 STREAM = "BASE or BASE+[STRIDE,...] (integers, innermost level first)"
 
@@ -256,11 +259,11 @@ def test_disassemble_words_wrong():
     with pytest.raises(ValueError, match=exactly("instruction 2: a_shift must be an integer in [-31, 30], "
                                                  "not 31")):
         disassemble_words([halt, halt, shift_word(params, 31)], params)
-    with pytest.raises(ValueError, match=exactly(f"instruction 0: instruction word {1 << 595:#x} "
-                                                 f"does not fit 595 bits")):
-        disassemble_words([1 << 595], params)
-    with pytest.raises(ValueError, match=exactly("instruction 0: instruction word -0x1 does not fit "
-                                                 "595 bits")):
+    with pytest.raises(ValueError, match=exactly(f"instruction 0: instruction word {1 << BITS:#x} "
+                                                 f"does not fit {BITS} bits")):
+        disassemble_words([1 << BITS], params)
+    with pytest.raises(ValueError, match=exactly(f"instruction 0: instruction word -0x1 does not fit "
+                                                 f"{BITS} bits")):
         disassemble_words([-1], params)
     with pytest.raises(TypeError, match=exactly("instruction 0: an instruction word must be an integer, "
                                                 "not '12'")):
@@ -294,7 +297,7 @@ def test_cli_asm(tmp_path, capsys):
     assert err == ""
     lines = out.splitlines()
     assert [int(line, 16) for line in lines] == [encode(i, CoreParams()) for i in PROGRAM]
-    assert {len(line) for line in lines} == {149}       # 595 bits
+    assert {len(line) for line in lines} == {DIGITS}
     assert out == hex_lines(assemble_words(SPELLED, CoreParams()), CoreParams())
 
 
@@ -343,7 +346,8 @@ def test_cli_stdin(monkeypatch, capsys):
     (["dis"], "# words\nxyz\n", 1, "line 2: bad instruction word 'xyz'; expected one hexadecimal integer"),
     (["dis"], "0 0\n", 1, "line 1: bad instruction word '0 0'; expected one hexadecimal integer"),
     (["dis"], "0\n\n7\n", 1, "line 3: 7 is not a valid Opcode"),
-    (["dis"], "1" + "0" * 149, 1, "line 1: instruction word 0x1" + "0" * 149 + " does not fit 595 bits"),
+    (["dis"], "1" + "0" * DIGITS, 1,
+     "line 1: instruction word 0x1" + "0" * DIGITS + f" does not fit {BITS} bits"),
     (["asm", "--lanes", "abc"], "halt", 2, "LANES must be a positive integer, not 'abc'"),
     (["asm", "--lanes", "6"], "halt", 2, "MAC lanes must be a power of two of at least 4, not 6"),
     (["asm", "--columns", "16"], "halt", 2, "core MAC columns must be at most its 8 lanes, not 16"),

@@ -206,10 +206,10 @@ def test_steps_match_enumeration(seed):
 
 
 @pytest.mark.parametrize("params, address_width, settings_width, words", [
-    (PARAMS[0], 16, 5, 10),
+    (PARAMS[0], 16, 6, 10),
     (PARAMS[1], 7, 1, 6),
-    (PARAMS[2], 18, 5, 5),
-    (PARAMS[3], 17, 5, 20),
+    (PARAMS[2], 18, 6, 6),
+    (PARAMS[3], 17, 6, 20),
 ])
 def test_instruction_words(params, address_width, settings_width, words):
     assert (params.address_width, params.settings_width) == (address_width, settings_width)
@@ -286,11 +286,11 @@ def test_stream_wrong(kwargs, message):
      "stream b of ADD reaches addresses 40000 to 40000, outside its memory of 32768"),
     ({"opcode": Opcode.MAXPOOL, "reduce_levels": 1, "counts": (3, 5), "o": Stream(32000, (0, 200))},
      "stream o of MAXPOOL reaches addresses 32000 to 32800, outside its memory of 32768"),
-    ({"opcode": Opcode.AVGPOOL, "s": Stream(32)},
-     "stream s of AVGPOOL reaches addresses 32 to 32, outside its memory of 32"),
+    ({"opcode": Opcode.AVGPOOL, "s": Stream(64)},
+     "stream s of AVGPOOL reaches addresses 64 to 64, outside its memory of 64"),
     ({"opcode": Opcode.MAC, "a": Stream(0, (65536,))}, "stream a step 65536 does not fit 17 bits"),
     ({"opcode": Opcode.HALT, "b": Stream(0, (0, -65537))}, "stream b step -65537 does not fit 17 bits"),
-    ({"opcode": Opcode.SIGNAL, "s": Stream(0, (0,) * 5 + (32,))}, "stream s step 32 does not fit 6 bits"),
+    ({"opcode": Opcode.SIGNAL, "s": Stream(0, (0,) * 5 + (64,))}, "stream s step 64 does not fit 7 bits"),
 ])
 def test_encode_wrong(kwargs, message):
     with pytest.raises(ValueError, match=exactly(message)):

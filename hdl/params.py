@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MacParams", "SramParams", "CoreParams", "ChipParams",
-           "parse_cores"]
+           "NocParams", "parse_cores"]
 
 
 class Precision(enum.IntEnum):
@@ -300,3 +300,55 @@ class ChipParams:
         parse_cores(f"{self.rows}x{self.columns}")
         if not isinstance(self.mac, MacParams):
             raise TypeError(f"mac must be a MacParams, not {self.mac!r}")
+
+
+@dataclass(frozen=True)
+class NocParams:
+    """Shape of one mesh network-on-chip (see ``hdl.router`` and ``hdl.mesh``).
+
+    ``rows`` x ``columns`` routers; node ``(x, y)`` sits in column ``x`` and row ``y``.
+    Every flit carries a header (destination, message class, ``last``) and
+    ``flit_width`` payload bits.
+
+    Parameters
+    ----------
+    flit_width : int
+        Payload bits per flit, at least 1.
+    buffer_depth : int
+        Flits buffered per router input port, at least 2 (so that a link carries a flit
+        every cycle: the sender sees the free space of the buffer as it was at the start
+        of the cycle).
+    rows, columns : int
+        Routers in the mesh, 1 to 32 each.
+    """
+    flit_width: int = 32
+    buffer_depth: int = 4
+    rows: int = 4
+    columns: int = 4
+
+    def __post_init__(self):
+        for name, minimum, maximum in (("flit_width", 1, None), ("buffer_depth", 2, None),
+                                       ("rows", 1, MAX_CORE_ROWS), ("columns", 1, MAX_CORE_COLUMNS)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"NoC {name} must be an integer, not {value!r}")
+            if maximum is None and value < minimum:
+                raise ValueError(f"NoC {name} must be at least {minimum}, not {value!r}")
+            if maximum is not None and not minimum <= value <= maximum:
+                raise ValueError(f"NoC {name} must be between {minimum} and {maximum}, "
+                                 f"not {value!r}")
+
+    @property
+    def x_width(self):
+        """Width of a column coordinate, in bits (at least 1)."""
+        return max(1, _log2(self.columns))
+
+    @property
+    def y_width(self):
+        """Width of a row coordinate, in bits (at least 1)."""
+        return max(1, _log2(self.rows))
+
+    @property
+    def nodes(self):
+        """Routers in the mesh."""
+        return self.rows * self.columns

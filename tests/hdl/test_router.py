@@ -1,0 +1,423 @@
+"""The mesh router in Amaranth's simulator: XY decisions, fairness, wormhole, back-pressure.
+
+Also the traffic harness that ``test_mesh`` reuses (:func:`run_traffic`, :func:`check_delivery`):
+one testbench drives every source and sink of a network each cycle, records every flit
+accepted and delivered, and a watchdog fails the run if no flit moves for
+``WATCHDOG`` cycles.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from amaranth import Cat, Value
+from amaranth.sim import Simulator
+
+from gen.verilog import to_verilog
+from hdl.params import NocParams
+from hdl.router import XY_INPUTS, MessageClass, Port, Router, flit_layout
+from tests.helpers import CLOCK_PERIOD
+
+PARAMS = NocParams(flit_width=32, buffer_depth=4, rows=3, columns=3)
+
+#: Cycles without any flit moving (in, out or between routers) after which a run fails.
+#: With a deadlock-free network, each cycle some stalled flit waits on one willing-or-not
+#: party at the end of its dependency chain: a sink (ready with probability >= MIN_RATE)
+#: or a source paused inside a packet (offers with probability >= MIN_RATE). If that
+#: party is willing, a flit moves that cycle, so a live network stays still for
+#: WATCHDOG cycles with probability at most (1 - MIN_RATE) ** WATCHDOG = 0.75 ** 200,
+#: about 1e-25: a watchdog failure is a deadlock (or a lost flit), not bad luck.
+WATCHDOG = 200
+#: Smallest per-cycle probability of a sink being ready or an idle source offering a flit.
+MIN_RATE = 0.25
+#: Cycles run after the last expected flit, every sink ready, to catch extra flits.
+SETTLE = 20
+
+
+# --- The traffic harness, shared with test_mesh. ---
+
+class FlitCodec:
+    """Flits of ``params`` as Python integers, with a serial number in the payload."""
+
+    def __init__(self, params):
+        self.layout = flit_layout(params)
+        self.fields = {name: (member.offset, member.width) for name, member in self.layout}
+        self.payload_bits = params.flit_width
+
+    def encode(self, *, x, y, last, serial, message_class=MessageClass.ACTIVATION):
+        values = {"x": x, "y": y, "message_class": message_class.value, "last": int(last),
+                  "payload": serial}
+        raw = 0
+        for name, value in values.items():
+            offset, width = self.fields[name]
+            assert 0 <= value < 1 << width, f"{name} = {value} does not fit {width} bits"
+            raw |= value << offset
+        return raw
+
+    def decode(self, raw):
+        return {name: raw >> offset & ((1 << width) - 1)
+                for name, (offset, width) in self.fields.items()}
+
+
+@dataclass
+class Flit:
+    serial: int
+    raw: int
+    source: object           # whatever key the test gives its sources
+    destination: object      # the sink key where it must arrive
+    packet: int              # packet number within its source
+    index: int               # flit number within its packet
+    last: bool
+
+
+@dataclass
+class Traffic:
+    """What a source offers: its flits in order, and each flit's record."""
+    codec: FlitCodec
+    flits: dict = field(default_factory=dict)      # serial -> Flit
+    queues: dict = field(default_factory=dict)     # source -> [Flit]
+
+    def add_packet(self, source, destination, coordinates, length,
+                   message_class=MessageClass.ACTIVATION):
+        """Queue a packet of ``length`` flits from ``source`` to sink ``destination`` at
+        ``coordinates`` ``(x, y)``."""
+        queue = self.queues.setdefault(source, [])
+        packet = sum(flit.last for flit in queue)
+        for index in range(length):
+            serial = len(self.flits)
+            x, y = coordinates
+            raw = self.codec.encode(x=x, y=y, last=index == length - 1, serial=serial,
+                                    message_class=message_class)
+            flit = Flit(serial, raw, source, destination, packet, index, index == length - 1)
+            self.flits[serial] = flit
+            queue.append(flit)
+
+
+@dataclass
+class Result:
+    accepted: dict      # source -> [(cycle, Flit)]
+    delivered: dict     # sink -> [(cycle, raw)]
+    cycles: int         # cycles until the last expected flit was delivered
+
+    def flits_delivered(self):
+        return sum(len(flits) for flits in self.delivered.values())
+
+
+def _rates(value, keys, rng):
+    """Per-key probabilities: a float for all, or a (low, high) range drawn per key."""
+    if isinstance(value, tuple):
+        return {key: float(rng.uniform(*value)) for key in keys}
+    return {key: float(value) for key in keys}
+
+
+def run_traffic(dut, sources, sinks, traffic, *, seed, inject=1.0, ready=1.0, never=()):
+    """Run ``traffic`` through ``dut`` and return a :class:`Result`.
+
+    ``sources`` and ``sinks`` map keys to the DUT's input and output streams. Each cycle
+    an idle source offers its next flit with probability ``inject`` and each sink is
+    ready with probability ``ready`` (a float, or a ``(low, high)`` range drawn per
+    source or sink, all at least ``MIN_RATE``); an offered flit stays offered until
+    taken. ``never`` lists one-bit signals that must never be 1. Fails (naming
+    ``seed``) if nothing moves for ``WATCHDOG`` cycles, or if a sink's offered flit is
+    withdrawn or changed before it is taken.
+    """
+    rng = np.random.default_rng(seed)
+    inject_rate = _rates(inject, sources, rng)
+    ready_rate = _rates(ready, sinks, rng)
+    assert min([*inject_rate.values(), *ready_rate.values()]) >= MIN_RATE
+    total = len(traffic.flits)
+    accepted = {key: [] for key in sources}
+    delivered = {key: [] for key in sinks}
+    result = Result(accepted, delivered, 0)
+    watched = [*(stream.ready for stream in sources.values()),
+               *(stream.valid for stream in sinks.values()),
+               *(Value.cast(stream.payload) for stream in sinks.values()),
+               Cat(*never).any() if never else Value.cast(0)]
+
+    async def testbench(ctx):
+        positions = {key: 0 for key in sources}
+        offering = {key: None for key in sources}
+        readies = {key: False for key in sinks}
+        held = {key: None for key in sinks}     # a flit offered but not taken must stay
+        cycle = still = count = 0
+        settle = None
+        while settle is None or settle > 0:
+            for key, stream in sources.items():
+                queue = traffic.queues.get(key, [])
+                if offering[key] is None and positions[key] < len(queue) \
+                        and rng.random() < inject_rate[key]:
+                    offering[key] = queue[positions[key]]
+                    positions[key] += 1
+                    ctx.set(stream.valid, 1)
+                    ctx.set(Value.cast(stream.payload), offering[key].raw)
+            for key, stream in sinks.items():
+                want = settle is not None or bool(rng.random() < ready_rate[key])
+                if want != readies[key]:
+                    ctx.set(stream.ready, want)
+                    readies[key] = want
+            _, _, *values = await ctx.tick().sample(*watched)
+            source_ready = values[:len(sources)]
+            sink_valid = values[len(sources):len(sources) + len(sinks)]
+            sink_payload = values[len(sources) + len(sinks):-1]
+            assert not values[-1], f"seed {seed}: a signal that must stay 0 rose in cycle {cycle}"
+            moved = False
+            for (key, stream), taken in zip(sources.items(), source_ready):
+                if offering[key] is not None and taken:
+                    accepted[key].append((cycle, offering[key]))
+                    offering[key] = None
+                    ctx.set(stream.valid, 0)
+                    moved = True
+            for key, valid, payload in zip(sinks, sink_valid, sink_payload):
+                assert held[key] is None or (valid and payload == held[key]), \
+                    f"seed {seed}: {key} withdrew or changed an offered flit in cycle {cycle}"
+                held[key] = payload if valid and not readies[key] else None
+                if valid and readies[key]:
+                    delivered[key].append((cycle, payload))
+                    count += 1
+                    moved = True
+            still = 0 if moved else still + 1
+            assert still < WATCHDOG, \
+                f"seed {seed}: no flit moved for {WATCHDOG} cycles at cycle {cycle} " \
+                f"({count} of {total} delivered)"
+            cycle += 1
+            if settle is not None:
+                settle -= 1
+            elif count >= total and all(positions[key] == len(traffic.queues.get(key, []))
+                                        and offering[key] is None for key in sources):
+                result.cycles = cycle
+                settle = SETTLE
+
+    simulator = Simulator(dut)
+    simulator.add_clock(CLOCK_PERIOD)
+    simulator.add_testbench(testbench)
+    simulator.run()
+    return result
+
+
+def check_delivery(traffic, result, *, seed):
+    """Every flit delivered exactly once, unchanged, to its sink; packets whole; in order
+    per (source, sink)."""
+    codec = traffic.codec
+    seen = Counter()
+    for sink, flits in result.delivered.items():
+        open_packet = None         # the packet whose flits this sink is receiving
+        latest = {}                # source -> serial of the last flit received from it
+        for cycle, raw in flits:
+            serial = codec.decode(raw)["payload"]
+            assert serial in traffic.flits, f"seed {seed}: unknown flit {raw:#x} at {sink}"
+            flit = traffic.flits[serial]
+            seen[serial] += 1
+            where = f"seed {seed}: flit {serial} ({flit.source} -> {flit.destination}, " \
+                    f"packet {flit.packet} flit {flit.index}) at {sink} in cycle {cycle}"
+            assert raw == flit.raw, f"{where}: changed to {raw:#x} from {flit.raw:#x}"
+            assert sink == flit.destination, f"{where}: wrong sink"
+            if open_packet is None:
+                assert flit.index == 0, f"{where}: starts no packet"
+            else:
+                assert (flit.source, flit.packet, flit.index) == \
+                    (open_packet[0], open_packet[1], open_packet[2] + 1), \
+                    f"{where}: interleaves packet {open_packet[1]} from {open_packet[0]}"
+            open_packet = None if flit.last else (flit.source, flit.packet, flit.index)
+            assert serial > latest.get(flit.source, -1), f"{where}: out of order"
+            latest[flit.source] = serial
+        assert open_packet is None, f"seed {seed}: a packet to {sink} stops half-way"
+    duplicated = sorted(serial for serial, count in seen.items() if count > 1)
+    lost = sorted(set(traffic.flits) - set(seen))
+    assert not duplicated, f"seed {seed}: flits delivered twice: {duplicated[:10]}"
+    assert not lost, f"seed {seed}: {len(lost)} flits lost: {lost[:10]}"
+    assert len(traffic.flits) > 0 and sum(seen.values()) == len(traffic.flits)
+
+
+# --- The router alone. ---
+
+SIDES = {Port.NORTH: "north", Port.EAST: "east", Port.SOUTH: "south", Port.WEST: "west",
+         Port.LOCAL: "local"}
+
+
+def router_ports(router):
+    sources = {port: getattr(router, f"i_{name}") for port, name in SIDES.items()}
+    sinks = {port: getattr(router, f"o_{name}") for port, name in SIDES.items()}
+    return sources, sinks
+
+
+def expected_output(x, y, destination_x, destination_y):
+    """XY routing, written out independently of hdl.router."""
+    if destination_x != x:
+        return Port.EAST if destination_x > x else Port.WEST
+    if destination_y != y:
+        return Port.SOUTH if destination_y > y else Port.NORTH
+    return Port.LOCAL
+
+
+def reachable(params, x, y, port):
+    """Destinations a flit can have when it arrives on ``port`` of router (x, y) under XY."""
+    nodes = [(dx, dy) for dy in range(params.rows) for dx in range(params.columns)]
+    rule = {
+        Port.LOCAL: lambda dx, dy: True,
+        Port.WEST: lambda dx, dy: x > 0 and dx >= x,       # came from x - 1, going east
+        Port.EAST: lambda dx, dy: x < params.columns - 1 and dx <= x,
+        Port.NORTH: lambda dx, dy: y > 0 and dx == x and dy >= y,
+        Port.SOUTH: lambda dx, dy: y < params.rows - 1 and dx == x and dy <= y,
+    }[port]
+    return [node for node in nodes if rule(*node)]
+
+
+def random_router_traffic(rng, params, x, y, packets, lengths, inputs=tuple(Port)):
+    traffic = Traffic(FlitCodec(params))
+    for _ in range(packets):
+        port = inputs[int(rng.integers(len(inputs)))]
+        destinations = reachable(params, x, y, port)
+        destination = destinations[int(rng.integers(len(destinations)))]
+        traffic.add_packet(port, expected_output(x, y, *destination), destination,
+                           int(rng.integers(lengths[0], lengths[1] + 1)))
+    return traffic
+
+
+@pytest.mark.parametrize("x, y", [(1, 1), (0, 0), (2, 1)])
+def test_xy_routes_every_input_to_its_output(x, y, seed=11):
+    router = Router(PARAMS, x, y)
+    traffic = Traffic(FlitCodec(PARAMS))
+    turns = set()
+    for port in Port:
+        for destination in reachable(PARAMS, x, y, port):
+            output = expected_output(x, y, *destination)
+            turns.add((port, output))
+            for _ in range(2):
+                traffic.add_packet(port, output, destination, 1)
+    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+                         inject=(0.5, 1.0), ready=(0.5, 1.0))
+    check_delivery(traffic, result, seed=seed)
+    assert all(output in XY_INPUTS and port in XY_INPUTS[output] for port, output in turns)
+    if (x, y) == (1, 1):     # the centre sees every turn XY routing makes: 17
+        assert turns == {(port, output) for output, ports in XY_INPUTS.items() for port in ports}
+
+
+def test_latency_and_full_throughput(seed=12):
+    router = Router(PARAMS, 1, 1)
+    traffic = Traffic(FlitCodec(PARAMS))
+    traffic.add_packet(Port.WEST, Port.EAST, (2, 1), 1)          # alone first...
+    crossing = {Port.NORTH: (Port.SOUTH, (1, 2)), Port.SOUTH: (Port.NORTH, (1, 0)),
+                Port.EAST: (Port.WEST, (0, 1)), Port.WEST: (Port.EAST, (2, 1)),
+                Port.LOCAL: (Port.LOCAL, (1, 1))}
+    length = 24
+    for port, (output, destination) in crossing.items():         # ...then five at once
+        traffic.add_packet(port, output, destination, length)
+    result = run_traffic(router, *router_ports(router), traffic, seed=seed)
+    check_delivery(traffic, result, seed=seed)
+    (start, _), = result.accepted[Port.WEST][:1]
+    first_out, _ = result.delivered[Port.EAST][0]
+    assert first_out - start == Router.LATENCY
+    for output, flits in result.delivered.items():
+        cycles = [cycle for cycle, _ in flits[-length:]]
+        assert cycles == list(range(cycles[0], cycles[0] + length)), \
+            f"{output}: not one flit per cycle: {cycles}"
+    print(f"\nrouter: latency {first_out - start} cycle, 5 outputs x {length} flits in "
+          f"{result.cycles - start} cycles")
+
+
+@pytest.mark.parametrize("lengths", [(1, 1), (1, 5)])
+@pytest.mark.parametrize("seed", [21, 22])
+def test_round_robin_is_fair(lengths, seed):
+    """All five inputs send to o_local without pause: between two packets of one input,
+    at most one packet of each other input passes (a grant within five rounds)."""
+    rng = np.random.default_rng(seed)
+    router = Router(PARAMS, 1, 1)
+    traffic = Traffic(FlitCodec(PARAMS))
+    packets = 30
+    for port in Port:
+        for _ in range(packets):
+            traffic.add_packet(port, Port.LOCAL, (1, 1), int(rng.integers(lengths[0], lengths[1] + 1)))
+    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+                         ready=1.0 if lengths == (1, 1) else (0.5, 1.0))
+    check_delivery(traffic, result, seed=seed)
+    flits = [(cycle, traffic.flits[traffic.codec.decode(raw)["payload"]])
+             for cycle, raw in result.delivered[Port.LOCAL]]
+    heads = [(cycle, flit.source) for cycle, flit in flits if flit.index == 0]
+    worst_packets = worst_cycles = 0
+    previous = {}
+    for position, (cycle, source) in enumerate(heads):
+        if source in previous:
+            between = [other for _, other in heads[previous[source][0] + 1:position]]
+            assert len(between) == len(set(between)) <= len(Port) - 1, \
+                f"seed {seed}: {source} waited for {between}"
+            worst_packets = max(worst_packets, len(between))
+            worst_cycles = max(worst_cycles, cycle - previous[source][1])
+        previous[source] = (position, cycle)
+    assert len(heads) == packets * len(Port) and worst_packets == len(Port) - 1
+    print(f"\nround robin, lengths {lengths}: at most {worst_packets} other packets and "
+          f"{worst_cycles} cycles between two grants of one input")
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_wormhole_packets_never_interleave(seed):
+    rng = np.random.default_rng(seed)
+    router = Router(PARAMS, 1, 1)
+    traffic = Traffic(FlitCodec(PARAMS))
+    for _ in range(25):
+        for port in (Port.WEST, Port.NORTH):
+            traffic.add_packet(port, Port.SOUTH, (1, 2), int(rng.integers(2, 7)))
+    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+                         inject=(MIN_RATE, 1.0), ready=(MIN_RATE, 1.0))
+    check_delivery(traffic, result, seed=seed)
+    order = [traffic.flits[traffic.codec.decode(raw)["payload"]].source
+             for _, raw in result.delivered[Port.SOUTH]]
+    switches = sum(a != b for a, b in zip(order, order[1:]))
+    assert switches >= 10, f"seed {seed}: the two inputs hardly contended ({switches} switches)"
+
+
+@pytest.mark.parametrize("seed", [41, 42, 43])
+def test_back_pressure_loses_and_duplicates_nothing(seed):
+    rng = np.random.default_rng(seed)
+    router = Router(PARAMS, 1, 1)
+    traffic = random_router_traffic(rng, PARAMS, 1, 1, packets=150, lengths=(1, 4))
+    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+                         inject=(MIN_RATE, 1.0), ready=(MIN_RATE, 1.0))
+    check_delivery(traffic, result, seed=seed)
+    print(f"\nrouter, random back-pressure: {len(traffic.flits)} flits in {result.cycles} cycles")
+
+
+# --- Arguments, layout, Verilog. ---
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"flit_width": 0}, ValueError, r"^NoC flit_width must be at least 1, not 0$"),
+    ({"flit_width": 8.0}, TypeError, r"^NoC flit_width must be an integer, not 8\.0$"),
+    ({"buffer_depth": 1}, ValueError, r"^NoC buffer_depth must be at least 2, not 1$"),
+    ({"buffer_depth": True}, TypeError, r"^NoC buffer_depth must be an integer, not True$"),
+    ({"rows": 0}, ValueError, r"^NoC rows must be between 1 and 32, not 0$"),
+    ({"columns": 33}, ValueError, r"^NoC columns must be between 1 and 32, not 33$"),
+    ({"rows": "4"}, TypeError, r"^NoC rows must be an integer, not '4'$"),
+])
+def test_noc_params_wrong(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        NocParams(**kwargs)
+
+
+@pytest.mark.parametrize("rows, columns, x_width, y_width", [(1, 1, 1, 1), (3, 4, 2, 2),
+                                                             (16, 5, 3, 4), (32, 32, 5, 5)])
+def test_noc_params_derived(rows, columns, x_width, y_width):
+    params = NocParams(rows=rows, columns=columns)
+    assert (params.x_width, params.y_width, params.nodes) == (x_width, y_width, rows * columns)
+
+
+def test_flit_layout():
+    layout = flit_layout(NocParams(flit_width=32, rows=4, columns=8))
+    assert [(name, member.offset, member.width) for name, member in layout] == \
+        [("x", 0, 3), ("y", 3, 2), ("message_class", 5, 2), ("last", 7, 1), ("payload", 8, 32)]
+    with pytest.raises(TypeError, match=r"^flit_layout params must be a NocParams, not 4$"):
+        flit_layout(4)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((4, 0, 0), TypeError, r"^Router params must be a NocParams, not 4$"),
+    ((PARAMS, 3, 0), ValueError, r"^Router x must be between 0 and 2, not 3$"),
+    ((PARAMS, 0, -1), ValueError, r"^Router y must be between 0 and 2, not -1$"),
+    ((PARAMS, 1.0, 0), TypeError, r"^Router x must be an integer, not 1\.0$"),
+])
+def test_router_wrong(args, error, message):
+    with pytest.raises(error, match=message):
+        Router(*args)
+
+
+def test_router_verilog_is_deterministic():
+    assert to_verilog(Router(PARAMS, 1, 1), "top") == to_verilog(Router(PARAMS, 1, 1), "top")

@@ -16,7 +16,7 @@ from gen.network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, N
 from hdl.params import Precision
 from sim import catalogue
 
-__all__ = ["Workload", "LAYERS", "BLOCKS", "WORKLOADS", "build"]
+__all__ = ["Workload", "ParameterMaker", "LAYERS", "BLOCKS", "WORKLOADS", "build"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Workload:
     width: int
 
 
-class _Maker:
+class ParameterMaker:
     """Draws layer parameters at one precision from one generator."""
 
     def __init__(self, rng, bits):
@@ -53,16 +53,23 @@ class _Maker:
         return float(x_scale * w_scale * spread / (p.max - p.min) * 2)
 
     def conv(self, name, source, x, out_channels, kernel, stride, relu):
-        height, width, channels = x.shape
+        """A square ``kernel`` x ``kernel`` convolution with TFLite SAME padding."""
+        height, width, _ = x.shape
         padding = catalogue.same_padding(height, kernel, stride) + \
             catalogue.same_padding(width, kernel, stride)
-        w = self.values((out_channels, kernel, kernel, channels))
+        return self.conv2d(name, source, x, out_channels, (kernel, kernel), (stride, stride),
+                           padding, relu)
+
+    def conv2d(self, name, source, x, out_channels, kernel, stride, padding, relu):
+        """A convolution of any ``kernel`` (kh, kw), ``stride`` and ``padding``."""
+        channels = x.shape[2]
+        w = self.values((out_channels, *kernel, channels))
         w_scale = self.rng.uniform(0.005, 0.02, out_channels)
-        fan_in = kernel * kernel * channels
+        fan_in = kernel[0] * kernel[1] * channels
         y_scale = self._y_scale(x.scale, float(w_scale.mean()), fan_in)
         bias = self.rng.integers(-4 * fan_in, 4 * fan_in + 1, out_channels)
         return Conv2d(name, source, w, bias, tuple(float(s) for s in w_scale), y_scale,
-                      self.zero_point(), (stride, stride), padding, relu)
+                      self.zero_point(), tuple(stride), tuple(padding), relu)
 
     def fully_connected(self, name, source, x, out_features):
         channels = x.shape[2]
@@ -168,6 +175,6 @@ def build(workload, bits, seed, *, shape=None, width=None):
     """The :class:`~gen.network.Network` of ``workload`` at ``bits`` with parameters from
     ``seed``, and a random input frame for it; ``shape`` and ``width`` override the case's."""
     rng = np.random.default_rng(seed)
-    maker = _Maker(rng, bits)
+    maker = ParameterMaker(rng, bits)
     network = workload.builder(maker, shape or workload.shape, width or workload.width)
     return network, maker.values(network.input.shape)

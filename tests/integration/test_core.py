@@ -13,9 +13,10 @@ thousands. The smoke cases run on both.
 import numpy as np
 import pytest
 
+from gen.network import MaxPool2d, Network
 from sim.tb.core_runner import run_on_core
 from sim.tb.runner import seed_from_env, simulator
-from sim.workloads import BLOCKS, LAYERS, build
+from sim.workloads import BLOCKS, LAYERS, ParameterMaker, build
 
 PRECISIONS = (8, 4, 2)
 #: Mismatches listed in a failure message.
@@ -35,13 +36,16 @@ def mismatches(name, expected, got):
 def check_run(simulator, workload, bits, seed=None):
     seed = seed_from_env() if seed is None else seed
     network, x = build(workload, bits, seed)
-    test_name = f"core-{workload.name}-int{bits}-{simulator}"
+    check_network(simulator, f"core-{workload.name}-int{bits}-{simulator}", network, x,
+                  f"{workload.name} int{bits} (SEED={seed})")
+
+
+def check_network(simulator, test_name, network, x, context):
     compiled, result, decoded = run_on_core(simulator, test_name, network, x)
     expected = network.golden(x)
     errors = []
     for name in network.outputs:
         errors += mismatches(name, expected[name], decoded[name])
-    context = f"{workload.name} int{bits} (SEED={seed})"
     assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
     assert result["conflict"] == 0, f"{context}: the SRAM conflict flag rose"
     assert result["cycles"] == compiled.predicted_cycles, \
@@ -61,6 +65,38 @@ def test_layer(name, bits):
 @pytest.mark.parametrize("name", BLOCKS)
 def test_block(name, bits):
     check_run(simulator("verilator"), BLOCKS[name], bits)
+
+
+def random_network(rng):
+    """A conv of random kernel, stride and padding, a max-pool and a 1x1 conv, at a random
+    precision, on a random odd or even size and channel counts that fill no word or tile."""
+    maker = ParameterMaker(rng, int(rng.choice(PRECISIONS)))
+    x = maker.spec((int(rng.integers(5, 11)), int(rng.integers(5, 11)), int(rng.integers(1, 21))))
+    kernel = tuple(int(k) for k in rng.choice([1, 2, 3, 5], 2))
+    stride = tuple(int(s) for s in rng.integers(1, 4, 2))
+    padding = tuple(int(rng.integers(0, kernel[i // 2])) for i in range(4))
+    conv = maker.conv2d("conv", "input", x, int(rng.integers(1, 21)), kernel, stride, padding,
+                        bool(rng.integers(2)))
+    y = Network(x, [conv]).specs()["conv"]
+    pool_kernel = tuple(int(min(k, s)) for k, s in zip(rng.integers(1, 4, 2), y.shape[:2]))
+    pool = MaxPool2d("pool", "conv", pool_kernel, tuple(int(s) for s in rng.integers(1, 3, 2)),
+                     tuple(int(rng.integers(0, pool_kernel[i // 2])) for i in range(4)))
+    z = Network(x, [conv, pool]).specs()["pool"]
+    last = maker.conv2d("last", "pool", z, int(rng.integers(1, 21)), (1, 1), (1, 1), (0, 0, 0, 0),
+                        False)
+    network = Network(x, [conv, pool, last], maker.precision.bits, outputs=("conv", "pool", "last"))
+    return network, maker.values(x.shape)
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_random_network(index):
+    seed = seed_from_env() + index
+    network, x = random_network(np.random.default_rng(seed))
+    conv, pool, _ = network.layers
+    context = (f"int{network.bits} input {network.input.shape}, conv {conv.w.shape} stride "
+               f"{conv.stride} padding {conv.padding}, pool {pool.kernel} stride {pool.stride} "
+               f"padding {pool.padding} (SEED={seed - index})")
+    check_network(simulator("verilator"), f"core-random-{index}", network, x, context)
 
 
 @pytest.mark.smoke

@@ -42,9 +42,15 @@ class Mesh(wiring.Component):
     would wait at the edge for ever, holding its path. The tests check that every edge
     output stays idle under random traffic.
 
+    With ``host_ports``, the east edge is open instead: row ``y``'s last router takes flits
+    from ``i_east_<y>`` and sends on ``o_east_<y>`` the flits addressed to column
+    ``columns`` (the host interface, east of the mesh) of row ``y``. XY routing sends a
+    flit from there west along its row first, so every node is reachable from any row.
+
     Parameters
     ----------
     params : NocParams
+    host_ports : bool
 
     Attributes
     ----------
@@ -53,14 +59,17 @@ class Mesh(wiring.Component):
         in row-major order.
     o_local_<y>_<x> : Out(stream.Signature(flit_layout(params)))
         Flits the network delivers to that core.
+    i_east_<y>, o_east_<y> : In/Out(stream.Signature(flit_layout(params)))
+        With ``host_ports``: the east edge of row ``y``.
     routers : list of list of Router
         ``routers[y][x]``.
     """
 
-    def __init__(self, params):
+    def __init__(self, params, *, host_ports=False):
         if not isinstance(params, NocParams):
             raise TypeError(f"Mesh params must be a NocParams, not {params!r}")
         self._params = params
+        self._host_ports = bool(host_ports)
         flits = stream.Signature(flit_layout(params))
         members = {}
         for y in range(params.rows):
@@ -69,6 +78,10 @@ class Mesh(wiring.Component):
         for y in range(params.rows):
             for x in range(params.columns):
                 members[f"o_local_{y}_{x}"] = Out(flits)
+        if host_ports:
+            for y in range(params.rows):
+                members[f"i_east_{y}"] = In(flits)
+                members[f"o_east_{y}"] = Out(flits)
         super().__init__(members)
         self.routers = [[Router(params, x, y) for x in range(params.columns)]
                         for y in range(params.rows)]
@@ -119,6 +132,11 @@ class Mesh(wiring.Component):
                         wiring.connect(m, getattr(router, f"o_{_side(port)}"),
                                        getattr(neighbour, f"i_{_side(_OPPOSITE[port])}"))
         for router, port in self.edge_ports():
+            if self._host_ports and port == Port.EAST:
+                y = next(y for y, row in enumerate(self.routers) if router in row)
+                wiring.connect(m, wiring.flipped(getattr(self, f"i_east_{y}")), router.i_east)
+                wiring.connect(m, router.o_east, wiring.flipped(getattr(self, f"o_east_{y}")))
+                continue
             inward, outward = getattr(router, f"i_{_side(port)}"), getattr(router, f"o_{_side(port)}")
             m.d.comb += [inward.valid.eq(0), inward.payload.eq(0), outward.ready.eq(0)]
         return m

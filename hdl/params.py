@@ -340,8 +340,9 @@ class NocParams:
 
     @property
     def x_width(self):
-        """Width of a column coordinate, in bits (at least 1)."""
-        return max(1, _log2(self.columns))
+        """Width of a column coordinate, in bits: it holds 0 to ``columns``, since column
+        ``columns``, east of the mesh, is where the host interface attaches."""
+        return self.columns.bit_length()
 
     @property
     def y_width(self):

@@ -393,8 +393,8 @@ def test_noc_params_wrong(kwargs, error, message):
         NocParams(**kwargs)
 
 
-@pytest.mark.parametrize("rows, columns, x_width, y_width", [(1, 1, 1, 1), (3, 4, 2, 2),
-                                                             (16, 5, 3, 4), (32, 32, 5, 5)])
+@pytest.mark.parametrize("rows, columns, x_width, y_width", [(1, 1, 1, 1), (3, 4, 3, 2),
+                                                             (16, 5, 3, 4), (32, 32, 6, 5)])
 def test_noc_params_derived(rows, columns, x_width, y_width):
     params = NocParams(rows=rows, columns=columns)
     assert (params.x_width, params.y_width, params.nodes) == (x_width, y_width, rows * columns)
@@ -403,7 +403,7 @@ def test_noc_params_derived(rows, columns, x_width, y_width):
 def test_flit_layout():
     layout = flit_layout(NocParams(flit_width=32, rows=4, columns=8))
     assert [(name, member.offset, member.width) for name, member in layout] == \
-        [("x", 0, 3), ("y", 3, 2), ("message_class", 5, 2), ("last", 7, 1), ("payload", 8, 32)]
+        [("x", 0, 4), ("y", 4, 2), ("message_class", 6, 2), ("last", 8, 1), ("payload", 9, 32)]
     with pytest.raises(TypeError, match=r"^flit_layout params must be a NocParams, not 4$"):
         flit_layout(4)
 

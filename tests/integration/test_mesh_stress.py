@@ -1,0 +1,184 @@
+"""A 4x4 mesh's Verilog under stress: uniform, transpose and hotspot traffic at saturation.
+
+Every node offers a flit every cycle (an offered load of one flit per node per cycle: at the
+XY bound for uniform traffic on a 4x4 mesh, beyond it for transpose and hotspot), packets of
+1 to 4 flits, at least 100,000 flits per pattern, with every sink always ready and, in a
+second variant, with random back-pressure at every sink. The testbench (``sim/tb/mesh.py``)
+checks every flit delivered exactly once, unchanged, at its node, in order per
+(source, destination) pair, with packets never interleaved, and fails if no flit enters
+or leaves the mesh for longer than a live mesh can stay still (``watchdog_cycles``).
+
+The accepted throughput per node is printed (and logged) against the XY bound for the
+pattern; it is reported, not asserted. The runs share one Verilator build; the smoke cases
+(a few thousand flits) run on both simulators. Replay a failure with ``SEED=<seed>``.
+"""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from hdl.mesh import Mesh
+from hdl.params import NocParams
+from sim.tb.mesh import (
+    PATTERNS,
+    Checker,
+    destination_matrix,
+    make_traffic,
+    summary,
+    watchdog_cycles,
+    xy_bound,
+)
+from sim.tb.runner import BUILD_ROOT, run_cocotb, simulator
+from tests.hdl.test_mesh import xy_throughput_bound
+
+PARAMS = NocParams(rows=4, columns=4)
+STRESS_FLITS = 100_000
+SMOKE_FLITS = 3_000
+#: The hotspot node (x, y) and the fraction of all packets sent to it.
+HOTSPOT = (2, 1)
+HOTSPOT_FRACTION = 0.25
+
+
+def run_mesh(sim, test_name, testcase, **options):
+    """Run the cocotb test ``testcase`` of ``sim/tb/mesh.py`` on the mesh's shared build."""
+    run_cocotb(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name, sim=sim,
+               testcase=testcase, shared_build=True,
+               params={"rows": PARAMS.rows, "columns": PARAMS.columns, "flit_width": PARAMS.flit_width,
+                       "buffer_depth": PARAMS.buffer_depth, **options})
+
+
+def run(sim, pattern, flits, back_pressure):
+    test_name = f"mesh-stress-{pattern}-{flits}{'-back-pressure' if back_pressure else ''}-{sim}"
+    result_path = BUILD_ROOT / f"{test_name}-result.json"
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    run_mesh(sim, test_name, "stress", pattern=pattern, flits=flits, back_pressure=back_pressure,
+             hotspot=HOTSPOT, hotspot_fraction=HOTSPOT_FRACTION, result=str(result_path))
+    wall = time.perf_counter() - started
+    figures = json.loads(result_path.read_text())
+    assert figures["flits"] >= flits, f"seed {figures['seed']}: only {figures['flits']} flits ran"
+    print(f"\n{PARAMS.rows}x{PARAMS.columns} mesh on {sim}, {summary(figures)}; wall {wall:.1f} s")
+    return figures
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_stress(pattern):
+    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=False)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_stress_back_pressure(pattern):
+    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=True)
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("pattern, back_pressure", [("uniform", True), ("transpose", False),
+                                                    ("hotspot", False)])
+def test_stress_smoke(simulator, pattern, back_pressure):
+    run(simulator, pattern, SMOKE_FLITS, back_pressure)
+
+
+def test_xy_bounds():
+    """The channel-load bound against the closed forms: uniform on a k x k mesh min(1, 4/k)
+    (and the independent computation of test_mesh); transpose 1/3 on 4x4 (row 0's three
+    senders all cross the link into (0, 0)); hotspot 1 / (fraction x nodes) (its ejection)."""
+    for k in (2, 4, 6, 8):
+        params = NocParams(rows=k, columns=k)
+        bound, _ = xy_bound(params, destination_matrix(params, "uniform"))
+        assert bound == pytest.approx(min(1, 4 / k))
+        assert bound == pytest.approx(xy_throughput_bound(params))
+    transpose = destination_matrix(PARAMS, "transpose")
+    assert transpose[1, 4] == 1 and transpose[14, 11] == 1     # (1, 0) -> (0, 1), (2, 3) -> (3, 2)
+    assert not transpose[5].any() and transpose.sum() == 12    # (1, 1) idle: the diagonal stays idle
+    bound, channel = xy_bound(PARAMS, transpose)
+    assert bound == pytest.approx(1 / 3)
+    bound, channel = xy_bound(PARAMS, destination_matrix(PARAMS, "hotspot", HOTSPOT, HOTSPOT_FRACTION))
+    assert bound == pytest.approx(1 / (HOTSPOT_FRACTION * PARAMS.nodes)) and channel == ("ejection", HOTSPOT)
+
+
+def test_watchdog_bound():
+    """64 buffered inputs of 4 flits, 6 hops at most, on a 4x4 mesh."""
+    assert watchdog_cycles(PARAMS, 0) == (64 * 4 * 6 + 1) * 2
+
+
+def test_watchdog_fires():
+    """A sink that never takes a flit stalls the mesh; the cocotb test passes only if the
+    watchdog stops the run with its message."""
+    run_mesh(simulator("verilator"), "mesh-watchdog", "watchdog_fires", flits=SMOKE_FLITS)
+
+
+# --- The checker itself: a correct delivery passes, each kind of wrong one is caught. ---
+
+def in_order(traffic):
+    """A correct delivery: each source's flits in turn, ``(sink, raw)``."""
+    return [(traffic.destination[source][n], traffic.raw[source][n])
+            for source in traffic.senders for n in range(len(traffic.raw[source]))]
+
+
+def two_long_packets(traffic, sink):
+    """``(source, sequence)`` of the first flits of two sources' first packets to ``sink``,
+    each of several flits."""
+    found = [(source, n) for source in traffic.senders for n in range(len(traffic.raw[source]))
+             if traffic.destination[source][n] == sink and traffic.rank[source][n] == 0
+             and not traffic.last[source][n]]
+    assert len(found) >= 2
+    return found[:2]
+
+
+def mutate(traffic, deliveries, mutation):
+    deliveries = list(deliveries)
+    if mutation == "duplicated":
+        deliveries.insert(10, deliveries[9])
+    elif mutation == "lost":
+        del deliveries[9]
+    elif mutation == "lost at the end":
+        del deliveries[-1]
+    elif mutation == "reordered":
+        sink = deliveries[0][0]
+        same = [index for index, (other, _) in enumerate(deliveries) if other == sink]
+        deliveries[same[0]], deliveries[same[1]] = deliveries[same[1]], deliveries[same[0]]
+    elif mutation == "changed":
+        sink, raw = deliveries[5]
+        deliveries[5] = (sink, raw ^ 1)            # a destination bit, in the header
+    elif mutation == "no such flit":
+        sink, raw = deliveries[5]
+        deliveries[5] = (sink, raw ^ 1 << (traffic.payload_offset + traffic.sequence_bits - 1))
+    elif mutation == "wrong node":
+        sink, raw = deliveries[5]
+        deliveries[5] = ((sink + 1) % 16, raw)
+    elif mutation == "interleaved":
+        sink = 3
+        (first, a), (second, b) = two_long_packets(traffic, sink)
+        deliveries = [(sink, traffic.raw[first][a]), (sink, traffic.raw[second][b])]
+    return deliveries
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (None, None),
+    ("duplicated", r"duplicated, lost or reordered"),
+    ("lost", r"duplicated, lost or reordered"),
+    ("lost at the end", r"flits never delivered"),
+    ("reordered", r"duplicated, lost or reordered"),
+    ("changed", r"changed from"),
+    ("no such flit", r"no such flit"),
+    ("wrong node", r"belongs at node"),
+    ("interleaved", r"interleaves the packet open from node"),
+])
+def test_checker_catches(mutation, message, seed=7):
+    traffic = make_traffic(PARAMS, "uniform", 2_000, np.random.default_rng(seed))
+    checker = Checker(traffic, PARAMS.nodes, seed)
+
+    def deliver():
+        for cycle, (sink, raw) in enumerate(mutate(traffic, in_order(traffic), mutation)):
+            checker.receive(sink, raw, cycle)
+        checker.finish()
+
+    if mutation is None:
+        deliver()
+        assert checker.delivered == traffic.total >= 2_000
+    else:
+        with pytest.raises(AssertionError, match=rf"^seed {seed}\b.*{message}"):
+            deliver()

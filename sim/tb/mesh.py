@@ -67,7 +67,6 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.handle import HierarchyObject
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hdl.params import NocParams
@@ -310,35 +309,6 @@ class Checker:
         assert self.delivered == self.traffic.total > 0
 
 
-def _run_combinational_blocks(dut):
-    """Make Icarus evaluate every ``always @*`` block of Yosys's Verilog once, at time 0.
-
-    Yosys gives each module a dummy register (``...dump_module$<n>``) that every
-    ``always @*`` block reads, initialised in its declaration so that its time-0 event runs
-    the blocks once. Icarus under ``-g2012`` (as cocotb's runner builds) initialises
-    declarations without an event, so a block whose inputs never change never runs: an
-    output arbiter that has not yet seen a request then holds its grant at X, its
-    ``valid`` reads X, and an X read strobe makes a router input's buffer count a write
-    as none (``if`` on X takes the ``else`` branch in one place, and not in the other): a
-    lost flit. Writing each dummy register produces the missing event. Verilator is
-    two-state and evaluates everything: nothing to do there.
-    """
-    if not cocotb.SIM_NAME.lower().startswith("icarus"):
-        return 0
-    found = []
-
-    def visit(scope):
-        for child in scope:
-            if "dump_module" in child._name:
-                found.append(child)
-            elif isinstance(child, HierarchyObject):
-                visit(child)
-    visit(dut)
-    for register in found:
-        register.value = 1
-    return len(found)
-
-
 class _Ports:
     """The handles of every local port, in node order."""
 
@@ -367,7 +337,6 @@ async def run_traffic(dut, params, traffic, *, seed, back_pressure, rng, stuck=(
     ready = [sink not in stuck for sink in range(count)]
     for sink, handle in enumerate(ports.sink_ready):
         handle.value = int(ready[sink])
-    _run_combinational_blocks(dut)
     await reset(dut)
 
     position = [0] * count                      # next flit to offer, per source

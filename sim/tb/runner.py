@@ -57,10 +57,18 @@ def _build_dir(test_name):
     return BUILD_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
 
 
+def _build_args(sim):
+    if sim == "verilator":
+        return ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+    # Under cocotb's default -g2012, Icarus initialises a declaration without an event, so
+    # an `always @*` block of Yosys's Verilog whose inputs never change never runs (its
+    # outputs stay X); Verilog-2005 semantics give the time-0 event it relies on.
+    return ["-g2005"]
+
+
 def _build(runner, sim, source, *, toplevel, build_dir, waves):
-    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                 timescale=("1ns", "1ps"), waves=waves, build_args=build_args)
+                 timescale=("1ns", "1ps"), waves=waves, build_args=_build_args(sim))
 
 
 def _shared_build(runner, sim, verilog, *, toplevel, waves):
@@ -69,7 +77,7 @@ def _shared_build(runner, sim, verilog, *, toplevel, waves):
     Tests of one design share the build (a Verilator model takes far longer to compile
     than to run); a lock file keeps parallel pytest workers from building it twice.
     """
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    digest = hashlib.sha256((verilog + repr(_build_args(sim))).encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"shared-{toplevel}-{digest}-{sim}{'-waves' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "built"

@@ -1,4 +1,4 @@
-"""``make bench``: MAC utilisation of one core on the ResNet layer types, measured in simulation.
+"""``make bench``: one core's MAC utilisation and the mesh's throughput, measured in simulation.
 
 Command line::
 
@@ -16,6 +16,11 @@ peak_macs_per_cycle)`` (``null`` for layers without MACs), ``bit_exact`` and, wh
 utilisation is below ``TARGET``, ``limits``: what the cycles went to (lanes left empty by
 an input channel count that does not fill a word, columns left empty by the output
 channels, fixed cycles of fetch and pipeline drain).
+
+``<out>/noc.json`` holds one record per traffic pattern on the 4x4 mesh at saturation
+(every node offering a flit per cycle, ``NOC_FLITS`` flits, sinks always ready):
+``pattern``, ``flits``, ``cycles``, ``accepted`` (flits per sending node per cycle over the
+whole run), ``bound`` (XY routing's bound for the pattern) and ``busiest_channel``.
 """
 
 import argparse
@@ -31,14 +36,19 @@ from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.params import CoreParams, Precision
 from sim.cycle import drain_cycles
 from sim.tb.core_runner import run_on_core
+from sim.tb.mesh import PATTERNS
+from sim.tb.mesh_runner import PARAMS as MESH
+from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
 
-__all__ = ["TARGET", "BENCH_SHAPES", "run", "main"]
+__all__ = ["TARGET", "BENCH_SHAPES", "NOC_FLITS", "run", "run_noc", "main"]
 
 logger = logging.getLogger(__name__)
 
 #: Utilisation the 3x3 and 1x1 layers should reach when their channels fill the words.
 TARGET = 0.85
+#: Flits per traffic pattern in the network benchmark.
+NOC_FLITS = 100_000
 #: Seed of the benchmark's parameters and input frames.
 SEED = 2023
 #: Shapes (input H, W, C; output width) of the benchmark cases, where they differ from the tests'.
@@ -117,6 +127,19 @@ def run(out_dir, simulator="verilator"):
     return records
 
 
+def run_noc(out_dir, simulator="verilator"):
+    """Run every traffic pattern at saturation; write ``<out_dir>/noc.json``; return the records."""
+    records = []
+    for pattern in PATTERNS:
+        figures = run_stress(simulator, pattern, NOC_FLITS, back_pressure=False)
+        records.append({"pattern": pattern, "mesh": f"{MESH.rows}x{MESH.columns}",
+                        "flits": figures["flits"], "cycles": figures["cycles"],
+                        "accepted": figures["accepted_all"], "bound": figures["bound"],
+                        "busiest_channel": figures["busiest_channel"]})
+    (Path(out_dir) / "noc.json").write_text(json.dumps(records, indent=2) + "\n")
+    return records
+
+
 def table(records):
     """The records as a fixed-width text table."""
     header = f"{'layer':<20} {'prec':<5} {'cycles':>7} {'predicted':>9} {'useful MACs':>11} " \
@@ -137,9 +160,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")     # one line per case, not cocotb's report
+    os.environ.setdefault("SEED", str(SEED))                 # the same traffic every time
     records = run(args.out)
+    networks = run_noc(args.out)
     print(table(records))
     print(f"\nwrote {Path(args.out) / 'core.json'}")
+    print(f"\n{'pattern':<10} {'flits':>7} {'cycles':>7} {'accepted':>9} {'XY bound':>9}")
+    for r in networks:
+        print(f"{r['pattern']:<10} {r['flits']:>7} {r['cycles']:>7} {r['accepted']:>9.3f} "
+              f"{r['bound']:>9.3f}")
+    print(f"wrote {Path(args.out) / 'noc.json'} (flits per sending node per cycle, {MESH.rows}x"
+          f"{MESH.columns} mesh)")
     for r in records:
         if "limits" in r and r["useful_macs"]:
             print(f"{r['layer']} {r['precision']} below {TARGET:.0%}: " + "; ".join(r["limits"]))

@@ -13,55 +13,25 @@ pattern; it is reported, not asserted. The runs share one Verilator build; the s
 (a few thousand flits) run on both simulators. Replay a failure with ``SEED=<seed>``.
 """
 
-import json
-import time
 
 import numpy as np
 import pytest
 
-from hdl.mesh import Mesh
 from hdl.params import NocParams
 from sim.tb.mesh import (
     PATTERNS,
     Checker,
     destination_matrix,
     make_traffic,
-    summary,
     watchdog_cycles,
     xy_bound,
 )
-from sim.tb.runner import BUILD_ROOT, run_cocotb, simulator
+from sim.tb.mesh_runner import HOTSPOT, HOTSPOT_FRACTION, PARAMS, run, run_mesh
+from sim.tb.runner import simulator
 from tests.hdl.test_mesh import xy_throughput_bound
 
-PARAMS = NocParams(rows=4, columns=4)
 STRESS_FLITS = 100_000
 SMOKE_FLITS = 3_000
-#: The hotspot node (x, y) and the fraction of all packets sent to it.
-HOTSPOT = (2, 1)
-HOTSPOT_FRACTION = 0.25
-
-
-def run_mesh(sim, test_name, testcase, **options):
-    """Run the cocotb test ``testcase`` of ``sim/tb/mesh.py`` on the mesh's shared build."""
-    run_cocotb(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name, sim=sim,
-               testcase=testcase, shared_build=True,
-               params={"rows": PARAMS.rows, "columns": PARAMS.columns, "flit_width": PARAMS.flit_width,
-                       "buffer_depth": PARAMS.buffer_depth, **options})
-
-
-def run(sim, pattern, flits, back_pressure):
-    test_name = f"mesh-stress-{pattern}-{flits}{'-back-pressure' if back_pressure else ''}-{sim}"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
-    started = time.perf_counter()
-    run_mesh(sim, test_name, "stress", pattern=pattern, flits=flits, back_pressure=back_pressure,
-             hotspot=HOTSPOT, hotspot_fraction=HOTSPOT_FRACTION, result=str(result_path))
-    wall = time.perf_counter() - started
-    figures = json.loads(result_path.read_text())
-    assert figures["flits"] >= flits, f"seed {figures['seed']}: only {figures['flits']} flits ran"
-    print(f"\n{PARAMS.rows}x{PARAMS.columns} mesh on {sim}, {summary(figures)}; wall {wall:.1f} s")
-    return figures
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)

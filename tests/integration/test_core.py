@@ -33,10 +33,12 @@ def mismatches(name, expected, got):
     return lines
 
 
-def check_run(simulator, workload, bits, seed=None):
-    seed = seed_from_env() if seed is None else seed
+def check_run(simulator, workload, bits, *, kind):
+    """Run ``workload``; ``kind`` names the test function, so that no two running tests share
+    a job file (each draws its own seed)."""
+    seed = seed_from_env()
     network, x = build(workload, bits, seed)
-    check_network(simulator, f"core-{workload.name}-int{bits}-{simulator}", network, x,
+    check_network(simulator, f"core-{kind}-{workload.name}-int{bits}-{simulator}", network, x,
                   f"{workload.name} int{bits} (SEED={seed})")
 
 
@@ -58,13 +60,13 @@ def check_network(simulator, test_name, network, x, context):
 @pytest.mark.parametrize("bits", PRECISIONS)
 @pytest.mark.parametrize("name", LAYERS)
 def test_layer(name, bits):
-    check_run(simulator("verilator"), LAYERS[name], bits)
+    check_run(simulator("verilator"), LAYERS[name], bits, kind="layer")
 
 
 @pytest.mark.parametrize("bits", PRECISIONS)
 @pytest.mark.parametrize("name", BLOCKS)
 def test_block(name, bits):
-    check_run(simulator("verilator"), BLOCKS[name], bits)
+    check_run(simulator("verilator"), BLOCKS[name], bits, kind="block")
 
 
 def random_network(rng):
@@ -103,4 +105,4 @@ def test_random_network(index):
 @pytest.mark.parametrize("name, bits", [("fc", 8), ("global_avgpool", 4), ("conv_1x1_reduce", 2),
                                         ("residual_add_relu", 8)])
 def test_core_smoke(simulator, name, bits):
-    check_run(simulator, LAYERS[name], bits)
+    check_run(simulator, LAYERS[name], bits, kind="smoke")

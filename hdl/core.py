@@ -35,7 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from .datapath import Datapath, settings_entry_layout
 from .isa import Opcode, instruction_layout, instruction_words
-from .params import LANE_WIDTH, TOKENS, CoreParams
+from .params import LANE_WIDTH, TOKENS, CoreParams, ceil_log2
 from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
 from .sram import BankedSram, SramPort
 
@@ -49,13 +49,9 @@ class Region(enum.IntEnum):
     PROGRAM = 3
 
 
-def _log2(value):
-    return (value - 1).bit_length()
-
-
 def entry_words_log2(params):
     """``log2`` of the address space one settings entry and one instruction occupy, in words."""
-    return (_log2(params.settings_entry_words), _log2(instruction_words(params)))
+    return (ceil_log2(params.settings_entry_words), ceil_log2(instruction_words(params)))
 
 
 def region_offset_width(params):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MacParams", "SramParams", "CoreParams", "ChipParams",
-           "NocParams", "parse_cores"]
+           "NocParams", "parse_cores", "ceil_log2"]
 
 
 class Precision(enum.IntEnum):
@@ -173,7 +173,8 @@ class SramParams:
         return (self.banks - 1).bit_length()
 
 
-def _log2(value):
+def ceil_log2(value):
+    """Bits to number ``value`` things: ``ceil(log2(value))``, 0 for 1."""
     return (value - 1).bit_length()
 
 
@@ -253,17 +254,17 @@ class CoreParams:
     @property
     def address_width(self):
         """Width of a byte address within the activation or the weight SRAM."""
-        return _log2(max(self.activation_sram.size_bytes, self.weight_sram.size_bytes))
+        return ceil_log2(max(self.activation_sram.size_bytes, self.weight_sram.size_bytes))
 
     @property
     def settings_width(self):
         """Width of a settings-table entry index."""
-        return _log2(self.settings_depth)
+        return ceil_log2(self.settings_depth)
 
     @property
     def program_width(self):
         """Width of a program-memory instruction index."""
-        return _log2(self.program_depth)
+        return ceil_log2(self.program_depth)
 
 
 def parse_cores(text):
@@ -347,7 +348,7 @@ class NocParams:
     @property
     def y_width(self):
         """Width of a row coordinate, in bits (at least 1)."""
-        return max(1, _log2(self.rows))
+        return max(1, ceil_log2(self.rows))
 
     @property
     def nodes(self):

@@ -5,13 +5,11 @@ and the input frame, the addresses of each output frame, the predicted cycles), 
 testbench on the core's Verilog, and decodes the words it read back.
 """
 
-import json
-
 from gen.compiler import compile_network
 from hdl.core import Core
 from hdl.params import CoreParams
 
-from .runner import BUILD_ROOT, run_cocotb
+from .runner import run_job
 
 __all__ = ["run_on_core"]
 
@@ -24,19 +22,12 @@ def run_on_core(simulator, test_name, network, x, params=CoreParams()):
     flag) and each output tensor decoded to an (H, W, C) array.
     """
     compiled = compile_network(network, params)
-    job_path = BUILD_ROOT / f"{test_name}-job.json"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    job_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
-    job_path.write_text(json.dumps({
-        "load": compiled.load_words(),
-        "input": compiled.input_words(x),
-        "outputs": {name: compiled.output_addresses(name) for name in network.outputs},
-        "predicted_cycles": compiled.predicted_cycles,
-    }))
-    run_cocotb(Core(params), toplevel="core", test_module="core", test_name=test_name,
-               sim=simulator, shared_build=True,
-               params={"job": str(job_path), "result": str(result_path)})
-    result = json.loads(result_path.read_text())
+    result = run_job(Core(params), toplevel="core", test_module="core", test_name=test_name,
+                     sim=simulator, job={
+                         "load": compiled.load_words(),
+                         "input": compiled.input_words(x),
+                         "outputs": {name: compiled.output_addresses(name) for name in network.outputs},
+                         "predicted_cycles": compiled.predicted_cycles,
+                     })
     decoded = {name: compiled.decode(name, words) for name, words in result["outputs"].items()}
     return compiled, result, decoded

@@ -3,14 +3,13 @@
 For the stress tests and for ``make bench``'s network figures.
 """
 
-import json
 import time
 
 from hdl.mesh import Mesh
 from hdl.params import NocParams
 
 from .mesh import summary
-from .runner import BUILD_ROOT, run_cocotb
+from .runner import run_cocotb, run_job
 
 __all__ = ["PARAMS", "HOTSPOT", "HOTSPOT_FRACTION", "run_mesh", "run"]
 
@@ -21,25 +20,26 @@ HOTSPOT = (2, 1)
 HOTSPOT_FRACTION = 0.25
 
 
+def _mesh_params(**options):
+    return {"rows": PARAMS.rows, "columns": PARAMS.columns, "flit_width": PARAMS.flit_width,
+            "buffer_depth": PARAMS.buffer_depth, **options}
+
+
 def run_mesh(sim, test_name, testcase, **options):
     """Run the cocotb test ``testcase`` of ``sim/tb/mesh.py`` on the mesh's shared build."""
     run_cocotb(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name, sim=sim,
-               testcase=testcase, shared_build=True,
-               params={"rows": PARAMS.rows, "columns": PARAMS.columns, "flit_width": PARAMS.flit_width,
-                       "buffer_depth": PARAMS.buffer_depth, **options})
+               testcase=testcase, shared_build=True, params=_mesh_params(**options))
 
 
 def run(sim, pattern, flits, back_pressure):
     """Run ``flits`` flits of ``pattern`` at saturation; return the testbench's figures."""
     test_name = f"mesh-stress-{pattern}-{flits}{'-back-pressure' if back_pressure else ''}-{sim}"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
     started = time.perf_counter()
-    run_mesh(sim, test_name, "stress", pattern=pattern, flits=flits, back_pressure=back_pressure,
-             hotspot=HOTSPOT, hotspot_fraction=HOTSPOT_FRACTION, result=str(result_path))
+    figures = run_job(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name,
+                      sim=sim, testcase="stress",
+                      params=_mesh_params(pattern=pattern, flits=flits, back_pressure=back_pressure,
+                                          hotspot=HOTSPOT, hotspot_fraction=HOTSPOT_FRACTION))
     wall = time.perf_counter() - started
-    figures = json.loads(result_path.read_text())
     assert figures["flits"] >= flits, f"seed {figures['seed']}: only {figures['flits']} flits ran"
     print(f"\n{PARAMS.rows}x{PARAMS.columns} mesh on {sim}, {summary(figures)}; wall {wall:.1f} s")
     return figures

@@ -26,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_cocotb",
+__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_cocotb", "run_job",
            "testbench_params"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +157,28 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
     if tests == 0 or failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed (seed {seed}); "
                              f"results in {results}")
+
+
+def run_job(component, *, toplevel, test_module, test_name, sim, job=None, params=None,
+            testcase=None):
+    """Run a testbench that reads a job file and writes a result file; return the result.
+
+    ``job`` (JSON-serialisable, too large for the environment) goes to
+    ``<BUILD_ROOT>/<test_name>-job.json``; the testbench gets its path as ``job`` and the path
+    of the result file it must write as ``result``, beside ``params``. One shared build per
+    design (:func:`run_cocotb` with ``shared_build``).
+    """
+    job_path = BUILD_ROOT / f"{test_name}-job.json"
+    result_path = BUILD_ROOT / f"{test_name}-result.json"
+    result_path.parent.mkdir(parents=True, exist_ok=True)
+    result_path.unlink(missing_ok=True)
+    paths = {"result": str(result_path)}
+    if job is not None:
+        job_path.write_text(json.dumps(job))
+        paths["job"] = str(job_path)
+    run_cocotb(component, toplevel=toplevel, test_module=test_module, test_name=test_name, sim=sim,
+               shared_build=True, testcase=testcase, params={**(params or {}), **paths})
+    return json.loads(result_path.read_text())
 
 
 def testbench_params():

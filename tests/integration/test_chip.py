@@ -7,7 +7,6 @@ must last exactly as long as the slowest core's predicted program, and no SRAM c
 may occur.
 """
 
-import json
 
 import pytest
 
@@ -15,7 +14,7 @@ from gen.compiler import compile_network
 from hdl.chip import Chip, chip_params
 from hdl.host import Command, command_layout, read_layout
 from hdl.params import ChipParams
-from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env, simulator
+from sim.tb.runner import run_job, seed_from_env, simulator
 from sim.workloads import LAYERS, build
 from tests.integration.test_core import mismatches
 
@@ -38,18 +37,12 @@ def run_array(simulator, test_name, params, programs):
             writes.append(command(Command.WRITE, x, y, addr, data))
         for name in compiled.network.outputs:
             read_commands += [command(Command.READ, x, y, addr) for addr in compiled.output_addresses(name)]
-    job_path = BUILD_ROOT / f"{test_name}-job.json"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    job_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
-    job_path.write_text(json.dumps({
-        "writes": writes, "run": command(Command.RUN, 0, 0), "reads": read_commands,
-        "predicted_cycles": max(compiled.predicted_cycles for compiled, _ in programs.values()),
-    }))
-    run_cocotb(Chip(params), toplevel="chip", test_module="chip", test_name=test_name,
-               sim=simulator, shared_build=True,
-               params={"job": str(job_path), "result": str(result_path)})
-    result = json.loads(result_path.read_text())
+    result = run_job(Chip(params), toplevel="chip", test_module="chip", test_name=test_name,
+                     sim=simulator, job={
+                         "writes": writes, "run": command(Command.RUN, 0, 0), "reads": read_commands,
+                         "predicted_cycles": max(compiled.predicted_cycles
+                                                 for compiled, _ in programs.values()),
+                     })
     words = {}
     for raw in result["words"]:
         word = reads.from_bits(raw)

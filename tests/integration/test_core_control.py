@@ -12,7 +12,6 @@ the core tests share:
   ``i_tokens`` bit 1 in a chosen cycle.
 """
 
-import json
 
 import pytest
 
@@ -22,7 +21,7 @@ from hdl.isa import Instruction, Opcode, Stream
 from hdl.params import CoreParams
 from sim.cycle import program_cycles, token_timing
 from sim.tb.core_runner import run_on_core
-from sim.tb.runner import BUILD_ROOT, run_cocotb, seed_from_env, simulator
+from sim.tb.runner import run_job, seed_from_env, simulator
 from sim.workloads import LAYERS, build
 
 PARAMS = CoreParams()
@@ -40,17 +39,10 @@ def load_words(program, settings_entries=1):
     return compiled.load_words()
 
 
-def run_job(test_name, test_module, job, **kwargs):
+def run_core_job(test_name, test_module, job, **kwargs):
     """Write ``job`` for the testbench in ``sim.tb.<test_module>``, run it, return its result."""
-    job_path = BUILD_ROOT / f"{test_name}-job.json"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
-    job_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.unlink(missing_ok=True)
-    job_path.write_text(json.dumps(job))
-    run_cocotb(Core(PARAMS), toplevel="core", test_module=test_module, test_name=test_name,
-               sim=simulator("verilator"), shared_build=True,
-               params={"job": str(job_path), "result": str(result_path)}, **kwargs)
-    return json.loads(result_path.read_text())
+    return run_job(Core(PARAMS), toplevel="core", test_module=test_module, test_name=test_name,
+                   sim=simulator("verilator"), job=job, **kwargs)
 
 
 def add_program(b_words):
@@ -69,7 +61,7 @@ def add_program(b_words):
 def test_conflict_flag(b_words, conflict):
     program = add_program(b_words)
     predicted = program_cycles(program, PARAMS)
-    result = run_job(f"core-control-conflict-{b_words}", "core", {
+    result = run_core_job(f"core-control-conflict-{b_words}", "core", {
         "load": load_words(program), "input": [], "outputs": {}, "predicted_cycles": predicted})
     assert result["conflict"] == conflict, \
         f"b at word {b_words}: conflict flag {result['conflict']}, expected {conflict}"
@@ -95,7 +87,7 @@ def test_tokens(pulse):
     signals, done = token_timing(TOKEN_PROGRAM, PARAMS, [(pulse, 1)])
     assert signals == [(2, 3)]
     assert done == max(program_cycles(TOKEN_PROGRAM, PARAMS), pulse + 4)
-    result = run_job(f"core-control-tokens-{pulse}", "core_control", {
+    result = run_core_job(f"core-control-tokens-{pulse}", "core_control", {
         "load": load_words(TOKEN_PROGRAM, settings_entries=0), "pulses": [[pulse, 1 << 1]],
         "limit": done + TIMEOUT_MARGIN}, testcase="run_tokens")
     assert result["signals"] == [[cycle, 1 << token] for cycle, token in signals], \

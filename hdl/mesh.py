@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from .params import NocParams
 from .router import Port, Router, flit_layout
 
-__all__ = ["Mesh"]
+__all__ = ["link_mesh", "Mesh"]
 
 #: The side facing each side: a router's ``o_east`` feeds its east neighbour's ``i_west``.
 _OPPOSITE = {Port.NORTH: Port.SOUTH, Port.EAST: Port.WEST, Port.SOUTH: Port.NORTH,
@@ -23,6 +23,46 @@ _STEP = {Port.NORTH: (0, -1), Port.EAST: (1, 0), Port.SOUTH: (0, 1), Port.WEST: 
 
 def _side(port):
     return port.name.lower()
+
+
+def _neighbour(params, x, y, side):
+    """The node ``(x, y)`` beyond ``side`` of node ``(x, y)``, or ``None`` at the mesh's edge."""
+    step_x, step_y = _STEP[side]
+    x, y = x + step_x, y + step_y
+    return (x, y) if 0 <= x < params.columns and 0 <= y < params.rows else None
+
+
+def _no_edge(x, y, side):
+    return None, None
+
+
+def link_mesh(m, params, port, edge=_no_edge):
+    """Link ``params.rows`` x ``params.columns`` nodes to their neighbours in ``m``.
+
+    ``port(x, y, flow, side)`` is node ``(x, y)``'s input (``flow`` ``"i"``) or output
+    (``"o"``) stream on ``side`` (a :class:`~hdl.router.Port` other than ``LOCAL``): node
+    ``(x, y)``'s ``o`` on ``EAST`` feeds node ``(x + 1, y)``'s ``i`` on ``WEST``, and so on.
+    On a side facing out of the mesh, ``edge(x, y, side)`` gives ``(inward, outward)``:
+    an interface whose stream feeds the node's input there, and one the node's output
+    feeds (flipped as ``wiring.connect`` needs them), or ``None`` to tie the input off
+    (never ``valid``) and the output (never ``ready``).
+    """
+    for y in range(params.rows):
+        for x in range(params.columns):
+            for side in _STEP:
+                neighbour = _neighbour(params, x, y, side)
+                if neighbour is not None:   # each link once, from its sender's side
+                    wiring.connect(m, port(x, y, "o", side), port(*neighbour, "i", _OPPOSITE[side]))
+                    continue
+                inward, outward = edge(x, y, side)
+                if inward is None:
+                    m.d.comb += [port(x, y, "i", side).valid.eq(0), port(x, y, "i", side).payload.eq(0)]
+                else:
+                    wiring.connect(m, inward, port(x, y, "i", side))
+                if outward is None:
+                    m.d.comb += port(x, y, "o", side).ready.eq(0)
+                else:
+                    wiring.connect(m, port(x, y, "o", side), outward)
 
 
 class Mesh(wiring.Component):
@@ -83,8 +123,7 @@ class Mesh(wiring.Component):
                 members[f"i_east_{y}"] = In(flits)
                 members[f"o_east_{y}"] = Out(flits)
         super().__init__(members)
-        self.routers = [[Router(params, x, y) for x in range(params.columns)]
-                        for y in range(params.rows)]
+        self.routers = [[Router(params) for _ in range(params.columns)] for _ in range(params.rows)]
 
     @property
     def params(self):
@@ -107,11 +146,8 @@ class Mesh(wiring.Component):
 
     def neighbour(self, x, y, port):
         """The router beyond side ``port`` of router ``(x, y)``, or ``None`` at the edge."""
-        step_x, step_y = _STEP[port]
-        x, y = x + step_x, y + step_y
-        if 0 <= x < self._params.columns and 0 <= y < self._params.rows:
-            return self.routers[y][x]
-        return None
+        neighbour = _neighbour(self._params, x, y, port)
+        return None if neighbour is None else self.routers[neighbour[1]][neighbour[0]]
 
     def edge_ports(self):
         """``(router, port)`` for every side of a router that faces out of the mesh."""
@@ -124,19 +160,18 @@ class Mesh(wiring.Component):
         for y, row in enumerate(self.routers):
             for x, router in enumerate(row):
                 m.submodules[f"router_{y}_{x}"] = router
+                m.d.comb += [router.x.eq(x), router.y.eq(y)]
                 wiring.connect(m, wiring.flipped(self.local_input(x, y)), router.i_local)
                 wiring.connect(m, router.o_local, wiring.flipped(self.local_output(x, y)))
-                for port in _STEP:
-                    neighbour = self.neighbour(x, y, port)
-                    if neighbour is not None:   # each link once, from its sender's side
-                        wiring.connect(m, getattr(router, f"o_{_side(port)}"),
-                                       getattr(neighbour, f"i_{_side(_OPPOSITE[port])}"))
-        for router, port in self.edge_ports():
-            if self._host_ports and port == Port.EAST:
-                y = next(y for y, row in enumerate(self.routers) if router in row)
-                wiring.connect(m, wiring.flipped(getattr(self, f"i_east_{y}")), router.i_east)
-                wiring.connect(m, router.o_east, wiring.flipped(getattr(self, f"o_east_{y}")))
-                continue
-            inward, outward = getattr(router, f"i_{_side(port)}"), getattr(router, f"o_{_side(port)}")
-            m.d.comb += [inward.valid.eq(0), inward.payload.eq(0), outward.ready.eq(0)]
+
+        def port(x, y, flow, side):
+            return getattr(self.routers[y][x], f"{flow}_{_side(side)}")
+
+        def edge(x, y, side):
+            if self._host_ports and side == Port.EAST:
+                return (wiring.flipped(getattr(self, f"i_east_{y}")),
+                        wiring.flipped(getattr(self, f"o_east_{y}")))
+            return None, None
+
+        link_mesh(m, self._params, port, edge)
         return m

@@ -137,7 +137,7 @@ def xy_route(x, y, destination_x, destination_y):
     """
     choices = ((destination_x > x, Port.EAST), (destination_x < x, Port.WEST),
                (destination_y > y, Port.SOUTH), (destination_y < y, Port.NORTH))
-    if all(isinstance(value, int) for value in (destination_x, destination_y)):
+    if all(isinstance(value, int) for value in (x, y, destination_x, destination_y)):
         return next((port for taken, port in choices if taken), Port.LOCAL)
     route = Port.LOCAL.value
     for taken, port in reversed(choices):
@@ -176,11 +176,12 @@ class Router(wiring.Component):
     Parameters
     ----------
     params : NocParams
-    x, y : int
-        This router's column (``0 <= x < params.columns``) and row (``0 <= y < params.rows``).
 
     Attributes
     ----------
+    x : In(params.x_width), y : In(params.y_width)
+        This router's column (``0 <= x < params.columns``) and row (``0 <= y <
+        params.rows``): ports, so that one module serves every node; held constant.
     i_north, i_east, i_south, i_west, i_local : In(stream.Signature(flit_layout(params)))
         Flits arriving from the neighbour on that side, or from the core.
     o_north, o_east, o_south, o_west, o_local : Out(stream.Signature(flit_layout(params)))
@@ -191,31 +192,19 @@ class Router(wiring.Component):
 
     LATENCY = 1
 
-    def __init__(self, params, x, y):
+    def __init__(self, params):
         if not isinstance(params, NocParams):
             raise TypeError(f"Router params must be a NocParams, not {params!r}")
-        for name, value, limit in (("x", x, params.columns), ("y", y, params.rows)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"Router {name} must be an integer, not {value!r}")
-            if not 0 <= value < limit:
-                raise ValueError(f"Router {name} must be between 0 and {limit - 1}, not {value!r}")
-        self._params, self._x, self._y = params, x, y
+        self._params = params
         flits = stream.Signature(flit_layout(params))
-        members = {f"i_{port.name.lower()}": In(flits) for port in Port}
+        members = {"x": In(params.x_width), "y": In(params.y_width)}
+        members.update({f"i_{port.name.lower()}": In(flits) for port in Port})
         members.update({f"o_{port.name.lower()}": Out(flits) for port in Port})
         super().__init__(members)
 
     @property
     def params(self):
         return self._params
-
-    @property
-    def x(self):
-        return self._x
-
-    @property
-    def y(self):
-        return self._y
 
     def _input(self, m, port):
         """The buffer of one input and the route of its head flit (held for body flits)."""
@@ -231,7 +220,7 @@ class Router(wiring.Component):
         held = Signal(Port, name=f"{name}_held_route")
         route = Signal(Port, name=f"{name}_route")
         read = Signal(name=f"{name}_read")
-        m.d.comb += [route.eq(Mux(at_head, xy_route(self._x, self._y, head.x, head.y), held)),
+        m.d.comb += [route.eq(Mux(at_head, xy_route(self.x, self.y, head.x, head.y), held)),
                      fifo.r_en.eq(read)]
         with m.If(read & fifo.r_rdy):
             m.d.sync += [at_head.eq(head.last), held.eq(route)]

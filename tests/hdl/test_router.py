@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from amaranth import Cat, Value
+from amaranth import Cat, Module, Shape, Value, unsigned
+from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 
 from gen.verilog import to_verilog
@@ -235,6 +236,15 @@ SIDES = {Port.NORTH: "north", Port.EAST: "east", Port.SOUTH: "south", Port.WEST:
          Port.LOCAL: "local"}
 
 
+def placed_router(x, y):
+    """A router at node ``(x, y)`` of ``PARAMS``: the simulated design, and the router."""
+    router = Router(PARAMS)
+    m = Module()
+    m.submodules.router = router
+    m.d.comb += [router.x.eq(x), router.y.eq(y)]
+    return m, router
+
+
 def router_ports(router):
     sources = {port: getattr(router, f"i_{name}") for port, name in SIDES.items()}
     sinks = {port: getattr(router, f"o_{name}") for port, name in SIDES.items()}
@@ -276,7 +286,7 @@ def random_router_traffic(rng, params, x, y, packets, lengths, inputs=tuple(Port
 
 @pytest.mark.parametrize("x, y", [(1, 1), (0, 0), (2, 1)])
 def test_xy_routes_every_input_to_its_output(x, y, seed=11):
-    router = Router(PARAMS, x, y)
+    dut, router = placed_router(x, y)
     traffic = Traffic(FlitCodec(PARAMS))
     turns = set()
     for port in Port:
@@ -285,7 +295,7 @@ def test_xy_routes_every_input_to_its_output(x, y, seed=11):
             turns.add((port, output))
             for _ in range(2):
                 traffic.add_packet(port, output, destination, 1)
-    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed,
                          inject=(0.5, 1.0), ready=(0.5, 1.0))
     check_delivery(traffic, result, seed=seed)
     assert all(output in XY_INPUTS and port in XY_INPUTS[output] for port, output in turns)
@@ -294,7 +304,7 @@ def test_xy_routes_every_input_to_its_output(x, y, seed=11):
 
 
 def test_latency_and_full_throughput(seed=12):
-    router = Router(PARAMS, 1, 1)
+    dut, router = placed_router(1, 1)
     traffic = Traffic(FlitCodec(PARAMS))
     traffic.add_packet(Port.WEST, Port.EAST, (2, 1), 1)          # alone first...
     crossing = {Port.NORTH: (Port.SOUTH, (1, 2)), Port.SOUTH: (Port.NORTH, (1, 0)),
@@ -303,7 +313,7 @@ def test_latency_and_full_throughput(seed=12):
     length = 24
     for port, (output, destination) in crossing.items():         # ...then five at once
         traffic.add_packet(port, output, destination, length)
-    result = run_traffic(router, *router_ports(router), traffic, seed=seed)
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed)
     check_delivery(traffic, result, seed=seed)
     (start, _), = result.accepted[Port.WEST][:1]
     first_out, _ = result.delivered[Port.EAST][0]
@@ -322,13 +332,13 @@ def test_round_robin_is_fair(lengths, seed):
     """All five inputs send to o_local without pause: between two packets of one input,
     at most one packet of each other input passes (a grant within five rounds)."""
     rng = np.random.default_rng(seed)
-    router = Router(PARAMS, 1, 1)
+    dut, router = placed_router(1, 1)
     traffic = Traffic(FlitCodec(PARAMS))
     packets = 30
     for port in Port:
         for _ in range(packets):
             traffic.add_packet(port, Port.LOCAL, (1, 1), int(rng.integers(lengths[0], lengths[1] + 1)))
-    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed,
                          ready=1.0 if lengths == (1, 1) else (0.5, 1.0))
     check_delivery(traffic, result, seed=seed)
     flits = [(cycle, traffic.flits[traffic.codec.decode(raw)["payload"]])
@@ -352,12 +362,12 @@ def test_round_robin_is_fair(lengths, seed):
 @pytest.mark.parametrize("seed", [31, 32, 33])
 def test_wormhole_packets_never_interleave(seed):
     rng = np.random.default_rng(seed)
-    router = Router(PARAMS, 1, 1)
+    dut, router = placed_router(1, 1)
     traffic = Traffic(FlitCodec(PARAMS))
     for _ in range(25):
         for port in (Port.WEST, Port.NORTH):
             traffic.add_packet(port, Port.SOUTH, (1, 2), int(rng.integers(2, 7)))
-    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed,
                          inject=(MIN_RATE, 1.0), ready=(MIN_RATE, 1.0))
     check_delivery(traffic, result, seed=seed)
     order = [traffic.flits[traffic.codec.decode(raw)["payload"]].source
@@ -369,9 +379,9 @@ def test_wormhole_packets_never_interleave(seed):
 @pytest.mark.parametrize("seed", [41, 42, 43])
 def test_back_pressure_loses_and_duplicates_nothing(seed):
     rng = np.random.default_rng(seed)
-    router = Router(PARAMS, 1, 1)
+    dut, router = placed_router(1, 1)
     traffic = random_router_traffic(rng, PARAMS, 1, 1, packets=150, lengths=(1, 4))
-    result = run_traffic(router, *router_ports(router), traffic, seed=seed,
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed,
                          inject=(MIN_RATE, 1.0), ready=(MIN_RATE, 1.0))
     check_delivery(traffic, result, seed=seed)
     print(f"\nrouter, random back-pressure: {len(traffic.flits)} flits in {result.cycles} cycles")
@@ -408,16 +418,17 @@ def test_flit_layout():
         flit_layout(4)
 
 
-@pytest.mark.parametrize("args, error, message", [
-    ((4, 0, 0), TypeError, r"^Router params must be a NocParams, not 4$"),
-    ((PARAMS, 3, 0), ValueError, r"^Router x must be between 0 and 2, not 3$"),
-    ((PARAMS, 0, -1), ValueError, r"^Router y must be between 0 and 2, not -1$"),
-    ((PARAMS, 1.0, 0), TypeError, r"^Router x must be an integer, not 1\.0$"),
-])
-def test_router_wrong(args, error, message):
-    with pytest.raises(error, match=message):
-        Router(*args)
+def test_router_wrong():
+    with pytest.raises(TypeError, match=r"^Router params must be a NocParams, not 4$"):
+        Router(4)
+
+
+def test_router_coordinates_are_ports():
+    router = Router(PARAMS)
+    members = router.signature.members
+    assert (members["x"].flow, Shape.cast(members["x"].shape)) == (In, unsigned(PARAMS.x_width))
+    assert (members["y"].flow, Shape.cast(members["y"].shape)) == (In, unsigned(PARAMS.y_width))
 
 
 def test_router_verilog_is_deterministic():
-    assert to_verilog(Router(PARAMS, 1, 1), "top") == to_verilog(Router(PARAMS, 1, 1), "top")
+    assert to_verilog(Router(PARAMS), "top") == to_verilog(Router(PARAMS), "top")

@@ -16,12 +16,14 @@ by operands separated by whitespace (an operand holds no whitespace)::
     mac int8 reduce=3 counts=1,3,3,8,8 a=0x200+[8,8,80,8,80] b=0x40+[64,64,192] o=0x520+[0,0,0,8,64] s=1
     add int2 counts=4,8,8 a=0x720+[2,8,64] b=0x928+[2,8,64] o=0xb28+[2,8,64] s=10 zp=-1 clamp=-1..1 a_zp=-1
     maxpool int8 reduce=2 counts=3,3,4,4 a=0+[64,640,128,1280] o=0x1900+[0,0,64,256] s=3 clamp=-128..-1
-    signal 3
+    send counts=8,2 a=0x40+[8,64] o=0x440+[8,64] dest_x=1
+    signal 3 dest_x=1
     wait 3
+    delay counts=12
     halt
 
 Opcodes are written in lower case: ``halt``, ``mac``, ``add``, ``maxpool``, ``avgpool``,
-``signal``, ``wait`` (see :class:`hdl.isa.Opcode` for what each does). Operands may come
+``signal``, ``wait``, ``send``, ``delay`` (see :class:`hdl.isa.Opcode` for what each does). Operands may come
 in any order, each at most once; any field may be given on any opcode (the hardware
 ignores what an opcode does not use, but the instruction word holds it, so the text does
 too). A field left out keeps its default, the :class:`~hdl.isa.Instruction` default.
@@ -51,6 +53,9 @@ operand             field                  value (default)
 ``b_zp=N``          ``b_zero_point``       as for a (0)
 ``b_mul=N``         ``b_multiplier``       as for a (0)
 ``b_shift=N``       ``b_shift``            as for a (0)
+``dest_x=N``        ``dest_x``             ``send`` and ``signal``'s destination core's
+                                           column (0)
+``dest_y=N``        ``dest_y``             and row (0)
 ==================  =====================  =================================================
 
 Integers are decimal (``12``, ``-3``), hexadecimal (``0x1f``, ``-0x10``) or binary
@@ -70,8 +75,8 @@ of a program and ``assemble(disassemble(program)) == tuple(program)`` for every 
   ``int8``), then the bare token for ``signal`` and ``wait`` (always);
 - then, only if not at their defaults and in this order: ``reduce``, ``counts``, ``a``,
   ``b``, ``o``, ``s``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
-  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift`` and ``token`` (opcodes other than
-  ``signal`` and ``wait``);
+  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``token`` (opcodes other than
+  ``signal`` and ``wait``), ``dest_x`` and ``dest_y``;
 - counts without their trailing 1s, strides without their trailing 0s (a stream whose
   strides are all 0 is its base alone); the bases of ``a``, ``b`` and ``o`` (byte
   addresses) in lower-case hexadecimal, ``0`` as ``0``; every other integer in decimal.
@@ -80,12 +85,12 @@ Errors
 ------
 A malformed line raises ``ValueError`` with one sentence naming the line, the offending
 token and what was expected, such as ``line 3: unknown opcode 'mul'; expected one of halt,
-mac, add, maxpool, avgpool, signal, wait``. A well-formed value out of range is refused
+mac, add, maxpool, avgpool, signal, wait, send, delay``. A well-formed value out of range is refused
 by :class:`~hdl.isa.Instruction` (or :class:`~hdl.isa.Stream`, or :func:`hdl.isa.encode`
 for what depends on the core's memories), whose message is prefixed with the line
 number: ``line 2: token must lie in [0, 15], not 16``. :func:`disassemble_words` refuses
-a word wider than the instruction or encoding no instruction (opcode 7, precision 3, a
-shift of -32 or 31) with its index: ``instruction 3: 7 is not a valid Opcode``.
+a word wider than the instruction or encoding no instruction (opcode 9, precision 3, a
+shift of -32 or 31) with its index: ``instruction 3: 9 is not a valid Opcode``.
 
 Command line
 ------------
@@ -125,11 +130,12 @@ _TOKEN_OPCODES = (Opcode.SIGNAL, Opcode.WAIT)
 #: Integer fields: operand name to :class:`~hdl.isa.Instruction` attribute.
 _SCALARS = {"reduce": "reduce_levels", "zp": "zero_point", "a_zp": "a_zero_point",
             "a_mul": "a_multiplier", "a_shift": "a_shift", "b_zp": "b_zero_point",
-            "b_mul": "b_multiplier", "b_shift": "b_shift", "token": "token"}
+            "b_mul": "b_multiplier", "b_shift": "b_shift", "token": "token", "dest_x": "dest_x",
+            "dest_y": "dest_y"}
 _STREAMS = ("a", "b", "o", "s")
 #: Every ``FIELD=VALUE`` operand, in canonical order.
 FIELDS = ("reduce", "counts", *_STREAMS, "zp", "clamp", "rounding", "a_zp", "a_mul", "a_shift",
-          "b_zp", "b_mul", "b_shift", "token")
+          "b_zp", "b_mul", "b_shift", "token", "dest_x", "dest_y")
 #: Streams whose base is a byte address, written in hexadecimal.
 _HEX_BASES = ("a", "b", "o")
 #: The instruction whose fields are the defaults.

@@ -38,6 +38,8 @@ class Chip(wiring.Component):
         The last run's length: the longest core's.
     conflict : Out(1)
         Some core's SRAM conflict flag.
+    overrun : Out(1)
+        Some core's message was refused by the network (a schedule error).
     """
 
     def __init__(self, params):
@@ -53,6 +55,7 @@ class Chip(wiring.Component):
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_WIDTH),
             "conflict": Out(1),
+            "overrun": Out(1),
         })
 
     @property
@@ -68,7 +71,7 @@ class Chip(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_command), host.i_command)
         wiring.connect(m, host.o_data, wiring.flipped(self.o_data))
         wiring.connect(m, host.o_load, load.i_east_0)
-        cores = []
+        cores, interfaces = [], []
         for y in range(params.rows):
             wiring.connect(m, getattr(activation, f"o_east_{y}"),
                            getattr(host, f"i_response_{y}"))
@@ -78,19 +81,23 @@ class Chip(wiring.Component):
                 m.d.comb += getattr(load, f"i_east_{y}").valid.eq(0)
             for x in range(params.columns):
                 core = m.submodules[f"core_{y}_{x}"] = Core(self._core)
-                interface = m.submodules[f"network_{y}_{x}"] = NetworkInterface(self._core, noc, x, y)
+                interface = m.submodules[f"network_{y}_{x}"] = NetworkInterface(self._core, noc)
+                m.d.comb += [interface.x.eq(x), interface.y.eq(y)]
                 wiring.connect(m, load.local_output(x, y), interface.i_load)
                 wiring.connect(m, activation.local_output(x, y), interface.i_activation)
-                wiring.connect(m, interface.o_response, activation.local_input(x, y))
+                wiring.connect(m, interface.o_activation, activation.local_input(x, y))
                 wiring.connect(m, interface.host, core.host)
+                wiring.connect(m, core.o_network, interface.i_core)
                 m.d.comb += [load.local_input(x, y).valid.eq(0),
                              core.i_tokens.eq(interface.tokens),
                              core.start.eq(host.start),
                              host.consumed[y * params.columns + x].eq(interface.consumed)]
                 cores.append(core)
+                interfaces.append(interface)
         m.d.comb += [
             host.cores_done.eq(Cat(core.done for core in cores).all()),
             self.busy.eq(host.busy), self.done.eq(host.done), self.cycles.eq(host.cycles),
             self.conflict.eq(Cat(core.conflict for core in cores).any()),
+            self.overrun.eq(Cat(interface.overrun for interface in interfaces).any()),
         ]
         return m

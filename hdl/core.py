@@ -28,18 +28,19 @@ one cycle in distinct banks, and ``conflict`` reports any violation.
 
 import enum
 
-from amaranth import Module, unsigned
-from amaranth.lib import wiring
+from amaranth import Module, Mux, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .datapath import Datapath, settings_entry_layout
-from .isa import Opcode, instruction_layout, instruction_words
+from .isa import DEST_X_WIDTH, DEST_Y_WIDTH, Opcode, instruction_layout, instruction_words
 from .params import LANE_WIDTH, TOKENS, CoreParams, ceil_log2
 from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
 from .sram import BankedSram, SramPort
 
-__all__ = ["Core", "Region", "host_address_width", "region_offset_width", "entry_words_log2"]
+__all__ = ["Core", "Region", "host_address_width", "region_offset_width", "entry_words_log2",
+           "host_signature", "message_signature"]
 
 
 class Region(enum.IntEnum):
@@ -78,6 +79,26 @@ def host_signature(params):
     })
 
 
+def message_signature(params):
+    """A core's messages to the array, from the core's side, one a cycle at most.
+
+    ``payload.token`` set: token ``data`` for core (``dest_x``, ``dest_y``) (a ``SIGNAL``);
+    clear: write word ``data`` at host word address ``addr`` of that core (a ``SEND``).
+    There is no ``ready``: the compiled schedule keeps the network free for every message
+    (``hdl.network`` reports one refused).
+    """
+    return wiring.Signature({
+        "valid": Out(1),
+        "payload": Out(data.StructLayout({
+            "token": unsigned(1),
+            "dest_x": unsigned(DEST_X_WIDTH),
+            "dest_y": unsigned(DEST_Y_WIDTH),
+            "addr": unsigned(host_address_width(params)),
+            "data": unsigned(LANE_WIDTH * params.word_bytes),
+        })),
+    })
+
+
 class Core(wiring.Component):
     """A NorthPole-style core: memory intertwined with compute under a compiled schedule.
 
@@ -99,6 +120,8 @@ class Core(wiring.Component):
     conflict : Out(1)
     i_tokens : In(TOKENS)
     o_tokens : Out(TOKENS)
+    o_network : Out(message_signature(params))
+        ``SEND`` words and ``SIGNAL`` tokens for other cores.
     """
 
     def __init__(self, params):
@@ -114,6 +137,7 @@ class Core(wiring.Component):
             "conflict": Out(1),
             "i_tokens": In(TOKENS),
             "o_tokens": Out(TOKENS),
+            "o_network": Out(message_signature(params)),
         })
 
     @property
@@ -155,7 +179,8 @@ class Core(wiring.Component):
         word = LANE_WIDTH * params.word_bytes
         m.submodules.datapath = datapath = Datapath(params)
         m.submodules.sequencer = sequencer = Sequencer(
-            params, mac_drain=datapath.MAC_LATENCY, vector_drain=datapath.VECTOR_LATENCY)
+            params, mac_drain=datapath.MAC_LATENCY, vector_drain=datapath.VECTOR_LATENCY,
+            send_drain=BankedSram.LATENCY)
         m.submodules.activations = activations = BankedSram(params.activation_sram, [
             SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
             SramPort("o", "write"), SramPort("host_write", "write")])
@@ -208,5 +233,16 @@ class Core(wiring.Component):
             activations.o.addr.eq(sequencer.o_write.addr),
             activations.o.data.eq(datapath.o_write.data),
             activations.o.mask.eq(datapath.o_write.mask),
+        ]
+        # Messages: a SEND's word as it arrives from the SRAM, a SIGNAL's token.
+        signal = sequencer.o_tokens.any()
+        message = self.o_network.payload
+        m.d.comb += [
+            self.o_network.valid.eq(sequencer.send | signal),
+            message.token.eq(signal),
+            message.dest_x.eq(sequencer.instruction.dest_x),
+            message.dest_y.eq(sequencer.instruction.dest_y),
+            message.addr.eq(sequencer.o_write.addr),   # region ACTIVATIONS is 0
+            message.data.eq(Mux(signal, sequencer.instruction.token, activations.a.data)),
         ]
         return m

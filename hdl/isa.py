@@ -51,8 +51,14 @@ Opcodes
     (multiplier ``2**30``, shift 1: the identity) and stored.
 ``AVGPOOL``: sum of ``a`` over each tile (all pixels), requantized with entry ``s``
     (bias ``-count * zero point``, LiteRT MEAN's multiplier and shift) and stored.
-``SIGNAL``: pulse token ``token`` to the array for one cycle.
+``SIGNAL``: pulse token ``token`` for one cycle on the core's ``o_tokens`` and send it to
+    core (``dest_x``, ``dest_y``) of the array as a token message.
 ``WAIT``: wait until token ``token`` has arrived (it may have arrived earlier), and consume it.
+``SEND``: copy activation words to core (``dest_x``, ``dest_y``): per element, the word at
+    ``a`` of this core's activation SRAM is written at ``o`` of the destination's. No
+    reduction (``reduce_levels`` 0), word-aligned streams; ``b`` and ``s`` are unused.
+``DELAY``: do nothing for ``prod(counts)`` cycles (the compiler's way to keep two
+    messages off one network link in one cycle; see ``gen.array``).
 
 Every compute instruction selects its ``precision`` (int8, int4 or int2): operands are
 read and results packed at it. Requantize-and-store is not a separate instruction: every
@@ -64,9 +70,12 @@ Timing
 Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read, decode).
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles and
 drains for ``BankedSram.LATENCY + unit LATENCY + Requantizer.LATENCY`` cycles, the last of
-which writes the last result; the next instruction is fetched after that. ``SIGNAL``
-takes one more cycle, ``WAIT`` one plus the cycles spent waiting, ``HALT`` none: ``done``
-rises the cycle after its decode. ``sim.cycle`` computes a program's cycles from this.
+which writes the last result; the next instruction is fetched after that. ``SEND`` issues
+one word a cycle likewise and drains for ``BankedSram.LATENCY`` cycles: each word leaves
+for the network in the cycle after its read. ``DELAY`` takes ``prod(counts)`` cycles and
+no drain. ``SIGNAL`` takes one more cycle (its message leaves in it), ``WAIT`` one plus
+the cycles spent waiting, ``HALT`` none: ``done`` rises the cycle after its decode.
+``sim.cycle`` computes a program's cycles from this.
 """
 
 import enum as py_enum
@@ -78,6 +87,8 @@ from amaranth.lib import data, enum
 from .params import (
     COUNT_WIDTH,
     LOOP_LEVELS,
+    MAX_CORE_COLUMNS,
+    MAX_CORE_ROWS,
     MAX_SHIFT,
     MIN_SHIFT,
     SHIFT_WIDTH,
@@ -87,16 +98,19 @@ from .params import (
     Rounding,
 )
 
-__all__ = ["Opcode", "FETCH_CYCLES", "MAX_REDUCE_LEVELS", "Stream", "Instruction",
-           "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides"]
+__all__ = ["Opcode", "FETCH_CYCLES", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
+           "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides"]
 
 #: Cycles to fetch and decode one instruction.
 FETCH_CYCLES = 2
 #: Innermost loop levels that may form one tile.
 MAX_REDUCE_LEVELS = 3
+#: Widths of the destination core's column and row of ``SEND`` and ``SIGNAL``.
+DEST_X_WIDTH = (MAX_CORE_COLUMNS - 1).bit_length()
+DEST_Y_WIDTH = (MAX_CORE_ROWS - 1).bit_length()
 
 
-class Opcode(enum.Enum, shape=3):
+class Opcode(enum.Enum, shape=4):
     HALT = 0
     MAC = 1
     ADD = 2
@@ -104,11 +118,23 @@ class Opcode(enum.Enum, shape=3):
     AVGPOOL = 4
     SIGNAL = 5
     WAIT = 6
+    SEND = 7
+    DELAY = 8
 
     @property
     def computes(self):
         """Whether the instruction runs a loop nest through the compute path."""
         return self in (Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.AVGPOOL)
+
+    @property
+    def streams(self):
+        """Whether the instruction's address streams are used (and checked against memory)."""
+        return self.computes or self == Opcode.SEND
+
+    @property
+    def messages(self):
+        """Whether the instruction sends to the core (``dest_x``, ``dest_y``)."""
+        return self in (Opcode.SEND, Opcode.SIGNAL)
 
 
 class StreamName(py_enum.Enum):
@@ -139,6 +165,8 @@ def instruction_layout(params):
         "rounding": Rounding,
         "reduce_levels": unsigned(2),
         "token": unsigned((TOKENS - 1).bit_length()),
+        "dest_x": unsigned(DEST_X_WIDTH),
+        "dest_y": unsigned(DEST_Y_WIDTH),
         "counts": data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS),   # count - 1
         "a": _stream_layout(address),
         "b": _stream_layout(address),
@@ -199,6 +227,8 @@ class Instruction:
     a_shift: int = 0
     b_multiplier: int = 0
     b_shift: int = 0
+    dest_x: int = 0
+    dest_y: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "opcode", Opcode(self.opcode))
@@ -212,7 +242,8 @@ class Instruction:
             if not _is_int(count) or not 1 <= count <= 1 << COUNT_WIDTH:
                 raise ValueError(f"count of loop level {level} must lie in [1, {1 << COUNT_WIDTH}], "
                                  f"not {count!r}")
-        for name, high in (("reduce_levels", MAX_REDUCE_LEVELS), ("token", TOKENS - 1)):
+        for name, high in (("reduce_levels", MAX_REDUCE_LEVELS), ("token", TOKENS - 1),
+                           ("dest_x", MAX_CORE_COLUMNS - 1), ("dest_y", MAX_CORE_ROWS - 1)):
             value = getattr(self, name)
             if not _is_int(value) or not 0 <= value <= high:
                 raise ValueError(f"{name} must lie in [0, {high}], not {value!r}")
@@ -228,6 +259,8 @@ class Instruction:
                 raise ValueError(f"stream {name.value} advances per tile: its strides of the "
                                  f"{self.reduce_levels} reduction levels must be 0, "
                                  f"not {stream.strides!r}")
+        if self.opcode == Opcode.SEND and self.reduce_levels:
+            raise ValueError(f"SEND has no reduction: reduce_levels must be 0, not {self.reduce_levels!r}")
 
     @property
     def elements(self):
@@ -300,8 +333,15 @@ def encode(instruction, params):
                     else params.activation_sram).size_bytes,
               "s": params.settings_depth}
     fields = {}
+    used = "abos" if instruction.opcode.computes else "ao" if instruction.opcode == Opcode.SEND else ""
+    if instruction.opcode == Opcode.SEND:
+        for name in "ao":
+            stream = getattr(instruction, name)
+            if any(value % params.word_bytes for value in (stream.base, *stream.strides)):
+                raise ValueError(f"stream {name} of SEND must be word-aligned ({params.word_bytes} bytes): "
+                                 f"base {stream.base}, strides {stream.strides}")
     for name in "abos":
-        if instruction.opcode.computes:
+        if name in used:
             low, high = instruction.reach(name)
             if low < 0 or high >= limits[name]:
                 raise ValueError(f"stream {name} of {instruction.opcode.name} reaches addresses "
@@ -319,7 +359,8 @@ def encode(instruction, params):
     values = {
         "opcode": instruction.opcode, "precision": instruction.precision,
         "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,
-        "token": instruction.token, "counts": [count - 1 for count in instruction.counts],
+        "token": instruction.token, "dest_x": instruction.dest_x, "dest_y": instruction.dest_y,
+        "counts": [count - 1 for count in instruction.counts],
         **fields,
     }
     for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
@@ -340,7 +381,7 @@ def decode(bits, params):
         streams[name] = Stream(int(stream.base),
                                strides(encoded, counts, _levels(name, reduce_levels)))
     scalars = {name: int(view[name]) for name in (
-        "token", "zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
+        "token", "dest_x", "dest_y", "zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
         "a_multiplier", "a_shift", "b_multiplier", "b_shift")}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
                        reduce_levels, counts=counts, **streams, **scalars)

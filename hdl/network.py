@@ -3,18 +3,26 @@
 Two physical meshes reach every core (``hdl.mesh``): the **load network** carries the
 host's writes and read requests to the core's memories; the **activation network**
 carries read responses back to the host interface (east of the mesh, at column
-``columns`` of the core's row) and, between cores, tokens and activation writes. The
-interface never lets the activation network wait on the load network (it always takes
-activation flits), so a request waiting for its response cannot close a cycle.
+``columns`` of the core's row) and, between cores, the messages of ``SEND`` and
+``SIGNAL`` (activation writes and tokens). The interface never lets the activation
+network wait on the load network (it always takes activation flits), so a request
+waiting for its response cannot close a cycle.
+
+A core's message enters the activation network in the cycle the core offers it (the
+word of a ``SEND`` in the cycle after its read, the token of a ``SIGNAL`` in its
+execution cycle), crosses ``hops + 1`` routers at ``Router.LATENCY`` each, and is
+written or pulses ``tokens`` in the cycle the destination's router offers it: a message
+offered in cycle ``t`` takes effect in cycle ``t + hops + 1`` when no other flit
+competes for its path (which the compiler of ``gen.array`` guarantees and checks).
 """
 
 import enum
 
-from amaranth import Const, Module, Signal, unsigned
+from amaranth import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .core import host_address_width, host_signature
+from .core import host_address_width, host_signature, message_signature
 from .params import LANE_WIDTH, TOKENS, CoreParams, NocParams
 from .router import MessageClass, flit_layout
 
@@ -44,33 +52,39 @@ class NetworkInterface(wiring.Component):
     """Between core ``(x, y)``'s host port and its two routers.
 
     Load network: a ``WRITE`` flit writes its word through the core's host port in the
-    cycle it is taken; a ``READ`` flit reads, and the word leaves on ``o_response`` as a
-    ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
+    cycle it is taken; a ``READ`` flit reads, and the word leaves on ``o_activation`` as
+    a ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
     after. A read is taken only when the response register is free, so one read takes two
     cycles. ``consumed`` pulses for every load flit taken. Activation network: always
     ready unless a load flit uses the host port that cycle; a ``TOKEN`` flit pulses
-    ``tokens``, a ``WRITE`` flit writes.
+    ``tokens``, a ``WRITE`` flit writes. The core's messages (``i_core``) leave on
+    ``o_activation`` in the cycle they are offered, ahead of a waiting response (the host
+    reads only while the cores are idle); one the network refuses sets ``overrun``.
 
     Parameters
     ----------
     core_params : CoreParams
     noc_params : NocParams
         ``flit_width`` must equal the payload layout's width.
-    x, y : int
-        The core's column and row.
 
     Attributes
     ----------
+    x : In(noc_params.x_width), y : In(noc_params.y_width)
+        The core's column and row (ports, so that one module serves every node).
     i_load : In(stream.Signature(flit_layout(noc_params)))
     i_activation : In(stream.Signature(flit_layout(noc_params)))
-    o_response : Out(stream.Signature(flit_layout(noc_params)))
+    o_activation : Out(stream.Signature(flit_layout(noc_params)))
+    i_core : In(message_signature(core_params))
+        The core's ``o_network``.
     host : Out(host_signature(core_params))
         To the core's ``host`` port.
     tokens : Out(TOKENS)
     consumed : Out(1)
+    overrun : Out(1)
+        Sticky: the network was not ready for a message of the core (a schedule error).
     """
 
-    def __init__(self, core_params, noc_params, x, y):
+    def __init__(self, core_params, noc_params):
         if not isinstance(core_params, CoreParams):
             raise TypeError(f"core_params must be a CoreParams, not {core_params!r}")
         if not isinstance(noc_params, NocParams):
@@ -79,15 +93,19 @@ class NetworkInterface(wiring.Component):
         if noc_params.flit_width != self._layout.size:
             raise ValueError(f"NoC flit_width must be the payload's {self._layout.size} bits, "
                              f"not {noc_params.flit_width!r}")
-        self._noc, self._x, self._y = noc_params, x, y
+        self._noc = noc_params
         flits = stream.Signature(flit_layout(noc_params))
         super().__init__({
+            "x": In(noc_params.x_width),
+            "y": In(noc_params.y_width),
             "i_load": In(flits),
             "i_activation": In(flits),
-            "o_response": Out(flits),
+            "o_activation": Out(flits),
+            "i_core": In(message_signature(core_params)),
             "host": Out(host_signature(core_params)),
             "tokens": Out(TOKENS),
             "consumed": Out(1),
+            "overrun": Out(1),
         })
 
     def elaborate(self, platform):
@@ -96,7 +114,8 @@ class NetworkInterface(wiring.Component):
         activation = data.View(self._layout, self.i_activation.payload.payload)
         reading, full = Signal(), Signal()
         read_addr = Signal.like(load.addr)
-        response = data.View(self._layout, self.o_response.payload.payload)
+        response = Signal(flit_layout(self._noc))
+        response_word = data.View(self._layout, response.payload)
 
         load_takes = self.i_load.valid & ~reading & ~full
         m.d.comb += [
@@ -120,13 +139,32 @@ class NetworkInterface(wiring.Component):
         with m.If(reading):
             m.d.sync += [
                 reading.eq(0), full.eq(1),
-                response.kind.eq(Kind.RESPONSE), response.addr.eq(read_addr),
-                response.data.eq(self.host.read_data), response.x.eq(self._x), response.y.eq(self._y),
-                self.o_response.payload.x.eq(self._noc.columns), self.o_response.payload.y.eq(self._y),
-                self.o_response.payload.message_class.eq(MessageClass.ACTIVATION),
-                self.o_response.payload.last.eq(1),
+                response_word.kind.eq(Kind.RESPONSE), response_word.addr.eq(read_addr),
+                response_word.data.eq(self.host.read_data),
+                response_word.x.eq(self.x), response_word.y.eq(self.y),
+                response.x.eq(self._noc.columns), response.y.eq(self.y),
+                response.message_class.eq(MessageClass.ACTIVATION),
+                response.last.eq(1),
             ]
-        with m.If(self.o_response.valid & self.o_response.ready):
-            m.d.sync += full.eq(0)
-        m.d.comb += self.o_response.valid.eq(full)
+
+        # The core's messages go first; a response waits for a cycle without one.
+        message = self.i_core.payload
+        out = data.View(self._layout, self.o_activation.payload.payload)
+        with m.If(self.i_core.valid):
+            m.d.comb += [
+                self.o_activation.valid.eq(1),
+                self.o_activation.payload.x.eq(message.dest_x),
+                self.o_activation.payload.y.eq(message.dest_y),
+                self.o_activation.payload.message_class.eq(MessageClass.ACTIVATION),
+                self.o_activation.payload.last.eq(1),
+                out.kind.eq(Mux(message.token, Kind.TOKEN, Kind.WRITE)),
+                out.addr.eq(message.addr), out.data.eq(message.data),
+                out.x.eq(self.x), out.y.eq(self.y),
+            ]
+            with m.If(~self.o_activation.ready):
+                m.d.sync += self.overrun.eq(1)
+        with m.Else():
+            m.d.comb += [self.o_activation.valid.eq(full), self.o_activation.payload.eq(response)]
+            with m.If(full & self.o_activation.ready):
+                m.d.sync += full.eq(0)
         return m

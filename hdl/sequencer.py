@@ -1,6 +1,6 @@
 """The core's deterministic control sequencer: fetch, loop nests, address streams, tokens."""
 
-from amaranth import Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,7 +35,10 @@ class Sequencer(wiring.Component):
     entering next cycle, for a settings memory with one cycle of read latency) and
     ``tile_out`` when it is written (``o_write`` then holds its address and the stream
     advances). After the last element it waits ``drain`` cycles, so the last result has
-    been written before the next instruction is fetched.
+    been written before the next instruction is fetched. A ``SEND`` reads operand ``a``
+    likewise but sends nothing to the compute path: ``send`` rises ``send_drain`` cycles
+    after each element's read (when its word arrives) and ``o_write`` then holds the
+    destination address. A ``DELAY`` issues its elements with no read.
 
     Parameters
     ----------
@@ -43,6 +46,8 @@ class Sequencer(wiring.Component):
     mac_drain, vector_drain : int
         Cycles from the last element to the write of the last result, through the MAC
         array or the vector unit.
+    send_drain : int
+        Cycles from a ``SEND`` element's read to its word's arrival (the SRAM's latency).
 
     Attributes
     ----------
@@ -65,6 +70,8 @@ class Sequencer(wiring.Component):
     settings_addr : Out(settings_width)
     tile_in, tile_out : In(1)
     o_write : Out(Signature(addr, offset))
+    send : Out(1)
+        A ``SEND``'s word is on the SRAM's read data; its destination is on ``o_write``.
     i_tokens : In(TOKENS)
         Token pulses from the array; each is remembered until a ``WAIT`` consumes it or the
         next ``start`` (a pulse in the cycle of ``start`` counts for the new run).
@@ -72,14 +79,15 @@ class Sequencer(wiring.Component):
         One-cycle pulses of ``SIGNAL``.
     """
 
-    def __init__(self, params, *, mac_drain, vector_drain):
+    def __init__(self, params, *, mac_drain, vector_drain, send_drain):
         if not isinstance(params, CoreParams):
             raise TypeError(f"Sequencer params must be a CoreParams, not {params!r}")
-        for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain)):
+        for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain),
+                            ("send_drain", send_drain)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         self._params = params
-        self._drains = {"mac": mac_drain, "vector": vector_drain}
+        self._drains = {"mac": mac_drain, "vector": vector_drain, "send": send_drain}
         word_bits = (params.word_bytes - 1).bit_length()
         super().__init__({
             "start": In(1),
@@ -98,6 +106,7 @@ class Sequencer(wiring.Component):
             "tile_out": In(1),
             "o_write": Out(wiring.Signature({"addr": Out(params.address_width - word_bits),
                                              "offset": Out(word_bits)})),
+            "send": Out(1),
             "i_tokens": In(TOKENS),
             "o_tokens": Out(TOKENS),
         })
@@ -142,9 +151,15 @@ class Sequencer(wiring.Component):
         elements = nests["elements"]
         opcode = self.instruction.opcode
 
+        # A SEND's word arrives send_drain cycles after its read.
+        issue_send = Signal()
+        sending = Signal(self._drains["send"])
+        m.d.sync += sending.eq(Cat(issue_send, sending))
+        m.d.comb += self.send.eq(sending[-1])
+
         m.d.comb += [
             nests["s"].advance.eq(self.tile_in),
-            nests["o"].advance.eq(self.tile_out),
+            nests["o"].advance.eq(self.tile_out | self.send),
             self.settings_addr.eq(generators["s"].next),
             self.o_write.addr.eq(generators["o"].addr[word_bits:]),
             self.o_write.offset.eq(generators["o"].addr[:word_bits]),
@@ -185,18 +200,23 @@ class Sequencer(wiring.Component):
                     with m.Default():
                         m.next = "ISSUE"
             with m.State("ISSUE"):
+                delay, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
                 m.d.comb += [
-                    self.element.valid.eq(1),
+                    self.element.valid.eq(~delay & ~send),
+                    issue_send.eq(send),
                     self.element.first.eq(elements.first),
                     self.element.last.eq(elements.last),
-                    self.a_read.en.eq(1),
+                    self.a_read.en.eq(~delay),
                     self.b_read.en.eq((opcode == Opcode.MAC) | (opcode == Opcode.ADD)),
                     elements.advance.eq(1),
                 ]
                 with m.If(elements.carry == LOOP_LEVELS):
                     m.d.sync += drain.eq(Mux(opcode == Opcode.MAC, self._drains["mac"],
-                                             self._drains["vector"]) - 1)
+                                         Mux(opcode == Opcode.SEND, self._drains["send"],
+                                             self._drains["vector"])) - 1)
                     m.next = "DRAIN"
+                    with m.If(delay):
+                        m.next = "FETCH"
             with m.State("DRAIN"):
                 m.d.sync += drain.eq(drain - 1)
                 with m.If(drain == 0):

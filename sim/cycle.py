@@ -31,6 +31,10 @@ def instruction_cycles(instruction, params):
         return FETCH_CYCLES
     if instruction.opcode in (Opcode.SIGNAL, Opcode.WAIT):
         return FETCH_CYCLES + 1
+    if instruction.opcode == Opcode.DELAY:
+        return FETCH_CYCLES + instruction.elements
+    if instruction.opcode == Opcode.SEND:
+        return FETCH_CYCLES + instruction.elements + BankedSram.LATENCY
     drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
     return FETCH_CYCLES + instruction.elements + drain
 

@@ -23,6 +23,8 @@ from hdl.isa import (
 from hdl.params import (
     COUNT_WIDTH,
     LOOP_LEVELS,
+    MAX_CORE_COLUMNS,
+    MAX_CORE_ROWS,
     MAX_SHIFT,
     MIN_SHIFT,
     TOKENS,
@@ -53,7 +55,7 @@ def stream_levels(name, reduce_levels):
 
 def memory_size(params, opcode, name):
     """The addresses stream ``name`` may reach: its memory for a compute opcode, else its field."""
-    if not opcode.computes:
+    if not opcode.streams:
         width = params.settings_width if name == "s" else params.address_width
         return 1 << width
     if name == "s":
@@ -72,6 +74,9 @@ def random_stream(rng, params, opcode, name, counts, reduce_levels):
     """
     size = memory_size(params, opcode, name)
     width = params.settings_width if name == "s" else params.address_width
+    # SEND moves whole words: draw its streams in words.
+    unit = params.word_bytes if opcode == Opcode.SEND and name in "ao" else 1
+    size, width = size // unit, width - (unit - 1).bit_length()
     result, low, high, carried = [0] * LOOP_LEVELS, 0, 0, 0
     for level in stream_levels(name, reduce_levels):
         count = counts[level]
@@ -85,7 +90,7 @@ def random_stream(rng, params, opcode, name, counts, reduce_levels):
             low, high = low + min(extent, 0), high + max(extent, 0)
         carried += result[level] * (count - 1)
     base = int(rng.integers(-low, size - high))
-    return Stream(base, tuple(result))
+    return Stream(base * unit, tuple(stride * unit for stride in result))
 
 
 def random_count(rng):
@@ -100,7 +105,7 @@ def random_count(rng):
 def random_instruction(rng, params):
     """A random instruction that ``encode`` must accept for ``params``."""
     opcode = Opcode(int(rng.integers(len(Opcode))))
-    reduce_levels = int(rng.integers(MAX_REDUCE_LEVELS + 1))
+    reduce_levels = 0 if opcode == Opcode.SEND else int(rng.integers(MAX_REDUCE_LEVELS + 1))
     counts = tuple(random_count(rng) for _ in range(LOOP_LEVELS))
 
     def signed8():
@@ -118,7 +123,7 @@ def random_instruction(rng, params):
         **{name: random_stream(rng, params, opcode, name, counts, reduce_levels) for name in "abos"},
         zero_point=signed8(), clamp_min=signed8(), clamp_max=signed8(), a_zero_point=signed8(),
         b_zero_point=signed8(), a_multiplier=multiplier(), a_shift=shift(), b_multiplier=multiplier(),
-        b_shift=shift())
+        b_shift=shift(), dest_x=int(rng.integers(MAX_CORE_COLUMNS)), dest_y=int(rng.integers(MAX_CORE_ROWS)))
 
 
 @pytest.mark.parametrize("params", PARAMS, ids=range(len(PARAMS)))
@@ -207,7 +212,7 @@ def test_steps_match_enumeration(seed):
 
 @pytest.mark.parametrize("params, address_width, settings_width, words", [
     (PARAMS[0], 16, 6, 10),
-    (PARAMS[1], 7, 1, 6),
+    (PARAMS[1], 7, 1, 7),
     (PARAMS[2], 18, 6, 6),
     (PARAMS[3], 17, 6, 20),
 ])
@@ -217,7 +222,8 @@ def test_instruction_words(params, address_width, settings_width, words):
     def stream(width):      # base, then a signed step one bit wider per level
         return width + LOOP_LEVELS * (width + 1)
 
-    bits = (3 + 2 + 1 + 2 + 4                      # opcode, precision, rounding, reduce, token
+    bits = (4 + 2 + 1 + 2 + 4                      # opcode, precision, rounding, reduce, token
+            + 5 + 5                                # destination column and row
             + LOOP_LEVELS * COUNT_WIDTH            # counts
             + 3 * stream(address_width) + stream(settings_width)
             + 5 * 8                                # zero points and clamps
@@ -254,7 +260,10 @@ def test_instruction_words(params, address_width, settings_width, words):
     ({"reduce_levels": 3, "s": Stream(0, (0, 0, 1, 1))},
      "stream s advances per tile: its strides of the 3 reduction levels must be 0, "
      "not (0, 0, 1, 1, 0, 0)"),
-    ({"opcode": 7}, "7 is not a valid Opcode"),
+    ({"opcode": 9}, "9 is not a valid Opcode"),
+    ({"opcode": Opcode.SEND, "reduce_levels": 1}, "SEND has no reduction: reduce_levels must be 0, not 1"),
+    ({"dest_x": 32}, "dest_x must lie in [0, 31], not 32"),
+    ({"dest_y": -1}, "dest_y must lie in [0, 31], not -1"),
     ({"precision": 3}, "3 is not a valid Precision"),
 ])
 def test_instruction_wrong(kwargs, message):

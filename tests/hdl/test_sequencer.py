@@ -64,7 +64,7 @@ def simulate(program, *, pulses=(), start_again=(), limit=None):
     ``start``; ``-2``: the cycle before, while idle); ``start_again`` are cycles to pulse
     ``start`` in while the program runs.
     """
-    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"])
+    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"], send_drain=1)
     words = [encode(instruction, PARAMS) for instruction in program]
     limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
@@ -226,12 +226,14 @@ def test_start_forgets_earlier_tokens():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"params": None, "mac_drain": 1, "vector_drain": 1}, TypeError,
+    ({"params": None, "mac_drain": 1, "vector_drain": 1, "send_drain": 1}, TypeError,
      r"^Sequencer params must be a CoreParams, not None$"),
-    ({"params": PARAMS, "mac_drain": 0, "vector_drain": 1}, ValueError,
+    ({"params": PARAMS, "mac_drain": 0, "vector_drain": 1, "send_drain": 1}, ValueError,
      r"^mac_drain must be a positive integer, not 0$"),
-    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2.5}, ValueError,
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2.5, "send_drain": 1}, ValueError,
      r"^vector_drain must be a positive integer, not 2\.5$"),
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "send_drain": 0}, ValueError,
+     r"^send_drain must be a positive integer, not 0$"),
 ])
 def test_sequencer_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -32,7 +32,7 @@ from sim.golden.pool import mean_params
 
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
 
-__all__ = ["CompileError", "Buffer", "Compiled", "compile_network", "element_addresses"]
+__all__ = ["CompileError", "Buffer", "Compiled", "CoreCompiler", "compile_network", "element_addresses"]
 
 #: The requantize unit's identity: ``MultiplyByQuantizedMultiplier(x, 2**30, 1) == x``.
 IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
@@ -48,6 +48,8 @@ class Buffer:
 
     Byte ``base`` is the top-left corner of the border; a pixel is ``words_per_pixel``
     words; ``padding`` is (top, bottom, left, right) pixels; ``fill`` the border's value.
+    A buffer may hold a band of the tensor's rows (on a core of an array, ``gen.array``):
+    its row 0 is the tensor's row ``first_row``, and coordinates are the tensor's.
     """
     name: str
     height: int
@@ -58,6 +60,7 @@ class Buffer:
     padding: tuple = (0, 0, 0, 0)
     fill: int = 0
     base: int = 0
+    first_row: int = 0
 
     @property
     def channels_per_word(self):
@@ -87,7 +90,8 @@ class Buffer:
 
     def address(self, y, x):
         """Byte address of pixel ``(y, x)``; negative or past the edge reaches into the border."""
-        return self.base + (y + self.padding[0]) * self.pitch + (x + self.padding[2]) * self.pixel_bytes
+        return (self.base + (y - self.first_row + self.padding[0]) * self.pitch
+                + (x + self.padding[2]) * self.pixel_bytes)
 
     def pack(self, values):
         """Pack an (H', W', channels) array into pixel bytes (uint8 array H', W', pixel_bytes)."""
@@ -151,34 +155,46 @@ class Compiled:
                    for word, value in sorted(self.border_words.items())]
         return writes
 
-    def _interior_words(self, buffer):
-        """Word addresses of ``buffer``'s interior, row-major, ``words_per_pixel`` per pixel."""
+    def _rows_and_words(self, buffer, rows, words):
+        rows = rows or (buffer.first_row, buffer.first_row + buffer.height)
+        return rows, words or (0, buffer.words_per_pixel)
+
+    def _interior_words(self, buffer, rows=None, words=None):
+        """Word addresses of rows ``rows`` and pixel words ``words`` of ``buffer`` (all of its
+        interior by default), row-major."""
+        (first, last), (low, high) = self._rows_and_words(buffer, rows, words)
         word = self.params.word_bytes
         return [buffer.address(y, x) // word + index
-                for y in range(buffer.height) for x in range(buffer.width)
-                for index in range(buffer.words_per_pixel)]
+                for y in range(first, last) for x in range(buffer.width) for index in range(low, high)]
 
     def input_words(self, x):
-        """``(host word address, value)`` writing the input frame ``x`` (H, W, C)."""
+        """``(host word address, value)`` writing the input frame ``x`` (H, W, C): the rows
+        of it the input buffer holds."""
         buffer = self.buffers["input"]
+        shape = self.network.input.shape
         x = np.asarray(x)
-        if x.shape != (buffer.height, buffer.width, buffer.channels):
-            raise ValueError(f"input frame must have shape {(buffer.height, buffer.width, buffer.channels)}, "
-                             f"not {x.shape!r}")
-        values = self._words(buffer.pack(x).reshape(-1))
+        if x.shape != shape:
+            raise ValueError(f"input frame must have shape {shape}, not {x.shape!r}")
+        band = x[buffer.first_row:buffer.first_row + buffer.height]
+        values = self._words(buffer.pack(band).reshape(-1))
         return [(self.host_address(Region.ACTIVATIONS, address), value)
                 for address, value in zip(self._interior_words(buffer), values)]
 
-    def output_addresses(self, name):
-        """Host word addresses to read for tensor ``name``, in the order :meth:`decode` takes."""
+    def output_addresses(self, name, rows=None, words=None):
+        """Host word addresses to read for tensor ``name`` (rows ``rows`` and pixel words
+        ``words`` of it, all it holds by default), in the order :meth:`decode` takes."""
         return [self.host_address(Region.ACTIVATIONS, address)
-                for address in self._interior_words(self.buffers[name])]
+                for address in self._interior_words(self.buffers[name], rows, words)]
 
-    def decode(self, name, words):
-        """The (H, W, C) values of tensor ``name`` from the words read at :meth:`output_addresses`."""
+    def decode(self, name, words, rows=None, word_range=None):
+        """The (rows, W, C) values of tensor ``name`` from the words read at
+        :meth:`output_addresses` (channels outside ``word_range`` are zero)."""
         buffer = self.buffers[name]
+        (first, last), (low, high) = self._rows_and_words(buffer, rows, word_range)
         data = b"".join(int(word).to_bytes(self.params.word_bytes, "little") for word in words)
-        pixels = np.frombuffer(data, np.uint8).reshape(buffer.height, buffer.width, buffer.pixel_bytes)
+        pixels = np.zeros((last - first, buffer.width, buffer.pixel_bytes), np.uint8)
+        pixels[..., low * self.params.word_bytes:high * self.params.word_bytes] = np.frombuffer(
+            data, np.uint8).reshape(last - first, buffer.width, -1)
         return buffer.unpack(pixels)
 
 
@@ -210,7 +226,11 @@ def _settings_entry(params, bias, multiplier, shift):
     return bits.to_bytes(params.settings_entry_words * params.word_bytes, "little")
 
 
-class _Compiler:
+class CoreCompiler:
+    """Compiles layers (or parts of layers) for one core: its buffers, weight and settings
+    images and program. :func:`compile_network` runs a whole network on one core with it;
+    ``gen.array`` gives each core of an array its part."""
+
     def __init__(self, network, params):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {network!r}")
@@ -225,7 +245,7 @@ class _Compiler:
 
     # Buffers ---------------------------------------------------------------------------
 
-    def _borders(self):
+    def borders(self):
         """Per tensor: the border (top, bottom, left, right) and fill its consumers need."""
         padding = {name: [0, 0, 0, 0] for name in self.specs}
         fills = {name: {} for name in self.specs}
@@ -259,28 +279,39 @@ class _Compiler:
             borders[name] = (border, fill)
         return borders
 
-    def _allocate(self):
-        params = self.params
-        word = params.word_bytes
-        banks = params.activation_banks
+    def _partners(self):
+        """Per tensor: the tensors it is added to (their reads share every cycle)."""
         partners = {name: set() for name in self.specs}
         for layer in self.network.layers:
             if isinstance(layer, Add):
                 a, b = layer.sources
                 partners[a].add(b)
                 partners[b].add(a)
+        return partners
+
+    def allocate(self, geometry):
+        """Place a buffer for each tensor of ``geometry`` in the activation SRAM, in its order.
+
+        ``geometry`` maps a tensor name to ``(first_row, height, border, fill)``: the band
+        of rows held and the border (top, bottom, left, right) with its fill. Returns the
+        buffers by name and the border words ``{word address: value}`` to load.
+        """
+        params = self.params
+        word, banks = params.word_bytes, params.activation_banks
+        partners = self._partners()
         buffers, border_words, top = {}, {}, 0
-        for name, (border, fill) in self._borders().items():
-            height, width, channels = self.specs[name].shape
-            buffer = Buffer(name, height, width, channels, self.precision, word, border, fill, 0)
-            base = top
-            # Keep the two operands of an ADD in different banks at every element.
-            for _ in range(banks):
-                if all((base - buffers[p].base) // word % banks for p in partners[name] if p in buffers):
+        for name, (first_row, height, border, fill) in geometry.items():
+            _, width, channels = self.specs[name].shape
+            # Keep the two operands of an ADD in different banks at every element: the
+            # distance between the same pixel of the two is the same for all pixels.
+            for shift in range(banks):
+                buffer = Buffer(name, height, width, channels, self.precision, word, border, fill,
+                                top + shift * word, first_row)
+                if all((buffer.address(0, 0) - buffers[p].address(0, 0)) // word % banks
+                       for p in partners[name] if p in buffers):
                     break
-                base += word
-            buffers[name] = buffer = Buffer(name, height, width, channels, self.precision, word,
-                                            border, fill, base)
+            buffers[name] = buffer
+            base = buffer.base
             top = base + buffer.size_bytes
             if top > params.activation_sram.size_bytes:
                 raise CompileError(
@@ -345,21 +376,32 @@ class _Compiler:
         low, high = golden.activation_range(y_zp, relu=relu, bits=self.precision.bits)
         return {"zero_point": int(y_zp), "clamp_min": int(low), "clamp_max": int(high)}
 
-    def _mac(self, layer, buffers):
+    def _ranges(self, layer, rows, channels):
+        """Output rows and channels ``[first, last)`` to compute (all by default), and the
+        byte offset of the first channel within a pixel (whole words)."""
+        height, _, out_channels = self.specs[layer.name].shape
+        rows, channels = rows or (0, height), channels or (0, out_channels)
+        return rows, channels, channels[0] * self.precision.bits // LANE_WIDTH
+
+    def mac(self, layer, buffers, rows=None, channels=None):
+        """The ``MAC`` of output rows ``rows`` and channels ``channels`` of a conv or
+        fully-connected ``layer`` (all of them by default); ``channels`` start on a word."""
         params, precision = self.params, self.precision
         columns, word = params.mac.columns, params.word_bytes
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
+        (first, last), (low, high), offset = self._ranges(layer, rows, channels)
         self._check_range(layer, "w", layer.w)
         if isinstance(layer, FullyConnected):
             w = layer.w.reshape(layer.w.shape[0], 1, 1, -1)
             stride, padding = (1, 1), (0, 0, 0, 0)
         else:
             w, stride, padding = layer.w, layer.stride, layer.padding
-        out_channels, kh, kw, in_channels = w.shape
         multiplier, shift = golden.conv_requant_params(x_scale=spec.scale, w_scale=layer.w_scale,
-                                                       y_scale=layer.y_scale, out_channels=out_channels)
+                                                       y_scale=layer.y_scale, out_channels=w.shape[0])
         bias = golden.fold_input_zero_point(w, layer.bias, spec.zero_point)
+        w, bias, multiplier, shift = (array[low:high] for array in (w, bias, multiplier, shift))
+        out_channels, kh, kw, in_channels = w.shape
         entries = [_settings_entry(params, bias[i:i + columns], multiplier[i:i + columns],
                                    shift[i:i + columns]) for i in range(0, out_channels, columns)]
         tile = columns * word
@@ -369,58 +411,67 @@ class _Compiler:
             (kw, {"a": x.pixel_bytes, "b": words_in * tile}),
             (kh, {"a": x.pitch, "b": kw * words_in * tile}),
             (y.width, {"a": stride[1] * x.pixel_bytes, "o": y.pixel_bytes}),
-            (y.height, {"a": stride[0] * x.pitch, "o": y.pitch}),
+            (last - first, {"a": stride[0] * x.pitch, "o": y.pitch}),
             (len(entries), {"b": kh * kw * words_in * tile, "o": columns * precision.bits // LANE_WIDTH,
                             "s": 1}),
         ]
         return Instruction(Opcode.MAC, precision, reduce_levels=3, **_nest(
-            levels, a=x.address(-padding[0], -padding[2]), b=self._add_weights(layer, w),
-            o=y.address(0, 0), s=self._add_settings(layer, entries)),
+            levels, a=x.address(first * stride[0] - padding[0], -padding[2]),
+            b=self._add_weights(layer, w), o=y.address(first, 0) + offset,
+            s=self._add_settings(layer, entries)),
             **self._output_range(layer.y_zp, layer.relu))
 
-    def _tiles(self, buffer):
+    def _tiles(self, channels):
+        """Tiles of ``columns`` channels over ``channels`` ``[first, last)``, and a tile's bytes."""
         columns = self.params.mac.columns
-        return -(-buffer.channels // columns), columns * self.precision.bits // LANE_WIDTH
+        return -(-(channels[1] - channels[0]) // columns), columns * self.precision.bits // LANE_WIDTH
 
-    def _max_pool(self, layer, buffers):
+    def max_pool(self, layer, buffers, rows=None, channels=None):
+        """The ``MAXPOOL`` of output rows ``rows`` and channels ``channels`` of ``layer``."""
         x, y = buffers[layer.source], buffers[layer.name]
-        tiles, tile = self._tiles(x)
+        (first, last), channels, offset = self._ranges(layer, rows, channels)
+        tiles, tile = self._tiles(channels)
         (kh, kw), (sh, sw) = layer.kernel, layer.stride
         levels = [
             (kw, {"a": x.pixel_bytes}),
             (kh, {"a": x.pitch}),
             (y.width, {"a": sw * x.pixel_bytes, "o": y.pixel_bytes}),
-            (y.height, {"a": sh * x.pitch, "o": y.pitch}),
+            (last - first, {"a": sh * x.pitch, "o": y.pitch}),
             (tiles, {"a": tile, "o": tile}),
         ]
         entry = _settings_entry(self.params, [0] * self.params.mac.columns,
                                 [IDENTITY_MULTIPLIER] * self.params.mac.columns,
                                 [IDENTITY_SHIFT] * self.params.mac.columns)
         return Instruction(Opcode.MAXPOOL, self.precision, reduce_levels=2, **_nest(
-            levels, a=x.address(-layer.padding[0], -layer.padding[2]), o=y.address(0, 0),
-            s=self._add_settings(layer, [entry])), **self._output_range(0, False))
+            levels, a=x.address(first * sh - layer.padding[0], -layer.padding[2]) + offset,
+            o=y.address(first, 0) + offset, s=self._add_settings(layer, [entry])),
+            **self._output_range(0, False))
 
-    def _avg_pool(self, layer, buffers):
+    def avg_pool(self, layer, buffers, rows=None, channels=None):
+        """The ``AVGPOOL`` of channels ``channels`` of ``layer`` (its one row: ``rows`` is (0, 1))."""
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
-        tiles, tile = self._tiles(x)
+        _, channels, offset = self._ranges(layer, rows, channels)
+        tiles, tile = self._tiles(channels)
         count = x.height * x.width
         multiplier, shift = mean_params(x_scale=spec.scale, y_scale=layer.y_scale, count=count)
         columns = self.params.mac.columns
         bias = int(golden.wrap_int32(np.int64(-spec.zero_point * count)))
         entry = _settings_entry(self.params, [bias] * columns, [multiplier] * columns,
                                 [shift] * columns)
-        levels = [(x.width, {"a": x.pixel_bytes}), (x.height, {"a": x.pitch}),
+        levels = [(x.width, {"a": x.pixel_bytes}), (spec.shape[0], {"a": x.pitch}),
                   (tiles, {"a": tile, "o": tile})]
         return Instruction(Opcode.AVGPOOL, self.precision, reduce_levels=2, **_nest(
-            levels, a=x.address(0, 0), o=y.address(0, 0), s=self._add_settings(layer, [entry])),
-            **self._output_range(layer.y_zp, False))
+            levels, a=x.address(0, 0) + offset, o=y.address(0, 0) + offset,
+            s=self._add_settings(layer, [entry])), **self._output_range(layer.y_zp, False))
 
-    def _add(self, layer, buffers):
+    def add(self, layer, buffers, rows=None, channels=None):
+        """The ``ADD`` of output rows ``rows`` and channels ``channels`` of ``layer``."""
         a, b = (buffers[source] for source in layer.sources)
         a_spec, b_spec = (self.specs[source] for source in layer.sources)
         y = buffers[layer.name]
-        tiles, tile = self._tiles(a)
+        (first, last), channels, offset = self._ranges(layer, rows, channels)
+        tiles, tile = self._tiles(channels)
         p = add_params(a_scale=a_spec.scale, b_scale=b_spec.scale, y_scale=layer.y_scale)
         columns = self.params.mac.columns
         entry = _settings_entry(self.params, [0] * columns, [p.y_multiplier] * columns,
@@ -428,12 +479,12 @@ class _Compiler:
         levels = [
             (tiles, {"a": tile, "b": tile, "o": tile}),
             (a.width, {"a": a.pixel_bytes, "b": b.pixel_bytes, "o": y.pixel_bytes}),
-            (a.height, {"a": a.pitch, "b": b.pitch, "o": y.pitch}),
+            (last - first, {"a": a.pitch, "b": b.pitch, "o": y.pitch}),
         ]
         instruction = Instruction(
             Opcode.ADD, self.precision, reduce_levels=0, **_nest(
-                levels, a=a.address(0, 0), b=b.address(0, 0), o=y.address(0, 0),
-                s=self._add_settings(layer, [entry])),
+                levels, a=a.address(first, 0) + offset, b=b.address(first, 0) + offset,
+                o=y.address(first, 0) + offset, s=self._add_settings(layer, [entry])),
             a_zero_point=a_spec.zero_point, b_zero_point=b_spec.zero_point,
             a_multiplier=p.a_multiplier, a_shift=p.a_shift, b_multiplier=p.b_multiplier,
             b_shift=p.b_shift, **self._output_range(layer.y_zp, layer.relu))
@@ -445,16 +496,21 @@ class _Compiler:
                                f"{layer.sources[1]} meet in one bank at element {int(np.argmax(same))}")
         return instruction
 
-    def compile(self):
-        buffers, border_words = self._allocate()
-        emit = {Conv2d: self._mac, FullyConnected: self._mac, MaxPool2d: self._max_pool,
-                GlobalAvgPool: self._avg_pool, Add: self._add}
+    def emit(self, layer, buffers, rows=None, channels=None):
+        """The instruction computing output rows ``rows`` and channels ``channels`` of
+        ``layer`` (all by default) from ``buffers``."""
+        emit = {Conv2d: self.mac, FullyConnected: self.mac, MaxPool2d: self.max_pool,
+                GlobalAvgPool: self.avg_pool, Add: self.add}
+        return emit[type(layer)](layer, buffers, rows, channels)
+
+    def check_shapes(self):
         for layer in self.network.layers:
             shape = self.specs[layer.name].shape
             if min(shape) < 1:
                 raise CompileError(f"layer {layer.name} has an empty output of shape {shape!r}")
-            self.program.append(emit[type(layer)](layer, buffers))
-        self.program.append(Instruction(Opcode.HALT))
+
+    def finish(self, buffers, border_words, predicted_cycles=None):
+        """Check the program (ending in ``HALT``) against the core and package it."""
         if len(self.program) > self.params.program_depth:
             raise CompileError(f"program memory overflows: the program needs {len(self.program)} "
                                f"instructions, the core has {self.params.program_depth}")
@@ -463,13 +519,24 @@ class _Compiler:
                 encode(instruction, self.params)
             except ValueError as error:
                 raise CompileError(str(error)) from None
-        return Compiled(self.params, self.network, tuple(self.program), buffers,
-                        program_cycles(self.program, self.params), bytes(self.weights),
-                        tuple(self.settings), border_words)
+        if predicted_cycles is None:
+            predicted_cycles = program_cycles(self.program, self.params)
+        return Compiled(self.params, self.network, tuple(self.program), buffers, predicted_cycles,
+                        bytes(self.weights), tuple(self.settings), border_words)
+
+    def compile(self):
+        self.check_shapes()
+        geometry = {name: (0, self.specs[name].shape[0], border, fill)
+                    for name, (border, fill) in self.borders().items()}
+        buffers, border_words = self.allocate(geometry)
+        for layer in self.network.layers:
+            self.program.append(self.emit(layer, buffers))
+        self.program.append(Instruction(Opcode.HALT))
+        return self.finish(buffers, border_words)
 
 
 def compile_network(network, params):
     """Compile ``network`` for one core with ``params``; raises :class:`CompileError` if it
     does not fit (naming the memory, the bytes needed and available) or cannot run."""
-    return _Compiler(network, params).compile()
+    return CoreCompiler(network, params).compile()
 

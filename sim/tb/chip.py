@@ -5,7 +5,8 @@ The job file (``job`` in the testbench parameters) holds ``writes``, the encoded
 ``RUN`` command; ``reads``, the encoded ``READ`` commands of the output frames; and
 ``predicted_cycles``. The testbench sends the writes, then ``RUN``, counts the cycles
 until ``done``, sends the reads and collects every word on ``o_data`` (raw payloads). The
-result file holds the words, its cycle count, the chip's ``cycles`` and ``conflict``.
+result file holds the words, its cycle count, the chip's ``cycles``, ``conflict`` and
+``overrun``.
 """
 
 import json
@@ -69,6 +70,6 @@ async def run_array(dut):
     await send(dut, job["reads"])
     await collector
     result = {"cycles": cycles, "counter": int(dut.cycles.value), "conflict": int(dut.conflict.value),
-              "words": words}
+              "overrun": int(dut.overrun.value), "words": words}
     with open(params["result"], "w") as file:
         json.dump(result, file)

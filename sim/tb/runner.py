@@ -91,14 +91,15 @@ def _shared_build(runner, sim, verilog, *, toplevel, waves):
     return build_dir
 
 
-def run_cocotb(component, *, toplevel, test_module, test_name, params=None, testcase=None,
+def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcase=None,
                sim=None, shared_build=False):
-    """Simulate ``component`` with the cocotb tests in ``sim.tb.<test_module>``.
+    """Simulate ``design`` with the cocotb tests in ``sim.tb.<test_module>``.
 
     Parameters
     ----------
-    component : amaranth.lib.wiring.Component
-        The design under test; its Verilog module is named ``toplevel``.
+    design : amaranth.lib.wiring.Component or str
+        The design under test: a component, whose Verilog module is named ``toplevel``,
+        or Verilog text whose top module is ``toplevel``.
     test_module : str
         Module in ``sim/tb/`` holding the ``@cocotb.test`` functions.
     test_name : str
@@ -139,7 +140,7 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
         # breaks builds large enough to use one; give make the flag GCC expects.
         os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     runner = get_runner(sim)
-    verilog = to_verilog(component, toplevel)
+    verilog = design if isinstance(design, str) else to_verilog(design, toplevel)
     if shared_build:
         build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves)
     else:
@@ -159,7 +160,7 @@ def run_cocotb(component, *, toplevel, test_module, test_name, params=None, test
                              f"results in {results}")
 
 
-def run_job(component, *, toplevel, test_module, test_name, sim, job=None, params=None,
+def run_job(design, *, toplevel, test_module, test_name, sim, job=None, params=None,
             testcase=None):
     """Run a testbench that reads a job file and writes a result file; return the result.
 
@@ -176,7 +177,7 @@ def run_job(component, *, toplevel, test_module, test_name, sim, job=None, param
     if job is not None:
         job_path.write_text(json.dumps(job))
         paths["job"] = str(job_path)
-    run_cocotb(component, toplevel=toplevel, test_module=test_module, test_name=test_name, sim=sim,
+    run_cocotb(design, toplevel=toplevel, test_module=test_module, test_name=test_name, sim=sim,
                shared_build=True, testcase=testcase, params={**(params or {}), **paths})
     return json.loads(result_path.read_text())
 

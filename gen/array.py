@@ -1,0 +1,549 @@
+"""The array compiler: a quantized network onto ``rows x columns`` cores, with a static,
+cycle-exact schedule that includes every network transfer.
+
+Mapping
+-------
+Every layer is split over some of the cores, one of two ways, chosen per layer (or forced):
+
+- **rows** (spatial): core ``k`` computes a band of the output rows, all channels;
+- **channels**: core ``k`` computes a slice of the output channels (whole SRAM words of
+  them), all rows.
+
+Cores are numbered along a snake through the mesh (row 0 west to east, row 1 east to
+west, ...), so that consecutive bands sit on mesh neighbours. Each core keeps, for every
+tensor it produces or reads, one buffer holding the rows it owns or needs with all
+channels (``gen.compiler.Buffer`` with a ``first_row``), bordered like the single-core
+compiler's buffers where the rows reach past the tensor's edge. Whatever a core needs and
+does not own (the halo rows of a neighbour's band, the other channel slices of an input
+shared by a channel split) is copied by its owner, right after computing it, with a
+``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``; the consumer
+``WAIT`` s for every such token before the first layer that reads the tensor. The
+network's input is written by the host into every core that needs rows of it; the host
+reads each output tensor from the cores that own its parts. A block's intermediate
+tensors never leave the array.
+
+Schedule
+--------
+Every core starts in the same cycle and nothing in a core's timing depends on data, so
+the compiler simulates the whole run at the level of instructions and flits: each
+instruction's start cycle (``sim.cycle``), each message's offer cycle, the router output
+each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router, see
+``hdl.network``) and each token's arrival. Two rules make this prediction exact:
+
+1. no two flits ever ask for one router output in one cycle, so no arbitration ever
+   happens and no flit ever waits;
+2. no word arrives at a core while it runs a compute instruction, so the network's writes
+   never meet the core's own write-back in an SRAM bank.
+
+Where a rule would break, the compiler delays the later message's instruction with a
+``DELAY`` and simulates again, until both hold. The predicted run length is then the
+cycle the last core halts, which the hardware must match exactly.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
+from hdl.params import COUNT_WIDTH, TOKENS, CoreParams
+from hdl.router import Port, xy_route
+from sim.cycle import instruction_cycles
+
+from .compiler import CompileError, CoreCompiler
+from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
+
+__all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
+
+#: Most ``DELAY`` iterations the scheduler tries before giving up.
+MAX_SCHEDULE_ROUNDS = 20000
+
+
+class Split(enum.Enum):
+    """How a layer's output is divided among cores."""
+    ROWS = "rows"
+    CHANNELS = "channels"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A block of a tensor: rows ``[rows[0], rows[1])`` and pixel words ``[words[0], words[1])``."""
+    rows: tuple
+    words: tuple
+
+    def __and__(self, other):
+        rows = (max(self.rows[0], other.rows[0]), min(self.rows[1], other.rows[1]))
+        words = (max(self.words[0], other.words[0]), min(self.words[1], other.words[1]))
+        return Part(rows, words) if rows[0] < rows[1] and words[0] < words[1] else None
+
+    def __or__(self, other):
+        return Part((min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1])),
+                    (min(self.words[0], other.words[0]), max(self.words[1], other.words[1])))
+
+
+def snake(rows, columns):
+    """Core coordinates ``(x, y)`` in snake order: consecutive cores are mesh neighbours."""
+    return [(x if y % 2 == 0 else columns - 1 - x, y) for y in range(rows) for x in range(columns)]
+
+
+def _bands(total, parts):
+    """``parts`` contiguous, near-equal ``[first, last)`` ranges covering ``range(total)``."""
+    return [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
+
+
+def _path(source, destination):
+    """The ``(router, output port)`` pairs of a flit's XY path, one per router passed."""
+    (x, y), hops = source, []
+    while True:
+        port = xy_route(x, y, *destination)
+        hops.append(((x, y), port))
+        if port == Port.LOCAL:
+            return hops
+        x += {Port.EAST: 1, Port.WEST: -1}.get(port, 0)
+        y += {Port.SOUTH: 1, Port.NORTH: -1}.get(port, 0)
+
+
+@dataclass
+class _Op:
+    """One instruction of a core's program, before scheduling; ``DELAY`` s of ``delay``
+    cycles in all run before it (0, or at least ``FETCH_CYCLES + 1``)."""
+    instruction: Instruction
+    message: int = None        # SEND and SIGNAL: their message; WAIT: the one it waits for
+    delay: int = 0
+
+
+@dataclass
+class _Message:
+    source: int
+    destination: int
+    words: int                 # flits: one per word for SEND, one for SIGNAL
+    token: int = None
+
+
+@dataclass
+class LayerPlan:
+    """How one layer runs: its split and, per core index, the output part it computes."""
+    name: str
+    split: Split
+    parts: dict
+
+
+@dataclass
+class ArrayCompiled:
+    """What the array compiler produces.
+
+    Attributes
+    ----------
+    rows, columns : int
+        The array.
+    network : Network
+    cores : dict
+        By core coordinates ``(x, y)``: that core's :class:`gen.compiler.Compiled`
+        (program, images, buffers, its own predicted cycles).
+    plans : list of LayerPlan
+    owners : dict
+        By tensor name: ``{(x, y): Part}`` of the cores holding it.
+    predicted_cycles : int
+        The run's length: from the cycle after ``start`` to the last core's ``HALT``.
+    transfers : dict
+        By tensor name: words sent between cores for it.
+    """
+    rows: int
+    columns: int
+    network: Network
+    cores: dict
+    plans: list
+    owners: dict
+    predicted_cycles: int
+    transfers: dict = field(default_factory=dict)
+
+    def load_writes(self):
+        """``(x, y, host word address, value)`` of everything loaded before a run."""
+        return [(x, y, address, value) for (x, y), compiled in self.cores.items()
+                for address, value in compiled.load_words()]
+
+    def input_writes(self, frame):
+        """``(x, y, host word address, value)`` writing input frame ``frame`` (H, W, C)."""
+        return [(x, y, address, value) for (x, y), compiled in self.cores.items()
+                if "input" in compiled.buffers for address, value in compiled.input_words(frame)]
+
+    def output_reads(self, name):
+        """``(x, y, host word address)`` of every word of tensor ``name``, in :meth:`decode`'s order."""
+        return [(x, y, address) for (x, y), part in self.owners[name].items()
+                for address in self.cores[(x, y)].output_addresses(name, part.rows, part.words)]
+
+    def decode(self, name, words):
+        """The (H, W, C) values of tensor ``name`` from the words read at :meth:`output_reads`."""
+        height, width, channels = self.network.specs()[name].shape
+        result = np.zeros((height, width, channels), np.int64)
+        words = list(words)
+        for (x, y), part in self.owners[name].items():
+            compiled = self.cores[(x, y)]
+            count = len(compiled.output_addresses(name, part.rows, part.words))
+            values = compiled.decode(name, words[:count], part.rows, part.words)
+            words = words[count:]
+            per_word = compiled.buffers[name].channels_per_word
+            low, high = part.words[0] * per_word, min(channels, part.words[1] * per_word)
+            result[part.rows[0]:part.rows[1], :, low:high] = values[..., low:high]
+        return result
+
+
+class _ArrayCompiler:
+    def __init__(self, network, params, rows, columns, splits):
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be a Network, not {network!r}")
+        if not isinstance(params, CoreParams):
+            raise TypeError(f"params must be a CoreParams, not {params!r}")
+        self.network, self.params = network, params
+        self.rows, self.columns = rows, columns
+        self.places = snake(rows, columns)
+        self.specs = network.specs()
+        self.splits = dict(splits or {})
+        for name, split in self.splits.items():
+            if name not in self.specs or name == "input":
+                raise CompileError(f"split given for {name!r}, which is not a layer of the network")
+            self.splits[name] = Split(split)
+        self.per_word = params.word_bytes * network.precision.values_per_lane
+        self.consumers = {name: [] for name in self.specs}
+        for layer in network.layers:
+            for source in layer.sources:
+                self.consumers[source].append(layer)
+
+    # Planning --------------------------------------------------------------------------
+
+    def _words(self, name):
+        return -(-self.specs[name].shape[2] // self.per_word)
+
+    def _options(self, layer):
+        height, _, channels = self.specs[layer.name].shape
+        cores = len(self.places)
+        options = {}
+        if isinstance(layer, (Conv2d, MaxPool2d, Add)):
+            options[Split.ROWS] = [Part(band, (0, self._words(layer.name)))
+                                   for band in _bands(height, min(cores, height))]
+        words = self._words(layer.name)
+        options[Split.CHANNELS] = [Part((0, height), band)
+                                   for band in _bands(words, min(cores, words))]
+        return options
+
+    def _needs(self, layer, part):
+        """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
+        reach past the source's edge, into its border)."""
+        if isinstance(layer, (Conv2d, MaxPool2d)):
+            kernel = layer.w.shape[1] if isinstance(layer, Conv2d) else layer.kernel[0]
+            stride, top = layer.stride[0], layer.padding[0]
+            rows = (part.rows[0] * stride - top, (part.rows[1] - 1) * stride - top + kernel)
+        elif isinstance(layer, Add):
+            rows = part.rows
+        else:
+            rows = (0, self.specs[layer.sources[0]].shape[0])
+        every_word = isinstance(layer, (Conv2d, FullyConnected))
+        return {source: Part(rows, (0, self._words(source)) if every_word else part.words)
+                for source in layer.sources}
+
+    def _elements(self, layer, part):
+        """Loop-nest elements of one core's part (its compute cycles, less fixed overheads)."""
+        _, width, _ = self.specs[layer.name].shape
+        rows = part.rows[1] - part.rows[0]
+        tiles = -(-(part.words[1] - part.words[0]) * self.per_word // self.params.mac.columns)
+        if isinstance(layer, (Conv2d, FullyConnected)):
+            window = int(np.prod(layer.w.shape[1:-1])) if isinstance(layer, Conv2d) else 1
+            return rows * width * tiles * window * self._words(layer.sources[0])
+        if isinstance(layer, MaxPool2d):
+            return rows * width * tiles * layer.kernel[0] * layer.kernel[1]
+        if isinstance(layer, GlobalAvgPool):
+            height, width, _ = self.specs[layer.source].shape
+            return height * width * tiles
+        return rows * width * tiles
+
+    def _estimate(self, layer, parts, owners):
+        """Estimated cycles of an option: the slowest core's compute plus what it receives."""
+        worst = 0
+        for index, part in enumerate(parts):
+            received = 0
+            for source, need in self._needs(layer, part).items():
+                for owner, owned in owners.get(source, {}).items():
+                    common = owned & need
+                    if owner != index and common:
+                        received += ((common.rows[1] - common.rows[0]) * self.specs[source].shape[1]
+                                     * (common.words[1] - common.words[0]) + 2 * FETCH_CYCLES + 8)
+            worst = max(worst, self._elements(layer, part) + received)
+        return worst
+
+    def plan(self):
+        owners = {}
+        plans = []
+        for layer in self.network.layers:
+            options = self._options(layer)
+            forced = self.splits.get(layer.name)
+            if forced is not None and forced not in options:
+                raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
+                                   f"{forced.value}; it can by {', '.join(s.value for s in options)}")
+            split = forced or min(options, key=lambda s: self._estimate(layer, options[s], owners))
+            parts = dict(enumerate(options[split]))
+            owners[layer.name] = parts
+            plans.append(LayerPlan(layer.name, split, parts))
+        return plans, owners
+
+    # Buffers ---------------------------------------------------------------------------
+
+    def geometry(self, plans, owners, borders):
+        """Per core index: ``{tensor: (first_row, height, border, fill)}``, in network order,
+        and per core index and tensor the part it needs."""
+        needs = {index: {} for index in range(len(self.places))}
+        for plan, layer in zip(plans, self.network.layers):
+            for index, part in plan.parts.items():
+                for source, need in self._needs(layer, part).items():
+                    held = needs[index].get(source)
+                    needs[index][source] = need if held is None else held | need
+        geometry = {}
+        for index in range(len(self.places)):
+            shapes = {}
+            for name in self.specs:
+                own = owners.get(name, {}).get(index)
+                need = needs[index].get(name)
+                if own is None and need is None:
+                    continue
+                height = self.specs[name].shape[0]
+                span = own if need is None else need if own is None else own | need
+                first, last = max(0, span.rows[0]), min(height, span.rows[1])
+                (top, bottom, left, right), fill = borders[name]
+                border = (min(top, max(0, -span.rows[0])), min(bottom, max(0, span.rows[1] - height)),
+                          left, right)
+                shapes[name] = (first, last - first, border, fill)
+            geometry[index] = shapes
+        return geometry, needs
+
+    # Programs --------------------------------------------------------------------------
+
+    def _send(self, source, destination, name, part, message):
+        word = self.params.word_bytes
+        src, dst = (self.compilers[index].buffers[name] for index in (source, destination))
+        x, y = self.places[destination]
+        counts = (part.words[1] - part.words[0], src.width, part.rows[1] - part.rows[0])
+        offset = part.words[0] * word
+        instruction = Instruction(
+            Opcode.SEND, self.network.precision, counts=counts, dest_x=x, dest_y=y,
+            a=Stream(src.address(part.rows[0], 0) + offset, (word, src.pixel_bytes, src.pitch)),
+            o=Stream(dst.address(part.rows[0], 0) + offset, (word, dst.pixel_bytes, dst.pitch)))
+        return _Op(instruction, message)
+
+    def programs(self, plans, owners, needs):
+        """Each core's operations, messages and the words sent per tensor."""
+        ops = {index: [] for index in range(len(self.places))}
+        messages, transfers = [], {}
+        incoming = {}      # (tensor, destination) -> [message waited for]
+        next_token = {index: 0 for index in range(len(self.places))}
+        waited = {index: set() for index in range(len(self.places))}
+        for plan, layer in zip(plans, self.network.layers):
+            for index, part in plan.parts.items():
+                for source in layer.sources:
+                    if (source, index) not in waited[index]:
+                        waited[index].add((source, index))
+                        for message in incoming.get((source, index), []):
+                            ops[index].append(_Op(Instruction(Opcode.WAIT, token=messages[message].token),
+                                                  message))
+                compiler = self.compilers[index]
+                ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
+                                                    self._channels(layer.name, part))))
+                # Send what the other cores need of this part, right away.
+                for reader in range(len(self.places)):
+                    need = needs[reader].get(layer.name)
+                    common = need and part & need
+                    if reader == index or not common:
+                        continue
+                    words = ((common.rows[1] - common.rows[0]) * self.specs[layer.name].shape[1]
+                             * (common.words[1] - common.words[0]))
+                    transfers[layer.name] = transfers.get(layer.name, 0) + words
+                    messages.append(_Message(index, reader, words))
+                    ops[index].append(self._send(index, reader, layer.name, common, len(messages) - 1))
+                    token = next_token[reader] % TOKENS
+                    next_token[reader] += 1
+                    messages.append(_Message(index, reader, 1, token))
+                    x, y = self.places[reader]
+                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x, dest_y=y),
+                                          len(messages) - 1))
+                    incoming.setdefault((layer.name, reader), []).append(len(messages) - 1)
+        for index in ops:
+            ops[index].append(_Op(Instruction(Opcode.HALT)))
+        return ops, messages, transfers
+
+    def _channels(self, name, part):
+        channels = self.specs[name].shape[2]
+        return part.words[0] * self.per_word, min(channels, part.words[1] * self.per_word)
+
+    # Scheduling ------------------------------------------------------------------------
+
+    def simulate(self, ops, messages):
+        """Start cycles of every op, and per message its offer cycles.
+
+        Raises :class:`CompileError` if the programs deadlock.
+        """
+        cores = len(ops)
+        starts = {index: [] for index in range(cores)}
+        offers = {}
+        pulses = {}           # message -> cycle its token pulses at the destination
+        time, pc = [0] * cores, [0] * cores
+        while any(pc[index] < len(ops[index]) for index in range(cores)):
+            progress = False
+            for index in range(cores):
+                while pc[index] < len(ops[index]):
+                    op = ops[index][pc[index]]
+                    cycle = time[index] + op.delay
+                    instruction = op.instruction
+                    if instruction.opcode == Opcode.WAIT:
+                        if op.message not in pulses:
+                            break
+                        end = max(cycle + FETCH_CYCLES, pulses[op.message] + 1) + 1
+                    else:
+                        end = cycle + instruction_cycles(instruction, self.params)
+                    if instruction.opcode == Opcode.SEND:
+                        offers[op.message] = cycle + FETCH_CYCLES + 1
+                    elif instruction.opcode == Opcode.SIGNAL:
+                        offers[op.message] = cycle + FETCH_CYCLES
+                        message = messages[op.message]
+                        pulses[op.message] = offers[op.message] + self._latency(message)
+                    starts[index].append(cycle)
+                    time[index], pc[index] = end, pc[index] + 1
+                    progress = True
+            if not progress:
+                raise CompileError("the array's programs wait on each other for ever (a compiler error)")
+        return starts, offers, pulses
+
+    def _latency(self, message):
+        """Cycles from a message's offer to its effect at the destination (``hdl.network``)."""
+        return len(_path(self.places[message.source], self.places[message.destination]))
+
+    def _violation(self, ops, messages, starts, offers):
+        """The earliest broken rule, as ``(op's core, op index, cycles to delay it)``, or None."""
+        owner = {}
+        for index, core_ops in ops.items():
+            for number, op in enumerate(core_ops):
+                if op.message is not None and op.instruction.opcode != Opcode.WAIT:
+                    owner[op.message] = (index, number)
+        busy = {index: [(starts[index][number], starts[index][number]
+                         + instruction_cycles(op.instruction, self.params))
+                        for number, op in enumerate(ops[index]) if op.instruction.opcode.computes]
+                for index in ops}
+        found = []
+        # Rule 2: no word arrives at a computing core.
+        for number, message in enumerate(messages):
+            if message.token is not None:
+                continue
+            first = offers[number] + self._latency(message)
+            last = first + message.words - 1
+            for begin, end in busy[message.destination]:
+                if begin <= last and first < end:
+                    found.append((first, owner[number], end - first))
+                    break
+        # Rule 1: no two flits ask for one router output in one cycle.
+        taken = {}
+        order = sorted(range(len(messages)), key=lambda number: (offers[number], owner[number]))
+        for number in order:
+            message = messages[number]
+            path = _path(self.places[message.source], self.places[message.destination])
+            for hop, resource in enumerate(path):
+                for flit in range(message.words):
+                    cycle = offers[number] + flit + hop + 1
+                    other = taken.setdefault((resource, cycle), number)
+                    if other != number:
+                        # Delay this message past every flit of the other on this output.
+                        clear = offers[other] + messages[other].words + _hop(
+                            self.places, messages[other], resource) + 1
+                        found.append((cycle, owner[number], clear - (offers[number] + hop + 1)))
+                        break
+                else:
+                    continue
+                break
+        if not found:
+            return None
+        cycle, (index, number), delay = min(found)
+        return index, number, max(1, delay)
+
+    def schedule(self, ops, messages):
+        for _ in range(MAX_SCHEDULE_ROUNDS):
+            starts, offers, pulses = self.simulate(ops, messages)
+            violation = self._violation(ops, messages, starts, offers)
+            if violation is None:
+                self._check_tokens(ops, messages, starts, pulses)
+                return starts
+            index, number, delay = violation
+            op = ops[index][number]
+            op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
+        raise CompileError(f"no contention-free schedule after {MAX_SCHEDULE_ROUNDS} rounds of delays")
+
+    def _check_tokens(self, ops, messages, starts, pulses):
+        """Every ``WAIT`` consumes exactly the one pulse it waits for (no two pulses of a
+        token are pending at one core at once)."""
+        windows = {}
+        for index, core_ops in ops.items():
+            for number, op in enumerate(core_ops):
+                if op.instruction.opcode == Opcode.WAIT:
+                    pulse = pulses[op.message]
+                    last = max(starts[index][number] + FETCH_CYCLES, pulse + 1)
+                    windows.setdefault((index, op.instruction.token), []).append((pulse + 1, last))
+        for (index, token), spans in windows.items():
+            spans.sort()
+            for (_, end), (begin, _) in zip(spans, spans[1:]):
+                if begin <= end:
+                    raise CompileError(f"token {token} of core {self.places[index]} is sent twice "
+                                       f"before it is waited for (a compiler error)")
+
+    # The whole -------------------------------------------------------------------------
+
+    def compile(self):
+        plans, owners = self.plan()
+        single = CoreCompiler(self.network, self.params)
+        single.check_shapes()
+        geometry, needs = self.geometry(plans, owners, single.borders())
+        self.compilers, border_words = {}, {}
+        for index in range(len(self.places)):
+            compiler = CoreCompiler(self.network, self.params)
+            compiler.buffers, border_words[index] = compiler.allocate(geometry[index])
+            self.compilers[index] = compiler
+        ops, messages, transfers = self.programs(plans, owners, needs)
+        starts = self.schedule(ops, messages)
+        cores = {}
+        for index, place in enumerate(self.places):
+            compiler = self.compilers[index]
+            for op in ops[index]:
+                compiler.program += _delays(op.delay)
+                compiler.program.append(op.instruction)
+            done = starts[index][-1] + FETCH_CYCLES
+            try:
+                cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
+            except CompileError as error:
+                raise CompileError(f"core {place}: {error}") from None
+        owners = {name: {self.places[index]: part for index, part in parts.items()}
+                  for name, parts in owners.items()}
+        predicted = max(compiled.predicted_cycles for compiled in cores.values())
+        return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
+                             transfers)
+
+
+def _hop(places, message, resource):
+    """The index of ``resource`` on ``message``'s path."""
+    path = _path(places[message.source], places[message.destination])
+    return path.index(resource)
+
+
+def _delays(cycles):
+    """``DELAY`` instructions lasting ``cycles`` in all (0, or at least ``FETCH_CYCLES + 1``)."""
+    longest = FETCH_CYCLES + (1 << COUNT_WIDTH)
+    instructions = []
+    while cycles:
+        # Leave a remainder that one more DELAY can still take.
+        step = cycles if cycles <= longest else min(longest, cycles - FETCH_CYCLES - 1)
+        instructions.append(Instruction(Opcode.DELAY, counts=(step - FETCH_CYCLES,)))
+        cycles -= step
+    return instructions
+
+
+def compile_array(network, params, rows, columns, splits=None):
+    """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
+
+    ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
+    chosen by estimated cycles. Raises :class:`gen.compiler.CompileError` naming the value
+    and the limit when something does not fit.
+    """
+    return _ArrayCompiler(network, params, rows, columns, splits).compile()

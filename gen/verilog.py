@@ -1,39 +1,53 @@
-"""Elaborate the array's hardware to Verilog, with a JSON manifest beside it.
+"""Elaborate the core array to one Verilog file, with a JSON manifest beside it.
 
 Command line (what ``make verilog CORES=4x4`` runs)::
 
-    python -m gen.verilog --cores 4x4 --lanes 8 --columns 8 --out build
+    python -m gen.verilog --cores 4x4 [--preset default|northpole] [--lanes N] [--columns N]
+        [--activation-kb N] [--weight-kb N] [--activation-banks N] [--settings-depth N]
+        [--program-depth N] [--buffer-depth N] [--out build]
 
-writes ``build/northpole_<R>x<C>.v`` and ``build/northpole_<R>x<C>.json``. The Verilog
-holds one module per distinct component: the whole core ``np_core`` (SRAMs, settings
-table, program memory, sequencer and compute path) and, for reuse on their own, the SIMD
-MAC array ``np_mac_array``, the requantize unit ``np_requantizer`` and the vector unit
-``np_vector_unit``; the manifest lists the parameters, the core's memories, every
-module's ports and the peak MACs per cycle per precision. Bad requests
-exit with status 2 and one line naming the offending value and the limit.
+Every option left out takes the preset's value (:data:`hdl.params.PRESETS`); the SRAM
+sizes stay the preset's kilobytes when the lanes or columns change, and their depths
+follow. Writes ``<out>/<stem>.v`` and ``<out>/<stem>.json``, where the stem is the
+preset and the array size, followed by each option given beside them
+(``default_4x4``, ``northpole_16x16``, ``default_4x4_lanes16``).
+
+The Verilog is one file with one module per distinct component: the top ``np_chip``
+(host interface and wiring, see ``hdl.chip``) instantiates the tile ``np_tile`` (a core,
+its network interface and its two routers, see ``hdl.tile``) at every node, and each
+module's submodules follow it, named after it (``np_tile.core``, ...). The tile is
+elaborated once, so the file's size and the time to write it grow with the array's
+wiring, not with copies of the core. The manifest holds the parameters, the memory of
+each core and of the array, the peak MACs per cycle per precision, and each module's
+ports and instance count.
+
+A bad request exits with status 2 and one line ``error: ...`` naming the value and the
+limit; the limits are in ``hdl.params`` (``MAX_CORE_ROWS``, ``MAX_MAC_LANES``,
+``MAX_SRAM_BYTES``, ...).
 """
 
 import argparse
+import dataclasses
 import json
+import logging
 import sys
+import time
 from pathlib import Path
 
 from amaranth.hdl import Const, Shape, Value
 
-from hdl.isa import instruction_layout
-from hdl.params import ChipParams, CoreParams, MacParams, Precision, parse_cores
+from hdl.params import MAX_SRAM_BYTES, PRESETS, ChipParams, CoreParams, MacParams, Precision, parse_cores
 
-__all__ = ["to_verilog", "elaborate", "main"]
+__all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "manifest", "elaborate", "main"]
 
+logger = logging.getLogger(__name__)
 
-def _components(core_params):
-    from hdl.core import Core
-    from hdl.mac import MacArray
-    from hdl.requantize import Requantizer
-    from hdl.vector import VectorUnit
-    mac_params = core_params.mac
-    return {"np_mac_array": MacArray(mac_params), "np_requantizer": Requantizer(mac_params),
-            "np_vector_unit": VectorUnit(mac_params), "np_core": Core(core_params)}
+#: Module names of the array's top and of the tile it instantiates at every node.
+TOP = "np_chip"
+TILE = "np_tile"
+#: The integer options, in the order they extend an output's name.
+_SIZES = ("lanes", "columns", "activation_kb", "weight_kb", "activation_banks", "settings_depth",
+          "program_depth", "buffer_depth")
 
 
 def to_verilog(component, name):
@@ -48,6 +62,34 @@ def to_verilog(component, name):
     return verilog.convert(component, name=name, ports=ports, emit_src=False)
 
 
+def _components(params):
+    """The array's modules by name, the tile first: ``{TILE: Tile, TOP: Chip}``."""
+    from hdl.chip import Chip, chip_params
+    from hdl.tile import Tile
+    return {TILE: Tile(*chip_params(params)), TOP: Chip(params, tile=TILE)}
+
+
+def _convert(components):
+    texts = []
+    for name, component in components.items():
+        start = time.perf_counter()
+        texts.append(to_verilog(component, name))
+        logger.info("%s: %.1f s", name, time.perf_counter() - start)
+    return "\n".join(texts)
+
+
+def chip_verilog(params):
+    """The Verilog of the array with ``params`` (a :class:`ChipParams`), and its top's name.
+
+    Returns ``(text, TOP)``: one source holding ``np_tile`` and everything under it, then
+    ``np_chip``, which instantiates ``np_tile`` ``rows * columns`` times. Byte-identical for
+    equal parameters.
+    """
+    if not isinstance(params, ChipParams):
+        raise TypeError(f"chip_verilog params must be a ChipParams, not {params!r}")
+    return _convert(_components(params)), TOP
+
+
 def _ports(component):
     ports = []
     for path, member, value in component.signature.flatten(component):
@@ -59,65 +101,142 @@ def _ports(component):
     return ports
 
 
-def elaborate(chip, out_dir):
-    """Write the Verilog and manifest for ``chip`` (a :class:`ChipParams`) into ``out_dir``.
+def _memory(core):
+    """Bytes of each memory of one core (``hdl.core``'s four), and their sum."""
+    from hdl.isa import instruction_words
+    memory = {
+        "activation_sram": core.activation_sram.size_bytes,
+        "weight_sram": core.weight_sram.size_bytes,
+        "settings_table": core.settings_depth * core.settings_entry_words * core.word_bytes,
+        "program_memory": core.program_depth * instruction_words(core) * core.word_bytes,
+    }
+    memory["total"] = sum(memory.values())
+    return memory
 
-    Returns the paths ``(verilog, manifest)``. The output is byte-identical for equal
-    parameters.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"northpole_{chip.rows}x{chip.columns}"
-    modules, texts = {}, []
-    core = CoreParams(mac=chip.mac)
-    for name, component in _components(core).items():
-        texts.append(to_verilog(component, name))
-        modules[name] = {"latency": getattr(component, "LATENCY", None), "ports": _ports(component)}
-    peak = {f"int{p.bits}": chip.mac.peak_macs_per_cycle(p) for p in Precision}
-    manifest = {
-        "parameters": {"rows": chip.rows, "columns": chip.columns,
-                       "lanes": chip.mac.lanes, "mac_columns": chip.mac.columns},
-        "peak_macs_per_cycle_per_core": peak,
-        "peak_macs_per_cycle": {k: v * chip.rows * chip.columns for k, v in peak.items()},
+
+def manifest(params, components, preset=None):
+    """The manifest of the array with ``params`` whose modules are ``components``."""
+    from hdl.chip import chip_params
+    from hdl.isa import instruction_layout
+    core, noc = chip_params(params)
+    peak = {f"int{p.bits}": core.mac.peak_macs_per_cycle(p) for p in Precision}
+    per_core = _memory(core)
+    instances = {TOP: 1, TILE: params.cores}
+    return {
+        "top": TOP,
+        "preset": preset,
+        "parameters": dataclasses.asdict(params),
+        "cores": params.cores,
+        "peak_macs_per_cycle": {"per_core": peak,
+                                "array": {name: value * params.cores for name, value in peak.items()}},
+        "memory_bytes": {"per_core": per_core,
+                         "array": {name: value * params.cores for name, value in per_core.items()}},
         "core": {
-            "activation_sram_bytes": core.activation_sram.size_bytes,
+            "word_bytes": core.word_bytes,
             "activation_banks": core.activation_banks,
-            "weight_sram_bytes": core.weight_sram.size_bytes,
             "weight_banks": core.weight_sram.banks,
             "settings_entries": core.settings_depth,
             "program_instructions": core.program_depth,
             "instruction_bits": instruction_layout(core).size,
         },
-        "modules": modules,
+        "noc": {"networks": 2, "flit_payload_bits": noc.flit_width, "buffer_depth": noc.buffer_depth},
+        "modules": {name: {"instances": instances[name], "ports": _ports(component)}
+                    for name, component in components.items()},
     }
-    verilog_path = out_dir / f"{stem}.v"
-    manifest_path = out_dir / f"{stem}.json"
-    verilog_path.write_text("\n".join(texts))
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def elaborate(params, out_dir, stem=None, preset=None):
+    """Write ``<out_dir>/<stem>.v`` and ``<stem>.json`` for ``params`` (a :class:`ChipParams`).
+
+    ``stem`` defaults to ``<preset or "chip">_<rows>x<columns>``; ``preset`` names the
+    preset in the manifest. Returns the paths ``(verilog, manifest)``.
+    """
+    if not isinstance(params, ChipParams):
+        raise TypeError(f"elaborate params must be a ChipParams, not {params!r}")
+    stem = stem or f"{preset or 'chip'}_{params.rows}x{params.columns}"
+    out_dir = Path(out_dir)
+    components = _components(params)
+    text = _convert(components)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    verilog_path, manifest_path = out_dir / f"{stem}.v", out_dir / f"{stem}.json"
+    verilog_path.write_text(text)
+    manifest_path.write_text(json.dumps(manifest(params, components, preset), indent=2) + "\n")
     return verilog_path, manifest_path
+
+
+def _integer(option, text):
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError(f"{option.upper()} must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def _depth(option, kilobytes, banks, word_bytes):
+    """Words per bank of an SRAM of ``kilobytes`` KB in ``banks`` banks of ``word_bytes``."""
+    name, limit = option.upper(), MAX_SRAM_BYTES // 1024
+    row = banks * word_bytes        # bytes in one word of every bank
+    least = -(-2 * row // 1024)
+    if kilobytes & (kilobytes - 1):
+        raise ValueError(f"{name} must be a power of two, not {kilobytes!r}")
+    if kilobytes > limit:
+        raise ValueError(f"{name} must be at most {limit}, not {kilobytes!r}")
+    if kilobytes * 1024 < 2 * row:
+        raise ValueError(f"{name} must be at least {least} (2 words in each of {banks} banks of "
+                         f"{word_bytes} bytes), not {kilobytes!r}")
+    return kilobytes * 1024 // row
+
+
+def request(args):
+    """The :class:`ChipParams`, preset name and output stem of parsed arguments.
+
+    Raises ``ValueError`` or ``TypeError`` naming the first bad value and its limit.
+    """
+    rows, columns = parse_cores(args.cores)
+    if args.preset not in PRESETS:
+        raise ValueError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
+    preset = PRESETS[args.preset]
+    given = {option: _integer(option, getattr(args, option)) for option in _SIZES
+             if getattr(args, option) is not None}
+    sizes = {"lanes": preset.mac.lanes, "columns": preset.mac.columns,
+             "activation_kb": preset.activation_sram.size_bytes // 1024,
+             "weight_kb": preset.weight_sram.size_bytes // 1024,
+             "activation_banks": preset.activation_banks, "settings_depth": preset.settings_depth,
+             "program_depth": preset.program_depth, "buffer_depth": ChipParams.buffer_depth, **given}
+    mac = MacParams(sizes["lanes"], sizes["columns"])
+    core = CoreParams(
+        mac, activation_banks=sizes["activation_banks"],
+        activation_depth=_depth("activation_kb", sizes["activation_kb"], sizes["activation_banks"],
+                                mac.lanes),
+        weight_depth=_depth("weight_kb", sizes["weight_kb"], mac.columns, mac.lanes),
+        settings_depth=sizes["settings_depth"], program_depth=sizes["program_depth"])
+    params = ChipParams(rows, columns, core, sizes["buffer_depth"])
+    stem = "_".join([f"{args.preset}_{rows}x{columns}",
+                     *(f"{option.replace('_', '')}{value}" for option, value in given.items())])
+    return params, args.preset, stem
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.verilog", description=__doc__.split("\n")[0])
     parser.add_argument("--cores", default="4x4", help="array size ROWSxCOLUMNS (default 4x4)")
-    parser.add_argument("--lanes", default="8", help="8-bit SIMD lanes per MAC array (default 8)")
-    parser.add_argument("--columns", default="8", help="MAC array output columns (default 8)")
+    parser.add_argument("--preset", default="default", help=f"core preset: {', '.join(PRESETS)}")
+    for option, text in (("lanes", "8-bit SIMD lanes of the MAC array"),
+                         ("columns", "output columns of the MAC array"),
+                         ("activation_kb", "activation SRAM per core, KB"),
+                         ("weight_kb", "weight SRAM per core, KB"),
+                         ("activation_banks", "activation SRAM banks"),
+                         ("settings_depth", "settings-table entries"),
+                         ("program_depth", "program-memory instructions"),
+                         ("buffer_depth", "flits buffered per router input")):
+        parser.add_argument(f"--{option.replace('_', '-')}", dest=option,
+                            help=f"{text} (default: the preset's)")
     parser.add_argument("--out", default="build", help="output directory (default build)")
     args = parser.parse_args(argv)
     try:
-        rows, columns = parse_cores(args.cores)
-        sizes = {}
-        for option in ("lanes", "columns"):
-            text = getattr(args, option)
-            if not text.isdigit():
-                raise ValueError(f"{option.upper()} must be a positive integer, not {text!r}")
-            sizes[option] = int(text)
-        chip = ChipParams(rows=rows, columns=columns, mac=MacParams(**sizes))
-        CoreParams(mac=chip.mac)
+        params, preset, stem = request(args)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    verilog_path, manifest_path = elaborate(chip, args.out)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    verilog_path, manifest_path = elaborate(params, args.out, stem, preset)
     print(f"wrote {verilog_path} and {manifest_path}")
     return 0
 

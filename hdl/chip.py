@@ -1,34 +1,56 @@
-"""The core array: ``rows x columns`` cores on two meshes, behind the host interface."""
+"""The core array: ``rows x columns`` tiles on two meshes, behind the host interface.
 
-from amaranth import Cat, Module
+Every node is one :class:`~hdl.tile.Tile` (a core, its network interface and its router
+on each network), elaborated once and instantiated at every node by module name, so the
+array's Verilog holds one tile module whatever the array's size (see
+``gen.verilog.chip_verilog``, which writes both).
+"""
+
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .core import Core
 from .host import HostInterface, command_layout, read_layout
-from .mesh import Mesh
-from .network import NetworkInterface, network_payload_layout
-from .params import ChipParams, CoreParams, NocParams
+from .mesh import link_mesh
+from .network import network_payload_layout
+from .params import ChipParams, NocParams
+from .router import Port
 from .sequencer import CYCLE_COUNTER_WIDTH
+from .tile import NETWORKS, link_name, tile_signature
 
 __all__ = ["Chip", "chip_params"]
 
 
-def chip_params(params, buffer_depth=4):
-    """The :class:`CoreParams` and :class:`NocParams` of a chip with ``params``."""
-    core = CoreParams(mac=params.mac)
-    flit_width = network_payload_layout(core, params.rows, params.columns).size
-    return core, NocParams(flit_width=flit_width, buffer_depth=buffer_depth, rows=params.rows,
-                           columns=params.columns)
+def chip_params(params):
+    """The :class:`CoreParams` and :class:`NocParams` of a chip with ``params`` (a :class:`ChipParams`):
+    its cores', and its networks' (flits as wide as the network payload)."""
+    flit_width = network_payload_layout(params.core, params.rows, params.columns).size
+    return params.core, NocParams(flit_width=flit_width, buffer_depth=params.buffer_depth, rows=params.rows,
+                                  columns=params.columns)
+
+
+def _instance(module, signature, tile):
+    """An instance of ``module`` whose ports, named as Amaranth names a component's, are ``tile``'s."""
+    ports = [("i" if member.flow == In else "o", "__".join(map(str, path)), Value.cast(value))
+             for path, member, value in signature.flatten(tile)]
+    return Instance(module, ("i", "clk", ClockSignal()), ("i", "rst", ResetSignal()), *ports)
 
 
 class Chip(wiring.Component):
-    """NorthPole-style array: every core with a network interface on the load and the
-    activation networks, and the host interface east of the mesh.
+    """NorthPole-style array: a tile at every node of the load and the activation
+    networks, and the host interface east of the mesh.
+
+    The host interface sends its load flits into the load network at the east edge of row
+    0 and takes the responses from the activation network's east edge of every row; the
+    other edge ports are tied off.
 
     Parameters
     ----------
     params : ChipParams
+    tile : str
+        Name of the module instantiated at every node: the Verilog of
+        :class:`~hdl.tile.Tile` with the chip's :func:`chip_params`, which must come with
+        the chip's own.
 
     Attributes
     ----------
@@ -42,12 +64,15 @@ class Chip(wiring.Component):
         Some core's message was refused by the network (a schedule error).
     """
 
-    def __init__(self, params):
+    def __init__(self, params, tile="np_tile"):
         if not isinstance(params, ChipParams):
             raise TypeError(f"Chip params must be a ChipParams, not {params!r}")
-        self._params = params
+        if not isinstance(tile, str):
+            raise TypeError(f"Chip tile must be a module name, not {tile!r}")
+        if not tile.isidentifier():
+            raise ValueError(f"Chip tile must be a Verilog identifier, not {tile!r}")
+        self._params, self._tile = params, tile
         self._core, self._noc = chip_params(params)
-        self._host = HostInterface(self._core, self._noc)
         super().__init__({
             "i_command": In(stream.Signature(command_layout(self._core, self._noc))),
             "o_data": Out(stream.Signature(read_layout(self._core, self._noc))),
@@ -65,39 +90,39 @@ class Chip(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         params, noc = self._params, self._noc
-        m.submodules.host = host = self._host
-        m.submodules.load = load = Mesh(noc, host_ports=True)
-        m.submodules.activation = activation = Mesh(noc, host_ports=True)
+        m.submodules.host = host = HostInterface(self._core, noc)
         wiring.connect(m, wiring.flipped(self.i_command), host.i_command)
         wiring.connect(m, host.o_data, wiring.flipped(self.o_data))
-        wiring.connect(m, host.o_load, load.i_east_0)
-        cores, interfaces = [], []
-        for y in range(params.rows):
-            wiring.connect(m, getattr(activation, f"o_east_{y}"),
-                           getattr(host, f"i_response_{y}"))
-            m.d.comb += [getattr(activation, f"i_east_{y}").valid.eq(0),
-                         getattr(load, f"o_east_{y}").ready.eq(0)]
-            if y:
-                m.d.comb += getattr(load, f"i_east_{y}").valid.eq(0)
-            for x in range(params.columns):
-                core = m.submodules[f"core_{y}_{x}"] = Core(self._core)
-                interface = m.submodules[f"network_{y}_{x}"] = NetworkInterface(self._core, noc)
-                m.d.comb += [interface.x.eq(x), interface.y.eq(y)]
-                wiring.connect(m, load.local_output(x, y), interface.i_load)
-                wiring.connect(m, activation.local_output(x, y), interface.i_activation)
-                wiring.connect(m, interface.o_activation, activation.local_input(x, y))
-                wiring.connect(m, interface.host, core.host)
-                wiring.connect(m, core.o_network, interface.i_core)
-                m.d.comb += [load.local_input(x, y).valid.eq(0),
-                             core.i_tokens.eq(interface.tokens),
-                             core.start.eq(host.start),
-                             host.consumed[y * params.columns + x].eq(interface.consumed)]
-                cores.append(core)
-                interfaces.append(interface)
+
+        signature = tile_signature(self._core, noc)
+        tiles = [[signature.create(path=(f"tile_{y}_{x}",)) for x in range(params.columns)]
+                 for y in range(params.rows)]
+        for y, row in enumerate(tiles):
+            for x, tile in enumerate(row):
+                m.submodules[f"tile_{y}_{x}"] = _instance(self._tile, signature, tile)
+                m.d.comb += [tile.x.eq(x), tile.y.eq(y), tile.start.eq(host.start),
+                             host.consumed[y * params.columns + x].eq(tile.consumed)]
+
+        def edge(network):
+            def east(x, y, side):     # the host interface, east of the mesh
+                if side != Port.EAST:
+                    return None, None
+                if network == "load":
+                    return (host.o_load if y == 0 else None), None
+                return None, getattr(host, f"i_response_{y}")
+            return east
+
+        def ports(network):
+            return lambda x, y, flow, side: getattr(tiles[y][x], link_name(flow, network, side))
+
+        for network in NETWORKS:
+            link_mesh(m, noc, ports(network), edge(network))
+
+        every = [tile for row in tiles for tile in row]
         m.d.comb += [
-            host.cores_done.eq(Cat(core.done for core in cores).all()),
+            host.cores_done.eq(Cat(tile.done for tile in every).all()),
             self.busy.eq(host.busy), self.done.eq(host.done), self.cycles.eq(host.cycles),
-            self.conflict.eq(Cat(core.conflict for core in cores).any()),
-            self.overrun.eq(Cat(interface.overrun for interface in interfaces).any()),
+            self.conflict.eq(Cat(tile.conflict for tile in every).any()),
+            self.overrun.eq(Cat(tile.overrun for tile in every).any()),
         ]
         return m

@@ -1,8 +1,10 @@
 """A mesh network-on-chip: ``rows`` x ``columns`` routers wired to their neighbours.
 
-One :class:`Mesh` is one physical network carrying one message class; the array
-instantiates one per class (see ``hdl.router`` for why that keeps the network free of
-deadlock). Each node's core sees only the local ports.
+One mesh is one physical network carrying one message class; the array has one per
+class (see ``hdl.router`` for why that keeps the network free of deadlock).
+:func:`link_mesh` wires any grid of nodes with router-like sides (the array's tiles, see
+``hdl.chip``); :class:`Mesh` is a mesh of bare routers whose cores see only the local
+ports (the network's tests and benchmark).
 """
 
 from amaranth import Module
@@ -82,15 +84,9 @@ class Mesh(wiring.Component):
     would wait at the edge for ever, holding its path. The tests check that every edge
     output stays idle under random traffic.
 
-    With ``host_ports``, the east edge is open instead: row ``y``'s last router takes flits
-    from ``i_east_<y>`` and sends on ``o_east_<y>`` the flits addressed to column
-    ``columns`` (the host interface, east of the mesh) of row ``y``. XY routing sends a
-    flit from there west along its row first, so every node is reachable from any row.
-
     Parameters
     ----------
     params : NocParams
-    host_ports : bool
 
     Attributes
     ----------
@@ -99,17 +95,14 @@ class Mesh(wiring.Component):
         in row-major order.
     o_local_<y>_<x> : Out(stream.Signature(flit_layout(params)))
         Flits the network delivers to that core.
-    i_east_<y>, o_east_<y> : In/Out(stream.Signature(flit_layout(params)))
-        With ``host_ports``: the east edge of row ``y``.
     routers : list of list of Router
         ``routers[y][x]``.
     """
 
-    def __init__(self, params, *, host_ports=False):
+    def __init__(self, params):
         if not isinstance(params, NocParams):
             raise TypeError(f"Mesh params must be a NocParams, not {params!r}")
         self._params = params
-        self._host_ports = bool(host_ports)
         flits = stream.Signature(flit_layout(params))
         members = {}
         for y in range(params.rows):
@@ -118,10 +111,6 @@ class Mesh(wiring.Component):
         for y in range(params.rows):
             for x in range(params.columns):
                 members[f"o_local_{y}_{x}"] = Out(flits)
-        if host_ports:
-            for y in range(params.rows):
-                members[f"i_east_{y}"] = In(flits)
-                members[f"o_east_{y}"] = Out(flits)
         super().__init__(members)
         self.routers = [[Router(params) for _ in range(params.columns)] for _ in range(params.rows)]
 
@@ -164,14 +153,6 @@ class Mesh(wiring.Component):
                 wiring.connect(m, wiring.flipped(self.local_input(x, y)), router.i_local)
                 wiring.connect(m, router.o_local, wiring.flipped(self.local_output(x, y)))
 
-        def port(x, y, flow, side):
-            return getattr(self.routers[y][x], f"{flow}_{_side(side)}")
-
-        def edge(x, y, side):
-            if self._host_ports and side == Port.EAST:
-                return (wiring.flipped(getattr(self, f"i_east_{y}")),
-                        wiring.flipped(getattr(self, f"o_east_{y}")))
-            return None, None
-
-        link_mesh(m, self._params, port, edge)
+        link_mesh(m, self._params,
+                  lambda x, y, flow, side: getattr(self.routers[y][x], f"{flow}_{_side(side)}"))
         return m

@@ -9,8 +9,9 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MacParams", "SramParams", "CoreParams", "ChipParams",
-           "NocParams", "parse_cores", "ceil_log2"]
+           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS", "MAX_MAC_LANES",
+           "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
+           "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
 
 class Precision(enum.IntEnum):
@@ -86,6 +87,15 @@ TOKENS = 16
 #: Largest array the generator elaborates (NorthPole's own chip is 16x16).
 MAX_CORE_ROWS = 32
 MAX_CORE_COLUMNS = 32
+#: Most 8-bit lanes (and so MAC columns) of a MAC array (NorthPole's core has 64 x 32).
+MAX_MAC_LANES = 128
+#: Largest activation or weight SRAM of a core, in bytes (16 MB: 24-bit byte addresses in
+#: the instructions' address streams; NorthPole's core has 768 KB of SRAM in all).
+MAX_SRAM_BYTES = 1 << 24
+#: Most entries of a core's settings table or instructions of its program memory.
+MAX_TABLE_DEPTH = 4096
+#: Most flits a router buffers per input port.
+MAX_BUFFER_DEPTH = 64
 
 
 def _is_power_of_two(value):
@@ -103,9 +113,9 @@ class MacParams:
     ----------
     lanes : int
         Number of 8-bit activation lanes K; a power of two, at least 4 (so that one
-        output vector of int2 results fills whole bytes).
+        output vector of int2 results fills whole bytes), at most ``MAX_MAC_LANES``.
     columns : int
-        Number of output columns N; a power of two, at least 4.
+        Number of output columns N; a power of two, at least 4, at most ``MAX_MAC_LANES``.
     """
     lanes: int = 8
     columns: int = 8
@@ -117,6 +127,8 @@ class MacParams:
                 raise TypeError(f"MAC {name} must be an integer, not {value!r}")
             if not _is_power_of_two(value) or value < 4:
                 raise ValueError(f"MAC {name} must be a power of two of at least 4, not {value!r}")
+            if value > MAX_MAC_LANES:
+                raise ValueError(f"MAC {name} must be at most {MAX_MAC_LANES}, not {value!r}")
 
     def peak_macs_per_cycle(self, precision):
         """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count)."""
@@ -202,9 +214,10 @@ class CoreParams:
     activation_banks : int
         Power of two, at least 2 (a residual add reads two operands a cycle).
     activation_depth, weight_depth : int
-        Words per bank, powers of two of at least 2.
+        Words per bank, powers of two of at least 2; each SRAM holds at most
+        ``MAX_SRAM_BYTES``.
     settings_depth, program_depth : int
-        Entries, powers of two of at least 2.
+        Entries, powers of two of at least 2 and at most ``MAX_TABLE_DEPTH``.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -227,6 +240,15 @@ class CoreParams:
             if not _is_power_of_two(value) or value < minimum:
                 raise ValueError(f"core {name} must be a power of two of at least {minimum}, "
                                  f"not {value!r}")
+        for name in ("settings_depth", "program_depth"):
+            if getattr(self, name) > MAX_TABLE_DEPTH:
+                raise ValueError(f"core {name} must be at most {MAX_TABLE_DEPTH}, "
+                                 f"not {getattr(self, name)!r}")
+        for name in ("activation", "weight"):
+            size = getattr(self, f"{name}_sram").size_bytes
+            if size > MAX_SRAM_BYTES:
+                raise ValueError(f"core {name} SRAM must hold at most {MAX_SRAM_BYTES} bytes, "
+                                 f"not {size!r}")
 
     @property
     def word_bytes(self):
@@ -267,6 +289,25 @@ class CoreParams:
         return ceil_log2(self.program_depth)
 
 
+#: The default core, small enough to simulate whole: 8 lanes x 8 columns (64 int8 MACs a
+#: cycle), a 32 KB activation SRAM (4 banks x 1024 words of 8 bytes), a 64 KB weight SRAM
+#: (8 banks x 1024 words), 64 settings entries (512 output channels), 32 instructions.
+DEFAULT_CORE = CoreParams()
+
+#: NorthPole's core (Modha et al., Science 2023): 64 lanes x 32 columns, so 2048 int8,
+#: 4096 int4 and 8192 int2 MACs a cycle, and 768 KB of SRAM: the weight SRAM is 32 banks
+#: (one per column) x 256 words of 64 bytes (512 KB), the activation SRAM 4 banks x 1024
+#: words of 64 bytes (256 KB). The settings table holds 64 entries of 32 channels, the
+#: 2048 output channels of ResNet-50's widest layer; the program memory 64 instructions,
+#: a layer each plus the ``SIGNAL``/``WAIT``/``SEND`` around them (NorthPole reloads both
+#: between layers over its own networks).
+NORTHPOLE_CORE = CoreParams(MacParams(lanes=64, columns=32), activation_banks=4, activation_depth=1024,
+                            weight_depth=256, settings_depth=64, program_depth=64)
+
+#: The named cores ``make verilog PRESET=<name>`` elaborates.
+PRESETS = {"default": DEFAULT_CORE, "northpole": NORTHPOLE_CORE}
+
+
 def parse_cores(text):
     """Parse a ``ROWSxCOLUMNS`` array size such as ``"4x4"`` into ``(rows, columns)``.
 
@@ -289,18 +330,34 @@ class ChipParams:
     Parameters
     ----------
     rows, columns : int
-        Cores in the mesh, 1 to 32 each.
-    mac : MacParams
-        The MAC array of every core.
+        Cores in the mesh, 1 to ``MAX_CORE_ROWS`` and ``MAX_CORE_COLUMNS``.
+    core : CoreParams
+        Every core.
+    buffer_depth : int
+        Flits each router buffers per input port (see :class:`NocParams`), 2 to
+        ``MAX_BUFFER_DEPTH``.
     """
     rows: int = 4
     columns: int = 4
-    mac: MacParams = MacParams()
+    core: CoreParams = DEFAULT_CORE
+    buffer_depth: int = 4
 
     def __post_init__(self):
+        for name in ("rows", "columns", "buffer_depth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"chip {name} must be an integer, not {value!r}")
         parse_cores(f"{self.rows}x{self.columns}")
-        if not isinstance(self.mac, MacParams):
-            raise TypeError(f"mac must be a MacParams, not {self.mac!r}")
+        if not isinstance(self.core, CoreParams):
+            raise TypeError(f"chip core must be a CoreParams, not {self.core!r}")
+        if not 2 <= self.buffer_depth <= MAX_BUFFER_DEPTH:
+            raise ValueError(f"chip buffer_depth must be between 2 and {MAX_BUFFER_DEPTH}, "
+                             f"not {self.buffer_depth!r}")
+
+    @property
+    def cores(self):
+        """Cores in the array."""
+        return self.rows * self.columns
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,19 @@
 
 import pytest
 
-from hdl.params import ChipParams, MacParams, Precision, parse_cores
+from hdl.params import (
+    MAX_BUFFER_DEPTH,
+    MAX_MAC_LANES,
+    MAX_SRAM_BYTES,
+    MAX_TABLE_DEPTH,
+    NORTHPOLE_CORE,
+    PRESETS,
+    ChipParams,
+    CoreParams,
+    MacParams,
+    Precision,
+    parse_cores,
+)
 
 
 @pytest.mark.parametrize("text, expected", [("4x4", (4, 4)), ("1x16", (1, 16)), ("16X16", (16, 16))])
@@ -26,15 +38,53 @@ def test_parse_cores_wrong(text, message):
     ({"lanes": 6}, ValueError, r"^MAC lanes must be a power of two of at least 4, not 6$"),
     ({"columns": 2}, ValueError, r"^MAC columns must be a power of two of at least 4, not 2$"),
     ({"lanes": 8.0}, TypeError, r"^MAC lanes must be an integer, not 8\.0$"),
+    ({"lanes": 2 * MAX_MAC_LANES}, ValueError, rf"^MAC lanes must be at most {MAX_MAC_LANES}, not "
+                                               rf"{2 * MAX_MAC_LANES}$"),
 ])
 def test_mac_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
         MacParams(**kwargs)
 
 
-def test_chip_params_wrong():
-    with pytest.raises(TypeError, match=r"^mac must be a MacParams, not 8$"):
-        ChipParams(mac=8)
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"settings_depth": 2 * MAX_TABLE_DEPTH}, ValueError,
+     rf"^core settings_depth must be at most {MAX_TABLE_DEPTH}, not {2 * MAX_TABLE_DEPTH}$"),
+    ({"program_depth": 2 * MAX_TABLE_DEPTH}, ValueError,
+     rf"^core program_depth must be at most {MAX_TABLE_DEPTH}, not {2 * MAX_TABLE_DEPTH}$"),
+    # 4 banks of 8-byte words: one more doubling than MAX_SRAM_BYTES allows.
+    ({"activation_depth": 2 * MAX_SRAM_BYTES // 32}, ValueError,
+     rf"^core activation SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
+    ({"weight_depth": 2 * MAX_SRAM_BYTES // 64}, ValueError,
+     rf"^core weight SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
+])
+def test_core_params_wrong(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        CoreParams(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"core": 8}, TypeError, r"^chip core must be a CoreParams, not 8$"),
+    ({"core": MacParams()}, TypeError,
+     r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8\)$"),
+    ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
+    ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),
+    ({"buffer_depth": 1}, ValueError,
+     rf"^chip buffer_depth must be between 2 and {MAX_BUFFER_DEPTH}, not 1$"),
+    ({"buffer_depth": MAX_BUFFER_DEPTH + 1}, ValueError,
+     rf"^chip buffer_depth must be between 2 and {MAX_BUFFER_DEPTH}, not {MAX_BUFFER_DEPTH + 1}$"),
+])
+def test_chip_params_wrong(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        ChipParams(**kwargs)
+
+
+def test_presets():
+    assert set(PRESETS) == {"default", "northpole"}
+    assert PRESETS["default"] == CoreParams()
+    # The paper's core: 2048 MACs a cycle at int8, twice at int4, four times at int2; 768 KB.
+    assert [NORTHPOLE_CORE.mac.peak_macs_per_cycle(p) for p in Precision] == [2048, 4096, 8192]
+    assert NORTHPOLE_CORE.weight_sram.size_bytes == 512 * 1024
+    assert NORTHPOLE_CORE.activation_sram.size_bytes == 256 * 1024
 
 
 def test_peak_macs_per_cycle():

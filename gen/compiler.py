@@ -15,6 +15,9 @@ channel blocks of ``columns`` outermost, then output rows and columns, and each 
 kernel window times the input channel words; the weight SRAM holds each layer's tiles in
 that order. Max-pool, global average pool and residual add become ``MAXPOOL``,
 ``AVGPOOL`` and ``ADD``. The settings table holds each layer's per-channel requantization.
+A fully-connected layer with LiteRT's double-precision requantization (``"fp64"``) runs
+the single rounding with the multipliers of
+:func:`sim.golden.fp64match.fp64_single_rounding_params`, which equal it on every input.
 """
 
 from dataclasses import dataclass, field
@@ -24,10 +27,11 @@ import numpy as np
 from hdl.core import Region, entry_words_log2, region_offset_width
 from hdl.datapath import settings_entry_layout
 from hdl.isa import Instruction, Opcode, Stream, encode, instruction_words
-from hdl.params import LANE_WIDTH, LOOP_LEVELS, CoreParams, Precision
+from hdl.params import LANE_WIDTH, LOOP_LEVELS, CoreParams, Precision, Rounding
 from sim import golden
 from sim.cycle import program_cycles
 from sim.golden.add import add_params
+from sim.golden.fp64match import fp64_single_rounding_params
 from sim.golden.pool import mean_params
 
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
@@ -372,8 +376,9 @@ class CoreCompiler:
 
     # Layers ----------------------------------------------------------------------------
 
-    def _output_range(self, y_zp, relu):
-        low, high = golden.activation_range(y_zp, relu=relu, bits=self.precision.bits)
+    def _output_range(self, y_zp, relu, relu6=False, y_scale=None):
+        low, high = golden.activation_range(y_zp, relu=relu, bits=self.precision.bits,
+                                            relu6=relu6, y_scale=y_scale)
         return {"zero_point": int(y_zp), "clamp_min": int(low), "clamp_max": int(high)}
 
     def _ranges(self, layer, rows, channels):
@@ -397,8 +402,24 @@ class CoreCompiler:
             stride, padding = (1, 1), (0, 0, 0, 0)
         else:
             w, stride, padding = layer.w, layer.stride, layer.padding
-        multiplier, shift = golden.conv_requant_params(x_scale=spec.scale, w_scale=layer.w_scale,
-                                                       y_scale=layer.y_scale, out_channels=w.shape[0])
+        output_range = self._output_range(layer.y_zp, layer.relu, layer.relu6, layer.y_scale)
+        rounding = Rounding.DOUBLE
+        if isinstance(layer, FullyConnected) and layer.requantization == "fp64":
+            # LiteRT's double-precision rounding, through the single rounding with
+            # multipliers proven to agree on every reachable accumulator.
+            rounding = Rounding.SINGLE
+            try:
+                multiplier, shift = fp64_single_rounding_params(
+                    x_scale=spec.scale, x_zp=spec.zero_point, w_scale=layer.w_scale,
+                    y_scale=layer.y_scale, y_zp=layer.y_zp, w=layer.w, bias=layer.bias,
+                    clamp_min=output_range["clamp_min"], clamp_max=output_range["clamp_max"],
+                    bits=precision.bits)
+            except ValueError as error:
+                raise CompileError(f"layer {layer.name}: {error}") from None
+        else:
+            multiplier, shift = golden.conv_requant_params(
+                x_scale=spec.scale, w_scale=layer.w_scale, y_scale=layer.y_scale,
+                out_channels=w.shape[0])
         bias = golden.fold_input_zero_point(w, layer.bias, spec.zero_point)
         w, bias, multiplier, shift = (array[low:high] for array in (w, bias, multiplier, shift))
         out_channels, kh, kw, in_channels = w.shape
@@ -415,11 +436,10 @@ class CoreCompiler:
             (len(entries), {"b": kh * kw * words_in * tile, "o": columns * precision.bits // LANE_WIDTH,
                             "s": 1}),
         ]
-        return Instruction(Opcode.MAC, precision, reduce_levels=3, **_nest(
+        return Instruction(Opcode.MAC, precision, rounding, reduce_levels=3, **_nest(
             levels, a=x.address(first * stride[0] - padding[0], -padding[2]),
             b=self._add_weights(layer, w), o=y.address(first, 0) + offset,
-            s=self._add_settings(layer, entries)),
-            **self._output_range(layer.y_zp, layer.relu))
+            s=self._add_settings(layer, entries)), **output_range)
 
     def _tiles(self, channels):
         """Tiles of ``columns`` channels over ``channels`` ``[first, last)``, and a tile's bytes."""
@@ -449,6 +469,10 @@ class CoreCompiler:
 
     def avg_pool(self, layer, buffers, rows=None, channels=None):
         """The ``AVGPOOL`` of channels ``channels`` of ``layer`` (its one row: ``rows`` is (0, 1))."""
+        if layer.kind != "mean":
+            raise CompileError(f"global pool {layer.name}: the AVGPOOL instruction requantizes "
+                               f"as MEAN does; AVERAGE_POOL_2D's rounding (kind "
+                               f"{layer.kind!r}) is not implemented")
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
         _, channels, offset = self._ranges(layer, rows, channels)
@@ -487,7 +511,8 @@ class CoreCompiler:
                 o=y.address(first, 0) + offset, s=self._add_settings(layer, [entry])),
             a_zero_point=a_spec.zero_point, b_zero_point=b_spec.zero_point,
             a_multiplier=p.a_multiplier, a_shift=p.a_shift, b_multiplier=p.b_multiplier,
-            b_shift=p.b_shift, **self._output_range(layer.y_zp, layer.relu))
+            b_shift=p.b_shift, **self._output_range(layer.y_zp, layer.relu, layer.relu6,
+                                                    layer.y_scale))
         word, banks = self.params.word_bytes, self.params.activation_banks
         same = (element_addresses(instruction, "a") // word % banks
                 == element_addresses(instruction, "b") // word % banks)

@@ -13,9 +13,13 @@ import numpy as np
 
 from hdl.params import Precision
 from sim import golden
-from sim.golden.conv import output_size
+from sim.golden.conv import REQUANTIZATIONS, output_size
 
 __all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "Network"]
+
+
+#: What a :class:`GlobalAvgPool` computes: ``MEAN`` or a whole-input ``AVERAGE_POOL_2D``.
+GLOBAL_POOL_KINDS = ("mean", "average_pool")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Conv2d:
     stride: tuple = (1, 1)
     padding: tuple = (0, 0, 0, 0)
     relu: bool = False
+    relu6: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "w", _frozen_array(self.w))
@@ -65,7 +70,8 @@ class Conv2d:
     def golden(self, bits, x, spec):
         return golden.conv2d(x, self.w, self.bias, x_scale=spec.scale, x_zp=spec.zero_point,
                              w_scale=self.w_scale, y_scale=self.y_scale, y_zp=self.y_zp,
-                             stride=self.stride, padding=self.padding, relu=self.relu, bits=bits)
+                             stride=self.stride, padding=self.padding, relu=self.relu, bits=bits,
+                             relu6=self.relu6)
 
     def macs(self, x):
         height, width, channels = self.output(x).shape
@@ -74,8 +80,12 @@ class Conv2d:
 
 @dataclass(frozen=True, eq=False)
 class FullyConnected:
-    """``FULLY_CONNECTED`` on a 1x1xI tensor, TFLite's integer-only arithmetic
-    (:func:`sim.golden.fully_connected` with ``requantization="integer"``); ``w`` is (O, I)."""
+    """``FULLY_CONNECTED`` on a 1x1xI tensor (:func:`sim.golden.fully_connected`); ``w`` is (O, I).
+
+    ``requantization`` is TFLite's integer-only arithmetic (``"integer"``, the default, as
+    TFLite Micro computes it) or LiteRT's double-precision reference kernel (``"fp64"``,
+    what an imported ``.tflite`` model runs on LiteRT).
+    """
     name: str
     source: str
     w: np.ndarray
@@ -84,10 +94,15 @@ class FullyConnected:
     y_scale: float
     y_zp: int
     relu: bool = False
+    relu6: bool = False
+    requantization: str = "integer"
 
     def __post_init__(self):
         object.__setattr__(self, "w", _frozen_array(self.w))
         object.__setattr__(self, "bias", _frozen_array(self.bias))
+        if self.requantization not in REQUANTIZATIONS:
+            raise ValueError(f"fully connected layer {self.name} requantization must be one of "
+                             f"{', '.join(REQUANTIZATIONS)}, not {self.requantization!r}")
 
     @property
     def sources(self):
@@ -103,7 +118,7 @@ class FullyConnected:
         y = golden.fully_connected(x.reshape(x.shape[0], -1), self.w, self.bias,
                                    x_scale=spec.scale, x_zp=spec.zero_point, w_scale=self.w_scale,
                                    y_scale=self.y_scale, y_zp=self.y_zp, relu=self.relu, bits=bits,
-                                   requantization="integer")
+                                   requantization=self.requantization, relu6=self.relu6)
         return y.reshape(x.shape[0], 1, 1, -1)
 
     def macs(self, x):
@@ -140,11 +155,22 @@ class MaxPool2d:
 
 @dataclass(frozen=True, eq=False)
 class GlobalAvgPool:
-    """``MEAN`` over H and W (:func:`sim.golden.global_avg_pool`), to a 1x1xC tensor."""
+    """``MEAN`` over H and W (:func:`sim.golden.global_avg_pool`), to a 1x1xC tensor.
+
+    ``kind="average_pool"`` is an ``AVERAGE_POOL_2D`` whose window is the whole input
+    (:func:`sim.golden.global_average_pool2d`, no requantization: ``y_scale`` and ``y_zp``
+    must be the input's).
+    """
     name: str
     source: str
     y_scale: float
     y_zp: int
+    kind: str = "mean"
+
+    def __post_init__(self):
+        if self.kind not in GLOBAL_POOL_KINDS:
+            raise ValueError(f"global pool {self.name} kind must be one of "
+                             f"{', '.join(GLOBAL_POOL_KINDS)}, not {self.kind!r}")
 
     @property
     def sources(self):
@@ -154,6 +180,12 @@ class GlobalAvgPool:
         return TensorSpec((1, 1, x.shape[2]), self.y_scale, self.y_zp)
 
     def golden(self, bits, x, spec):
+        if self.kind == "average_pool":
+            if (np.float32(spec.scale), spec.zero_point) != (np.float32(self.y_scale), self.y_zp):
+                raise ValueError(f"global pool {self.name} of kind average_pool must keep its "
+                                 f"input's quantization {(spec.scale, spec.zero_point)!r}, not "
+                                 f"{(self.y_scale, self.y_zp)!r}")
+            return golden.global_average_pool2d(x, bits=bits).reshape(x.shape[0], 1, 1, -1)
         y = golden.global_avg_pool(x, x_scale=spec.scale, x_zp=spec.zero_point,
                                    y_scale=self.y_scale, y_zp=self.y_zp, bits=bits)
         return y.reshape(x.shape[0], 1, 1, -1)
@@ -170,6 +202,7 @@ class Add:
     y_scale: float
     y_zp: int
     relu: bool = False
+    relu6: bool = False
 
     def output(self, a, b):
         if a.shape != b.shape:
@@ -180,7 +213,7 @@ class Add:
     def golden(self, bits, a, b, a_spec, b_spec):
         return golden.add(a, b, a_scale=a_spec.scale, a_zp=a_spec.zero_point, b_scale=b_spec.scale,
                           b_zp=b_spec.zero_point, y_scale=self.y_scale, y_zp=self.y_zp,
-                          relu=self.relu, bits=bits)
+                          relu=self.relu, bits=bits, relu6=self.relu6)
 
     def macs(self, a):
         return 0

@@ -15,6 +15,7 @@ from .conv import (
     fold_input_zero_point,
     fully_connected,
     output_size,
+    quantized_six,
 )
 from .fixedpoint import (
     fp64_scale,
@@ -24,15 +25,15 @@ from .fixedpoint import (
     requantize,
     requantize_fp64,
 )
-from .pool import global_avg_pool, max_pool2d, mean_params
+from .pool import global_average_pool2d, global_avg_pool, max_pool2d, mean_params
 from .simd import pack_lanes, unpack_lanes, vector_matrix, wrap_int32
 
 __all__ = [
     "quantize_multiplier", "multiply_by_quantized_multiplier", "requantize",
     "fp64_scale", "multiply_by_fp64_scale", "requantize_fp64",
-    "conv2d", "fully_connected", "add", "max_pool2d", "global_avg_pool",
+    "conv2d", "fully_connected", "add", "max_pool2d", "global_avg_pool", "global_average_pool2d",
     "activation_range", "effective_scales", "conv_requant_params", "fc_requant_params",
-    "fold_input_zero_point", "output_size", "mean_params",
+    "fold_input_zero_point", "output_size", "mean_params", "quantized_six",
     "ADD_LEFT_SHIFT", "AddParams", "add_params",
     "pack_lanes", "unpack_lanes", "vector_matrix", "wrap_int32",
 ]

@@ -61,7 +61,7 @@ def add_params(*, a_scale, b_scale, y_scale):
                      *_smaller_than_one(y_real, "2 * max input scale / (2**20 * y_scale)"))
 
 
-def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8):
+def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8, relu6=False):
     """Quantized element-wise ``a + b`` of two equal-shape tensors (``ADD``, no broadcast).
 
     Parameters
@@ -71,6 +71,8 @@ def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8
     y_scale, y_zp : the output's
     relu : bool
         Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
+    relu6 : bool
+        Fused ReLU6: also clamps at the quantized 6.0 (``activation_range``).
     bits : 8, 4 or 2
         Range of the inputs, the zero points and the output (same arithmetic).
 
@@ -91,5 +93,5 @@ def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8
                                                 p.b_multiplier, p.b_shift)
     total = a_scaled.astype(np.int64) + b_scaled
     y = multiply_by_quantized_multiplier(total, p.y_multiplier, p.y_shift).astype(np.int64)
-    low, high = activation_range(y_zp, relu=relu, bits=bits)
+    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
     return np.clip(y + y_zp, low, high).astype(np.int8)

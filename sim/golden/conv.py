@@ -24,7 +24,7 @@ from . import checks
 from .fixedpoint import fp64_scale, quantize_multiplier, requantize, requantize_fp64
 from .simd import wrap_int32
 
-__all__ = ["REQUANTIZATIONS", "activation_range", "effective_scales", "conv_requant_params",
+__all__ = ["REQUANTIZATIONS", "activation_range", "quantized_six", "effective_scales", "conv_requant_params",
            "fc_requant_params", "fold_input_zero_point", "output_size", "conv2d",
            "fully_connected"]
 
@@ -33,15 +33,32 @@ __all__ = ["REQUANTIZATIONS", "activation_range", "effective_scales", "conv_requ
 REQUANTIZATIONS = ("fp64", "integer")
 
 
-def activation_range(y_zp, *, relu, bits):
+def quantized_six(y_scale, y_zp):
+    """6.0 quantized as ``CalculateActivationRangeQuantized`` does for ``RELU6``.
+
+    ``y_zp + TfLiteRound(6.0f / y_scale)``: a float32 division, then rounding half away
+    from zero (the quotient is positive), done exactly on its integer ratio.
+    """
+    quotient = np.float32(6.0) / np.float32(checks.scale(y_scale, "y_scale"))
+    numerator, denominator = float(quotient).as_integer_ratio()
+    return int(y_zp) + (2 * numerator + denominator) // (2 * denominator)
+
+
+def activation_range(y_zp, *, relu, bits, relu6=False, y_scale=None):
     """The output clamp ``(min, max)``: ``CalculateActivationRangeQuantized``.
 
-    The precision's range; with a fused ReLU the minimum becomes ``max(y_zp, min)`` (the
-    quantized real zero).
+    The precision's range; with a fused ReLU (``relu`` or ``relu6``) the minimum becomes
+    ``max(y_zp, min)`` (the quantized real zero); with a fused ReLU6 the maximum becomes
+    ``min(max, y_zp + round(6 / y_scale))`` (:func:`quantized_six`, which needs ``y_scale``).
     """
     precision = checks.precision(bits)
     y_zp = checks.zero_point(y_zp, "y_zp", precision)
-    return (max(y_zp, precision.min) if relu else precision.min), precision.max
+    low = max(y_zp, precision.min) if relu or relu6 else precision.min
+    if not relu6:
+        return low, precision.max
+    if y_scale is None:
+        raise ValueError("y_scale must be given with relu6, not None")
+    return low, min(precision.max, quantized_six(y_scale, y_zp))
 
 
 def effective_scales(*, x_scale, w_scale, y_scale, out_channels):
@@ -114,7 +131,7 @@ def output_size(size, kernel, stride, before, after):
 
 
 def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
-           padding=(0, 0, 0, 0), relu=False, bits=8):
+           padding=(0, 0, 0, 0), relu=False, bits=8, relu6=False):
     """Quantized 2-D convolution (``CONV_2D``, no dilation, no groups).
 
     Parameters
@@ -135,6 +152,8 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
         Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
     bits : 8, 4 or 2
         Range of ``x``, ``w``, the zero points and the output.
+    relu6 : bool
+        Fused ReLU6: also clamps at the quantized 6.0 (:func:`activation_range`).
 
     Returns an ``int8`` array (N, OH, OW, O).
     """
@@ -162,13 +181,13 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
         for j in range(kw):
             window = offset[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
             acc += window @ w[:, i, j, :].T
-    low, high = activation_range(y_zp, relu=relu, bits=bits)
+    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
     return requantize(wrap_int32(acc), bias=bias, multiplier=multiplier, shift=shift,
                       zero_point=y_zp, clamp_min=low, clamp_max=high).astype(np.int8)
 
 
 def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8,
-                    requantization="fp64"):
+                    requantization="fp64", relu6=False):
     """Quantized fully-connected layer (``FULLY_CONNECTED``).
 
     Both variants accumulate ``(x - x_zp) @ w.T`` in a wrapping int32 accumulator and add
@@ -199,7 +218,7 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     x : int8 array (N, I)
     w : integer array (O, I)
     bias : int32-valued integer array (O,)
-    x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits
+    x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits, relu6
         As for :func:`conv2d`.
     requantization : ``"fp64"`` or ``"integer"``
         One of :data:`REQUANTIZATIONS`, as above.
@@ -217,7 +236,7 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     bias = checks.int32_vector(bias, "bias", w.shape[0])
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
     y_zp = checks.zero_point(y_zp, "y_zp", precision)
-    low, high = activation_range(y_zp, relu=relu, bits=bits)
+    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
     acc = wrap_int32((x - x_zp) @ w.T)
     if requantization == "integer":
         multiplier, shift = conv_requant_params(x_scale=x_scale, w_scale=w_scale,

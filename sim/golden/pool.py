@@ -10,7 +10,7 @@ from .conv import output_size
 from .fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from .simd import wrap_int32
 
-__all__ = ["max_pool2d", "global_avg_pool", "mean_params"]
+__all__ = ["max_pool2d", "global_avg_pool", "global_average_pool2d", "mean_params"]
 
 
 def max_pool2d(x, *, kernel, stride, padding, bits=8):
@@ -107,4 +107,32 @@ def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits=8):
     multiplier, shift = mean_params(x_scale=x_scale, y_scale=y_scale, count=count)
     sums = wrap_int32(x.sum(axis=(1, 2)) - x_zp * count)
     y = multiply_by_quantized_multiplier(sums, multiplier, shift).astype(np.int64) + y_zp
+    return np.clip(y, precision.min, precision.max).astype(np.int8)
+
+
+def global_average_pool2d(x, *, bits=8):
+    """``AVERAGE_POOL_2D`` with the window the whole input (``reference_integer_ops::AveragePool``).
+
+    Unlike ``MEAN`` it does not requantize (the converter gives input and output one
+    quantization): the int32 sum of the raw inputs over H x W, divided by the count with
+    a tie rounding away from zero (``(acc +- count / 2) / count`` with C's truncating
+    division), clamped to the precision's range (no fused activation).
+
+    Parameters
+    ----------
+    x : int8 array (N, H, W, C)
+        Values in the range of ``bits``.
+    bits : 8, 4 or 2
+
+    Returns an ``int8`` array (N, C).
+    """
+    precision = checks.precision(bits)
+    x = checks.activations(x, "x", precision, 4)
+    count = x.shape[1] * x.shape[2]
+    if count == 0:
+        raise ValueError(f"x must have a non-empty H x W, not shape {x.shape!r}")
+    sums = x.sum(axis=(1, 2))
+    half = count // 2
+    magnitude = (np.abs(sums) + half) // count           # truncation toward zero of |acc| +- half
+    y = np.where(sums > 0, magnitude, -magnitude)
     return np.clip(y, precision.min, precision.max).astype(np.int8)

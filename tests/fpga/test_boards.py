@@ -1,0 +1,94 @@
+"""Board targets without the tools: elaboration through each platform (``do_build=False``),
+the up-front fit check, PLL settings, report parsing and the framing protocol."""
+
+import re
+
+import pytest
+
+from fpga.boards import BOARDS
+from fpga.build import main, parse_fmax, parse_utilisation, prepare
+from fpga.host.protocol import REPLY_SYNC, Frames, Op, ProtocolError, Status, crc8
+from fpga.pll import ecp5_pll_settings, ice40_pll_settings
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_smoke(board, tmp_path):
+    top, plan = prepare(board, BOARDS[board].default_params(), tmp_path, do_build=False)
+    assert {"top.ys", "top.il", "np_tile.v"} <= set(plan.files)
+    assert top.frequency >= BOARDS[board].target_hz
+    pll = "SB_PLL40_PAD" if BOARDS[board].family == "ice40" else "EHXPLLL"
+    assert pll in plan.files["top.il"]
+    assert "module np_tile" in plan.files["np_tile.v"]
+
+
+def test_icebreaker_refused():
+    board = BOARDS["icebreaker"]
+    message = board.refusal(board.default_params())
+    assert re.match(r"^icebreaker: a 1x1 array of 4x4-MAC cores does not fit: it needs an estimated "
+                    r"\d+ luts \(the icebreaker has 5280\), \d+ dsps \(the icebreaker has 8\)", message), message
+
+
+def test_ulx3s_default_fits_and_2x2_refused():
+    board = BOARDS["ulx3s"]
+    assert board.refusal(board.default_params()) is None
+    assert re.match(r"^ulx3s: a 2x2 array of 4x4-MAC cores does not fit: it needs an estimated "
+                    r"\d+ dsps \(the ulx3s has 156\)$", board.refusal(board.params((2, 2))))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--board", "nosuchboard"], r"^error: BOARD must be one of icebreaker, ulx3s, not 'nosuchboard'$"),
+    (["--board", "ulx3s", "--cores", "2x"], r"^error: CORES must have the form ROWSxCOLUMNS, such as 4x4, "
+                                            r"not '2x'$"),
+    (["--board", "ulx3s", "--lanes", "six"], r"^error: LANES must be a positive integer, not 'six'$"),
+    (["--board", "ulx3s", "--lanes", "6"], r"^error: MAC lanes must be a power of two of at least 4, not 6$"),
+    (["--board", "icebreaker"], r"^error: icebreaker: .* does not fit: it needs an estimated .*$"),
+])
+def test_build_arguments_wrong(argv, message, capsys):
+    assert main(argv) == 2
+    assert re.match(message, capsys.readouterr().err.strip())
+
+
+def test_pll_settings():
+    assert ice40_pll_settings(12e6, 24e6) == (0, 63, 5, 24e6)
+    assert ecp5_pll_settings(25e6, 50e6)[3] == 50e6
+    with pytest.raises(ValueError, match=r"^iCE40 PLL cannot make 1 MHz from 12 MHz$"):
+        ice40_pll_settings(12e6, 1e6)
+
+
+LOG = """Info: Device utilisation:
+Info:            TRELLIS_COMB:  1000/83640     1%
+Info:              TRELLIS_FF:   500/83640     0%
+Info:              MULT18X18D:    16/  156    10%
+Info:                  DP16KD:     6/  208     2%
+Info: Max frequency for clock '$glbnet$clk': 40.00 MHz (FAIL at 50.00 MHz)
+Info: Device utilisation:
+Info:            TRELLIS_COMB:  1100/83640     1%
+Info: Max frequency for clock '$glbnet$clk': 61.25 MHz (PASS at 50.00 MHz)
+"""
+
+
+def test_report_parsing():
+    assert parse_fmax(LOG) == {"clock": "$glbnet$clk", "achieved_mhz": 61.25, "target_mhz": 50.0, "met": True}
+    assert parse_utilisation(LOG, "ecp5")["luts"] == (1100, 83640)
+    with pytest.raises(ValueError, match=r"^nextpnr's log has no 'Max frequency for clock' line$"):
+        parse_fmax("Info: nothing")
+
+
+def test_crc8():
+    assert crc8(b"123456789") == 0xF4        # CRC-8 (polynomial 0x07) check value
+
+
+def test_frames():
+    frames = Frames(BOARDS["ulx3s"].default_params())
+    request = frames.request(Op.WRITE, 0, 0, 0x123, 0xDEADBEEF)
+    assert len(request) == 3 + frames.request_body_bytes(Op.WRITE)
+    assert request[2:4] == bytes([0, 0]) and request[4:8] == (0x123).to_bytes(4, "little")
+    body = bytes(range(frames.word_bytes))
+    assert frames.parse_reply(frames.reply(Status.OK, Op.READ, body), Op.READ) == body
+    with pytest.raises(ProtocolError, match=r"^bridge answered CHECKSUM to WRITE$"):
+        frames.parse_reply(frames.reply(Status.CHECKSUM, Op.WRITE), Op.WRITE)
+    bad = bytearray(frames.reply(Status.OK, Op.RUN))
+    bad[-1] ^= 1
+    with pytest.raises(ProtocolError, match=r"^reply checksum must be 0x[0-9a-f]{2}, not 0x[0-9a-f]{2}$"):
+        frames.parse_reply(bytes(bad), Op.RUN)
+    assert bad[0] == REPLY_SYNC

@@ -60,8 +60,10 @@ class Rounding(enum.IntEnum):
     (TFLite's default; LiteRT's conv, ADD and MEAN). ``SINGLE``: one rounding of the
     64-bit product, ties toward +infinity (TFLite built with ``TFLITE_SINGLE_ROUNDING``,
     as TFLite Micro targets may be). LiteRT's reference fully-connected kernel uses
-    neither: it requantizes in double precision (see ``sim.golden.requantize_fp64``),
-    which this hardware does not implement yet.
+    neither: it requantizes in double precision (see ``sim.golden.requantize_fp64``);
+    the compiler runs such a layer with ``SINGLE`` and multipliers chosen and proven to
+    give the same result on every accumulator the layer can reach
+    (``sim.golden.fp64match``).
     """
     DOUBLE = 0
     SINGLE = 1

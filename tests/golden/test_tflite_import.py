@@ -216,3 +216,60 @@ def test_cli(capsys):
     assert out[0].startswith("input (8, 8, 1)") and "fully_connected_14" in out[-2]
     assert main([str(VECTORS / "depthwise.tflite")]) == 1
     assert capsys.readouterr().err.startswith("error: node 0 DEPTHWISE_CONV_2D")
+
+
+# Refusals of edited models -------------------------------------------------------------
+
+def edited(path, change):
+    """``path``'s model with ``change(model, graph)`` applied, as bytes (LiteRT's schema module)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(Path(path).read_bytes(), 0))
+    change(schema, model, model.subgraphs[0])
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def tanh(schema, model, graph):
+    graph.operators[1].builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.TANH
+
+
+def dilation(schema, model, graph):
+    graph.operators[1].builtinOptions.dilationHFactor = 2
+
+
+def weight_zero_point(schema, model, graph):
+    weights = graph.tensors[graph.operators[1].inputs[1]]
+    weights.quantization.zeroPoint = np.ones_like(weights.quantization.zeroPoint)
+
+
+def batch(schema, model, graph):
+    graph.tensors[graph.inputs[0]].shape = np.array([2, 8, 8, 1], np.int32)
+
+
+def int16_activation(schema, model, graph):
+    graph.tensors[graph.operators[1].outputs[0]].type = schema.TensorType.INT16
+
+
+def broadcast_add(schema, model, graph):
+    add = graph.operators[3]
+    add.inputs = np.array([add.inputs[0], graph.operators[4].outputs[0]], np.int32)
+
+
+@pytest.mark.parametrize("change, message", [
+    (tanh, r"^node 1 CONV_2D \(tensor '[^']+'\): fused activation TANH is not supported; "
+           r"supported: NONE, RELU, RELU6$"),
+    (dilation, r"^node 1 CONV_2D \(tensor '[^']+'\): dilation \(2, 1\) is not supported; "
+               r"supported: dilation \(1, 1\)$"),
+    (weight_zero_point, r"^node 1 CONV_2D \(tensor '[^']+'\): weights have a non-zero zero point; "
+                        r"supported: symmetric weights$"),
+    (batch, r"^input tensor '[^']+' has shape \[2, 8, 8, 1\]; supported: 4-D NHWC of batch 1$"),
+    (int16_activation, r"^node 1 CONV_2D \(tensor '[^']+'\): activation data type INT16 is not "
+                       r"supported; supported: INT8 activations and weights, INT32 biases$"),
+    (broadcast_add, r"^node 3 ADD \(tensor '[^']+'\): adds shapes \[1, 8, 8, 8\] and "
+                    r"\[1, 4, 4, 16\]; supported: two tensors of one shape \(no broadcast\)$"),
+], ids=lambda value: getattr(value, "__name__", ""))
+def test_edited_digits_refused(change, message):
+    with pytest.raises(ModelImportError, match=message):
+        import_tflite(edited(DIGITS, change))

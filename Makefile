@@ -1,6 +1,8 @@
 # NorthPole-style inference array generator.
 #
-#   make verilog CORES=4x4   elaborate the design to Verilog under build/ (bootstraps first)
+#   make verilog CORES=4x4   elaborate the design to Verilog under build/ (bootstraps first);
+#                            PRESET=default|northpole, LANES=, COLUMNS=, ACTIVATION_KB=, WEIGHT_KB=,
+#                            ACTIVATION_BANKS=, SETTINGS_DEPTH=, PROGRAM_DEPTH=, BUFFER_DEPTH=
 #   make test                the whole regression (bootstraps first)
 #   make bench               one core's MAC utilisation per ResNet layer type (build/bench/core.json)
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
@@ -14,8 +16,7 @@ VENV        := .venv
 VENV_PYTHON := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 CORES       ?= 4x4
-LANES       ?= 8
-COLUMNS     ?= 8
+PRESET      ?= default
 JOBS        ?= auto
 PYTEST_ARGS ?=
 
@@ -44,8 +45,13 @@ simulators:
 	  fi; \
 	  command -v iverilog >/dev/null || { echo "error: Icarus Verilog (iverilog) is missing and could not be installed; install it with your OS package manager" >&2; exit 1; }; }
 
+# Options left unset take the preset's value (see gen/verilog.py).
+VERILOG_OPTIONS := $(strip $(foreach option,LANES COLUMNS ACTIVATION_KB WEIGHT_KB ACTIVATION_BANKS \
+                     SETTINGS_DEPTH PROGRAM_DEPTH BUFFER_DEPTH,$(if $($(option)),\
+                     --$(subst _,-,$(shell echo $(option) | tr A-Z a-z)) $($(option)))))
+
 verilog: bootstrap
-	$(VENV_PYTHON) -m gen.verilog --cores $(CORES) --lanes $(LANES) --columns $(COLUMNS) --out build
+	$(VENV_PYTHON) -m gen.verilog --cores $(CORES) --preset $(PRESET) $(VERILOG_OPTIONS) --out build
 
 test: bootstrap
 	$(VENV_PYTHON) -m pytest -n $(JOBS) $(PYTEST_ARGS)

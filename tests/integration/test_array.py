@@ -1,0 +1,80 @@
+"""Layers spread across the array by the array compiler, through the host's three commands only.
+
+Each case (:mod:`sim.workloads`) is compiled by :func:`gen.array.compile_array` for a 2x2
+or a 4x4 array, each layer split over the cores by output rows (each core a band, halo
+rows sent between neighbours) or by output channels (the input sent to every core that
+shares it), chosen by the compiler or forced. The whole chip's Verilog is loaded, written,
+run and read through the host interface alone; every output value must equal
+:mod:`sim.golden`'s, the run must last exactly the compiler's predicted cycles (the chip's
+counter too), and no SRAM conflict or network overrun may occur. Replay a failure with
+``SEED=<seed>``.
+"""
+
+import pytest
+
+from gen.array import Split, compile_array
+from hdl.params import ChipParams
+from sim.tb.array_runner import run_array
+from sim.tb.runner import seed_from_env, simulator
+from sim.workloads import WORKLOADS, build
+from tests.integration.test_core import mismatches
+
+#: (workload, bits, input shape or None, output width or None, forced splits).
+CASES_2X2 = [
+    ("conv_3x3_s1", 8, (8, 8, 16), None, {}),
+    ("conv_3x3_s2", 4, None, None, {}),
+    ("conv_1x1_expand", 8, None, None, {"layer": Split.CHANNELS}),
+    ("maxpool_3x3_s2", 2, None, None, {}),
+    ("fc", 8, None, None, {}),
+    ("basic_block", 8, None, None, {}),
+    ("basic_block_s2", 4, None, None, {"conv2": Split.CHANNELS}),
+    ("bottleneck_block", 2, None, None, {}),
+]
+CASES_4X4 = [
+    ("stem_7x7_s2", 8, (32, 32, 3), None, {}),
+    ("conv_3x3_s1", 4, (16, 16, 16), None, {}),
+    ("global_avgpool", 8, None, None, {}),
+    ("basic_block", 8, (16, 16, 16), None, {}),
+    ("basic_block_s2", 8, (16, 16, 16), None, {"conv1": Split.CHANNELS}),
+    ("bottleneck_block", 8, (16, 16, 16), None, {}),
+]
+
+
+def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_name):
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS[name], bits, seed, shape=shape, width=width)
+    params = ChipParams(rows=rows, columns=columns)
+    compiled = compile_array(network, params.core, rows, columns, splits)
+    plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
+    context = f"{name} int{bits} on {rows}x{columns} ({plan}; SEED={seed})"
+    values, result = run_array(compiled, frame, params, sim=sim, test_name=test_name)
+    expected = network.golden(frame)
+    errors = [line for output in network.outputs
+              for line in mismatches(output, expected[output], values[output])]
+    assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
+    assert result["conflict"] == 0, f"{context}: an SRAM conflict flag rose"
+    assert result["overrun"] == 0, f"{context}: the network refused a core's message"
+    assert result["cycles"] == compiled.predicted_cycles, \
+        f"{context}: ran {result['cycles']} cycles, the compiler predicted {compiled.predicted_cycles}"
+    assert result["counter"] == result["cycles"], \
+        f"{context}: the chip's cycle counter says {result['counter']}, the testbench counted " \
+        f"{result['cycles']}"
+    for forced, split in splits.items():
+        assert next(p for p in compiled.plans if p.name == forced).split == split
+
+
+def _ids(cases):
+    return [f"{name}-int{bits}" + "".join(f"-{layer}_by_{split.value}" for layer, split in splits.items())
+            for name, bits, _, _, splits in cases]
+
+
+@pytest.mark.parametrize("name, bits, shape, width, splits", CASES_2X2, ids=_ids(CASES_2X2))
+def test_on_2x2(name, bits, shape, width, splits):
+    check_array(2, 2, name, bits, shape, width, splits, sim=simulator("verilator"),
+                test_name=f"array-2x2-{name}-int{bits}")
+
+
+@pytest.mark.parametrize("name, bits, shape, width, splits", CASES_4X4, ids=_ids(CASES_4X4))
+def test_on_4x4(name, bits, shape, width, splits):
+    check_array(4, 4, name, bits, shape, width, splits, sim=simulator("verilator"),
+                test_name=f"array-4x4-{name}-int{bits}")

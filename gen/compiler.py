@@ -20,6 +20,7 @@ the single rounding with the multipliers of
 :func:`sim.golden.fp64match.fp64_single_rounding_params`, which equal it on every input.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,6 +231,19 @@ def _settings_entry(params, bias, multiplier, shift):
     return bits.to_bytes(params.settings_entry_words * params.word_bytes, "little")
 
 
+@functools.lru_cache(maxsize=16)
+def _fp64_multipliers(layer, x_scale, x_zp, clamp_min, clamp_max, bits):
+    """:func:`fp64_single_rounding_params` of a fully-connected ``layer``, once per layer (the
+    cores of an array each compile a part of it)."""
+    try:
+        return fp64_single_rounding_params(
+            x_scale=x_scale, x_zp=x_zp, w_scale=layer.w_scale, y_scale=layer.y_scale,
+            y_zp=layer.y_zp, w=layer.w, bias=layer.bias, clamp_min=clamp_min,
+            clamp_max=clamp_max, bits=bits)
+    except ValueError as error:
+        raise CompileError(f"layer {layer.name}: {error}") from None
+
+
 class CoreCompiler:
     """Compiles layers (or parts of layers) for one core: its buffers, weight and settings
     images and program. :func:`compile_network` runs a whole network on one core with it;
@@ -408,14 +422,9 @@ class CoreCompiler:
             # LiteRT's double-precision rounding, through the single rounding with
             # multipliers proven to agree on every reachable accumulator.
             rounding = Rounding.SINGLE
-            try:
-                multiplier, shift = fp64_single_rounding_params(
-                    x_scale=spec.scale, x_zp=spec.zero_point, w_scale=layer.w_scale,
-                    y_scale=layer.y_scale, y_zp=layer.y_zp, w=layer.w, bias=layer.bias,
-                    clamp_min=output_range["clamp_min"], clamp_max=output_range["clamp_max"],
-                    bits=precision.bits)
-            except ValueError as error:
-                raise CompileError(f"layer {layer.name}: {error}") from None
+            multiplier, shift = _fp64_multipliers(layer, spec.scale, spec.zero_point,
+                                                  output_range["clamp_min"],
+                                                  output_range["clamp_max"], precision.bits)
         else:
             multiplier, shift = golden.conv_requant_params(
                 x_scale=spec.scale, w_scale=layer.w_scale, y_scale=layer.y_scale,

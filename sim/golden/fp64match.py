@@ -16,7 +16,7 @@ integer, whatever either does at a tie. With ``A`` the largest ``|v|`` the layer
 and ``eps = A * max(|M / 2**k - s|, 2**-53 * s)``, only the ``v`` within ``eps / s`` of a
 ``h / s`` for a half-integer ``h`` can differ: since ``eps / s <= A * 2**-31 <= 1`` for a
 31-bit ``M``, at most three integers around each ``h / s``. Those are computed exactly
-(Python integers and fractions) with both arithmetics; the half-integers considered are
+(Python integers) with both arithmetics; the half-integers considered are
 those between two outputs that stay distinct after the zero point and clamp. If one of
 them differs, the next multiplier around the first choice is tried.
 
@@ -96,23 +96,31 @@ def _channel(real, low, high, zero_point, clamp_min, clamp_max, channel):
         # with multiplier 0.
         return 0, 0
     outputs = range(clamp_min - zero_point, clamp_max - zero_point)    # t, with t + 1 distinct
+    # Exact integers over the denominator 2**precision: s, and s * 2**-53.
+    if exponent >= 0:
+        significand, exponent_offset = significand << exponent, 0
+    else:
+        exponent_offset = -exponent
     for multiplier, shift in _candidates(real):
         if shift > MAX_SHIFT:
             raise ValueError(f"channel {channel}: scale {real!r} needs shift {shift}, more than "
                              f"{MAX_SHIFT}")
-        approximation = Fraction(multiplier, 1 << (31 - shift))
-        epsilon = bound * max(abs(approximation - scale),
-                              scale / (1 << FP64_SIGNIFICAND_BITS))
-        dangerous = set()
+        fraction_bits = 31 - shift
+        precision = max(fraction_bits, exponent_offset) + FP64_SIGNIFICAND_BITS
+        scaled = significand << (precision - exponent_offset)                   # s * 2**precision
+        approximation = multiplier << (precision - fraction_bits)
+        epsilon = bound * max(abs(approximation - scaled),
+                              significand << (precision - exponent_offset - FP64_SIGNIFICAND_BITS))
+        dangerous = []
         for t in outputs:
-            half = Fraction(2 * t + 1, 2)
-            first = -((epsilon - half) // scale)        # ceil((half - epsilon) / scale)
-            last = (half + epsilon) // scale            # floor((half + epsilon) / scale)
-            dangerous.update(range(max(int(first), low), min(int(last), high) + 1))
+            half = (2 * t + 1) << (precision - 1)                                # h * 2**precision
+            first = max(-((epsilon - half) // scaled), low)      # ceil((h - eps) / s)
+            last = min((half + epsilon) // scaled, high)         # floor((h + eps) / s)
+            dangerous.extend(range(first, last + 1))
         if not dangerous:
             return multiplier, shift
-        values = np.array(sorted(dangerous), np.int64)
-        expected = np.clip(multiply_by_fp64_scale(values, significand, exponent) + zero_point,
+        values = np.array(sorted(set(dangerous)), np.int64)
+        expected = np.clip(multiply_by_fp64_scale(values, *fp64_scale(real)) + zero_point,
                            clamp_min, clamp_max)
         got = np.clip(np.array([_single(int(v), multiplier, shift) for v in values], np.int64)
                       + zero_point, clamp_min, clamp_max)

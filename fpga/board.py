@@ -41,6 +41,10 @@ class Board:
     activation_kb, weight_kb : int
         SRAM per core.
     synth_opts : str
+    lut_multiplier_width : int
+        Multipliers with both operands at most this wide are built from logic (see
+        ``fpga.build.lut_multipliers``): one DSP block per int8 lane product, none for the
+        int4 and int2 sub-products.
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -58,6 +62,7 @@ class Board:
     activation_kb: int = 4
     weight_kb: int = 4
     synth_opts: str = ""
+    lut_multiplier_width: int = 4
     baud: int = 115200
     leds: int = 2
 

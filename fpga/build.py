@@ -28,7 +28,7 @@ from hdl.params import Precision, parse_cores
 
 from .boards import BOARDS, TOPS
 
-__all__ = ["prepare", "build", "parse_utilisation", "parse_fmax", "report", "main"]
+__all__ = ["lut_multipliers", "prepare", "build", "parse_utilisation", "parse_fmax", "report", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ def _platform(board):
     return board.platform(), add_tile
 
 
+def lut_multipliers(board):
+    """The Yosys commands that build the multipliers no wider than the board's
+    ``lut_multiplier_width`` from logic, before synthesis maps the rest to DSP blocks: the
+    MAC array's int4 and int2 sub-products, which would take a DSP block each."""
+    width = board.lut_multiplier_width
+    # After flattening and width reduction, so that the operands' real widths count.
+    return (f"hierarchy -top top; proc; flatten; opt -fast; wreduce; "
+            f"techmap -map +/techmap.v t:$mul r:A_WIDTH<={width} %i r:B_WIDTH<={width} %i")
+
+
 def prepare(board_name, params, build_dir, *, do_build=True):
     """Elaborate and (with ``do_build``) build ``params`` on ``board_name``; return
     ``(top, products or build plan)``."""
@@ -59,7 +69,7 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     add_tile(platform, params)
     top = TOPS[board_name](params)
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
-                            synth_opts=board.synth_opts)
+                            synth_opts=board.synth_opts, script_after_read=lut_multipliers(board))
     return top, result
 
 

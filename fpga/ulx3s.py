@@ -19,7 +19,9 @@ ULX3S = Board(
     # Yosys synth_ecp5 of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights):
     # LUT4 + 2 per CCU2C + 4 per TRELLIS_DPR16X4.
     per_core={"luts": 15954, "ffs": 4924, "dsps": 97, "block_rams": 6, "sprams": 0},
-    input_hz=25e6, target_hz=50e6, leds=3)
+    input_hz=25e6, target_hz=50e6, leds=3,
+    # Yosys 0.70's abc9 flow fails an assertion on this design (ABC_OPS_REINTEGRATE).
+    synth_opts="-noabc9")
 
 
 def top(params):

@@ -230,9 +230,11 @@ class Executor(wiring.Component):
         assert [1 << i for i in range(4)] == [Flag.BUSY, Flag.DONE, Flag.CONFLICT, Flag.OVERRUN]
         frames = self._frames
 
+        op = Signal(BYTE)       # the request's, held while the array works on it
+
         def answer(status, length=0, body=0):
-            m.d.sync += [reply.status.eq(status), reply.op.eq(request.op), reply.length.eq(length),
-                         reply.body.eq(body)]
+            m.d.sync += [reply.status.eq(status), reply.op.eq(Mux(self.i_request.ready, request.op, op)),
+                         reply.length.eq(length), reply.body.eq(body)]
             m.next = "REPLY"
 
         with m.FSM():
@@ -240,7 +242,7 @@ class Executor(wiring.Component):
                 m.d.comb += self.i_request.ready.eq(1)
                 with m.If(self.i_request.valid):
                     m.d.sync += [command.x.eq(x), command.y.eq(y), command.addr.eq(addr),
-                                 command.data.eq(data_)]
+                                 command.data.eq(data_), op.eq(request.op)]
                     with m.If(request.status != Status.OK):
                         answer(request.status)
                     with m.Elif(request.op == Op.INFO):

@@ -113,7 +113,7 @@ async def bad_requests(uart, frames, params, weight_addr):
         "checksum": (write[:-1] + bytes([write[-1] ^ 1]), Op.WRITE, {}),
         "command": (bytes([REQUEST_SYNC, 0x7E, 1, 2, 3]), 0x7E, {}),
         "sync": (bytes([0x00, 0x13]), Op.INFO, {}),
-        "stop_bit": (write, Op.WRITE, {"stop_bit": 0}),
+        "stop_bit": (bytes([REQUEST_SYNC]), Op.WRITE, {"stop_bit": 0}),
         "timeout": (write[:5], Op.WRITE, {"pause_bits": IDLE_BITS + 20}),
         "x_range": (frames.request(Op.WRITE, params.columns, 0, weight_addr, 0), Op.WRITE, {}),
         "y_range": (frames.request(Op.READ, 0, params.rows, 0), Op.READ, {}),
@@ -122,7 +122,11 @@ async def bad_requests(uart, frames, params, weight_addr):
     replies = {}
     for name, (data, op, options) in cases.items():
         replies[name] = await raw_exchange(uart, frames, data, op, **options)
-        await uart.idle(4)
+        # Nothing more may come: one reply per bad request.
+        await uart.idle(IDLE_BITS + 20)
+        if replies[name] is not None:
+            replies[name]["extra"] = list(uart.received)
+        uart.received.clear()
     return replies
 
 

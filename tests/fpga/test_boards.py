@@ -25,7 +25,8 @@ def test_icebreaker_refused():
     board = BOARDS["icebreaker"]
     message = board.refusal(board.default_params())
     assert re.match(r"^icebreaker: a 1x1 array of 4x4-MAC cores does not fit: it needs an estimated "
-                    r"\d+ luts \(the icebreaker has 5280\), \d+ dsps \(the icebreaker has 8\)", message), message
+                    r"\d+ luts \(the icebreaker has 5280\), \d+ dsps \(the icebreaker has 8\)",
+                    message), message
 
 
 def test_ulx3s_default_fits_and_2x2_refused():

@@ -48,6 +48,8 @@ def test_bridge_runs_layer(layer, bits):
         reply = result["replies"][name]
         if reply is None:
             errors.append(f"{name}: no reply")
+        elif reply.get("extra"):
+            errors.append(f"{name}: more than one reply, then {reply['extra']}")
         elif (reply["status"], reply["op"]) != (status, op):
             errors.append(f"{name}: reply status {reply['status']:#04x} op {reply['op']:#04x}, "
                           f"expected {int(status):#04x} {int(op):#04x}")

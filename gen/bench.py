@@ -21,13 +21,20 @@ channels, fixed cycles of fetch and pipeline drain).
 (every node offering a flit per cycle, ``NOC_FLITS`` flits, sinks always ready):
 ``pattern``, ``flits``, ``cycles``, ``accepted`` (flits per sending node per cycle over the
 whole run), ``bound`` (XY routing's bound for the pattern) and ``busiest_channel``.
+
+``<out>/elaboration.json`` holds one record per array size of ``ELABORATION_SIZES`` (the
+default core, and NorthPole's 16x16 chip of its own core): ``cores``, ``preset``,
+``seconds`` (wall clock of ``python -m gen.verilog``), ``cpu_seconds``, ``peak_memory_bytes``
+(the elaborating process's maximum resident set) and ``verilog_bytes``.
 """
 
 import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +48,8 @@ from sim.tb.mesh_runner import PARAMS as MESH
 from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
 
-__all__ = ["TARGET", "BENCH_SHAPES", "NOC_FLITS", "run", "run_noc", "main"]
+__all__ = ["TARGET", "BENCH_SHAPES", "NOC_FLITS", "ELABORATION_SIZES", "run", "run_noc",
+           "run_elaboration", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +148,35 @@ def run_noc(out_dir, simulator="verilator"):
     return records
 
 
+#: (CORES, PRESET) of the elaboration benchmark.
+ELABORATION_SIZES = (("2x2", "default"), ("4x4", "default"), ("8x8", "default"),
+                     ("16x16", "default"), ("16x16", "northpole"))
+
+#: Runs ``gen.verilog`` in a child process and prints its CPU seconds and peak memory (bytes).
+_MEASURED = ("import resource, sys; from gen.verilog import main; status = main(sys.argv[1:]); "
+             "usage = resource.getrusage(resource.RUSAGE_SELF); "
+             "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024); sys.exit(status)")
+
+
+def run_elaboration(out_dir):
+    """Elaborate every size of ``ELABORATION_SIZES``; write ``<out_dir>/elaboration.json``."""
+    out_dir = Path(out_dir)
+    verilog_dir = out_dir / "elaboration"
+    records = []
+    for cores, preset in ELABORATION_SIZES:
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", _MEASURED, "--cores", cores, "--preset", preset,
+                                 "--out", str(verilog_dir)], capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - start
+        cpu, memory = result.stdout.split()[-2:]
+        records.append({"cores": cores, "preset": preset, "seconds": round(seconds, 1),
+                        "cpu_seconds": round(float(cpu), 1), "peak_memory_bytes": int(memory),
+                        "verilog_bytes": (verilog_dir / f"{preset}_{cores}.v").stat().st_size})
+        logger.info("elaborated %s %s in %.1f s", preset, cores, seconds)
+    (out_dir / "elaboration.json").write_text(json.dumps(records, indent=2) + "\n")
+    return records
+
+
 def table(records):
     """The records as a fixed-width text table."""
     header = f"{'layer':<20} {'prec':<5} {'cycles':>7} {'predicted':>9} {'useful MACs':>11} " \
@@ -171,6 +208,12 @@ def main(argv=None):
               f"{r['bound']:>9.3f}")
     print(f"wrote {Path(args.out) / 'noc.json'} (flits per sending node per cycle, {MESH.rows}x"
           f"{MESH.columns} mesh)")
+    elaborations = run_elaboration(args.out)
+    print(f"\n{'array':<16} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'Verilog MB':>10}")
+    for r in elaborations:
+        print(f"{r['preset'] + ' ' + r['cores']:<16} {r['seconds']:>8} {r['cpu_seconds']:>8} "
+              f"{r['peak_memory_bytes'] / 2**20:>8.0f} {r['verilog_bytes'] / 2**20:>10.1f}")
+    print(f"wrote {Path(args.out) / 'elaboration.json'}")
     for r in records:
         if "limits" in r and r["useful_macs"]:
             print(f"{r['layer']} {r['precision']} below {TARGET:.0%}: " + "; ".join(r["limits"]))

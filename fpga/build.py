@@ -69,7 +69,9 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     add_tile(platform, params)
     top = TOPS[board_name](params)
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
-                            synth_opts=board.synth_opts, script_after_read=lut_multipliers(board))
+                            synth_opts=board.synth_opts, script_after_read=lut_multipliers(board),
+                            # A missed target is reported (report.json "met"), not fatal.
+                            nextpnr_opts="--timing-allow-fail")
     return top, result
 
 

@@ -17,7 +17,8 @@ __all__ = ["ICEBREAKER", "top"]
 ICEBREAKER = Board(
     name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
     available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
-    # Yosys synth_ice40 -dsp of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights).
+    # Yosys synth_ice40 -dsp of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights),
+    # every multiplier left to the DSP mapping.
     per_core={"luts": 15569, "ffs": 4191, "dsps": 48, "block_rams": 62, "sprams": 0},
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp", leds=2)
 

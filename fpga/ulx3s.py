@@ -16,9 +16,10 @@ __all__ = ["ULX3S", "top"]
 ULX3S = Board(
     name="ulx3s", platform=ULX3S_85F_Platform, family="ecp5",
     available={"luts": 83640, "ffs": 83640, "dsps": 156, "block_rams": 208, "sprams": 0},
-    # Yosys synth_ecp5 of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights):
-    # LUT4 + 2 per CCU2C + 4 per TRELLIS_DPR16X4.
-    per_core={"luts": 15954, "ffs": 4924, "dsps": 97, "block_rams": 6, "sprams": 0},
+    # nextpnr's utilisation of the 1x1 build of the 4x4 core (4 KB activations, 4 KB weights)
+    # with the bridge, the multipliers of 4-bit operands built from logic: 19,287
+    # TRELLIS_COMB, 5,305 TRELLIS_FF, 48 MULT18X18D, 6 DP16KD.
+    per_core={"luts": 19287, "ffs": 5305, "dsps": 48, "block_rams": 6, "sprams": 0},
     input_hz=25e6, target_hz=50e6, leds=3,
     # Yosys 0.70's abc9 flow fails an assertion on this design (ABC_OPS_REINTEGRATE).
     synth_opts="-noabc9")

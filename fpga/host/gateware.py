@@ -121,6 +121,10 @@ class FrameReceiver(wiring.Component):
             m.d.sync += request.status.eq(status)
             m.next = "DROP"
 
+        def cut_short():        # the line is already quiet: answer at once
+            m.d.sync += request.status.eq(Status.TIMEOUT)
+            m.next = "EMIT"
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.sync += [request.op.eq(NO_OP), crc.eq(0)]
@@ -142,7 +146,7 @@ class FrameReceiver(wiring.Component):
                         with m.Default():
                             drop(Status.COMMAND)
                 with m.Elif(quiet):
-                    drop(Status.TIMEOUT)
+                    cut_short()
             with m.State("BODY"):
                 with m.If(arrived):
                     m.d.sync += [request.body.eq(Cat(request.body[BYTE:], byte)),
@@ -152,14 +156,14 @@ class FrameReceiver(wiring.Component):
                     with m.Elif(count == 1):
                         m.next = "CRC"
                 with m.Elif(quiet):
-                    drop(Status.TIMEOUT)
+                    cut_short()
             with m.State("CRC"):
                 with m.If(arrived):
                     m.d.sync += request.status.eq(Mux(error, Status.FRAMING,
                                                       Mux(byte == crc, Status.OK, Status.CHECKSUM)))
                     m.next = "EMIT"
                 with m.Elif(quiet):
-                    drop(Status.TIMEOUT)
+                    cut_short()
             with m.State("DROP"):
                 with m.If(quiet):
                     m.next = "EMIT"

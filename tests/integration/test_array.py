@@ -17,7 +17,7 @@ from hdl.params import ChipParams
 from sim.tb.array_runner import run_array
 from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import WORKLOADS, build
-from tests.integration.test_core import mismatches
+from tests.integration.test_core import assert_exact_run
 
 #: (workload, bits, input shape or None, output width or None, forced splits).
 CASES_2X2 = [
@@ -48,17 +48,9 @@ def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_na
     plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
     context = f"{name} int{bits} on {rows}x{columns} ({plan}; SEED={seed})"
     values, result = run_array(compiled, frame, params, sim=sim, test_name=test_name)
-    expected = network.golden(frame)
-    errors = [line for output in network.outputs
-              for line in mismatches(output, expected[output], values[output])]
-    assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
-    assert result["conflict"] == 0, f"{context}: an SRAM conflict flag rose"
     assert result["overrun"] == 0, f"{context}: the network refused a core's message"
-    assert result["cycles"] == compiled.predicted_cycles, \
-        f"{context}: ran {result['cycles']} cycles, the compiler predicted {compiled.predicted_cycles}"
-    assert result["counter"] == result["cycles"], \
-        f"{context}: the chip's cycle counter says {result['counter']}, the testbench counted " \
-        f"{result['cycles']}"
+    assert_exact_run(context, network, network.golden(frame), values, result, compiled.predicted_cycles,
+                     counter="chip")
     for forced, split in splits.items():
         assert next(p for p in compiled.plans if p.name == forced).split == split
 

@@ -44,16 +44,21 @@ def check_run(simulator, workload, bits, *, kind):
 
 def check_network(simulator, test_name, network, x, context):
     compiled, result, decoded = run_on_core(simulator, test_name, network, x)
-    expected = network.golden(x)
-    errors = []
-    for name in network.outputs:
-        errors += mismatches(name, expected[name], decoded[name])
+    assert_exact_run(context, network, network.golden(x), decoded, result, compiled.predicted_cycles,
+                     counter="core")
+
+
+def assert_exact_run(context, network, expected, got, result, predicted, *, counter):
+    """Every output of ``network`` in ``got`` equals ``expected``, the conflict flag stayed
+    clear and the run lasted ``predicted`` cycles by the testbench and by the ``counter``
+    (``"core"`` or ``"chip"``)."""
+    errors = [line for name in network.outputs for line in mismatches(name, expected[name], got[name])]
     assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
     assert result["conflict"] == 0, f"{context}: the SRAM conflict flag rose"
-    assert result["cycles"] == compiled.predicted_cycles, \
-        f"{context}: ran {result['cycles']} cycles, the compiler predicted {compiled.predicted_cycles}"
+    assert result["cycles"] == predicted, \
+        f"{context}: ran {result['cycles']} cycles, the compiler predicted {predicted}"
     assert result["counter"] == result["cycles"], \
-        f"{context}: the core's cycle counter says {result['counter']}, the testbench counted " \
+        f"{context}: the {counter}'s cycle counter says {result['counter']}, the testbench counted " \
         f"{result['cycles']}"
 
 

@@ -296,12 +296,15 @@ class _Importer:
             return source, padding
         return index, (0, 0, 0, 0)
 
-    def conv_2d(self, node):
+    def _weighted_inputs(self, node):
+        """The input, weights and bias tensor indices of a conv or FC node (bias -1 if none)."""
         inputs = self._inputs(node)
         if len(inputs) not in (2, 3):
             self.refuse(node, f"has {len(inputs)} inputs", "input, weights and optional bias")
-        x_index, w_index = inputs[:2]
-        bias_index = inputs[2] if len(inputs) == 3 else -1
+        return inputs[0], inputs[1], inputs[2] if len(inputs) == 3 else -1
+
+    def conv_2d(self, node):
+        x_index, w_index, bias_index = self._weighted_inputs(node)
         options = self._options(node)
         if (options.DilationHFactor(), options.DilationWFactor()) != (1, 1):
             self.refuse(node, f"dilation {(options.DilationHFactor(), options.DilationWFactor())} "
@@ -365,11 +368,7 @@ class _Importer:
         return outputs[0]
 
     def fully_connected(self, node):
-        inputs = self._inputs(node)
-        if len(inputs) not in (2, 3):
-            self.refuse(node, f"has {len(inputs)} inputs", "input, weights and optional bias")
-        x_index, w_index = inputs[:2]
-        bias_index = inputs[2] if len(inputs) == 3 else -1
+        x_index, w_index, bias_index = self._weighted_inputs(node)
         options = self._options(node)
         if options.WeightsFormat() != tflite.FullyConnectedOptionsWeightsFormat.DEFAULT:
             self.refuse(node, f"weights format {options.WeightsFormat()} is not supported",

@@ -19,7 +19,7 @@ def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
     Returns the testbench's result (``cycles``, ``counter``, ``conflict``, ``overrun``)
     and ``{(x, y, addr): word}`` of the reads.
     """
-    from gen.verilog import chip_verilog
+    from gen.verilog import TILE, chip_verilog
 
     core, noc = chip_params(params)
     commands, words = command_layout(core, noc), read_layout(core, noc)
@@ -28,7 +28,8 @@ def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
         return commands.const({"op": op, "x": x, "y": y, "addr": addr, "data": data}).as_bits()
 
     verilog, toplevel = chip_verilog(params)
-    result = run_job(verilog, toplevel=toplevel, test_module="chip", test_name=test_name, sim=sim, job={
+    result = run_job(verilog, toplevel=toplevel, test_module="chip", test_name=test_name, sim=sim,
+                     hierarchical=(TILE,), job={
         "writes": [command(Command.WRITE, *write) for write in writes],
         "run": command(Command.RUN, 0, 0),
         "reads": [command(Command.READ, *read) for read in reads],

@@ -14,6 +14,11 @@ Environment variables:
     ``1`` to dump waveforms (Icarus: ``<build>/<toplevel>.fst``; Verilator: ``dump.vcd``).
 ``SEED``
     Seed for randomized testbenches; without it each run picks one and prints it.
+
+A design that instantiates one module many times (the array's ``np_tile``) names it in
+``hierarchical``: Verilator then compiles that module once as a hierarchical block
+(``--hierarchical``) instead of flattening every copy into the model, which makes a 4x4
+array's build about ten times faster. Icarus ignores it.
 """
 
 import fcntl
@@ -57,27 +62,34 @@ def _build_dir(test_name):
     return BUILD_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
 
 
-def _build_args(sim):
+def _build_args(sim, hierarchical=()):
     if sim == "verilator":
-        return ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+        return ["-Wno-fatal", "-Wno-lint", "-Wno-style"] + (["--hierarchical"] if hierarchical else [])
     # Under cocotb's default -g2012, Icarus initialises a declaration without an event, so
     # an `always @*` block of Yosys's Verilog whose inputs never change never runs (its
     # outputs stay X); Verilog-2005 semantics give the time-0 event it relies on.
     return ["-g2005"]
 
 
-def _build(runner, sim, source, *, toplevel, build_dir, waves):
-    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                 timescale=("1ns", "1ps"), waves=waves, build_args=_build_args(sim))
+def _build(runner, sim, source, *, toplevel, build_dir, waves, hierarchical=()):
+    sources = [source]
+    if sim == "verilator" and hierarchical:
+        control = Path(build_dir) / "hierarchical.vlt"
+        control.write_text("`verilator_config\n" +
+                           "".join(f'hier_block -module "{module}"\n' for module in hierarchical))
+        sources.insert(0, control)
+    runner.build(sources=sources, hdl_toplevel=toplevel, build_dir=build_dir, always=True,
+                 timescale=("1ns", "1ps"), waves=waves, build_args=_build_args(sim, hierarchical))
 
 
-def _shared_build(runner, sim, verilog, *, toplevel, waves):
+def _shared_build(runner, sim, verilog, *, toplevel, waves, hierarchical=()):
     """Build ``verilog`` once per distinct text, simulator and waves setting; return its directory.
 
     Tests of one design share the build (a Verilator model takes far longer to compile
     than to run); a lock file keeps parallel pytest workers from building it twice.
     """
-    digest = hashlib.sha256((verilog + repr(_build_args(sim))).encode()).hexdigest()[:16]
+    digest = hashlib.sha256((verilog + repr(_build_args(sim, hierarchical)) + repr(hierarchical))
+                            .encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"shared-{toplevel}-{digest}-{sim}{'-waves' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp = build_dir / "built"
@@ -86,13 +98,14 @@ def _shared_build(runner, sim, verilog, *, toplevel, waves):
         if not stamp.exists():
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog)
-            _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves)
+            _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves,
+                   hierarchical=hierarchical)
             stamp.touch()
     return build_dir
 
 
 def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcase=None,
-               sim=None, shared_build=False):
+               sim=None, shared_build=False, hierarchical=()):
     """Simulate ``design`` with the cocotb tests in ``sim.tb.<test_module>``.
 
     Parameters
@@ -113,6 +126,8 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     shared_build : bool
         Reuse one build of the same Verilog across tests (see :func:`_shared_build`)
         instead of building in the test's own directory.
+    hierarchical : tuple of str
+        Modules of ``design`` that Verilator compiles once each as hierarchical blocks.
 
     Raises ``SystemExit`` under pytest (cocotb's convention) or ``AssertionError``
     otherwise when a cocotb test fails.
@@ -142,12 +157,14 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     runner = get_runner(sim)
     verilog = design if isinstance(design, str) else to_verilog(design, toplevel)
     if shared_build:
-        build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves)
+        build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves,
+                                  hierarchical=hierarchical)
     else:
         build_dir = test_dir
         source = build_dir / f"{toplevel}.v"
         source.write_text(verilog)
-        _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves)
+        _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves,
+               hierarchical=hierarchical)
     results = runner.test(
         hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=f"sim.tb.{test_module}",
         testcase=testcase,
@@ -161,7 +178,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
 
 
 def run_job(design, *, toplevel, test_module, test_name, sim, job=None, params=None,
-            testcase=None):
+            testcase=None, hierarchical=()):
     """Run a testbench that reads a job file and writes a result file; return the result.
 
     ``job`` (JSON-serialisable, too large for the environment) goes to
@@ -178,7 +195,8 @@ def run_job(design, *, toplevel, test_module, test_name, sim, job=None, params=N
         job_path.write_text(json.dumps(job))
         paths["job"] = str(job_path)
     run_cocotb(design, toplevel=toplevel, test_module=test_module, test_name=test_name, sim=sim,
-               shared_build=True, testcase=testcase, params={**(params or {}), **paths})
+               shared_build=True, testcase=testcase, hierarchical=hierarchical,
+               params={**(params or {}), **paths})
     return json.loads(result_path.read_text())
 
 

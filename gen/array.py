@@ -110,6 +110,7 @@ class _Op:
     instruction: Instruction
     message: int = None        # SEND and SIGNAL: their message; WAIT: the one it waits for
     delay: int = 0
+    layer: str = None          # the layer a compute instruction runs a part of
 
 
 @dataclass
@@ -147,6 +148,11 @@ class ArrayCompiled:
         The run's length: from the cycle after ``start`` to the last core's ``HALT``.
     transfers : dict
         By tensor name: words sent between cores for it.
+    layer_spans : dict
+        By layer name: ``(first, end)``, the cycle its first part starts computing on any
+        core and the cycle after its last part ends (cycles count from ``start``).
+    busy : dict
+        By core coordinates, by layer name: the cycles that core spends computing its part.
     """
     rows: int
     columns: int
@@ -156,6 +162,8 @@ class ArrayCompiled:
     owners: dict
     predicted_cycles: int
     transfers: dict = field(default_factory=dict)
+    layer_spans: dict = field(default_factory=dict)
+    busy: dict = field(default_factory=dict)
 
     def load_writes(self):
         """``(x, y, host word address, value)`` of everything loaded before a run."""
@@ -345,7 +353,7 @@ class _ArrayCompiler:
                                                   message))
                 compiler = self.compilers[index]
                 ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
-                                                    self._channels(layer.name, part))))
+                                                    self._channels(layer.name, part)), layer=layer.name))
                 # Send what the other cores need of this part, right away.
                 for reader in range(len(self.places)):
                     need = needs[reader].get(layer.name)
@@ -517,8 +525,22 @@ class _ArrayCompiler:
         owners = {name: {self.places[index]: part for index, part in parts.items()}
                   for name, parts in owners.items()}
         predicted = max(compiled.predicted_cycles for compiled in cores.values())
+        spans, busy = self._timeline(ops, starts)
         return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
-                             transfers)
+                             transfers, spans, busy)
+
+    def _timeline(self, ops, starts):
+        """Each layer's span over the array and each core's compute cycles per layer."""
+        spans, busy = {}, {place: {} for place in self.places}
+        for index, core_ops in ops.items():
+            for op, start in zip(core_ops, starts[index]):
+                if op.layer is None:
+                    continue
+                end = start + instruction_cycles(op.instruction, self.params)
+                first, last = spans.get(op.layer, (start, end))
+                spans[op.layer] = (min(first, start), max(last, end))
+                busy[self.places[index]][op.layer] = end - start
+        return {layer.name: spans[layer.name] for layer in self.network.layers}, busy
 
 
 def _hop(places, message, resource):

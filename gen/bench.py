@@ -2,7 +2,7 @@
 
 Command line::
 
-    python -m gen.bench --out build/bench
+    python -m gen.bench --out build/bench [--only core|array|noc|elaboration ...]
 
 Every case of :mod:`sim.workloads` (single layers and whole blocks, their channel counts
 raised to fill a word at int2 where the catalogue layer allows it) is compiled, run on
@@ -16,6 +16,13 @@ peak_macs_per_cycle)`` (``null`` for layers without MACs), ``bit_exact`` and, wh
 utilisation is below ``TARGET``, ``limits``: what the cycles went to (lanes left empty by
 an input channel count that does not fill a word, columns left empty by the output
 channels, fixed cycles of fetch and pipeline drain).
+
+``<out>/array.json`` holds the same kind of record for the ResNet layer types and blocks
+on a ``ARRAY`` array of the default core (shapes of ``ARRAY_SHAPES``), compiled by
+:func:`gen.array.compile_array` and run through the host's commands on the chip's
+Verilog, with ``cores``, ``plan`` (each layer's split), ``words_sent`` (between cores) and
+``utilization`` = ``useful_macs / (cycles * cores * peak_macs_per_cycle)``, the peak being
+one core's.
 
 ``<out>/noc.json`` holds one record per traffic pattern on the 4x4 mesh at saturation
 (every node offering a flit per cycle, ``NOC_FLITS`` flits, sinks always ready):
@@ -39,17 +46,19 @@ from pathlib import Path
 
 import numpy as np
 
+from gen.array import compile_array
 from hdl.isa import FETCH_CYCLES, Opcode
-from hdl.params import CoreParams, Precision
+from hdl.params import ChipParams, CoreParams, Precision
 from sim.cycle import drain_cycles
+from sim.tb.array_runner import run_array
 from sim.tb.core_runner import run_on_core
 from sim.tb.mesh import PATTERNS
 from sim.tb.mesh_runner import PARAMS as MESH
 from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
 
-__all__ = ["TARGET", "BENCH_SHAPES", "NOC_FLITS", "ELABORATION_SIZES", "run", "run_noc",
-           "run_elaboration", "main"]
+__all__ = ["TARGET", "BENCH_SHAPES", "ARRAY", "ARRAY_SHAPES", "NOC_FLITS", "ELABORATION_SIZES", "PARTS",
+           "run", "run_array_bench", "run_noc", "run_elaboration", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +78,24 @@ BENCH_SHAPES = {
     "basic_block": ((8, 8, 32), 32),
     "basic_block_s2": ((8, 8, 32), 32),
     "bottleneck_block": ((4, 4, 64), 32),
+}
+
+#: The array of the array benchmark (rows, columns).
+ARRAY = (4, 4)
+#: Shapes (input H, W, C; output width) of the array benchmark's cases, where they differ
+#: from the tests': sixteen cores share each layer, so the frames are larger than one core's.
+ARRAY_SHAPES = {
+    "stem_7x7_s2": ((32, 32, 3), None),
+    "conv_3x3_s1": ((16, 16, 32), 32),
+    "conv_3x3_s2": ((32, 32, 32), 32),
+    "conv_1x1_reduce": ((16, 16, 64), 32),
+    "conv_1x1_expand": ((16, 16, 32), 64),
+    "projection_1x1_s2": ((32, 32, 32), 64),
+    "residual_add_relu": ((16, 16, 32), 32),
+    "maxpool_3x3_s2": ((32, 32, 32), 32),
+    "basic_block": ((16, 16, 32), 32),
+    "basic_block_s2": ((32, 32, 32), 32),
+    "bottleneck_block": ((16, 16, 64), 32),
 }
 
 
@@ -129,9 +156,40 @@ def run(out_dir, simulator="verilator"):
                 record["limits"] = _limits(compiled, params, precision)
             records.append(record)
             logger.info("%s int%d: %d cycles", name, precision.bits, result["cycles"])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "core.json").write_text(json.dumps(records, indent=2) + "\n")
+    (Path(out_dir) / "core.json").write_text(json.dumps(records, indent=2) + "\n")
+    return records
+
+
+def run_array_bench(out_dir, simulator="verilator"):
+    """Run every case at every precision on the ``ARRAY`` array; write ``<out_dir>/array.json``."""
+    rows, columns = ARRAY
+    params = ChipParams(rows=rows, columns=columns)
+    peak_cores = rows * columns
+    records = []
+    for name, workload in WORKLOADS.items():
+        shape, width = ARRAY_SHAPES.get(name, (None, None))
+        for precision in Precision:
+            network, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            compiled = compile_array(network, params.core, rows, columns)
+            decoded, result = run_array(compiled, x, params, sim=simulator,
+                                        test_name=f"bench-array-{name}-int{precision.bits}")
+            expected = network.golden(x)
+            useful = sum(network.macs().values())
+            peak = params.core.mac.peak_macs_per_cycle(precision)
+            utilization = useful / (result["cycles"] * peak_cores * peak) if useful else None
+            records.append({
+                "layer": name, "source": workload.source, "precision": f"int{precision.bits}",
+                "cores": f"{rows}x{columns}", "input_shape": list(network.input.shape),
+                "plan": {plan.name: f"{plan.split.value} over {len(plan.parts)}" for plan in compiled.plans},
+                "words_sent": sum(compiled.transfers.values()),
+                "cycles": result["cycles"], "predicted_cycles": compiled.predicted_cycles,
+                "useful_macs": useful, "peak_macs_per_cycle": peak, "utilization": utilization,
+                "bit_exact": all(np.array_equal(expected[o], decoded[o]) for o in network.outputs),
+                "conflict": bool(result["conflict"] or result["overrun"]),
+            })
+            logger.info("%s int%d on %dx%d: %d cycles", name, precision.bits, rows, columns,
+                        result["cycles"])
+    (Path(out_dir) / "array.json").write_text(json.dumps(records, indent=2) + "\n")
     return records
 
 
@@ -191,34 +249,66 @@ def table(records):
     return "\n".join(lines)
 
 
+#: The benchmark's parts, in the order they run.
+PARTS = ("core", "array", "noc", "elaboration")
+
+
+def _report_core(out_dir):
+    records = run(out_dir)
+    print(table(records))
+    print(f"wrote {Path(out_dir) / 'core.json'}")
+    for r in records:
+        if "limits" in r and r["useful_macs"]:
+            print(f"{r['layer']} {r['precision']} below {TARGET:.0%}: " + "; ".join(r["limits"]))
+    return records
+
+
+def _report_array(out_dir):
+    records = run_array_bench(out_dir)
+    print(table(records))
+    print(f"wrote {Path(out_dir) / 'array.json'} (utilisation of all {ARRAY[0] * ARRAY[1]} cores' peak)")
+    return records
+
+
+def _report_noc(out_dir):
+    records = run_noc(out_dir)
+    print(f"{'pattern':<10} {'flits':>7} {'cycles':>7} {'accepted':>9} {'XY bound':>9}")
+    for r in records:
+        print(f"{r['pattern']:<10} {r['flits']:>7} {r['cycles']:>7} {r['accepted']:>9.3f} "
+              f"{r['bound']:>9.3f}")
+    print(f"wrote {Path(out_dir) / 'noc.json'} (flits per sending node per cycle, {MESH.rows}x"
+          f"{MESH.columns} mesh)")
+    return []
+
+
+def _report_elaboration(out_dir):
+    records = run_elaboration(out_dir)
+    print(f"{'array':<16} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'Verilog MB':>10}")
+    for r in records:
+        print(f"{r['preset'] + ' ' + r['cores']:<16} {r['seconds']:>8} {r['cpu_seconds']:>8} "
+              f"{r['peak_memory_bytes'] / 2**20:>8.0f} {r['verilog_bytes'] / 2**20:>10.1f}")
+    print(f"wrote {Path(out_dir) / 'elaboration.json'}")
+    return []
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="build/bench", help="output directory (default build/bench)")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only this part (repeatable; default: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")     # one line per case, not cocotb's report
     os.environ.setdefault("SEED", str(SEED))                 # the same traffic every time
-    records = run(args.out)
-    networks = run_noc(args.out)
-    print(table(records))
-    print(f"\nwrote {Path(args.out) / 'core.json'}")
-    print(f"\n{'pattern':<10} {'flits':>7} {'cycles':>7} {'accepted':>9} {'XY bound':>9}")
-    for r in networks:
-        print(f"{r['pattern']:<10} {r['flits']:>7} {r['cycles']:>7} {r['accepted']:>9.3f} "
-              f"{r['bound']:>9.3f}")
-    print(f"wrote {Path(args.out) / 'noc.json'} (flits per sending node per cycle, {MESH.rows}x"
-          f"{MESH.columns} mesh)")
-    elaborations = run_elaboration(args.out)
-    print(f"\n{'array':<16} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'Verilog MB':>10}")
-    for r in elaborations:
-        print(f"{r['preset'] + ' ' + r['cores']:<16} {r['seconds']:>8} {r['cpu_seconds']:>8} "
-              f"{r['peak_memory_bytes'] / 2**20:>8.0f} {r['verilog_bytes'] / 2**20:>10.1f}")
-    print(f"wrote {Path(args.out) / 'elaboration.json'}")
-    for r in records:
-        if "limits" in r and r["useful_macs"]:
-            print(f"{r['layer']} {r['precision']} below {TARGET:.0%}: " + "; ".join(r["limits"]))
-    bad = [r for r in records if not r["bit_exact"] or r["conflict"]
-           or r["cycles"] != r["predicted_cycles"]]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    reports = {"core": _report_core, "array": _report_array, "noc": _report_noc,
+               "elaboration": _report_elaboration}
+    checked = []
+    for part in PARTS:
+        if args.only is None or part in args.only:
+            print()
+            checked += reports[part](args.out)
+    bad = [r for r in checked if not r["bit_exact"] or r["conflict"] or r["cycles"] != r["predicted_cycles"]]
     return 1 if bad else 0
 
 

@@ -226,7 +226,7 @@ class CoreParams:
     activation_depth: int = 1024
     weight_depth: int = 1024
     settings_depth: int = 64
-    program_depth: int = 32
+    program_depth: int = 128
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -293,7 +293,8 @@ class CoreParams:
 
 #: The default core, small enough to simulate whole: 8 lanes x 8 columns (64 int8 MACs a
 #: cycle), a 32 KB activation SRAM (4 banks x 1024 words of 8 bytes), a 64 KB weight SRAM
-#: (8 banks x 1024 words), 64 settings entries (512 output channels), 32 instructions.
+#: (8 banks x 1024 words), 64 settings entries (512 output channels), 128 instructions
+#: (enough for a whole small ResNet's share of an array, transfers included).
 DEFAULT_CORE = CoreParams()
 
 #: NorthPole's core (Modha et al., Science 2023): 64 lanes x 32 columns, so 2048 int8,

@@ -1,8 +1,10 @@
 """Drive the generated array's Verilog through the host interface's three commands only.
 
-:func:`run_commands` sends word writes (the load phase and the input frame), ``RUN`` and
-word reads through ``sim/tb/chip.py`` and returns every word read; :func:`run_array` does
-it for an :class:`gen.array.ArrayCompiled` and decodes its output tensors.
+:func:`run_frames` sends word writes (the load phase), then per frame the writes of its
+input, ``RUN`` and the reads of its output through ``sim/tb/chip.py``, and returns every
+word read; :func:`run_commands` does it for one frame, :func:`run_batch` for an
+:class:`gen.array.ArrayCompiled` and a batch of input frames, decoding its output tensors,
+and :func:`run_array` for one frame of it.
 """
 
 from hdl.chip import chip_params
@@ -10,14 +12,16 @@ from hdl.host import Command, command_layout, read_layout
 
 from .runner import run_job
 
-__all__ = ["run_commands", "run_array"]
+__all__ = ["run_frames", "run_commands", "run_batch", "run_array"]
 
 
-def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
-    """Write ``(x, y, addr, value)``, run, read ``(x, y, addr)`` on a chip with ``params``.
+def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progress=False):
+    """Load with ``load`` writes ``(x, y, addr, value)``, then per frame of ``frames`` (its
+    ``(writes, reads)``, a read being ``(x, y, addr)``) write, run and read, on a chip with
+    ``params``. ``progress`` draws a progress bar over the frames on standard error.
 
-    Returns the testbench's result (``cycles``, ``counter``, ``conflict``, ``overrun``)
-    and ``{(x, y, addr): word}`` of the reads.
+    Returns per frame the testbench's result (``cycles``, ``counter``, ``conflict``,
+    ``overrun``) and ``{(x, y, addr): word}`` of its reads.
     """
     from gen.verilog import TILE, chip_verilog
 
@@ -30,31 +34,49 @@ def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
     verilog, toplevel = chip_verilog(params)
     result = run_job(verilog, toplevel=toplevel, test_module="chip", test_name=test_name, sim=sim,
                      hierarchical=(TILE,), job={
-        "writes": [command(Command.WRITE, *write) for write in writes],
-        "run": command(Command.RUN, 0, 0),
-        "reads": [command(Command.READ, *read) for read in reads],
-        "predicted_cycles": predicted_cycles,
-    })
-    read = {}
-    for raw in result["words"]:
-        word = words.from_bits(raw)
-        read[(int(word.x), int(word.y), int(word.addr))] = int(word.data)
-    return result, read
+                         "load": [command(Command.WRITE, *write) for write in load],
+                         "frames": [{"writes": [command(Command.WRITE, *write) for write in writes],
+                                     "reads": [command(Command.READ, *read) for read in reads]}
+                                    for writes, reads in frames],
+                         "run": command(Command.RUN, 0, 0),
+                         "predicted_cycles": predicted_cycles,
+                         "progress": progress,
+                     })
+    runs = []
+    for frame in result["frames"]:
+        read = {}
+        for raw in frame.pop("words"):
+            word = words.from_bits(raw)
+            read[(int(word.x), int(word.y), int(word.addr))] = int(word.data)
+        runs.append((frame, read))
+    return runs
 
 
-def run_array(compiled, frame, params, *, sim, test_name, tensors=None):
-    """Load ``compiled`` on a chip with ``params``, write ``frame``, run, read ``tensors``
-    (default: the network's outputs).
+def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
+    """:func:`run_frames` of one frame: ``writes``, run, ``reads``; returns ``(result, words)``."""
+    (run,) = run_frames(params, writes, [([], reads)], predicted_cycles, sim=sim, test_name=test_name)
+    return run
 
-    Returns ``({name: (H, W, C) values}, result)``.
+
+def run_batch(compiled, frames, params, *, sim, test_name, tensors=None, progress=False):
+    """Load ``compiled`` on a chip with ``params`` once, then for each input frame of
+    ``frames`` (H, W, C) write it, run and read ``tensors`` (default: the network's outputs).
+
+    Returns per frame ``({name: (H, W, C) values}, result)``.
     """
     if (params.rows, params.columns) != (compiled.rows, compiled.columns):
         raise ValueError(f"the program is for a {compiled.rows}x{compiled.columns} array, "
                          f"not {params.rows}x{params.columns}")
     tensors = tensors or compiled.network.outputs
     reads = [read for name in tensors for read in compiled.output_reads(name)]
-    result, words = run_commands(params, compiled.load_writes() + compiled.input_writes(frame), reads,
-                                 compiled.predicted_cycles, sim=sim, test_name=test_name)
-    values = {name: compiled.decode(name, [words[read] for read in compiled.output_reads(name)])
-              for name in tensors}
-    return values, result
+    inputs = [(compiled.input_writes(frame), reads) for frame in frames]
+    runs = run_frames(params, compiled.load_writes(), inputs, compiled.predicted_cycles, sim=sim,
+                      test_name=test_name, progress=progress)
+    return [({name: compiled.decode(name, [words[read] for read in compiled.output_reads(name)])
+              for name in tensors}, result) for result, words in runs]
+
+
+def run_array(compiled, frame, params, *, sim, test_name, tensors=None):
+    """:func:`run_batch` of one frame; returns ``({name: (H, W, C) values}, result)``."""
+    (run,) = run_batch(compiled, [frame], params, sim=sim, test_name=test_name, tensors=tensors)
+    return run

@@ -1,15 +1,17 @@
 """cocotb testbench of the core array through the host interface's three commands only.
 
-The job file (``job`` in the testbench parameters) holds ``writes``, the encoded
-``WRITE`` commands that load every core and write the input frames; ``run``, the encoded
-``RUN`` command; ``reads``, the encoded ``READ`` commands of the output frames; and
-``predicted_cycles``. The testbench sends the writes, then ``RUN``, counts the cycles
-until ``done``, sends the reads and collects every word on ``o_data`` (raw payloads). The
-result file holds the words, its cycle count, the chip's ``cycles``, ``conflict`` and
-``overrun``.
+The job file (``job`` in the testbench parameters) holds ``load``, the encoded ``WRITE``
+commands that load every core before the first run; ``frames``, per frame the ``writes``
+of its input and the ``reads`` of its output (encoded ``WRITE`` and ``READ`` commands);
+``run``, the encoded ``RUN`` command; ``predicted_cycles``; and ``progress``, whether to
+draw a progress bar on standard error. The testbench sends the load once, then per frame
+its writes, ``RUN``, counts the cycles until ``done``, sends the reads and collects every
+word on ``o_data`` (raw payloads). The result file holds ``frames``: per frame the words,
+its cycle count, the chip's ``cycles``, ``conflict`` and ``overrun``.
 """
 
 import json
+import sys
 
 import cocotb
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
@@ -19,6 +21,8 @@ from sim.tb.runner import testbench_params
 
 #: Cycles to wait beyond the prediction (and the reads) before declaring the array hung.
 TIMEOUT_MARGIN = 2000
+#: Characters of the progress bar.
+BAR_WIDTH = 40
 
 
 async def send(dut, commands):
@@ -45,6 +49,37 @@ async def collect(dut, words, expected):
             words.append(int(dut.o_data__payload.value))
 
 
+async def run_frame(dut, frame, run, predicted_cycles):
+    """Write one frame's input, run, read its output; return the frame's result."""
+    await send(dut, frame["writes"])
+    await send(dut, [run])
+    cycles = 0
+    while True:
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if int(dut.done.value):
+            break
+        cycles += 1
+        if cycles > predicted_cycles + TIMEOUT_MARGIN:
+            raise AssertionError(f"no done after {cycles} cycles; predicted {predicted_cycles}")
+    await FallingEdge(dut.clk)
+    words = []
+    collector = cocotb.start_soon(collect(dut, words, len(frame["reads"])))
+    await send(dut, frame["reads"])
+    await collector
+    await FallingEdge(dut.clk)            # leave the collector's read-only phase before driving
+    return {"cycles": cycles, "counter": int(dut.cycles.value), "conflict": int(dut.conflict.value),
+            "overrun": int(dut.overrun.value), "words": words}
+
+
+def draw_progress(done, total):
+    filled = BAR_WIDTH * done // total
+    sys.__stderr__.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} frames")
+    if done == total:
+        sys.__stderr__.write("\n")
+    sys.__stderr__.flush()
+
+
 @cocotb.test()
 async def run_array(dut):
     params = testbench_params()
@@ -53,23 +88,11 @@ async def run_array(dut):
     await reset(dut)
     dut.i_command__valid.value = 0
     dut.o_data__ready.value = 1
-    await send(dut, job["writes"])
-    await send(dut, [job["run"]])
-    cycles = 0
-    while True:
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        if int(dut.done.value):
-            break
-        cycles += 1
-        if cycles > job["predicted_cycles"] + TIMEOUT_MARGIN:
-            raise AssertionError(f"no done after {cycles} cycles; predicted {job['predicted_cycles']}")
-    await FallingEdge(dut.clk)
-    words = []
-    collector = cocotb.start_soon(collect(dut, words, len(job["reads"])))
-    await send(dut, job["reads"])
-    await collector
-    result = {"cycles": cycles, "counter": int(dut.cycles.value), "conflict": int(dut.conflict.value),
-              "overrun": int(dut.overrun.value), "words": words}
+    await send(dut, job["load"])
+    results = []
+    for frame in job["frames"]:
+        results.append(await run_frame(dut, frame, job["run"], job["predicted_cycles"]))
+        if job["progress"]:
+            draw_progress(len(results), len(job["frames"]))
     with open(params["result"], "w") as file:
-        json.dump(result, file)
+        json.dump({"frames": results}, file)

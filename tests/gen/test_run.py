@@ -1,0 +1,70 @@
+"""``make run`` (:mod:`gen.run`): refusals before simulation, and a batch end to end.
+
+A model too big for the array is refused with what a core needs against what it has and
+the smallest square array it fits; malformed requests exit 2 with one line. The end-to-end
+case writes two random int8 frames as ``INPUT`` and checks the ``OUTPUT`` file against
+LiteRT's reference kernels. Replay with ``SEED=<seed>``.
+"""
+
+import numpy as np
+import pytest
+
+from gen import run
+from gen.tflite import import_tflite
+from hdl.params import ChipParams, CoreParams
+from sim.tb.runner import seed_from_env
+from tests.litert import reference_outputs
+
+DIGITS = import_tflite(run.DIGITS)
+
+
+def test_too_big_names_the_need_the_limit_and_an_array_that_fits():
+    params = ChipParams(rows=1, columns=1, core=CoreParams(activation_depth=128))
+    with pytest.raises(run.RunError, match=r"^the model does not fit a 1x1 array: activation SRAM "
+                       r"overflows at tensor \w+: the buffers need \d+ bytes, the core has 4096; "
+                       r"it fits 2x2 \(4 cores\)$"):
+        run.compile_for(DIGITS.network, params)
+
+
+def test_too_big_for_any_array():
+    params = ChipParams(rows=2, columns=2, core=CoreParams(weight_depth=64))
+    with pytest.raises(run.RunError, match=r"weight SRAM overflows at layer \w+: the weights need \d+ "
+                       r"bytes, the core has 4096; it fits no array up to 16x16$"):
+        run.compile_for(DIGITS.network, params)
+
+
+def _refusal(capsys, argv):
+    assert run.main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def test_bad_requests_exit_2_with_one_line(tmp_path, capsys):
+    frames = tmp_path / "frames.npy"
+    np.save(frames, np.zeros((2, 8, 8, 1), np.int16))
+    assert "frames must be int8, not int16" in _refusal(capsys, ["--input", str(frames), "--output", "o.npy"])
+    np.save(frames, np.zeros((2, 8, 7, 1), np.int8))
+    assert "frames must have shape N x 8 x 8 x 1, not 2 x 8 x 7 x 1" in \
+        _refusal(capsys, ["--input", str(frames), "--output", "o.npy"])
+    assert "INPUT and OUTPUT go together" in _refusal(capsys, ["--input", str(frames)])
+    assert "LIMIT must be a positive number of frames, not 0" in _refusal(capsys, ["--limit", "0"])
+    assert "CORES must have the form ROWSxCOLUMNS" in _refusal(capsys, ["--cores", "2x", "--limit", "1"])
+    other = tmp_path / "other.tflite"
+    other.write_bytes(run.DIGITS.read_bytes())
+    assert "needs INPUT and OUTPUT" in _refusal(capsys, ["--model", str(other)])
+
+
+def test_batch_writes_litert_outputs(tmp_path, capsys):
+    seed = seed_from_env()
+    frames = np.random.default_rng(seed).integers(-128, 128, (2, *DIGITS.input_shape[1:])).astype(np.int8)
+    source, sink = tmp_path / "frames.npy", tmp_path / "out.npy"
+    np.save(source, frames)
+    assert run.main(["--cores", "2x2", "--input", str(source), "--output", str(sink)]) == 0, \
+        capsys.readouterr().err
+    got = np.load(sink)
+    expected = reference_outputs(run.DIGITS, frames)
+    assert got.dtype == np.int8 and got.shape == expected.shape, (got.dtype, got.shape)
+    assert np.array_equal(got, expected), f"SEED={seed}: array {got.tolist()}, LiteRT {expected.tolist()}"
+    printed = capsys.readouterr().out
+    assert printed.count("cycles, measured") == 2

@@ -5,7 +5,7 @@ commands that load every core before the first run; ``frames``, per frame the ``
 of its input and the ``reads`` of its output (encoded ``WRITE`` and ``READ`` commands);
 ``run``, the encoded ``RUN`` command; ``predicted_cycles``; and ``progress``, whether to
 draw a progress bar on standard error. The testbench sends the load once, then per frame
-its writes, ``RUN``, counts the cycles until ``done``, sends the reads and collects every
+its writes, ``RUN``, times the cycles until ``done`` rises, sends the reads and collects every
 word on ``o_data`` (raw payloads). The result file holds ``frames``: per frame the words,
 its cycle count, the chip's ``cycles``, ``conflict`` and ``overrun``.
 """
@@ -14,9 +14,10 @@ import json
 import sys
 
 import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
 
-from sim.tb.common import reset
+from sim.tb.common import CLOCK_PERIOD_NS, reset
 from sim.tb.runner import testbench_params
 
 #: Cycles to wait beyond the prediction (and the reads) before declaring the array hung.
@@ -53,15 +54,18 @@ async def run_frame(dut, frame, run, predicted_cycles):
     """Write one frame's input, run, read its output; return the frame's result."""
     await send(dut, frame["writes"])
     await send(dut, [run])
-    cycles = 0
-    while True:
-        await RisingEdge(dut.clk)
-        await ReadOnly()
-        if int(dut.done.value):
-            break
-        cycles += 1
-        if cycles > predicted_cycles + TIMEOUT_MARGIN:
-            raise AssertionError(f"no done after {cycles} cycles; predicted {predicted_cycles}")
+    # From the falling edge after RUN was taken: the rising edges before the one that
+    # raises ``done`` are the run's cycles. Timed by the simulator, not counted edge by edge
+    # in Python, so that a long run costs no Python per cycle.
+    begin = get_sim_time("ns")
+    limit = predicted_cycles + TIMEOUT_MARGIN
+    timeout = ClockCycles(dut.clk, limit)
+    if await First(RisingEdge(dut.done), timeout) is timeout:
+        raise AssertionError(f"no done after {limit} cycles; predicted {predicted_cycles}")
+    elapsed = get_sim_time("ns") - begin - CLOCK_PERIOD_NS // 2
+    if elapsed % CLOCK_PERIOD_NS:
+        raise AssertionError(f"done rose {elapsed} ns after the run began, off the clock's rising edges")
+    cycles = elapsed // CLOCK_PERIOD_NS
     await FallingEdge(dut.clk)
     words = []
     collector = cocotb.start_soon(collect(dut, words, len(frame["reads"])))

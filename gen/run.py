@@ -118,13 +118,12 @@ def run(imported, name, cores, preset, frames, sim):
     (output,) = imported.network.outputs
     _, shape, _, _ = imported.outputs[0]
     compiled = compile_for(imported.network, params)
-    print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles "
-          f"a frame")
+    print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles a frame")
     print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
     splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
-    for name, cycles, macs, utilization in layer_report(compiled, params):
+    for layer, cycles, macs, utilization in layer_report(compiled, params):
         shown = "-" if utilization is None else f"{utilization:.1%}"
-        print(f"{name:<24} {splits[name]:<14} {cycles:>7} {macs:>10} {shown:>6}")
+        print(f"{layer:<24} {splits[layer]:<14} {cycles:>7} {macs:>10} {shown:>6}")
     runs = run_batch(compiled, [frame.reshape(imported.network.input.shape) for frame in frames], params,
                      sim=sim, test_name=f"run-{Path(name).stem}-{cores}", progress=True)
     outputs, errors = [], []

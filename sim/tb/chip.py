@@ -62,7 +62,7 @@ async def run_frame(dut, frame, run, predicted_cycles):
     timeout = ClockCycles(dut.clk, limit)
     if await First(RisingEdge(dut.done), timeout) is timeout:
         raise AssertionError(f"no done after {limit} cycles; predicted {predicted_cycles}")
-    elapsed = get_sim_time("ns") - begin - CLOCK_PERIOD_NS // 2
+    elapsed = round(get_sim_time("ns") - begin) - CLOCK_PERIOD_NS // 2
     if elapsed % CLOCK_PERIOD_NS:
         raise AssertionError(f"done rose {elapsed} ns after the run began, off the clock's rising edges")
     cycles = elapsed // CLOCK_PERIOD_NS

@@ -3,11 +3,18 @@ cycle-exact schedule that includes every network transfer.
 
 Mapping
 -------
-Every layer is split over some of the cores, one of two ways, chosen per layer (or forced):
+Every layer is split over some of the cores, one of three ways, chosen per layer (or forced):
 
 - **rows** (spatial): core ``k`` computes a band of the output rows, all channels;
 - **channels**: core ``k`` computes a slice of the output channels (whole SRAM words of
-  them), all rows.
+  them), all rows;
+- **grid**: ``r x c`` cores, core ``k`` computing row band ``k // c`` of slice ``k % c``
+  (``c`` a power of two), for layers with fewer rows than cores or weights too large to
+  repeat on every core.
+
+The choice is the option of least estimated cycles (the slowest core's compute plus the
+words it receives) among those whose weights and settings fit every core's SRAM and
+settings table next to the earlier layers'.
 
 Cores are numbered along a snake through the mesh (row 0 west to east, row 1 east to
 west, ...), so that consecutive bands sit on mesh neighbours. Each core keeps, for every
@@ -18,9 +25,11 @@ does not own (the halo rows of a neighbour's band, the other channel slices of a
 shared by a channel split) is copied by its owner, right after computing it, with a
 ``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``; the consumer
 ``WAIT`` s for every such token before the first layer that reads the tensor. The
-network's input is written by the host into every core that needs rows of it; the host
-reads each output tensor from the cores that own its parts. A block's intermediate
-tensors never leave the array.
+network's input is written by the host into every core that needs rows of it, or, given
+``input_parts`` (the input as an earlier program left it on the array), into the cores
+that hold those parts, which send it on like any other tensor before the first layer;
+the host reads each output tensor from the cores that own its parts. A block's
+intermediate tensors never leave the array.
 
 Schedule
 --------
@@ -36,7 +45,8 @@ each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router
    never meet the core's own write-back in an SRAM bank.
 
 Where a rule would break, the compiler delays the later message's instruction with a
-``DELAY`` and simulates again, until both hold. The predicted run length is then the
+``DELAY`` (on every core whose message breaks one, its earliest) and simulates again,
+until both hold. The predicted run length is then the
 cycle the last core halts, which the hardware must match exactly.
 """
 
@@ -63,6 +73,7 @@ class Split(enum.Enum):
     """How a layer's output is divided among cores."""
     ROWS = "rows"
     CHANNELS = "channels"
+    GRID = "grid"
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,8 @@ class ArrayCompiled:
         core and the cycle after its last part ends (cycles count from ``start``).
     busy : dict
         By core coordinates, by layer name: the cycles that core spends computing its part.
+    weights : dict
+        By core coordinates, by layer name: the weight bytes that core holds for its part.
     """
     rows: int
     columns: int
@@ -164,6 +177,7 @@ class ArrayCompiled:
     transfers: dict = field(default_factory=dict)
     layer_spans: dict = field(default_factory=dict)
     busy: dict = field(default_factory=dict)
+    weights: dict = field(default_factory=dict)
 
     def load_writes(self):
         """``(x, y, host word address, value)`` of everything loaded before a run."""
@@ -171,7 +185,12 @@ class ArrayCompiled:
                 for address, value in compiled.load_words()]
 
     def input_writes(self, frame):
-        """``(x, y, host word address, value)`` writing input frame ``frame`` (H, W, C)."""
+        """``(x, y, host word address, value)`` writing input frame ``frame`` (H, W, C): into
+        every core that needs rows of it or, given ``input_parts``, into their holders."""
+        held = self.owners.get("input")
+        if held is not None:
+            return [(x, y, address, value) for (x, y), part in held.items()
+                    for address, value in self.cores[(x, y)].input_words(frame, part.rows, part.words)]
         return [(x, y, address, value) for (x, y), compiled in self.cores.items()
                 if "input" in compiled.buffers for address, value in compiled.input_words(frame)]
 
@@ -197,7 +216,7 @@ class ArrayCompiled:
 
 
 class _ArrayCompiler:
-    def __init__(self, network, params, rows, columns, splits):
+    def __init__(self, network, params, rows, columns, splits, input_parts):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {network!r}")
         if not isinstance(params, CoreParams):
@@ -212,6 +231,7 @@ class _ArrayCompiler:
                 raise CompileError(f"split given for {name!r}, which is not a layer of the network")
             self.splits[name] = Split(split)
         self.per_word = params.word_bytes * network.precision.values_per_lane
+        self.input_parts = self._check_input_parts(input_parts)
         self.consumers = {name: [] for name in self.specs}
         for layer in network.layers:
             for source in layer.sources:
@@ -222,17 +242,77 @@ class _ArrayCompiler:
     def _words(self, name):
         return -(-self.specs[name].shape[2] // self.per_word)
 
-    def _options(self, layer):
+    def _check_input_parts(self, input_parts):
+        """``input_parts`` by core index, each a :class:`Part` within the input; together they
+        must cover it."""
+        if input_parts is None:
+            return None
+        height, words = self.specs["input"].shape[0], self._words("input")
+        parts = {}
+        for place, part in input_parts.items():
+            if place not in self.places:
+                raise CompileError(f"input part given for core {place}, which is not in the "
+                                   f"{self.rows}x{self.columns} array")
+            if not (0 <= part.rows[0] < part.rows[1] <= height
+                    and 0 <= part.words[0] < part.words[1] <= words):
+                raise CompileError(f"input part {part} of core {place} lies outside the input's "
+                                   f"{height} rows and {words} words")
+            parts[self.places.index(place)] = part
+        covered = np.zeros((height, words), bool)
+        for part in parts.values():
+            covered[part.rows[0]:part.rows[1], part.words[0]:part.words[1]] = True
+        if not covered.all():
+            row, word = (int(i) for i in np.argwhere(~covered)[0])
+            raise CompileError(f"input parts leave row {row}, word {word} of the input on no core")
+        return parts
+
+    def _options(self, layer, owners):
+        """``{Split: {core index: Part}}``: each way of splitting ``layer``; of the grids, the
+        one of least estimated cycles. ``n`` parts of ``cores`` go to every ``cores / n``-th
+        core (a grid's row band to every ``cores / r``-th, its slices to the cores after
+        it), so that a core computes about the same rows in every layer and holds few."""
         height, _, channels = self.specs[layer.name].shape
         cores = len(self.places)
+        words = self._words(layer.name)
+
+        def spread(row_bands, slices):
+            return {band * cores // row_bands + slice: Part(rows, word_band)
+                    for band, rows in enumerate(_bands(height, row_bands))
+                    for slice, word_band in enumerate(_bands(words, slices))}
+
         options = {}
         if isinstance(layer, (Conv2d, MaxPool2d, Add)):
-            options[Split.ROWS] = [Part(band, (0, self._words(layer.name)))
-                                   for band in _bands(height, min(cores, height))]
-        words = self._words(layer.name)
-        options[Split.CHANNELS] = [Part((0, height), band)
-                                   for band in _bands(words, min(cores, words))]
+            options[Split.ROWS] = spread(min(cores, height), 1)
+            grids = []
+            slices = 2
+            while slices <= min(words, cores // 2):
+                if min(height, cores // slices) > 1:
+                    grids.append(spread(min(height, cores // slices), slices))
+                slices *= 2
+            if grids:
+                options[Split.GRID] = min(grids, key=lambda parts: self._estimate(layer, parts, owners))
+        options[Split.CHANNELS] = spread(1, min(cores, words))
         return options
+
+    def _footprint(self, layer, part):
+        """``(weight bytes, settings entries)`` that computing ``part`` of ``layer`` adds to a core."""
+        if not isinstance(layer, (Conv2d, FullyConnected)):
+            return 0, 1
+        low, high = self._channels(layer.name, part)
+        columns = self.params.mac.columns
+        blocks = -(-(high - low) // columns)
+        window = int(np.prod(layer.w.shape[1:-1]))
+        return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
+                blocks)
+
+    def _fits(self, layer, parts, used):
+        """Whether ``parts`` of ``layer`` fit every core's weight SRAM and settings table
+        next to ``used`` (by core index: the weight bytes and settings entries so far)."""
+        for index, part in parts.items():
+            weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
+            if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
+                return False
+        return True
 
     def _needs(self, layer, part):
         """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
@@ -267,7 +347,7 @@ class _ArrayCompiler:
     def _estimate(self, layer, parts, owners):
         """Estimated cycles of an option: the slowest core's compute plus what it receives."""
         worst = 0
-        for index, part in enumerate(parts):
+        for index, part in parts.items():
             received = 0
             for source, need in self._needs(layer, part).items():
                 for owner, owned in owners.get(source, {}).items():
@@ -279,16 +359,20 @@ class _ArrayCompiler:
         return worst
 
     def plan(self):
-        owners = {}
-        plans = []
+        owners = {} if self.input_parts is None else {"input": self.input_parts}
+        plans, used = [], {}
         for layer in self.network.layers:
-            options = self._options(layer)
+            options = self._options(layer, owners)
             forced = self.splits.get(layer.name)
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
                                    f"{forced.value}; it can by {', '.join(s.value for s in options)}")
-            split = forced or min(options, key=lambda s: self._estimate(layer, options[s], owners))
-            parts = dict(enumerate(options[split]))
+            fitting = [split for split in options if self._fits(layer, options[split], used)] or list(options)
+            split = forced or min(fitting, key=lambda s: self._estimate(layer, options[s], owners))
+            parts = options[split]
+            for index, part in parts.items():
+                used[index] = tuple(a + b for a, b in zip(used.get(index, (0, 0)),
+                                                          self._footprint(layer, part)))
             owners[layer.name] = parts
             plans.append(LayerPlan(layer.name, split, parts))
         return plans, owners
@@ -343,6 +427,29 @@ class _ArrayCompiler:
         incoming = {}      # (tensor, destination) -> [message waited for]
         next_token = {index: 0 for index in range(len(self.places))}
         waited = {index: set() for index in range(len(self.places))}
+
+        def share(index, name, part):
+            """Send what the other cores need of ``part`` of tensor ``name``, held by core ``index``."""
+            for reader in range(len(self.places)):
+                need = needs[reader].get(name)
+                common = need and part & need
+                if reader == index or not common:
+                    continue
+                words = ((common.rows[1] - common.rows[0]) * self.specs[name].shape[1]
+                         * (common.words[1] - common.words[0]))
+                transfers[name] = transfers.get(name, 0) + words
+                messages.append(_Message(index, reader, words))
+                ops[index].append(self._send(index, reader, name, common, len(messages) - 1))
+                token = next_token[reader] % TOKENS
+                next_token[reader] += 1
+                messages.append(_Message(index, reader, 1, token))
+                x, y = self.places[reader]
+                ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x, dest_y=y),
+                                      len(messages) - 1))
+                incoming.setdefault((name, reader), []).append(len(messages) - 1)
+
+        for index, part in (self.input_parts or {}).items():
+            share(index, "input", part)
         for plan, layer in zip(plans, self.network.layers):
             for index, part in plan.parts.items():
                 for source in layer.sources:
@@ -354,24 +461,7 @@ class _ArrayCompiler:
                 compiler = self.compilers[index]
                 ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
                                                     self._channels(layer.name, part)), layer=layer.name))
-                # Send what the other cores need of this part, right away.
-                for reader in range(len(self.places)):
-                    need = needs[reader].get(layer.name)
-                    common = need and part & need
-                    if reader == index or not common:
-                        continue
-                    words = ((common.rows[1] - common.rows[0]) * self.specs[layer.name].shape[1]
-                             * (common.words[1] - common.words[0]))
-                    transfers[layer.name] = transfers.get(layer.name, 0) + words
-                    messages.append(_Message(index, reader, words))
-                    ops[index].append(self._send(index, reader, layer.name, common, len(messages) - 1))
-                    token = next_token[reader] % TOKENS
-                    next_token[reader] += 1
-                    messages.append(_Message(index, reader, 1, token))
-                    x, y = self.places[reader]
-                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x, dest_y=y),
-                                          len(messages) - 1))
-                    incoming.setdefault((layer.name, reader), []).append(len(messages) - 1)
+                share(index, layer.name, part)
         for index in ops:
             ops[index].append(_Op(Instruction(Opcode.HALT)))
         return ops, messages, transfers
@@ -422,8 +512,9 @@ class _ArrayCompiler:
         """Cycles from a message's offer to its effect at the destination (``hdl.network``)."""
         return len(_path(self.places[message.source], self.places[message.destination]))
 
-    def _violation(self, ops, messages, starts, offers):
-        """The earliest broken rule, as ``(op's core, op index, cycles to delay it)``, or None."""
+    def _violations(self, ops, messages, starts, offers):
+        """Per core, its earliest broken rule, as ``(op's core, op index, cycles to delay
+        it)``; empty when every rule holds."""
         owner = {}
         for index, core_ops in ops.items():
             for number, op in enumerate(core_ops):
@@ -463,21 +554,23 @@ class _ArrayCompiler:
                 else:
                     continue
                 break
-        if not found:
-            return None
-        cycle, (index, number), delay = min(found)
-        return index, number, max(1, delay)
+        # Each core's earliest: delaying it moves the core's later operations too, so its
+        # later violations are found again, or gone, in the next round.
+        earliest = {}
+        for cycle, (index, number), delay in sorted(found):
+            earliest.setdefault(index, (number, max(1, delay)))
+        return [(index, number, delay) for index, (number, delay) in earliest.items()]
 
     def schedule(self, ops, messages):
         for _ in range(MAX_SCHEDULE_ROUNDS):
             starts, offers, pulses = self.simulate(ops, messages)
-            violation = self._violation(ops, messages, starts, offers)
-            if violation is None:
+            violations = self._violations(ops, messages, starts, offers)
+            if not violations:
                 self._check_tokens(ops, messages, starts, pulses)
                 return starts
-            index, number, delay = violation
-            op = ops[index][number]
-            op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
+            for index, number, delay in violations:
+                op = ops[index][number]
+                op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
         raise CompileError(f"no contention-free schedule after {MAX_SCHEDULE_ROUNDS} rounds of delays")
 
     def _check_tokens(self, ops, messages, starts, pulses):
@@ -526,8 +619,12 @@ class _ArrayCompiler:
                   for name, parts in owners.items()}
         predicted = max(compiled.predicted_cycles for compiled in cores.values())
         spans, busy = self._timeline(ops, starts)
+        weights = {place: {} for place in self.places}
+        for plan, layer in zip(plans, self.network.layers):
+            for index, part in plan.parts.items():
+                weights[self.places[index]][layer.name] = self._footprint(layer, part)[0]
         return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
-                             transfers, spans, busy)
+                             transfers, spans, busy, weights)
 
     def _timeline(self, ops, starts):
         """Each layer's span over the array and each core's compute cycles per layer."""
@@ -561,11 +658,14 @@ def _delays(cycles):
     return instructions
 
 
-def compile_array(network, params, rows, columns, splits=None):
+def compile_array(network, params, rows, columns, splits=None, input_parts=None):
     """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
 
     ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
-    chosen by estimated cycles. Raises :class:`gen.compiler.CompileError` naming the value
-    and the limit when something does not fit.
+    chosen by estimated cycles. ``input_parts`` optionally places the input as an earlier
+    program left it: ``{(x, y): Part}`` covering it (such as an earlier
+    :class:`ArrayCompiled`'s ``owners`` of its output); the schedule then includes moving
+    it to where the layers need it. Raises :class:`gen.compiler.CompileError` naming the
+    value and the limit when something does not fit.
     """
-    return _ArrayCompiler(network, params, rows, columns, splits).compile()
+    return _ArrayCompiler(network, params, rows, columns, splits, input_parts).compile()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hdl.bits import const_bits
 from hdl.core import Region, entry_words_log2, region_offset_width
 from hdl.datapath import settings_entry_layout
 from hdl.isa import Instruction, Opcode, Stream, encode, instruction_words
@@ -172,18 +173,20 @@ class Compiled:
         return [buffer.address(y, x) // word + index
                 for y in range(first, last) for x in range(buffer.width) for index in range(low, high)]
 
-    def input_words(self, x):
-        """``(host word address, value)`` writing the input frame ``x`` (H, W, C): the rows
-        of it the input buffer holds."""
+    def input_words(self, x, rows=None, words=None):
+        """``(host word address, value)`` writing the input frame ``x`` (H, W, C): rows
+        ``rows`` and pixel words ``words`` of it (all the input buffer holds by default)."""
         buffer = self.buffers["input"]
         shape = self.network.input.shape
         x = np.asarray(x)
         if x.shape != shape:
             raise ValueError(f"input frame must have shape {shape}, not {x.shape!r}")
-        band = x[buffer.first_row:buffer.first_row + buffer.height]
-        values = self._words(buffer.pack(band).reshape(-1))
+        (first, last), (low, high) = self._rows_and_words(buffer, rows, words)
+        word = self.params.word_bytes
+        pixels = buffer.pack(x[first:last]).reshape(last - first, buffer.width, -1, word)
+        values = self._words(pixels[:, :, low:high].reshape(-1))
         return [(self.host_address(Region.ACTIVATIONS, address), value)
-                for address, value in zip(self._interior_words(buffer), values)]
+                for address, value in zip(self._interior_words(buffer, rows, words), values)]
 
     def output_addresses(self, name, rows=None, words=None):
         """Host word addresses to read for tensor ``name`` (rows ``rows`` and pixel words
@@ -227,7 +230,7 @@ def _settings_entry(params, bias, multiplier, shift):
     columns = params.mac.columns
     padded = {name: [int(v) for v in values] + [0] * (columns - len(values))
               for name, values in (("bias", bias), ("multiplier", multiplier), ("shift", shift))}
-    bits = settings_entry_layout(columns).const(padded).as_bits()
+    bits = const_bits(settings_entry_layout(columns), padded, "settings entry")
     return bits.to_bytes(params.settings_entry_words * params.word_bytes, "little")
 
 

@@ -1,5 +1,7 @@
 """The compute path of a core: operand selection, MAC array or vector unit, requantize, write-back."""
 
+import functools
+
 from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -14,6 +16,7 @@ from .vector import VectorOp, VectorUnit
 __all__ = ["Datapath", "settings_entry_layout", "unpack_values"]
 
 
+@functools.lru_cache(maxsize=16)
 def settings_entry_layout(columns):
     """Layout of one settings-table entry: per output column a bias, a multiplier and a shift.
 

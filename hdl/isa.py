@@ -79,11 +79,13 @@ the cycles spent waiting, ``HALT`` none: ``done`` rises the cycle after its deco
 """
 
 import enum as py_enum
+import functools
 from dataclasses import dataclass, field
 
 from amaranth import signed, unsigned
 from amaranth.lib import data, enum
 
+from .bits import const_bits
 from .params import (
     COUNT_WIDTH,
     LOOP_LEVELS,
@@ -156,6 +158,7 @@ def _stream_layout(address_width):
     })
 
 
+@functools.lru_cache(maxsize=16)
 def instruction_layout(params):
     """Layout of one instruction word for a core with ``params`` (:class:`CoreParams`)."""
     address = params.address_width
@@ -366,7 +369,7 @@ def encode(instruction, params):
     for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
                  "a_multiplier", "a_shift", "b_multiplier", "b_shift"):
         values[name] = getattr(instruction, name)
-    return layout.const(values).as_bits()
+    return const_bits(layout, values, "instruction")
 
 
 def decode(bits, params):

@@ -301,11 +301,12 @@ DEFAULT_CORE = CoreParams()
 #: 4096 int4 and 8192 int2 MACs a cycle, and 768 KB of SRAM: the weight SRAM is 32 banks
 #: (one per column) x 256 words of 64 bytes (512 KB), the activation SRAM 4 banks x 1024
 #: words of 64 bytes (256 KB). The settings table holds 64 entries of 32 channels, the
-#: 2048 output channels of ResNet-50's widest layer; the program memory 64 instructions,
-#: a layer each plus the ``SIGNAL``/``WAIT``/``SEND`` around them (NorthPole reloads both
-#: between layers over its own networks).
+#: 2048 output channels of ResNet-50's widest layer; the program memory 256 instructions,
+#: a residual block's share with the ``SEND``/``SIGNAL``/``WAIT`` around it (NorthPole
+#: reloads both between layers over its own networks; ``make project`` reloads them
+#: between blocks).
 NORTHPOLE_CORE = CoreParams(MacParams(lanes=64, columns=32), activation_banks=4, activation_depth=1024,
-                            weight_depth=256, settings_depth=64, program_depth=64)
+                            weight_depth=256, settings_depth=64, program_depth=256)
 
 #: The named cores ``make verilog PRESET=<name>`` elaborates.
 PRESETS = {"default": DEFAULT_CORE, "northpole": NORTHPOLE_CORE}

@@ -3,7 +3,9 @@
 Each case (:mod:`sim.workloads`) is compiled by :func:`gen.array.compile_array` for a 2x2
 or a 4x4 array, each layer split over the cores by output rows (each core a band, halo
 rows sent between neighbours) or by output channels (the input sent to every core that
-shares it), chosen by the compiler or forced. The whole chip's Verilog is loaded, written,
+shares it) or both (a grid of row bands by channel slices), chosen by the compiler or
+forced; and a block whose input an earlier program left spread over the cores, which the
+schedule moves to where the layers need it. The whole chip's Verilog is loaded, written,
 run and read through the host interface alone; every output value must equal
 :mod:`sim.golden`'s, the run must last exactly the compiler's predicted cycles (the chip's
 counter too), and no SRAM conflict or network overrun may occur. Replay a failure with
@@ -12,7 +14,7 @@ counter too), and no SRAM conflict or network overrun may occur. Replay a failur
 
 import pytest
 
-from gen.array import Split, compile_array
+from gen.array import Part, Split, compile_array
 from hdl.params import ChipParams
 from sim.tb.array_runner import run_array
 from sim.tb.runner import seed_from_env, simulator
@@ -29,6 +31,7 @@ CASES_2X2 = [
     ("basic_block", 8, None, None, {}),
     ("basic_block_s2", 4, None, None, {"conv2": Split.CHANNELS}),
     ("bottleneck_block", 2, None, None, {}),
+    ("conv_3x3_s1", 8, (8, 8, 16), None, {"layer": Split.GRID}),
 ]
 CASES_4X4 = [
     ("stem_7x7_s2", 8, (32, 32, 3), None, {}),
@@ -37,14 +40,15 @@ CASES_4X4 = [
     ("basic_block", 8, (16, 16, 16), None, {}),
     ("basic_block_s2", 8, (16, 16, 16), None, {"conv1": Split.CHANNELS}),
     ("bottleneck_block", 8, (16, 16, 16), None, {}),
+    ("bottleneck_block", 8, (16, 16, 32), 16, {"conv2": Split.GRID, "add": Split.GRID}),
 ]
 
 
-def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_name):
+def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_name, input_parts=None):
     seed = seed_from_env()
     network, frame = build(WORKLOADS[name], bits, seed, shape=shape, width=width)
     params = ChipParams(rows=rows, columns=columns)
-    compiled = compile_array(network, params.core, rows, columns, splits)
+    compiled = compile_array(network, params.core, rows, columns, splits, input_parts)
     plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
     context = f"{name} int{bits} on {rows}x{columns} ({plan}; SEED={seed})"
     values, result = run_array(compiled, frame, params, sim=sim, test_name=test_name)
@@ -70,3 +74,11 @@ def test_on_2x2(name, bits, shape, width, splits):
 def test_on_4x4(name, bits, shape, width, splits):
     check_array(4, 4, name, bits, shape, width, splits, sim=simulator("verilator"),
                 test_name=f"array-4x4-{name}-int{bits}")
+
+
+def test_input_left_by_an_earlier_program_on_2x2():
+    # The input's rows 0-3 split by words over two cores, rows 4-7 on a third, none on the
+    # fourth: the host writes only those parts, the cores send the rest on.
+    parts = {(0, 0): Part((0, 4), (0, 1)), (1, 0): Part((0, 4), (1, 2)), (1, 1): Part((4, 8), (0, 2))}
+    check_array(2, 2, "basic_block", 8, (8, 8, 16), None, {}, sim=simulator("verilator"),
+                test_name="array-2x2-basic_block-input-parts", input_parts=parts)

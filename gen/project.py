@@ -1,0 +1,273 @@
+"""``make project``: a full-size network compiled for NorthPole's chip, projected without
+simulating the chip.
+
+Command line::
+
+    python -m gen.project --model resnet50|resnet18|<file.tflite> [--cores 16x16]
+                          [--preset northpole] [--clock-mhz 400] [--out build/report]
+
+The network (:mod:`gen.resnet`'s full-size ResNets, 224 x 224 x 3, or an imported int8
+``.tflite``) runs as a sequence of **programs**, one per run of layers between two points
+where a single tensor carries everything later layers read: the stem convolution, the
+max-pool, each residual block (its layers fused, its intermediate tensors never leaving
+the array), the pool and classifier. Each program is compiled by
+:func:`gen.array.compile_array` for the whole array, its input placed where the previous
+program left its output (``input_parts``), so its schedule includes moving the tensor to
+where the next layers need it; its predicted cycles are exact for the chip as generated.
+Between programs, each core's weights, settings and program are replaced: NorthPole does
+this over its weight and program networks while the previous layer computes (axiom 6),
+which the generated chip leaves to its host, so the projection counts no cycles for it
+and reports the words each core reloads.
+
+``cycles_per_frame`` is the sum of the programs' cycles (one frame at a time, no
+pipelining across frames), ``fps`` the clock over it. ``utilization`` is the network's
+MACs over ``cycles_per_frame`` times every core's peak at the network's precision; per
+layer, its MACs over its span (first start to last end on any core) times the same peak.
+``sram_bytes_per_core`` of a layer is the most any core holds for it: its share of the
+weights and its output buffer; of a program, the most any core's activation and weight
+SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores.
+
+Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
+``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
+beside NorthPole's published ResNet-50 figure.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hdl.params import PRESETS, Precision, parse_cores
+
+from .array import compile_array
+from .compiler import CompileError
+from .network import Network
+from .resnet import MODELS, resnet
+from .tflite import ModelImportError, import_tflite
+
+__all__ = ["NORTHPOLE_RESNET50_FPS", "ProjectError", "segments", "subnetwork", "project", "main"]
+
+#: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
+NORTHPOLE_RESNET50_FPS = 42_460
+#: NorthPole's clock in that measurement, Hz.
+NORTHPOLE_CLOCK_HZ = 400e6
+
+
+class ProjectError(ValueError):
+    """A request ``make project`` refuses, in one line naming the value and the limit."""
+
+
+def subnetwork(network, names):
+    """The :class:`Network` of consecutive layers ``names`` of ``network``, reading the one
+    tensor they take from outside as its ``input``."""
+    layers = [layer for layer in network.layers if layer.name in names]
+    inside = {layer.name for layer in layers}
+    outside = {source for layer in layers for source in layer.sources if source not in inside}
+    if len(outside) != 1:
+        raise ValueError(f"layers {', '.join(names)} read {len(outside)} outer tensors "
+                         f"({', '.join(sorted(outside))}), not one")
+    (source,) = outside
+
+    def rename(name):
+        return "input" if name == source else name
+
+    renamed = [dataclasses.replace(layer, source=rename(layer.source)) if hasattr(layer, "source")
+               else dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources))
+               for layer in layers]
+    return Network(network.specs()[source], renamed, network.bits)
+
+
+def segments(network):
+    """The layer names of each program: cut after every layer past which one tensor (that
+    layer's output) is all the later layers read."""
+    groups, current, produced = [], [], {"input"}
+    consumers = {}
+    for number, layer in enumerate(network.layers):
+        for source in layer.sources:
+            consumers[source] = number
+    for number, layer in enumerate(network.layers):
+        current.append(layer.name)
+        produced.add(layer.name)
+        live = {name for name in produced if consumers.get(name, -1) > number}
+        if live <= {layer.name}:
+            groups.append(current)
+            current = []
+    return groups
+
+
+def _sram(compiled):
+    """Per core, ``(activation bytes, weight bytes)`` its program uses."""
+    return {place: (max((b.base + b.size_bytes for b in core.buffers.values()), default=0),
+                    len(core.weight_image)) for place, core in compiled.cores.items()}
+
+
+def _reload_words(compiled):
+    """The most words any core loads for ``compiled``: weights, settings and program."""
+    return max(len(core.load_words()) - len(core.border_words) for core in compiled.cores.values())
+
+
+def project(network, params, rows, columns, clock_hz, *, progress=None):
+    """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
+    and return the projection's figures (see the module's description)."""
+    precision = Precision.from_bits(network.bits)
+    peak = rows * columns * params.mac.peak_macs_per_cycle(precision)
+    macs = network.macs()
+    layers, programs, total = [], [], 0
+    busy = np.zeros((rows, columns))
+    placed = None
+    groups = segments(network)
+    for number, names in enumerate(groups):
+        part = subnetwork(network, names)
+        if progress:
+            progress(number, len(groups), names)
+        begin = time.process_time()
+        try:
+            compiled = compile_array(part, params, rows, columns, input_parts=placed)
+        except CompileError as error:
+            raise ProjectError(f"layers {names[0]} to {names[-1]} do not fit a {rows}x{columns} array "
+                               f"of this core: {error}") from None
+        placed = compiled.owners[part.outputs[0]]
+        sram = _sram(compiled)
+        programs.append({
+            "layers": names, "cycles": compiled.predicted_cycles,
+            "compile_seconds": round(time.process_time() - begin, 1),
+            "activation_bytes_per_core": max(a for a, _ in sram.values()),
+            "weight_bytes_per_core": max(w for _, w in sram.values()),
+            "instructions_per_core": max(len(core.program) for core in compiled.cores.values()),
+            "reload_words_per_core": _reload_words(compiled),
+            "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
+        })
+        for plan in compiled.plans:
+            first, end = compiled.layer_spans[plan.name]
+            span = end - first
+            held = [compiled.cores[place].buffers[plan.name].size_bytes
+                    + compiled.weights[place].get(plan.name, 0) for place in compiled.owners[plan.name]]
+            layers.append({
+                "name": plan.name, "program": number, "split": plan.split.value, "cores": len(plan.parts),
+                "cycles": span, "macs": macs[plan.name],
+                "utilization": round(macs[plan.name] / (span * peak), 4) if macs[plan.name] else None,
+                "sram_bytes_per_core": max(held),
+                "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
+            })
+        for (x, y), cycles in compiled.busy.items():
+            busy[y, x] += sum(cycles.values())
+        total += compiled.predicted_cycles
+    total_macs = sum(macs.values())
+    return {
+        "cores": [rows, columns], "clock_hz": clock_hz, "precision": f"int{network.bits}",
+        "peak_macs_per_cycle": peak, "macs_per_frame": total_macs,
+        "cycles_per_frame": total, "fps": round(clock_hz / total, 1),
+        "utilization": round(total_macs / (total * peak), 4),
+        "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
+        "programs": programs, "layers": layers,
+        "busy_fraction": (busy / total).round(4).tolist(),
+    }
+
+
+def _plots(report, name, out):
+    """The per-layer utilisation bars and the mesh's busy-fraction heatmap, as PNG files."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    layers = [layer for layer in report["layers"] if layer["utilization"] is not None]
+    figure, axes = pyplot.subplots(figsize=(max(8, len(layers) * 0.22), 4), layout="constrained")
+    axes.bar(range(len(layers)), [layer["utilization"] for layer in layers], color="tab:blue")
+    axes.set_xticks(range(len(layers)), [layer["name"] for layer in layers], rotation=90, fontsize=6)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("MAC utilisation")
+    rows, columns = report["cores"]
+    axes.set_title(f"{name} on {rows}x{columns} cores: {report['utilization']:.1%} overall, "
+                   f"{report['fps']:,.0f} frames/s at {report['clock_hz'] / 1e6:.0f} MHz")
+    figure.savefig(out / f"{name}_utilization.png", dpi=120)
+    pyplot.close(figure)
+
+    figure, axes = pyplot.subplots(figsize=(6, 5), layout="constrained")
+    image = axes.imshow(np.array(report["busy_fraction"]), vmin=0, vmax=1, cmap="viridis")
+    figure.colorbar(image, ax=axes, label="fraction of the frame spent computing")
+    axes.set_xlabel("core x")
+    axes.set_ylabel("core y")
+    axes.set_title(f"{name}: each core's busy fraction")
+    figure.savefig(out / f"{name}_busy.png", dpi=120)
+    pyplot.close(figure)
+
+
+def _network(model, bits, seed):
+    if model in MODELS:
+        return resnet(model, bits, seed)
+    path = Path(model)
+    if not path.is_file():
+        raise ProjectError(f"MODEL {model!r} is neither one of {', '.join(MODELS)} nor a .tflite file")
+    try:
+        return import_tflite(path).network
+    except ModelImportError as error:
+        raise ProjectError(f"MODEL {model}: {error}") from None
+
+
+def _table(report, name):
+    lines = [f"{'layer':24} {'split':>9} {'cores':>5} {'cycles':>8} {'util':>6} {'SRAM/core':>10} "
+             f"{'traffic':>10}"]
+    for layer in report["layers"]:
+        utilization = "-" if layer["utilization"] is None else f"{layer['utilization']:.1%}"
+        lines.append(f"{layer['name']:24} {layer['split']:>9} {layer['cores']:>5} {layer['cycles']:>8,} "
+                     f"{utilization:>6} {layer['sram_bytes_per_core']:>10,} {layer['traffic_bytes']:>10,}")
+    rows, columns = report["cores"]
+    lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}: "
+              f"{report['cycles_per_frame']:,} cycles a frame, {report['fps']:,.0f} frames/s at "
+              f"{report['clock_hz'] / 1e6:.0f} MHz, MAC utilisation {report['utilization']:.1%}",
+              f"NorthPole (Science 2023), ResNet-50 at {NORTHPOLE_CLOCK_HZ / 1e6:.0f} MHz: "
+              f"{NORTHPOLE_RESNET50_FPS:,} frames/s"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m gen.project", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="resnet50",
+                        help=f"{', '.join(MODELS)} or an int8 .tflite file (default resnet50)")
+    parser.add_argument("--cores", default="16x16", help="ROWSxCOLUMNS (default 16x16)")
+    parser.add_argument("--preset", default="northpole", help=f"{', '.join(PRESETS)} (default northpole)")
+    parser.add_argument("--clock-mhz", type=float, default=400.0, help="clock, MHz (default 400)")
+    parser.add_argument("--bits", type=int, default=8, help="precision of a ResNet: 8, 4 or 2 (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a ResNet's random parameters")
+    parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
+    args = parser.parse_args(argv)
+    try:
+        try:
+            rows, columns = parse_cores(args.cores)
+        except ValueError as error:
+            raise ProjectError(str(error)) from None
+        if args.preset not in PRESETS:
+            raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
+        if not args.clock_mhz > 0:
+            raise ProjectError(f"CLOCK_MHZ must be positive, not {args.clock_mhz}")
+        if args.bits not in (8, 4, 2):
+            raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
+        network = _network(args.model, args.bits, args.seed)
+        name = Path(args.model).stem
+
+        def progress(number, total, names):
+            print(f"\rprogram {number + 1}/{total}: {names[0]} .. {names[-1]}".ljust(60), end="",
+                  file=sys.stderr, flush=True)
+
+        report = project(network, PRESETS[args.preset], rows, columns, args.clock_mhz * 1e6,
+                         progress=progress)
+        print(file=sys.stderr)
+    except ProjectError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    report = {"model": name, "preset": args.preset, **report}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    _plots(report, name, out)
+    print(_table(report, name))
+    print(f"wrote {out / f'{name}.json'}, {out / f'{name}_utilization.png'}, {out / f'{name}_busy.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""``make project`` (:mod:`gen.project`): programs, the projection's figures, refusals.
+
+The full-size ResNets are cut into one program per residual block plus the stem, the
+max-pool, the pool and the classifier (counted from :mod:`sim.catalogue`); a network of
+one program projects to exactly its compiled cycles; requests that cannot run exit 2 with
+one line. The projection's cycle model at full size is checked on the hardware by
+``tests/integration/test_projection.py``, its hand-off between programs by
+``tests/integration/test_array.py``. Replay with ``SEED=<seed>``.
+"""
+
+import json
+
+import pytest
+
+from gen import project
+from gen.array import compile_array
+from gen.resnet import resnet
+from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
+from sim import catalogue
+from sim.tb.runner import seed_from_env
+from sim.workloads import WORKLOADS, build
+
+
+@pytest.mark.parametrize("name, layers", [("resnet18", catalogue.RESNET18), ("resnet50", catalogue.RESNET50)])
+def test_programs_are_the_blocks(name, layers):
+    network = resnet(name)
+    groups = project.segments(network)
+    assert [name for group in groups for name in group] == [layer.name for layer in network.layers]
+    blocks = sum(isinstance(layer, catalogue.ResidualAdd) for layer in layers)
+    assert len(groups) == blocks + 4, groups          # conv1, maxpool, the blocks, avgpool, fc
+    for group in groups:
+        assert group[-1].endswith(".add") or len(group) == 1, group
+        project.subnetwork(network, group)
+
+
+def test_one_program_projects_to_its_compiled_cycles():
+    seed = seed_from_env()
+    network, _ = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
+    clock = 200e6
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    compiled = compile_array(network, DEFAULT_CORE, 2, 2)
+    assert report["cycles_per_frame"] == compiled.predicted_cycles, f"SEED={seed}"
+    assert report["fps"] == round(clock / compiled.predicted_cycles, 1)
+    macs = sum(network.macs().values())
+    peak = 4 * DEFAULT_CORE.mac.lanes * DEFAULT_CORE.mac.columns
+    assert report["utilization"] == round(macs / (compiled.predicted_cycles * peak), 4)
+    assert [layer["name"] for layer in report["layers"]] == [layer.name for layer in network.layers]
+    json.dumps(report)
+
+
+def test_too_big_names_the_layers_and_the_memory():
+    with pytest.raises(project.ProjectError, match=r"^layers conv1 to conv1 do not fit a 1x1 array of this "
+                       r"core: activation SRAM overflows at tensor input: the buffers need \d+ bytes, "
+                       r"the core has 262144$"):
+        project.project(resnet("resnet50"), NORTHPOLE_CORE, 1, 1, 400e6)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "nosuchnet"],
+     "error: MODEL 'nosuchnet' is neither one of resnet18, resnet50 nor a .tflite file"),
+    (["--cores", "16x"], "error: CORES must have the form ROWSxCOLUMNS, such as 4x4, not '16x'"),
+    (["--preset", "huge"], "error: PRESET must be one of default, northpole, not 'huge'"),
+    (["--bits", "3"], "error: BITS must be 8, 4 or 2, not 3"),
+    (["--clock-mhz", "0"], "error: CLOCK_MHZ must be positive, not 0.0"),
+])
+def test_refusals(capsys, argv, message):
+    assert project.main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [message]

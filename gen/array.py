@@ -42,11 +42,15 @@ each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router
 1. no two flits ever ask for one router output in one cycle, so no arbitration ever
    happens and no flit ever waits;
 2. no word arrives at a core while it runs a compute instruction, so the network's writes
-   never meet the core's own write-back in an SRAM bank.
+   never meet the core's own write-back in an SRAM bank;
+
+and a third keeps the tokens exact: a token's next pulse reaches a core only after the
+core's earlier ``WAIT`` on that token has consumed its own (tokens are reused, one of
+``TOKENS`` per message, in turn).
 
 Where a rule would break, the compiler delays the later message's instruction with a
 ``DELAY`` (on every core whose message breaks one, its earliest) and simulates again,
-until both hold. The predicted run length is then the
+until all three hold. The predicted run length is then the
 cycle the last core halts, which the hardware must match exactly.
 """
 
@@ -512,7 +516,7 @@ class _ArrayCompiler:
         """Cycles from a message's offer to its effect at the destination (``hdl.network``)."""
         return len(_path(self.places[message.source], self.places[message.destination]))
 
-    def _violations(self, ops, messages, starts, offers):
+    def _violations(self, ops, messages, starts, offers, pulses):
         """Per core, its earliest broken rule, as ``(op's core, op index, cycles to delay
         it)``; empty when every rule holds."""
         owner = {}
@@ -554,6 +558,19 @@ class _ArrayCompiler:
                 else:
                     continue
                 break
+        # Rule 3: each WAIT consumes the pulse it waits for: a token's next pulse at a core
+        # lands after the core's earlier WAIT on that token has consumed its own.
+        waits = {}
+        for index, core_ops in ops.items():
+            for number, op in enumerate(core_ops):
+                if op.instruction.opcode == Opcode.WAIT:
+                    pulse = pulses[op.message]
+                    consumed = max(starts[index][number] + FETCH_CYCLES, pulse + 1)
+                    waits.setdefault((index, op.instruction.token), []).append((pulse, consumed, op.message))
+        for spans in waits.values():
+            for (_, consumed, _), (pulse, _, message) in zip(spans, spans[1:]):
+                if pulse + 1 <= consumed:
+                    found.append((pulse, owner[message], consumed - pulse))
         # Each core's earliest: delaying it moves the core's later operations too, so its
         # later violations are found again, or gone, in the next round.
         earliest = {}
@@ -564,31 +581,13 @@ class _ArrayCompiler:
     def schedule(self, ops, messages):
         for _ in range(MAX_SCHEDULE_ROUNDS):
             starts, offers, pulses = self.simulate(ops, messages)
-            violations = self._violations(ops, messages, starts, offers)
+            violations = self._violations(ops, messages, starts, offers, pulses)
             if not violations:
-                self._check_tokens(ops, messages, starts, pulses)
                 return starts
             for index, number, delay in violations:
                 op = ops[index][number]
                 op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
         raise CompileError(f"no contention-free schedule after {MAX_SCHEDULE_ROUNDS} rounds of delays")
-
-    def _check_tokens(self, ops, messages, starts, pulses):
-        """Every ``WAIT`` consumes exactly the one pulse it waits for (no two pulses of a
-        token are pending at one core at once)."""
-        windows = {}
-        for index, core_ops in ops.items():
-            for number, op in enumerate(core_ops):
-                if op.instruction.opcode == Opcode.WAIT:
-                    pulse = pulses[op.message]
-                    last = max(starts[index][number] + FETCH_CYCLES, pulse + 1)
-                    windows.setdefault((index, op.instruction.token), []).append((pulse + 1, last))
-        for (index, token), spans in windows.items():
-            spans.sort()
-            for (_, end), (begin, _) in zip(spans, spans[1:]):
-                if begin <= end:
-                    raise CompileError(f"token {token} of core {self.places[index]} is sent twice "
-                                       f"before it is waited for (a compiler error)")
 
     # The whole -------------------------------------------------------------------------
 

@@ -54,7 +54,9 @@ until all three hold. The predicted run length is then the
 cycle the last core halts, which the hardware must match exactly.
 """
 
+import bisect
 import enum
+import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,11 +122,12 @@ def _path(source, destination):
 
 @dataclass
 class _Op:
-    """One instruction of a core's program, before scheduling; ``DELAY`` s of ``delay``
-    cycles in all run before it (0, or at least ``FETCH_CYCLES + 1``)."""
+    """One instruction of a core's program, before scheduling; ``DELAY`` s of ``delay +
+    slip`` cycles in all run before it (0, or at least ``FETCH_CYCLES + 1``)."""
     instruction: Instruction
     message: int = None        # SEND and SIGNAL: their message; WAIT: the one it waits for
     delay: int = 0
+    slip: int = 0              # SEND and SIGNAL: cycles more, until their path is free
     layer: str = None          # the layer a compute instruction runs a part of
 
 
@@ -228,6 +231,7 @@ class _ArrayCompiler:
         self.network, self.params = network, params
         self.rows, self.columns = rows, columns
         self.places = snake(rows, columns)
+        self.paths = {}        # (source, destination) core indices -> XY path
         self.specs = network.specs()
         self.splits = dict(splits or {})
         for name, split in self.splits.items():
@@ -477,44 +481,89 @@ class _ArrayCompiler:
     # Scheduling ------------------------------------------------------------------------
 
     def simulate(self, ops, messages):
-        """Start cycles of every op, and per message its offer cycles.
+        """Start cycles of every op, per message its offer cycle, and per token message the
+        cycle its token pulses at the destination.
 
-        Raises :class:`CompileError` if the programs deadlock.
+        The cores are followed in the order of their clocks, the earliest first, so that
+        messages are issued in time order; each ``SEND`` or ``SIGNAL`` is held (its op's
+        ``slip``) until every router output on its path is free for all its flits, and
+        those cycles are then reserved: rule 1 holds by construction. Raises
+        :class:`CompileError` if the programs deadlock.
         """
         cores = len(ops)
         starts = {index: [] for index in range(cores)}
-        offers = {}
-        pulses = {}           # message -> cycle its token pulses at the destination
+        offers, pulses = {}, {}
+        reserved = {}          # router output -> ([first cycles], [end cycles]) of its flits
+        waiting = {}           # message -> the core whose WAIT waits for its pulse
         time, pc = [0] * cores, [0] * cores
-        while any(pc[index] < len(ops[index]) for index in range(cores)):
-            progress = False
-            for index in range(cores):
-                while pc[index] < len(ops[index]):
-                    op = ops[index][pc[index]]
-                    cycle = time[index] + op.delay
-                    instruction = op.instruction
-                    if instruction.opcode == Opcode.WAIT:
-                        if op.message not in pulses:
-                            break
-                        end = max(cycle + FETCH_CYCLES, pulses[op.message] + 1) + 1
-                    else:
-                        end = cycle + instruction_cycles(instruction, self.params)
-                    if instruction.opcode == Opcode.SEND:
-                        offers[op.message] = cycle + FETCH_CYCLES + 1
-                    elif instruction.opcode == Opcode.SIGNAL:
-                        offers[op.message] = cycle + FETCH_CYCLES
-                        message = messages[op.message]
-                        pulses[op.message] = offers[op.message] + self._latency(message)
-                    starts[index].append(cycle)
-                    time[index], pc[index] = end, pc[index] + 1
-                    progress = True
-            if not progress:
-                raise CompileError("the array's programs wait on each other for ever (a compiler error)")
+        ready = [(0, index) for index in range(cores) if ops[index]]
+        while ready:
+            _, index = heapq.heappop(ready)
+            op = ops[index][pc[index]]
+            instruction = op.instruction
+            if instruction.opcode == Opcode.WAIT and op.message not in pulses:
+                waiting[op.message] = index
+                continue
+            cycle = time[index] + op.delay
+            if instruction.opcode in (Opcode.SEND, Opcode.SIGNAL):
+                message = messages[op.message]
+                lead = FETCH_CYCLES + (instruction.opcode == Opcode.SEND)
+                op.slip = self._slip(reserved, message, cycle + lead, op.delay)
+                cycle += op.slip
+                offers[op.message] = cycle + lead
+                self._reserve(reserved, message, offers[op.message])
+                if instruction.opcode == Opcode.SIGNAL:
+                    pulses[op.message] = offers[op.message] + self._latency(message)
+                    if op.message in waiting:
+                        blocked = waiting.pop(op.message)
+                        heapq.heappush(ready, (time[blocked], blocked))
+            if instruction.opcode == Opcode.WAIT:
+                end = max(cycle + FETCH_CYCLES, pulses[op.message] + 1) + 1
+            else:
+                end = cycle + instruction_cycles(instruction, self.params)
+            starts[index].append(cycle)
+            time[index], pc[index] = end, pc[index] + 1
+            if pc[index] < len(ops[index]):
+                heapq.heappush(ready, (end, index))
+        if waiting:
+            raise CompileError("the array's programs wait on each other for ever (a compiler error)")
         return starts, offers, pulses
+
+    def _slip(self, reserved, message, offer, delay):
+        """Cycles to hold ``message``, offered at ``offer``, until its flits meet no
+        reserved flit (0, or enough for a ``DELAY`` if its op has none yet)."""
+        path = self._path(message)
+        slip = 0
+        while True:
+            clear = slip
+            for hop, resource in enumerate(path):
+                first = offer + slip + hop + 1
+                begins, ends = reserved.get(resource, ((), ()))
+                index = bisect.bisect_left(begins, first + message.words) - 1
+                if index >= 0 and ends[index] > first:
+                    clear = slip + ends[index] - first
+                    break
+            if clear == slip and (slip == 0 or delay or slip > FETCH_CYCLES):
+                return slip
+            slip = max(clear, FETCH_CYCLES + 1) if not delay else clear
+
+    def _reserve(self, reserved, message, offer):
+        for hop, resource in enumerate(self._path(message)):
+            begins, ends = reserved.setdefault(resource, ([], []))
+            first = offer + hop + 1
+            index = bisect.bisect_left(begins, first)
+            begins.insert(index, first)
+            ends.insert(index, first + message.words)
+
+    def _path(self, message):
+        key = (message.source, message.destination)
+        if key not in self.paths:
+            self.paths[key] = _path(self.places[message.source], self.places[message.destination])
+        return self.paths[key]
 
     def _latency(self, message):
         """Cycles from a message's offer to its effect at the destination (``hdl.network``)."""
-        return len(_path(self.places[message.source], self.places[message.destination]))
+        return len(self._path(message))
 
     def _violations(self, ops, messages, starts, offers, pulses):
         """Per core, its earliest broken rule, as ``(op's core, op index, cycles to delay
@@ -529,7 +578,8 @@ class _ArrayCompiler:
                         for number, op in enumerate(ops[index]) if op.instruction.opcode.computes]
                 for index in ops}
         found = []
-        # Rule 2: no word arrives at a computing core.
+        # Rule 1 holds by construction (see simulate). Rule 2: no word arrives at a
+        # computing core.
         for number, message in enumerate(messages):
             if message.token is not None:
                 continue
@@ -539,25 +589,6 @@ class _ArrayCompiler:
                 if begin <= last and first < end:
                     found.append((first, owner[number], end - first))
                     break
-        # Rule 1: no two flits ask for one router output in one cycle.
-        taken = {}
-        order = sorted(range(len(messages)), key=lambda number: (offers[number], owner[number]))
-        for number in order:
-            message = messages[number]
-            path = _path(self.places[message.source], self.places[message.destination])
-            for hop, resource in enumerate(path):
-                for flit in range(message.words):
-                    cycle = offers[number] + flit + hop + 1
-                    other = taken.setdefault((resource, cycle), number)
-                    if other != number:
-                        # Delay this message past every flit of the other on this output.
-                        clear = offers[other] + messages[other].words + _hop(
-                            self.places, messages[other], resource) + 1
-                        found.append((cycle, owner[number], clear - (offers[number] + hop + 1)))
-                        break
-                else:
-                    continue
-                break
         # Rule 3: each WAIT consumes the pulse it waits for: a token's next pulse at a core
         # lands after the core's earlier WAIT on that token has consumed its own.
         waits = {}
@@ -607,7 +638,7 @@ class _ArrayCompiler:
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
             for op in ops[index]:
-                compiler.program += _delays(op.delay)
+                compiler.program += _delays(op.delay + op.slip)
                 compiler.program.append(op.instruction)
             done = starts[index][-1] + FETCH_CYCLES
             try:
@@ -637,12 +668,6 @@ class _ArrayCompiler:
                 spans[op.layer] = (min(first, start), max(last, end))
                 busy[self.places[index]][op.layer] = end - start
         return {layer.name: spans[layer.name] for layer in self.network.layers}, busy
-
-
-def _hop(places, message, resource):
-    """The index of ``resource`` on ``message``'s path."""
-    path = _path(places[message.source], places[message.destination])
-    return path.index(resource)
 
 
 def _delays(cycles):

@@ -14,7 +14,8 @@ Every layer is split over some of the cores, one of three ways, chosen per layer
 
 The choice is the option of least estimated cycles (the slowest core's compute plus the
 words it receives) among those whose weights and settings fit every core's SRAM and
-settings table next to the earlier layers'.
+settings table next to the earlier layers' (moved along the snake to cores with room,
+when none fits where it is).
 
 Cores are numbered along a snake through the mesh (row 0 west to east, row 1 east to
 west, ...), so that consecutive bands sit on mesh neighbours. Each core keeps, for every
@@ -313,6 +314,12 @@ class _ArrayCompiler:
         return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
                 blocks)
 
+    def _rotations(self, parts):
+        """``parts`` moved ``1, 2, ...`` cores along the snake, wrapping around."""
+        cores = len(self.places)
+        for offset in range(1, cores):
+            yield {(index + offset) % cores: part for index, part in parts.items()}
+
     def _fits(self, layer, parts, used):
         """Whether ``parts`` of ``layer`` fit every core's weight SRAM and settings table
         next to ``used`` (by core index: the weight bytes and settings entries so far)."""
@@ -375,8 +382,15 @@ class _ArrayCompiler:
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
                                    f"{forced.value}; it can by {', '.join(s.value for s in options)}")
-            fitting = [split for split in options if self._fits(layer, options[split], used)] or list(options)
-            split = forced or min(fitting, key=lambda s: self._estimate(layer, options[s], owners))
+            fitting = {split: parts for split, parts in options.items() if self._fits(layer, parts, used)}
+            if not fitting:
+                # The same splits on other cores: those the earlier layers' weights leave room on.
+                for split, parts in options.items():
+                    rotated = next((r for r in self._rotations(parts) if self._fits(layer, r, used)), None)
+                    if rotated is not None:
+                        fitting[split] = rotated
+            options = {**options, **fitting}
+            split = forced or min(fitting or options, key=lambda s: self._estimate(layer, options[s], owners))
             parts = options[split]
             for index, part in parts.items():
                 used[index] = tuple(a + b for a, b in zip(used.get(index, (0, 0)),

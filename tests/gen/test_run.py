@@ -27,9 +27,9 @@ def test_too_big_names_the_need_the_limit_and_an_array_that_fits():
 
 
 def test_too_big_for_any_array():
-    params = ChipParams(rows=2, columns=2, core=CoreParams(weight_depth=64))
+    params = ChipParams(rows=2, columns=2, core=CoreParams(weight_depth=2))
     with pytest.raises(run.RunError, match=r"weight SRAM overflows at layer \w+: the weights need \d+ "
-                       r"bytes, the core has 4096; it fits no array up to 16x16$"):
+                       r"bytes, the core has 128; it fits no array up to 16x16$"):
         run.compile_for(DIGITS.network, params)
 
 

@@ -25,7 +25,9 @@ MACs over ``cycles_per_frame`` times every core's peak at the network's precisio
 layer, its MACs over its span (first start to last end on any core) times the same peak.
 ``sram_bytes_per_core`` of a layer is the most any core holds for it: its share of the
 weights and its output buffer; of a program, the most any core's activation and weight
-SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores.
+SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores; ``handoff_bytes``
+of a program: bytes of its input moved from where the previous program left it;
+``compile_seconds``: the CPU time its compilation took.
 
 Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
 ``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdl.isa import instruction_words
 from hdl.params import PRESETS, Precision, parse_cores
 
 from .array import compile_array
@@ -105,9 +108,11 @@ def _sram(compiled):
                     len(core.weight_image)) for place, core in compiled.cores.items()}
 
 
-def _reload_words(compiled):
+def _reload_words(compiled, params):
     """The most words any core loads for ``compiled``: weights, settings and program."""
-    return max(len(core.load_words()) - len(core.border_words) for core in compiled.cores.values())
+    return max(-(-len(core.weight_image) // params.word_bytes)
+               + len(core.settings_image) * params.settings_entry_words
+               + len(core.program) * instruction_words(params) for core in compiled.cores.values())
 
 
 def project(network, params, rows, columns, clock_hz, *, progress=None):
@@ -138,7 +143,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
             "activation_bytes_per_core": max(a for a, _ in sram.values()),
             "weight_bytes_per_core": max(w for _, w in sram.values()),
             "instructions_per_core": max(len(core.program) for core in compiled.cores.values()),
-            "reload_words_per_core": _reload_words(compiled),
+            "reload_words_per_core": _reload_words(compiled, params),
             "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
         })
         for plan in compiled.plans:

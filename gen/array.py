@@ -8,9 +8,12 @@ Every layer is split over some of the cores, one of three ways, chosen per layer
 - **rows** (spatial): core ``k`` computes a band of the output rows, all channels;
 - **channels**: core ``k`` computes a slice of the output channels (whole SRAM words of
   them), all rows;
-- **grid**: ``r x c`` cores, core ``k`` computing row band ``k // c`` of slice ``k % c``
-  (``c`` a power of two), for layers with fewer rows than cores or weights too large to
-  repeat on every core.
+- **grid**: ``r`` row bands by ``c`` channel slices (``c`` a power of two), for layers with
+  fewer rows than cores or weights too large to repeat on every core.
+
+``n`` parts go to every ``cores / n``-th core along the snake (a grid's row band to every
+``cores / r``-th, its slices to the cores after it), so that a core computes about the
+same rows in every layer and holds few.
 
 The choice is the option of least estimated cycles (the slowest core's compute plus the
 words it receives) among those whose weights and settings fit every core's SRAM and
@@ -49,10 +52,12 @@ and a third keeps the tokens exact: a token's next pulse reaches a core only aft
 core's earlier ``WAIT`` on that token has consumed its own (tokens are reused, one of
 ``TOKENS`` per message, in turn).
 
-Where a rule would break, the compiler delays the later message's instruction with a
-``DELAY`` (on every core whose message breaks one, its earliest) and simulates again,
-until all three hold. The predicted run length is then the
-cycle the last core halts, which the hardware must match exactly.
+Rule 1 holds by construction: the simulation issues messages in time order and holds each
+until every router output on its path is free for all its flits. Where rule 2 or 3 would
+break, the compiler delays the later message's instruction with a ``DELAY`` (on every
+core whose message breaks one, its earliest) and simulates again, until both hold. The
+predicted run length is then the cycle the last core halts, which the hardware must match
+exactly.
 """
 
 import bisect
@@ -276,10 +281,8 @@ class _ArrayCompiler:
         return parts
 
     def _options(self, layer, owners):
-        """``{Split: {core index: Part}}``: each way of splitting ``layer``; of the grids, the
-        one of least estimated cycles. ``n`` parts of ``cores`` go to every ``cores / n``-th
-        core (a grid's row band to every ``cores / r``-th, its slices to the cores after
-        it), so that a core computes about the same rows in every layer and holds few."""
+        """``{Split: {core index: Part}}``: each way of splitting ``layer``, spread over the
+        cores as the module describes; of the grids, the one of least estimated cycles."""
         height, _, channels = self.specs[layer.name].shape
         cores = len(self.places)
         words = self._words(layer.name)

@@ -27,8 +27,10 @@ channels (``gen.compiler.Buffer`` with a ``first_row``), bordered like the singl
 compiler's buffers where the rows reach past the tensor's edge. Whatever a core needs and
 does not own (the halo rows of a neighbour's band, the other channel slices of an input
 shared by a channel split) is copied by its owner, right after computing it, with a
-``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``; the consumer
-``WAIT`` s for every such token before the first layer that reads the tensor. The
+``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``. All of a tensor's
+pulses to one core share a token (a core's tensors take its ``TOKENS`` in turn), and the
+consumer ``WAIT`` s for them with one instruction (``counts[0]`` pulses) before the first
+layer that reads the tensor, taking the tensors in the order they were sent to it. The
 network's input is written by the host into every core that needs rows of it, or, given
 ``input_parts`` (the input as an earlier program left it on the array), into the cores
 that hold those parts, which send it on like any other tensor before the first layer;
@@ -48,9 +50,11 @@ each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router
 2. no word arrives at a core while it runs a compute instruction, so the network's writes
    never meet the core's own write-back in an SRAM bank;
 
-and a third keeps the tokens exact: a token's next pulse reaches a core only after the
-core's earlier ``WAIT`` on that token has consumed its own (tokens are reused, one of
-``TOKENS`` per message, in turn).
+and a third keeps the tokens exact: a core counts each token's pulses, so a pulse meant
+for a later ``WAIT`` on a token must not reach the core before the last pulse an earlier
+``WAIT`` on it is waiting for. Because each core waits for its tensors in the order they
+were sent, a later tensor's pulses never depend on an earlier ``WAIT`` being passed, so
+delaying them always meets this rule.
 
 Rule 1 holds by construction: the simulation issues messages in time order and holds each
 until every router output on its path is free for all its flits. Where rule 2 or 3 would
@@ -68,7 +72,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
-from hdl.params import COUNT_WIDTH, TOKENS, CoreParams
+from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 from hdl.router import Port, xy_route
 from sim.cycle import instruction_cycles
 
@@ -131,7 +135,8 @@ class _Op:
     """One instruction of a core's program, before scheduling; ``DELAY`` s of ``delay +
     slip`` cycles in all run before it (0, or at least ``FETCH_CYCLES + 1``)."""
     instruction: Instruction
-    message: int = None        # SEND and SIGNAL: their message; WAIT: the one it waits for
+    message: int = None        # SEND and SIGNAL: their message
+    awaited: tuple = ()        # WAIT: the token messages whose pulses it consumes
     delay: int = 0
     slip: int = 0              # SEND and SIGNAL: cycles more, until their path is free
     layer: str = None          # the layer a compute instruction runs a part of
@@ -449,9 +454,9 @@ class _ArrayCompiler:
         """Each core's operations, messages and the words sent per tensor."""
         ops = {index: [] for index in range(len(self.places))}
         messages, transfers = [], {}
-        incoming = {}      # (tensor, destination) -> [message waited for]
-        next_token = {index: 0 for index in range(len(self.places))}
-        waited = {index: set() for index in range(len(self.places))}
+        received = {index: [] for index in range(len(self.places))}  # tensors sent to each core
+        signals = {}       # (tensor, core) -> the token messages of the tensor to the core
+        waited = {index: 0 for index in range(len(self.places))}     # tensors WAITed for
 
         def share(index, name, part):
             """Send what the other cores need of ``part`` of tensor ``name``, held by core ``index``."""
@@ -465,30 +470,45 @@ class _ArrayCompiler:
                 transfers[name] = transfers.get(name, 0) + words
                 messages.append(_Message(index, reader, words))
                 ops[index].append(self._send(index, reader, name, common, len(messages) - 1))
-                token = next_token[reader] % TOKENS
-                next_token[reader] += 1
+                if (name, reader) not in signals:
+                    signals[name, reader] = []
+                    received[reader].append(name)
+                token = received[reader].index(name) % TOKENS
                 messages.append(_Message(index, reader, 1, token))
                 x, y = self.places[reader]
                 ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x, dest_y=y),
                                       len(messages) - 1))
-                incoming.setdefault((name, reader), []).append(len(messages) - 1)
+                signals[name, reader].append(len(messages) - 1)
 
         for index, part in (self.input_parts or {}).items():
             share(index, "input", part)
         for plan, layer in zip(plans, self.network.layers):
             for index, part in plan.parts.items():
-                for source in layer.sources:
-                    if (source, index) not in waited[index]:
-                        waited[index].add((source, index))
-                        for message in incoming.get((source, index), []):
-                            ops[index].append(_Op(Instruction(Opcode.WAIT, token=messages[message].token),
-                                                  message))
+                # One WAIT per tensor, for all its pulses, in the order the tensors were
+                # sent, up to the last this layer reads: a later tensor's pulses then never
+                # depend on a WAIT after them, so rule 3 can always be met by delaying.
+                last = max((received[index].index(source) + 1 for source in layer.sources
+                            if source in received[index]), default=0)
+                for name in received[index][waited[index]:last]:
+                    awaited = tuple(signals[name, index])
+                    token = messages[awaited[0]].token
+                    ops[index].append(_Op(Instruction(Opcode.WAIT, token=token, counts=(len(awaited),)),
+                                          awaited=awaited))
+                waited[index] = max(waited[index], last)
                 compiler = self.compilers[index]
                 ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
                                                     self._channels(layer.name, part)), layer=layer.name))
                 share(index, layer.name, part)
         for index in ops:
             ops[index].append(_Op(Instruction(Opcode.HALT)))
+        counted = {}
+        for (name, reader), group in signals.items():
+            key = (reader, received[reader].index(name) % TOKENS)
+            counted[key] = counted.get(key, 0) + len(group)
+        (reader, token), most = max(counted.items(), key=lambda item: item[1], default=((0, 0), 0))
+        if most >= 1 << TOKEN_COUNT_WIDTH:
+            raise CompileError(f"core {self.places[reader]} is sent {most} pulses of token {token}; "
+                               f"a core counts at most {(1 << TOKEN_COUNT_WIDTH) - 1}")
         return ops, messages, transfers
 
     def _channels(self, name, part):
@@ -518,8 +538,9 @@ class _ArrayCompiler:
             _, index = heapq.heappop(ready)
             op = ops[index][pc[index]]
             instruction = op.instruction
-            if instruction.opcode == Opcode.WAIT and op.message not in pulses:
-                waiting[op.message] = index
+            missing = [message for message in op.awaited if message not in pulses]
+            if missing:
+                waiting[missing[0]] = index
                 continue
             cycle = time[index] + op.delay
             if instruction.opcode in (Opcode.SEND, Opcode.SIGNAL):
@@ -535,7 +556,7 @@ class _ArrayCompiler:
                         blocked = waiting.pop(op.message)
                         heapq.heappush(ready, (time[blocked], blocked))
             if instruction.opcode == Opcode.WAIT:
-                end = max(cycle + FETCH_CYCLES, pulses[op.message] + 1) + 1
+                end = max(cycle + FETCH_CYCLES, max(pulses[message] for message in op.awaited) + 1) + 1
             else:
                 end = cycle + instruction_cycles(instruction, self.params)
             starts[index].append(cycle)
@@ -588,7 +609,7 @@ class _ArrayCompiler:
         owner = {}
         for index, core_ops in ops.items():
             for number, op in enumerate(core_ops):
-                if op.message is not None and op.instruction.opcode != Opcode.WAIT:
+                if op.message is not None:
                     owner[op.message] = (index, number)
         busy = {index: [(starts[index][number], starts[index][number]
                          + instruction_cycles(op.instruction, self.params))
@@ -606,19 +627,23 @@ class _ArrayCompiler:
                 if begin <= last and first < end:
                     found.append((first, owner[number], end - first))
                     break
-        # Rule 3: each WAIT consumes the pulse it waits for: a token's next pulse at a core
-        # lands after the core's earlier WAIT on that token has consumed its own.
+        # Rule 3: a core counts each token's pulses, and a WAIT ends once as many as it wants
+        # have arrived: when it is already waiting at its own last pulse, no pulse a later
+        # WAIT on the token wants may arrive before that one.
         waits = {}
         for index, core_ops in ops.items():
             for number, op in enumerate(core_ops):
                 if op.instruction.opcode == Opcode.WAIT:
-                    pulse = pulses[op.message]
-                    consumed = max(starts[index][number] + FETCH_CYCLES, pulse + 1)
-                    waits.setdefault((index, op.instruction.token), []).append((pulse, consumed, op.message))
-        for spans in waits.values():
-            for (_, consumed, _), (pulse, _, message) in zip(spans, spans[1:]):
-                if pulse + 1 <= consumed:
-                    found.append((pulse, owner[message], consumed - pulse))
+                    last = max(pulses[message] for message in op.awaited)
+                    looks = starts[index][number] + FETCH_CYCLES
+                    waits.setdefault((index, op.instruction.token), []).append((looks, last, op.awaited))
+        for uses in waits.values():
+            for use, (looks, last, _) in enumerate(uses):
+                early = [(pulses[message], message) for _, _, awaited in uses[use + 1:]
+                         for message in awaited if pulses[message] < last]
+                if early and looks <= last:
+                    pulse, message = min(early)
+                    found.append((pulse, owner[message], last - pulse + 1))
         # Each core's earliest: delaying it moves the core's later operations too, so its
         # later violations are found again, or gone, in the next round.
         earliest = {}

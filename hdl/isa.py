@@ -53,7 +53,8 @@ Opcodes
     (bias ``-count * zero point``, LiteRT MEAN's multiplier and shift) and stored.
 ``SIGNAL``: pulse token ``token`` for one cycle on the core's ``o_tokens`` and send it to
     core (``dest_x``, ``dest_y``) of the array as a token message.
-``WAIT``: wait until token ``token`` has arrived (it may have arrived earlier), and consume it.
+``WAIT``: wait until ``counts[0]`` pulses of token ``token`` have arrived (they may have
+    arrived earlier; the core counts each token's pulses), and consume them.
 ``SEND``: copy activation words to core (``dest_x``, ``dest_y``): per element, the word at
     ``a`` of this core's activation SRAM is written at ``o`` of the destination's. No
     reduction (``reduce_levels`` 0), word-aligned streams; ``b`` and ``s`` are unused.

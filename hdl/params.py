@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS", "MAX_MAC_LANES",
+           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS", "MAX_MAC_LANES",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -85,6 +85,8 @@ LOOP_LEVELS = 6
 COUNT_WIDTH = 12
 #: Synchronisation tokens a core can signal and wait on.
 TOKENS = 16
+#: Width of a core's count of one token's pulses not yet consumed by a ``WAIT``.
+TOKEN_COUNT_WIDTH = COUNT_WIDTH + 1
 
 #: Largest array the generator elaborates (NorthPole's own chip is 16x16).
 MAX_CORE_ROWS = 32
@@ -301,12 +303,12 @@ DEFAULT_CORE = CoreParams()
 #: 4096 int4 and 8192 int2 MACs a cycle, and 768 KB of SRAM: the weight SRAM is 32 banks
 #: (one per column) x 256 words of 64 bytes (512 KB), the activation SRAM 4 banks x 1024
 #: words of 64 bytes (256 KB). The settings table holds 64 entries of 32 channels, the
-#: 2048 output channels of ResNet-50's widest layer; the program memory 256 instructions,
+#: 2048 output channels of ResNet-50's widest layer; the program memory 512 instructions,
 #: a residual block's share with the ``SEND``/``SIGNAL``/``WAIT`` around it (NorthPole
 #: reloads both between layers over its own networks; ``make project`` reloads them
 #: between blocks).
 NORTHPOLE_CORE = CoreParams(MacParams(lanes=64, columns=32), activation_banks=4, activation_depth=1024,
-                            weight_depth=256, settings_depth=64, program_depth=256)
+                            weight_depth=256, settings_depth=64, program_depth=512)
 
 #: The named cores ``make verilog PRESET=<name>`` elaborates.
 PRESETS = {"default": DEFAULT_CORE, "northpole": NORTHPOLE_CORE}

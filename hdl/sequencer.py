@@ -1,12 +1,12 @@
 """The core's deterministic control sequencer: fetch, loop nests, address streams, tokens."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .isa import Opcode, instruction_layout
 from .loops import AddressGenerator, LoopNest
-from .params import LOOP_LEVELS, TOKENS, CoreParams
+from .params import LOOP_LEVELS, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 
 __all__ = ["Sequencer", "CYCLE_COUNTER_WIDTH"]
 
@@ -73,8 +73,10 @@ class Sequencer(wiring.Component):
     send : Out(1)
         A ``SEND``'s word is on the SRAM's read data; its destination is on ``o_write``.
     i_tokens : In(TOKENS)
-        Token pulses from the array; each is remembered until a ``WAIT`` consumes it or the
-        next ``start`` (a pulse in the cycle of ``start`` counts for the new run).
+        Token pulses from the array, counted per token (``TOKEN_COUNT_WIDTH`` bits) from the
+        next cycle on until a ``WAIT`` consumes them or the next ``start`` (a pulse in the
+        cycle of ``start`` counts for the new run). The array's schedule never leaves more
+        pulses of one token outstanding than the count holds.
     o_tokens : Out(TOKENS)
         One-cycle pulses of ``SIGNAL``.
     """
@@ -171,17 +173,22 @@ class Sequencer(wiring.Component):
 
         pc = Signal(params.program_width)
         drain = Signal(range(max(self._drains.values()) + 1))
-        pending = Signal(TOKENS)
-        consumed = Signal(TOKENS)
-        m.d.sync += pending.eq((pending & ~consumed) | self.i_tokens)
+        # Pulses of each token not yet consumed; a WAIT takes counts[0] of them at once.
+        pending = Array(Signal(TOKEN_COUNT_WIDTH, name=f"pending_{token}") for token in range(TOKENS))
+        wanted = self.instruction.counts[0] + 1
+        consume = Signal()
+        for token, count in enumerate(pending):
+            taken = Mux(consume & (self.instruction.token == token), wanted, 0)
+            m.d.sync += count.eq(count + self.i_tokens[token] - taken)
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0),
-                                 pending.eq(self.i_tokens)]   # no token outlives a run
+                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
+                    # No token outlives a run.
+                    m.d.sync += [count.eq(self.i_tokens[token]) for token, count in enumerate(pending)]
                     m.next = "FETCH"
             with m.State("FETCH"):
                 m.d.comb += [self.program_en.eq(1), self.program_addr.eq(pc)]
@@ -225,7 +232,7 @@ class Sequencer(wiring.Component):
                 m.d.comb += self.o_tokens.eq(Const(1, TOKENS) << self.instruction.token)
                 m.next = "FETCH"
             with m.State("WAIT"):
-                with m.If(pending.bit_select(self.instruction.token, 1)):
-                    m.d.comb += consumed.eq(Const(1, TOKENS) << self.instruction.token)
+                with m.If(pending[self.instruction.token] >= wanted):
+                    m.d.comb += consume.eq(1)
                     m.next = "FETCH"
         return m

@@ -58,10 +58,10 @@ def token_timing(program, params, pulses=()):
     ``SIGNAL``'s pulse on ``o_tokens``; ``done`` is the cycle ``done`` rises in.
 
     Each instruction is fetched in ``FETCH_CYCLES``. ``SIGNAL`` pulses in the cycle after
-    them. ``WAIT`` then spends one cycle and one more for each cycle its token is not yet
-    remembered; it consumes every pulse of the token remembered by its last cycle (one
-    pending bit per token), not one that arrives in that cycle. ``HALT`` raises ``done``
-    ``FETCH_CYCLES`` after its fetch began.
+    them. ``WAIT`` then spends one cycle and one more for each cycle until ``counts[0]``
+    pulses of its token are remembered; it consumes the earliest ``counts[0]`` of them (one
+    count per token), and a pulse arriving in its last cycle is remembered for the next.
+    ``HALT`` raises ``done`` ``FETCH_CYCLES`` after its fetch began.
     """
     pending = sorted((cycle + 1, token) for cycle, token in pulses)   # (remembered from, token)
     signals, cycle = [], 0
@@ -71,13 +71,13 @@ def token_timing(program, params, pulses=()):
         if instruction.opcode == Opcode.SIGNAL:
             signals.append((cycle + FETCH_CYCLES, instruction.token))
         if instruction.opcode == Opcode.WAIT:
-            arrivals = [at for at, token in pending if token == instruction.token]
-            if not arrivals:
+            wanted = instruction.counts[0]
+            arrivals = [entry for entry in pending if entry[1] == instruction.token][:wanted]
+            if len(arrivals) < wanted:
                 return signals, None
-            last = max(cycle + FETCH_CYCLES, arrivals[0])
-            pending = [(at, token) for at, token in pending
-                       if token != instruction.token or at > last]
-            cycle = last + 1
+            for entry in arrivals:
+                pending.remove(entry)
+            cycle = max(cycle + FETCH_CYCLES, arrivals[-1][0]) + 1
         else:
             cycle += instruction_cycles(instruction, params)
     raise ValueError("program must end with HALT")

@@ -9,12 +9,14 @@ one line. The projection's cycle model at full size is checked on the hardware b
 """
 
 import json
+from collections import Counter
 
 import pytest
 
 from gen import project
 from gen.array import compile_array
 from gen.resnet import resnet
+from hdl.isa import Opcode
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from sim import catalogue
 from sim.tb.runner import seed_from_env
@@ -46,6 +48,28 @@ def test_one_program_projects_to_its_compiled_cycles():
     assert report["utilization"] == round(macs / (compiled.predicted_cycles * peak), 4)
     assert [layer["name"] for layer in report["layers"]] == [layer.name for layer in network.layers]
     json.dumps(report)
+
+
+def test_resnet50_stage_4_starts_from_stage_3s_output():
+    """The hand-off into ``layer4.0`` (every core sends its rows of ``layer3.5``'s output to
+    the cores of its channel slices, many more senders a core than it has tokens) schedules,
+    and every core's ``WAIT`` s take exactly the pulses the others send it, per token."""
+    network = resnet("resnet50")
+    groups = project.segments(network)
+    names = [group for group in groups if group[0].startswith("layer3.5")][0]
+    earlier = project.subnetwork(network, names)
+    placed = compile_array(earlier, NORTHPOLE_CORE, 16, 16).owners[earlier.outputs[0]]
+    block = project.subnetwork(network, groups[groups.index(names) + 1])
+    compiled = compile_array(block, NORTHPOLE_CORE, 16, 16, input_parts=placed)
+    assert compiled.transfers["input"] > 0
+    sent, taken = Counter(), Counter()
+    for place, core in compiled.cores.items():
+        for instruction in core.program:
+            if instruction.opcode == Opcode.SIGNAL:
+                sent[(instruction.dest_x, instruction.dest_y), instruction.token] += 1
+            elif instruction.opcode == Opcode.WAIT:
+                taken[place, instruction.token] += instruction.counts[0]
+    assert max(sent.values()) > 16 and sent == taken
 
 
 def test_too_big_names_the_layers_and_the_memory():

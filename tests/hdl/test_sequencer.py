@@ -206,7 +206,7 @@ def test_wait_ignores_other_tokens():
 
 @pytest.mark.parametrize("pulses, hangs", [
     ([(-1, 2)], True),               # one token, two WAITs: the first consumes it
-    ([(-1, 2), (1, 2)], True),       # a second pulse before the first WAIT consumed merges with it
+    ([(-1, 2), (1, 2)], False),      # two pulses before the first WAIT consumed: one for each
     ([(-1, 2), (2, 2)], False),      # a pulse in the cycle the first WAIT consumes survives
     ([(-1, 2), (14, 2)], False),     # the second WAIT waits for a later pulse
 ])
@@ -217,6 +217,20 @@ def test_wait_consumes(pulses, hangs):
     assert (predicted is None) == hangs
     record = simulate(program, pulses=pulses, limit=60)
     assert done_cycle(record) == predicted, f"pulses {pulses}: done in cycle {done_cycle(record)}"
+
+
+@pytest.mark.parametrize("pulses, done", [
+    ([(1, 2), (5, 2), (9, 2)], 9 + 1 + 1 + FETCH_CYCLES),     # the third pulse ends it
+    ([(9, 2), (1, 2), (5, 2), (3, 1)], 9 + 1 + 1 + FETCH_CYCLES),
+    ([(-1, 2), (0, 2), (1, 2), (20, 2)], FETCH_CYCLES + 1 + FETCH_CYCLES),   # three already there
+    ([(1, 2), (5, 2), (9, 1)], None),                          # two of token 2 only: it hangs
+])
+def test_wait_counts(pulses, done):
+    """``WAIT`` with ``counts[0]`` = 3 waits for the third pulse of its token."""
+    program = (Instruction(Opcode.WAIT, token=2, counts=(3,)), Instruction(Opcode.HALT))
+    assert token_timing(program, PARAMS, pulses)[1] == done
+    record = simulate(program, pulses=pulses, limit=60)
+    assert done_cycle(record) == done, f"pulses {pulses}: done in cycle {done_cycle(record)}, expected {done}"
 
 
 def test_start_forgets_earlier_tokens():

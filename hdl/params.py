@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS", "MAX_MAC_LANES",
+           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
+           "MAX_MAC_LANES",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 

@@ -7,13 +7,30 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .isa import Opcode, instruction_layout
-from .mac import MacArray
+from .mac import MacArray, mac_latency
 from .params import ACC_WIDTH, LANE_WIDTH, CoreParams, Precision
+from .pipeline import delay
 from .requantize import Requantizer
 from .sram import BankedSram
 from .vector import VectorOp, VectorUnit
 
-__all__ = ["Datapath", "settings_entry_layout", "unpack_values"]
+__all__ = ["Datapath", "OPERAND_LATENCY", "drain_latencies", "settings_entry_layout",
+           "unpack_values"]
+
+#: Registers between the SRAM read data and the MAC array's or vector unit's inputs. They
+#: cut the path from the block RAM outputs through the banks' read crossbar into the
+#: multipliers, the longest path of a core on an FPGA.
+OPERAND_LATENCY = 1
+
+
+def drain_latencies(params):
+    """Cycles from a compute instruction's last issued element to the write of its last result.
+
+    ``{"mac": ..., "vector": ...}`` for :class:`~hdl.params.MacParams` ``params``: the
+    SRAM read, the operand register, the MAC array or the vector unit, the requantize unit.
+    """
+    tail = BankedSram.LATENCY + OPERAND_LATENCY + Requantizer.LATENCY
+    return {"mac": tail + mac_latency(params), "vector": tail + VectorUnit.LATENCY}
 
 
 @functools.lru_cache(maxsize=16)
@@ -51,16 +68,17 @@ class Datapath(wiring.Component):
 
     The sequencer issues one element a cycle: ``element`` and the operands' byte
     offsets arrive with the read addresses, and the words read (``a_word``, ``b_word``,
-    ``weights``) one cycle later (``BankedSram.LATENCY``); the datapath delays the control
-    to meet them. ``MAC`` elements go to the :class:`~hdl.mac.MacArray` (``a_word`` as the
-    packed activation lanes, the weight tile's ``columns`` words as its columns);
-    ``ADD``, ``MAXPOOL`` and ``AVGPOOL`` elements to the :class:`~hdl.vector.VectorUnit`,
-    with the ``columns`` values of one tile unpacked at the instruction's precision from
-    each operand word at its byte offset. Each finished tile enters the
-    :class:`~hdl.requantize.Requantizer` (``tile_in``) with ``settings``, the settings-table
-    entry read for it, and the instruction's zero point, clamp, precision and rounding.
-    ``LATENCY`` cycles after an element with ``last`` was issued, its packed tile leaves on
-    ``o_write``: the ``columns * bits / 8`` bytes placed at byte ``o_offset`` of a word,
+    ``weights``) one cycle later (``BankedSram.LATENCY``). The datapath registers the
+    words (``OPERAND_LATENCY``) and delays the control to meet them. ``MAC`` elements go
+    to the :class:`~hdl.mac.MacArray` (``a_word`` as the packed activation lanes, the
+    weight tile's ``columns`` words as its columns); ``ADD``, ``MAXPOOL`` and ``AVGPOOL``
+    elements to the :class:`~hdl.vector.VectorUnit`, with the ``columns`` values of one
+    tile unpacked at the instruction's precision from each operand word at its byte
+    offset. Each finished tile enters the :class:`~hdl.requantize.Requantizer`
+    (``tile_in``) with ``settings``, the settings-table entry read for it, and the
+    instruction's zero point, clamp, precision and rounding. ``LATENCY`` cycles after an
+    element with ``last`` was issued, its packed tile leaves on ``o_write``: the
+    ``columns * bits / 8`` bytes placed at byte ``o_offset`` of a word,
     with the byte mask to write just them.
 
     Parameters
@@ -88,7 +106,7 @@ class Datapath(wiring.Component):
         The write-back: one word of data and a byte mask.
     MAC_LATENCY, VECTOR_LATENCY : int
         Cycles from an issued element with ``last`` to the write of its tile, through the
-        MAC array or the vector unit: ``BankedSram.LATENCY + unit + Requantizer.LATENCY``.
+        MAC array or the vector unit (:func:`drain_latencies`).
     """
 
     def __init__(self, params):
@@ -98,9 +116,8 @@ class Datapath(wiring.Component):
         self._mac = MacArray(params.mac)
         self._vector = VectorUnit(params.mac)
         self._requantizer = Requantizer(params.mac)
-        tail = BankedSram.LATENCY + self._requantizer.LATENCY
-        self.MAC_LATENCY = tail + self._mac.LATENCY
-        self.VECTOR_LATENCY = tail + self._vector.LATENCY
+        latencies = drain_latencies(params.mac)
+        self.MAC_LATENCY, self.VECTOR_LATENCY = latencies["mac"], latencies["vector"]
         word = LANE_WIDTH * params.word_bytes
         offset = (params.word_bytes - 1).bit_length()
         super().__init__({
@@ -122,24 +139,24 @@ class Datapath(wiring.Component):
     def params(self):
         return self._params
 
-    def _issue(self, m, element, a_offset, b_offset):
-        """Feed the MAC array or the vector unit with the words read for ``element``."""
+    def _issue(self, m, element, a_offset, b_offset, words):
+        """Feed the MAC array or the vector unit with the registered ``words`` read for ``element``."""
         instruction = self.instruction
         columns = self._params.mac.columns
         mac, vector = self._mac.i_data, self._vector.i_data
         m.d.comb += [
             mac.valid.eq(element.valid & (instruction.opcode == Opcode.MAC)),
-            mac.payload.activations.eq(self.a_word),
-            mac.payload.weights.eq(self.weights),
+            mac.payload.activations.eq(words["a_word"]),
+            mac.payload.weights.eq(words["weights"]),
             mac.payload.precision.eq(instruction.precision),
             mac.payload.first.eq(element.first),
             mac.payload.last.eq(element.last),
             vector.valid.eq(element.valid & (instruction.opcode != Opcode.MAC)),
             vector.payload.first.eq(element.first),
             vector.payload.last.eq(element.last),
-            vector.payload.a.eq(Cat(unpack_values(self.a_word, a_offset, instruction.precision,
+            vector.payload.a.eq(Cat(unpack_values(words["a_word"], a_offset, instruction.precision,
                                                   columns))),
-            vector.payload.b.eq(Cat(unpack_values(self.b_word, b_offset, instruction.precision,
+            vector.payload.b.eq(Cat(unpack_values(words["b_word"], b_offset, instruction.precision,
                                                   columns))),
         ]
         with m.Switch(instruction.opcode):
@@ -193,17 +210,23 @@ class Datapath(wiring.Component):
         m.submodules.vector = self._vector
         m.submodules.requantizer = self._requantizer
 
-        # The words read arrive one cycle (BankedSram.LATENCY) after their element.
-        element = Signal(data.StructLayout({"valid": 1, "first": 1, "last": 1}))
-        a_offset, b_offset = Signal.like(self.a_offset), Signal.like(self.b_offset)
-        m.d.sync += [
-            element.valid.eq(self.element.valid),
-            element.first.eq(self.element.first),
-            element.last.eq(self.element.last),
-            a_offset.eq(self.a_offset),
-            b_offset.eq(self.b_offset),
+        # The words read arrive BankedSram.LATENCY cycles after their element and are
+        # registered for OPERAND_LATENCY more; the control is delayed to meet them.
+        words = {name: delay(m, getattr(self, name), OPERAND_LATENCY, f"{name}_operand")
+                 for name in ("a_word", "b_word", "weights")}
+        control = Signal(data.StructLayout({
+            "valid": 1, "first": 1, "last": 1,
+            "a_offset": len(self.a_offset), "b_offset": len(self.b_offset)}))
+        m.d.comb += [
+            control.valid.eq(self.element.valid),
+            control.first.eq(self.element.first),
+            control.last.eq(self.element.last),
+            control.a_offset.eq(self.a_offset),
+            control.b_offset.eq(self.b_offset),
         ]
-        self._issue(m, element, a_offset, b_offset)
+        control = delay(m, control, BankedSram.LATENCY + OPERAND_LATENCY, "control",
+                        reset_less=False)
+        self._issue(m, control, control.a_offset, control.b_offset, words)
         self._requantize(m)
         self._write_back(m)
         return m

@@ -70,12 +70,13 @@ Timing
 ------
 Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read, decode).
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles and
-drains for ``BankedSram.LATENCY + unit LATENCY + Requantizer.LATENCY`` cycles, the last of
-which writes the last result; the next instruction is fetched after that. ``SEND`` issues
-one word a cycle likewise and drains for ``BankedSram.LATENCY`` cycles: each word leaves
-for the network in the cycle after its read. ``DELAY`` takes ``prod(counts)`` cycles and
-no drain. ``SIGNAL`` takes one more cycle (its message leaves in it), ``WAIT`` one plus
-the cycles spent waiting, ``HALT`` none: ``done`` rises the cycle after its decode.
+drains for ``BankedSram.LATENCY + OPERAND_LATENCY + unit LATENCY + Requantizer.LATENCY``
+cycles (``hdl.datapath.drain_latencies``), the last of which writes the last result; the
+next instruction is fetched after that. ``SEND`` issues one word a cycle likewise and
+drains for ``BankedSram.LATENCY`` cycles: each word leaves for the network in the cycle
+after its read. ``DELAY`` takes ``prod(counts)`` cycles and no drain. ``SIGNAL`` takes
+one more cycle (its message leaves in it), ``WAIT`` one plus the cycles spent waiting,
+``HALT`` none: ``done`` rises the cycle after its decode.
 ``sim.cycle`` computes a program's cycles from this.
 """
 

@@ -8,6 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, MacParams, Precision
+from .pipeline import delay
 
 __all__ = ["MacArray", "mac_input_layout", "mac_output_layout", "mac_latency"]
 
@@ -83,15 +84,6 @@ def adder_tree(m, values, name):
                 registered.append(partial_sum)
             values = registered
     return values[0]
-
-
-def delay(m, value, cycles, name):
-    """``value`` delayed by ``cycles`` registers."""
-    for stage in range(cycles):
-        delayed = Signal.like(value, name=f"{name}_{stage}")
-        m.d.sync += delayed.eq(value)
-        value = delayed
-    return value
 
 
 class MacArray(wiring.Component):
@@ -176,7 +168,7 @@ class MacArray(wiring.Component):
 
         # Control travels alongside the data, through the product and tree registers.
         control_delay = self.LATENCY - 1
-        valid = delay(m, self.i_data.valid, control_delay, "valid")
+        valid = delay(m, self.i_data.valid, control_delay, "valid", reset_less=False)
         first = delay(m, self.i_data.payload.first, control_delay, "first")
         last = delay(m, self.i_data.payload.last, control_delay, "last")
 

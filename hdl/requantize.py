@@ -8,11 +8,12 @@ their results, one stage per cycle, and delays each setting to the stage that us
 
 import enum
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
+from .pipeline import register
 
 __all__ = ["Requantizer", "Stage", "requantize_settings_layout", "requantize_input_layout",
            "requantize_output_layout", "packed_bytes"]
@@ -127,14 +128,24 @@ def single_rounding(product, shift):
     return (((product >> amount) + 1) >> 1)[:ACC_WIDTH].as_signed()
 
 
-def rounding_divide_by_pot(x, shift, rounding):
-    """gemmlowp's ``RoundingDivideByPOT(x, max(-shift, 0))``; the single rounding passes ``x``.
+def pot_divisor(shift):
+    """``RoundingDivideByPOT``'s exponent ``max(-shift, 0)`` and remainder mask ``2**exponent - 1``.
 
-    ``(x >> exponent) + (remainder > threshold)`` with ``remainder = x & mask``,
-    ``mask = 2**exponent - 1`` and ``threshold = (mask >> 1) + (x < 0)``.
+    They depend on the shift alone, so a pipeline computes them a stage ahead of the
+    dividend and registers them, off the divide's path.
     """
     exponent = Mux(shift < 0, -shift, 0)[:SHIFT_WIDTH]
     mask = ((Const(1, unsigned(ACC_WIDTH + 1)) << exponent)[:ACC_WIDTH + 1] - 1)[:ACC_WIDTH]
+    return exponent, mask
+
+
+def rounding_divide_by_pot(x, exponent, mask, rounding):
+    """gemmlowp's ``RoundingDivideByPOT(x, exponent)``; the single rounding passes ``x``.
+
+    ``exponent`` and ``mask`` come from :func:`pot_divisor`. The quotient is
+    ``(x >> exponent) + (remainder > threshold)`` with ``remainder = x & mask`` and
+    ``threshold = (mask >> 1) + (x < 0)``.
+    """
     remainder = x.as_unsigned() & mask
     threshold = (mask >> 1) + (x < 0)
     divided = ((x >> exponent) + (remainder > threshold))[:ACC_WIDTH].as_signed()
@@ -160,18 +171,11 @@ def pack_results(results, precision):
     return chosen[:LANE_WIDTH * len(results)]
 
 
-def _register(m, value, name, *, reset_less=True):
-    """``value`` delayed one cycle, in a register named ``name``."""
-    register = Signal(value.shape(), name=name, reset_less=reset_less)
-    m.d.sync += register.eq(value)
-    return register
-
-
 def _delay_line(m, value, name, last_stage, *, reset_less=True):
     """``value`` as each stage up to ``last_stage`` sees it: ``{stage: value delayed stage - 1}``."""
     line = {Stage.BIAS_ADD: value}
     for stage in range(Stage.BIAS_ADD + 1, last_stage + 1):
-        line[Stage(stage)] = value = _register(m, value, f"{name}_{Stage(stage).name.lower()}",
+        line[Stage(stage)] = value = register(m, value, f"{name}_{Stage(stage).name.lower()}",
                                                reset_less=reset_less)
     return line
 
@@ -244,10 +248,10 @@ class Requantizer(wiring.Component):
         columns = range(self._params.columns)
 
         def stage(name, values):
-            return [_register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
+            return [register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
 
         # Each setting, delayed to the stages that use it.
-        shift = _delay_line(m, payload.shift, "shift", Stage.DIVIDE)
+        shift = _delay_line(m, payload.shift, "shift", Stage.HIGH_MUL)
         multiplier = _delay_line(m, payload.multiplier, "multiplier", Stage.MULTIPLY)
         rounding = _delay_line(m, payload.rounding, "rounding", Stage.DIVIDE)
         layer = {name: _delay_line(m, payload[name], name, Stage.OUTPUT)[Stage.OUTPUT]
@@ -263,7 +267,10 @@ class Requantizer(wiring.Component):
         high = stage("high", (Mux(rounding[Stage.HIGH_MUL] == Rounding.SINGLE,
                                   single_rounding(product[c], shift[Stage.HIGH_MUL][c]),
                                   high_mul(product[c], overflow[c])) for c in columns))
-        scaled = stage("scaled", (rounding_divide_by_pot(high[c], shift[Stage.DIVIDE][c],
+        divisors = [pot_divisor(shift[Stage.HIGH_MUL][c]) for c in columns]
+        exponent = stage("exponent", (exponent for exponent, _ in divisors))
+        mask = stage("mask", (mask for _, mask in divisors))
+        scaled = stage("scaled", (rounding_divide_by_pot(high[c], exponent[c], mask[c],
                                                          rounding[Stage.DIVIDE]) for c in columns))
         results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
                    for c in columns]

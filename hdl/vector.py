@@ -15,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import mac_output_layout
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Rounding
-from .requantize import _register, high_mul, multiply, rounding_divide_by_pot
+from .pipeline import delay, register
+from .requantize import high_mul, multiply, pot_divisor, rounding_divide_by_pot
 
 __all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
            "ADD_LEFT_SHIFT"]
@@ -37,10 +38,11 @@ class VectorStage(enum.IntEnum):
 
     A value used by stage ``s`` reaches it delayed ``s - 1`` cycles.
     """
-    MULTIPLY = 1    #: ``(x - zero_point) * multiplier``, 9 x 32 -> 41-bit signed product
-    HIGH_MUL = 2    #: ``SaturatingRoundingDoublingHighMul`` of ``product << ADD_LEFT_SHIFT``
-    DIVIDE = 3      #: ``RoundingDivideByPOT(x, -shift)``
-    OUTPUT = 4      #: ``a_scaled + b_scaled``, or the running max or sum, into ``o_acc``
+    OPERAND = 1     #: ``x - zero_point`` (9-bit signed) and the multiplier, off the SRAM read path
+    MULTIPLY = 2    #: ``(x - zero_point) * multiplier``, 9 x 32 -> 41-bit signed product
+    HIGH_MUL = 3    #: ``SaturatingRoundingDoublingHighMul`` of ``product << ADD_LEFT_SHIFT``
+    DIVIDE = 4      #: ``RoundingDivideByPOT(x, -shift)``
+    OUTPUT = 5      #: ``a_scaled + b_scaled``, or the running max or sum, into ``o_acc``
 
 
 def vector_input_layout(params):
@@ -69,13 +71,6 @@ def vector_settings_layout():
         "b_multiplier": signed(ACC_WIDTH),
         "b_shift": signed(SHIFT_WIDTH),
     })
-
-
-def _delay(m, value, cycles, name, *, reset_less=True):
-    """``value`` delayed by ``cycles`` registers named ``<name>_<n>``."""
-    for stage in range(cycles):
-        value = _register(m, value, f"{name}_{stage}", reset_less=reset_less)
-    return value
 
 
 class VectorUnit(wiring.Component):
@@ -107,7 +102,7 @@ class VectorUnit(wiring.Component):
     each scaled term is below ``255 * 2**20`` in magnitude.
 
     Fully pipelined: one input per cycle, never stalls, the same timing for every operation
-    and value, one register per :class:`VectorStage` (subtract the zero point and multiply;
+    and value, one register per :class:`VectorStage` (subtract the zero point; multiply;
     rounding high half; rounding right shift; add the two terms, or max or sum into the
     accumulators). The accumulators drive ``o_acc`` directly: its payload holds between
     outputs but is only meaningful while valid.
@@ -130,7 +125,7 @@ class VectorUnit(wiring.Component):
         the input with ``last``; the same layout as ``MacArray.o_acc``.
     LATENCY : int
         Cycles from an input with ``last`` (sampled at the end of cycle t) to its
-        ``o_acc.valid`` (cycle t + LATENCY): one per :class:`VectorStage`, 4, for every
+        ``o_acc.valid`` (cycle t + LATENCY): one per :class:`VectorStage`, 5, for every
         operation and every ``params``.
     """
 
@@ -160,16 +155,19 @@ class VectorUnit(wiring.Component):
         """
         values = self.i_data.payload[operand]
         zero_point = self.settings[f"{operand}_zero_point"]
-        multiplier = self.settings[f"{operand}_multiplier"]
-        shift = _delay(m, self.settings[f"{operand}_shift"], VectorStage.DIVIDE - 1, f"{operand}_shift")
+        multiplier = register(m, self.settings[f"{operand}_multiplier"], f"{operand}_multiplier")
+        shift = delay(m, self.settings[f"{operand}_shift"], VectorStage.DIVIDE - 2, f"{operand}_shift")
+        exponent, mask = (register(m, value, f"{operand}_{name}")
+                          for value, name in zip(pot_divisor(shift), ("exponent", "mask")))
         scaled = []
         for column in range(self._params.columns):
             name = f"{operand}_{column}"
-            product, overflow = multiply(values[column] - zero_point, multiplier)
-            product = _register(m, product, f"product_{name}")
-            overflow = _register(m, overflow, f"overflow_{name}")
-            high = _register(m, high_mul(product << ADD_LEFT_SHIFT, overflow), f"high_{name}")
-            scaled.append(_register(m, rounding_divide_by_pot(high, shift, Rounding.DOUBLE),
+            difference = register(m, values[column] - zero_point, f"difference_{name}")
+            product, overflow = multiply(difference, multiplier)
+            product = register(m, product, f"product_{name}")
+            overflow = register(m, overflow, f"overflow_{name}")
+            high = register(m, high_mul(product << ADD_LEFT_SHIFT, overflow), f"high_{name}")
+            scaled.append(register(m, rounding_divide_by_pot(high, exponent, mask, Rounding.DOUBLE),
                                     f"scaled_{name}"))
         return scaled
 
@@ -194,11 +192,11 @@ class VectorUnit(wiring.Component):
 
         # Control and the MAX/SUM operand travel alongside the ADD path to the output stage.
         cycles = VectorStage.OUTPUT - 1
-        valid = _delay(m, self.i_data.valid, cycles, "valid", reset_less=False)
-        values = _delay(m, payload.a, cycles, "a")
-        op = _delay(m, payload.op, cycles, "op")
-        first = _delay(m, payload.first, cycles, "first")
-        last = _delay(m, payload.last, cycles, "last")
+        valid = delay(m, self.i_data.valid, cycles, "valid", reset_less=False)
+        values = delay(m, payload.a, cycles, "a")
+        op = delay(m, payload.op, cycles, "op")
+        first = delay(m, payload.first, cycles, "first")
+        last = delay(m, payload.last, cycles, "last")
 
         with m.If(valid):
             for column in range(self._params.columns):

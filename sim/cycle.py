@@ -6,11 +6,9 @@ hardware's measured cycles equal the prediction. :func:`token_timing` extends it
 ``WAIT``s whose tokens arrive at given cycles.
 """
 
+from hdl.datapath import drain_latencies
 from hdl.isa import FETCH_CYCLES, Opcode
-from hdl.mac import mac_latency
-from hdl.requantize import Requantizer
 from hdl.sram import BankedSram
-from hdl.vector import VectorUnit
 
 __all__ = ["drain_cycles", "instruction_cycles", "program_cycles", "token_timing"]
 
@@ -18,11 +16,10 @@ __all__ = ["drain_cycles", "instruction_cycles", "program_cycles", "token_timing
 def drain_cycles(params):
     """Cycles from a compute instruction's last element to the write of its last result.
 
-    ``{"mac": ..., "vector": ...}``: SRAM read latency, then the MAC array or the vector
-    unit, then the requantize unit.
+    ``{"mac": ..., "vector": ...}``: SRAM read latency, the operand register, then the MAC
+    array or the vector unit, then the requantize unit (:func:`hdl.datapath.drain_latencies`).
     """
-    tail = BankedSram.LATENCY + Requantizer.LATENCY
-    return {"mac": tail + mac_latency(params.mac), "vector": tail + VectorUnit.LATENCY}
+    return drain_latencies(params.mac)
 
 
 def instruction_cycles(instruction, params):

@@ -288,8 +288,8 @@ def test_op_code_3_acts_as_add(seed=11):
 
 def test_latency():
     """One register per stage, the same for every params: an ``int`` class constant."""
-    assert VectorUnit.LATENCY == len(VectorStage) == max(VectorStage) == 4
-    assert VectorUnit(MacParams(4, 4)).LATENCY == VectorUnit(MacParams(32, 32)).LATENCY == 4
+    assert VectorUnit.LATENCY == len(VectorStage) == max(VectorStage) == 5
+    assert VectorUnit(MacParams(4, 4)).LATENCY == VectorUnit(MacParams(32, 32)).LATENCY == 5
     assert type(VectorUnit.LATENCY) is int
 
 

@@ -42,8 +42,9 @@ Schedule
 Every core starts in the same cycle and nothing in a core's timing depends on data, so
 the compiler simulates the whole run at the level of instructions and flits: each
 instruction's start cycle (``sim.cycle``), each message's offer cycle, the router output
-each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router, see
-``hdl.network``) and each token's arrival. Two rules make this prediction exact:
+each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router, then
+the destination interface's delivery register, see ``hdl.network``) and each token's
+arrival. Two rules make this prediction exact:
 
 1. no two flits ever ask for one router output in one cycle, so no arbitration ever
    happens and no flit ever waits;
@@ -72,8 +73,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
+from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
-from hdl.router import Port, xy_route
+from hdl.router import Port, Router, xy_route
 from sim.cycle import instruction_cycles
 
 from .compiler import CompileError, CoreCompiler
@@ -600,8 +602,9 @@ class _ArrayCompiler:
         return self.paths[key]
 
     def _latency(self, message):
-        """Cycles from a message's offer to its effect at the destination (``hdl.network``)."""
-        return len(self._path(message))
+        """Cycles from a message's offer to its effect at the destination (``hdl.network``):
+        ``Router.LATENCY`` per router on its path, then the interface's delivery register."""
+        return Router.LATENCY * len(self._path(message)) + NetworkInterface.DELIVERY_LATENCY
 
     def _violations(self, ops, messages, starts, offers, pulses):
         """Per core, its earliest broken rule, as ``(op's core, op index, cycles to delay

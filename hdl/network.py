@@ -10,10 +10,12 @@ waiting for its response cannot close a cycle.
 
 A core's message enters the activation network in the cycle the core offers it (the
 word of a ``SEND`` in the cycle after its read, the token of a ``SIGNAL`` in its
-execution cycle), crosses ``hops + 1`` routers at ``Router.LATENCY`` each, and is
-written or pulses ``tokens`` in the cycle the destination's router offers it: a message
-offered in cycle ``t`` takes effect in cycle ``t + hops + 1`` when no other flit
-competes for its path (which the compiler of ``gen.array`` guarantees and checks).
+execution cycle), crosses ``hops + 1`` routers at ``Router.LATENCY`` each, is taken by
+the destination's interface in the cycle its router offers it, and is written or pulses
+``tokens`` ``NetworkInterface.DELIVERY_LATENCY`` (1) cycle later, from a register that
+keeps the router's arbitration off the core's SRAM and token counters: a message offered
+in cycle ``t`` takes effect in cycle ``t + hops + 2`` when no other flit competes for its
+path (which the compiler of ``gen.array`` guarantees and checks).
 """
 
 import enum
@@ -56,8 +58,9 @@ class NetworkInterface(wiring.Component):
     a ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
     after. A read is taken only when the response register is free, so one read takes two
     cycles. ``consumed`` pulses for every load flit taken. Activation network: always
-    ready unless a load flit uses the host port that cycle; a ``TOKEN`` flit pulses
-    ``tokens``, a ``WRITE`` flit writes. The core's messages (``i_core``) leave on
+    ready unless a load flit is taken that cycle; a flit taken is registered and, the
+    cycle after (``DELIVERY_LATENCY``), a ``TOKEN`` flit pulses ``tokens`` and a
+    ``WRITE`` flit writes (no load flit is taken in that cycle). The core's messages (``i_core``) leave on
     ``o_activation`` in the cycle they are offered, ahead of a waiting response (the host
     reads only while the cores are idle); one the network refuses sets ``overrun``.
 
@@ -82,7 +85,11 @@ class NetworkInterface(wiring.Component):
     consumed : Out(1)
     overrun : Out(1)
         Sticky: the network was not ready for a message of the core (a schedule error).
+    DELIVERY_LATENCY : int
+        Cycles from an activation flit's being taken to its write or token pulse: 1.
     """
+
+    DELIVERY_LATENCY = 1
 
     def __init__(self, core_params, noc_params):
         if not isinstance(core_params, CoreParams):
@@ -117,23 +124,30 @@ class NetworkInterface(wiring.Component):
         response = Signal(flit_layout(self._noc))
         response_word = data.View(self._layout, response.payload)
 
-        load_takes = self.i_load.valid & ~reading & ~full
+        # An activation flit taken is registered and takes effect the cycle after; a load
+        # flit waits for a cycle in which no delivery uses the host port.
+        delivering = Signal()
+        delivered = Signal(self._layout)
+        load_takes = self.i_load.valid & ~reading & ~full & ~delivering
         m.d.comb += [
-            self.i_load.ready.eq(~reading & ~full),
+            self.i_load.ready.eq(~reading & ~full & ~delivering),
             self.consumed.eq(load_takes),
             self.i_activation.ready.eq(~load_takes),
         ]
+        m.d.sync += delivering.eq(self.i_activation.valid & ~load_takes)
+        with m.If(self.i_activation.valid & ~load_takes):
+            m.d.sync += delivered.eq(activation)
         with m.If(load_takes):
             m.d.comb += [self.host.en.eq(1), self.host.write.eq(load.kind == Kind.WRITE),
                          self.host.addr.eq(load.addr), self.host.data.eq(load.data)]
             with m.If(load.kind == Kind.READ):
                 m.d.sync += [reading.eq(1), read_addr.eq(load.addr)]
-        with m.Elif(self.i_activation.valid):
-            with m.If(activation.kind == Kind.TOKEN):
-                m.d.comb += self.tokens.eq(Const(1, TOKENS) << activation.data[:(TOKENS - 1).bit_length()])
-            with m.Elif(activation.kind == Kind.WRITE):
+        with m.If(delivering):
+            with m.If(delivered.kind == Kind.TOKEN):
+                m.d.comb += self.tokens.eq(Const(1, TOKENS) << delivered.data[:(TOKENS - 1).bit_length()])
+            with m.Elif(delivered.kind == Kind.WRITE):
                 m.d.comb += [self.host.en.eq(1), self.host.write.eq(1),
-                             self.host.addr.eq(activation.addr), self.host.data.eq(activation.data)]
+                             self.host.addr.eq(delivered.addr), self.host.data.eq(delivered.data)]
 
         # The read word returns a cycle later and waits in the response register.
         with m.If(reading):

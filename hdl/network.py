@@ -60,9 +60,10 @@ class NetworkInterface(wiring.Component):
     cycles. ``consumed`` pulses for every load flit taken. Activation network: always
     ready unless a load flit is taken that cycle; a flit taken is registered and, the
     cycle after (``DELIVERY_LATENCY``), a ``TOKEN`` flit pulses ``tokens`` and a
-    ``WRITE`` flit writes (no load flit is taken in that cycle). The core's messages (``i_core``) leave on
-    ``o_activation`` in the cycle they are offered, ahead of a waiting response (the host
-    reads only while the cores are idle); one the network refuses sets ``overrun``.
+    ``WRITE`` flit writes (no load flit is taken in that cycle). The core's messages
+    (``i_core``) leave on ``o_activation`` in the cycle they are offered, ahead of a
+    waiting response (the host reads only while the cores are idle); one the network
+    refuses sets ``overrun``.
 
     Parameters
     ----------
@@ -134,8 +135,9 @@ class NetworkInterface(wiring.Component):
             self.consumed.eq(load_takes),
             self.i_activation.ready.eq(~load_takes),
         ]
-        m.d.sync += delivering.eq(self.i_activation.valid & ~load_takes)
-        with m.If(self.i_activation.valid & ~load_takes):
+        activation_takes = self.i_activation.valid & ~load_takes
+        m.d.sync += delivering.eq(activation_takes)
+        with m.If(activation_takes):
             m.d.sync += delivered.eq(activation)
         with m.If(load_takes):
             m.d.comb += [self.host.en.eq(1), self.host.write.eq(load.kind == Kind.WRITE),

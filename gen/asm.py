@@ -18,6 +18,7 @@ by operands separated by whitespace (an operand holds no whitespace)::
     maxpool int8 reduce=2 counts=3,3,4,4 a=0+[64,640,128,1280] o=0x1900+[0,0,64,256] s=3 clamp=-128..-1
     send counts=8,2 a=0x40+[8,64] o=0x440+[8,64] dest_x=1
     signal 3 dest_x=1
+    signal 4 dest_x_last=3 dest_y_last=1
     wait 3
     delay counts=12
     halt
@@ -56,6 +57,9 @@ operand             field                  value (default)
 ``dest_x=N``        ``dest_x``             ``send`` and ``signal``'s destination core's
                                            column (0)
 ``dest_y=N``        ``dest_y``             and row (0)
+``dest_x_last=N``   ``dest_x_last``        a multicast's last column (``dest_x``)
+``dest_y_last=N``   ``dest_y_last``        and last row (``dest_y``): the message reaches
+                                           every core of the rectangle
 ==================  =====================  =================================================
 
 Integers are decimal (``12``, ``-3``), hexadecimal (``0x1f``, ``-0x10``) or binary
@@ -76,7 +80,8 @@ of a program and ``assemble(disassemble(program)) == tuple(program)`` for every 
 - then, only if not at their defaults and in this order: ``reduce``, ``counts``, ``a``,
   ``b``, ``o``, ``s``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
   ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``token`` (opcodes other than
-  ``signal`` and ``wait``), ``dest_x`` and ``dest_y``;
+  ``signal`` and ``wait``), ``dest_x``, ``dest_y``, then ``dest_x_last`` and
+  ``dest_y_last`` where they differ from ``dest_x`` and ``dest_y``;
 - counts without their trailing 1s, strides without their trailing 0s (a stream whose
   strides are all 0 is its base alone); the bases of ``a``, ``b`` and ``o`` (byte
   addresses) in lower-case hexadecimal, ``0`` as ``0``; every other integer in decimal.
@@ -131,11 +136,11 @@ _TOKEN_OPCODES = (Opcode.SIGNAL, Opcode.WAIT)
 _SCALARS = {"reduce": "reduce_levels", "zp": "zero_point", "a_zp": "a_zero_point",
             "a_mul": "a_multiplier", "a_shift": "a_shift", "b_zp": "b_zero_point",
             "b_mul": "b_multiplier", "b_shift": "b_shift", "token": "token", "dest_x": "dest_x",
-            "dest_y": "dest_y"}
+            "dest_y": "dest_y", "dest_x_last": "dest_x_last", "dest_y_last": "dest_y_last"}
 _STREAMS = ("a", "b", "o", "s")
 #: Every ``FIELD=VALUE`` operand, in canonical order.
 FIELDS = ("reduce", "counts", *_STREAMS, "zp", "clamp", "rounding", "a_zp", "a_mul", "a_shift",
-          "b_zp", "b_mul", "b_shift", "token", "dest_x", "dest_y")
+          "b_zp", "b_mul", "b_shift", "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last")
 #: Streams whose base is a byte address, written in hexadecimal.
 _HEX_BASES = ("a", "b", "o")
 #: The instruction whose fields are the defaults.
@@ -270,6 +275,9 @@ def _format(instruction):
     """The canonical line of ``instruction``, without newline."""
     differs = {field.name: getattr(instruction, field.name) != getattr(_DEFAULT, field.name)
                for field in dataclasses.fields(instruction)}
+    # The rectangle's last column and row default to its first.
+    for name in ("dest_x", "dest_y"):
+        differs[f"{name}_last"] = getattr(instruction, f"{name}_last") != getattr(instruction, name)
     operands = [instruction.opcode.name.lower()]
     if instruction.opcode.computes or differs["precision"]:
         operands.append(f"int{instruction.precision.bits}")

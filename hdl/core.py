@@ -82,8 +82,9 @@ def host_signature(params):
 def message_signature(params):
     """A core's messages to the array, from the core's side, one a cycle at most.
 
-    ``payload.token`` set: token ``data`` for core (``dest_x``, ``dest_y``) (a ``SIGNAL``);
-    clear: write word ``data`` at host word address ``addr`` of that core (a ``SEND``).
+    ``payload.token`` set: token ``data`` for every core of the rectangle of columns
+    ``dest_x`` to ``dest_x_last`` and rows ``dest_y`` to ``dest_y_last`` (a ``SIGNAL``);
+    clear: write word ``data`` at host word address ``addr`` of those cores (a ``SEND``).
     There is no ``ready``: the compiled schedule keeps the network free for every message
     (``hdl.network`` reports one refused).
     """
@@ -93,6 +94,8 @@ def message_signature(params):
             "token": unsigned(1),
             "dest_x": unsigned(DEST_X_WIDTH),
             "dest_y": unsigned(DEST_Y_WIDTH),
+            "dest_x_last": unsigned(DEST_X_WIDTH),
+            "dest_y_last": unsigned(DEST_Y_WIDTH),
             "addr": unsigned(host_address_width(params)),
             "data": unsigned(LANE_WIDTH * params.word_bytes),
         })),
@@ -242,6 +245,8 @@ class Core(wiring.Component):
             message.token.eq(signal),
             message.dest_x.eq(sequencer.instruction.dest_x),
             message.dest_y.eq(sequencer.instruction.dest_y),
+            message.dest_x_last.eq(sequencer.instruction.dest_x_last),
+            message.dest_y_last.eq(sequencer.instruction.dest_y_last),
             message.addr.eq(sequencer.o_write.addr),   # region ACTIVATIONS is 0
             message.data.eq(Mux(signal, sequencer.instruction.token, activations.a.data)),
         ]

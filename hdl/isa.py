@@ -52,14 +52,23 @@ Opcodes
 ``AVGPOOL``: sum of ``a`` over each tile (all pixels), requantized with entry ``s``
     (bias ``-count * zero point``, LiteRT MEAN's multiplier and shift) and stored.
 ``SIGNAL``: pulse token ``token`` for one cycle on the core's ``o_tokens`` and send it to
-    core (``dest_x``, ``dest_y``) of the array as a token message.
+    the cores of the destination rectangle (below) as one token message.
 ``WAIT``: wait until ``counts[0]`` pulses of token ``token`` have arrived (they may have
     arrived earlier; the core counts each token's pulses), and consume them.
-``SEND``: copy activation words to core (``dest_x``, ``dest_y``): per element, the word at
-    ``a`` of this core's activation SRAM is written at ``o`` of the destination's. No
-    reduction (``reduce_levels`` 0), word-aligned streams; ``b`` and ``s`` are unused.
+``SEND``: copy activation words to the cores of the destination rectangle: per element,
+    the word at ``a`` of this core's activation SRAM is written at ``o`` of every
+    destination's. No reduction (``reduce_levels`` 0), word-aligned streams; ``b`` and
+    ``s`` are unused.
 ``DELAY``: do nothing for ``prod(counts)`` cycles (the compiler's way to keep two
     messages off one network link in one cycle; see ``gen.array``).
+
+The destination rectangle of ``SEND`` and ``SIGNAL`` is every core in columns ``dest_x``
+to ``dest_x_last`` and rows ``dest_y`` to ``dest_y_last`` (both inclusive; the last ones
+default to the first, a single core). Each message is injected once and replicated by
+the routers along the XY tree (``hdl.router``): a multicast costs the sender one word a
+cycle whatever the rectangle's size. The rectangle must lie within the array: the
+instruction checks it against the largest array, :func:`check_destinations` against
+a given one.
 
 Every compute instruction selects its ``precision`` (int8, int4 or int2): operands are
 read and results packed at it. Requantize-and-store is not a separate instruction: every
@@ -103,7 +112,8 @@ from .params import (
 )
 
 __all__ = ["Opcode", "FETCH_CYCLES", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
-           "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides"]
+           "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides",
+           "check_destinations"]
 
 #: Cycles to fetch and decode one instruction.
 FETCH_CYCLES = 2
@@ -172,6 +182,8 @@ def instruction_layout(params):
         "token": unsigned((TOKENS - 1).bit_length()),
         "dest_x": unsigned(DEST_X_WIDTH),
         "dest_y": unsigned(DEST_Y_WIDTH),
+        "dest_x_last": unsigned(DEST_X_WIDTH),
+        "dest_y_last": unsigned(DEST_Y_WIDTH),
         "counts": data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS),   # count - 1
         "a": _stream_layout(address),
         "b": _stream_layout(address),
@@ -234,6 +246,8 @@ class Instruction:
     b_shift: int = 0
     dest_x: int = 0
     dest_y: int = 0
+    dest_x_last: int = None
+    dest_y_last: int = None
 
     def __post_init__(self):
         object.__setattr__(self, "opcode", Opcode(self.opcode))
@@ -252,6 +266,13 @@ class Instruction:
             value = getattr(self, name)
             if not _is_int(value) or not 0 <= value <= high:
                 raise ValueError(f"{name} must lie in [0, {high}], not {value!r}")
+        for name, high in (("dest_x", MAX_CORE_COLUMNS - 1), ("dest_y", MAX_CORE_ROWS - 1)):
+            last = getattr(self, f"{name}_last")
+            if last is None:
+                object.__setattr__(self, f"{name}_last", getattr(self, name))
+            elif not _is_int(last) or not getattr(self, name) <= last <= high:
+                raise ValueError(f"{name}_last must lie in [{name} = {getattr(self, name)}, {high}], "
+                                 f"not {last!r}")
         for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point"):
             _check_range(name, getattr(self, name), -128, 127)
         for name in ("a_multiplier", "b_multiplier"):
@@ -266,6 +287,12 @@ class Instruction:
                                  f"not {stream.strides!r}")
         if self.opcode == Opcode.SEND and self.reduce_levels:
             raise ValueError(f"SEND has no reduction: reduce_levels must be 0, not {self.reduce_levels!r}")
+
+    @property
+    def destinations(self):
+        """The ``(x, y)`` of every core of the destination rectangle, row by row."""
+        return [(x, y) for y in range(self.dest_y, self.dest_y_last + 1)
+                for x in range(self.dest_x, self.dest_x_last + 1)]
 
     @property
     def elements(self):
@@ -291,6 +318,18 @@ class Instruction:
             extent = stride * (count - 1)
             low, high = low + min(extent, 0), high + max(extent, 0)
         return low, high
+
+
+def check_destinations(instruction, rows, columns):
+    """Raise ``ValueError`` naming the field and the limit if a ``SEND`` or ``SIGNAL`` of
+    ``instruction`` reaches past a ``rows x columns`` array (the routers would hold such a
+    message at the mesh's edge for ever)."""
+    if not instruction.opcode.messages:
+        return
+    for name, high in (("dest_x_last", columns - 1), ("dest_y_last", rows - 1)):
+        if getattr(instruction, name) > high:
+            raise ValueError(f"{instruction.opcode.name} {name} must be at most {high} in a "
+                             f"{rows}x{columns} array, not {getattr(instruction, name)}")
 
 
 def _is_int(value):
@@ -365,6 +404,7 @@ def encode(instruction, params):
         "opcode": instruction.opcode, "precision": instruction.precision,
         "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,
         "token": instruction.token, "dest_x": instruction.dest_x, "dest_y": instruction.dest_y,
+        "dest_x_last": instruction.dest_x_last, "dest_y_last": instruction.dest_y_last,
         "counts": [count - 1 for count in instruction.counts],
         **fields,
     }
@@ -386,7 +426,8 @@ def decode(bits, params):
         streams[name] = Stream(int(stream.base),
                                strides(encoded, counts, _levels(name, reduce_levels)))
     scalars = {name: int(view[name]) for name in (
-        "token", "dest_x", "dest_y", "zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
+        "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last", "zero_point", "clamp_min", "clamp_max",
+        "a_zero_point", "b_zero_point",
         "a_multiplier", "a_shift", "b_multiplier", "b_shift")}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
                        reduce_levels, counts=counts, **streams, **scalars)

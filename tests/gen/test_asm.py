@@ -19,7 +19,7 @@ from sim.workloads import WORKLOADS, build
 
 OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait, send, delay"
 FIELDS = ("reduce, counts, a, b, o, s, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, "
-          "token, dest_x, dest_y")
+          "token, dest_x, dest_y, dest_x_last, dest_y_last")
 #: Bits and hexadecimal digits of an instruction word of the default core.
 BITS = instruction_layout(CoreParams()).size
 DIGITS = -(-BITS // 4)
@@ -117,8 +117,8 @@ def test_documented_example():
     lines = [line.strip() for line in example.splitlines()]
     program = assemble("\n".join(lines))
     assert [instruction.opcode for instruction in program] == [
-        Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.WAIT, Opcode.DELAY,
-        Opcode.HALT]
+        Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.SIGNAL, Opcode.WAIT,
+        Opcode.DELAY, Opcode.HALT]
     assert disassemble(program) == "".join(line + "\n" for line in lines if not line.startswith("#"))
     assert disassemble_words(assemble_words("\n".join(lines), CoreParams()), CoreParams()) == \
         disassemble(program)

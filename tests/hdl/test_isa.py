@@ -13,6 +13,7 @@ from hdl.isa import (
     Instruction,
     Opcode,
     Stream,
+    check_destinations,
     decode,
     encode,
     instruction_layout,
@@ -123,7 +124,14 @@ def random_instruction(rng, params):
         **{name: random_stream(rng, params, opcode, name, counts, reduce_levels) for name in "abos"},
         zero_point=signed8(), clamp_min=signed8(), clamp_max=signed8(), a_zero_point=signed8(),
         b_zero_point=signed8(), a_multiplier=multiplier(), a_shift=shift(), b_multiplier=multiplier(),
-        b_shift=shift(), dest_x=int(rng.integers(MAX_CORE_COLUMNS)), dest_y=int(rng.integers(MAX_CORE_ROWS)))
+        b_shift=shift(), **destinations(rng))
+
+
+def destinations(rng):
+    """A random destination rectangle within the largest array."""
+    x, y = int(rng.integers(MAX_CORE_COLUMNS)), int(rng.integers(MAX_CORE_ROWS))
+    return {"dest_x": x, "dest_y": y, "dest_x_last": int(rng.integers(x, MAX_CORE_COLUMNS)),
+            "dest_y_last": int(rng.integers(y, MAX_CORE_ROWS))}
 
 
 @pytest.mark.parametrize("params", PARAMS, ids=range(len(PARAMS)))
@@ -214,7 +222,7 @@ def test_steps_match_enumeration(seed):
     (PARAMS[0], 16, 6, 10),
     (PARAMS[1], 7, 1, 7),
     (PARAMS[2], 18, 6, 6),
-    (PARAMS[3], 17, 6, 20),
+    (PARAMS[3], 17, 6, 21),
 ])
 def test_instruction_words(params, address_width, settings_width, words):
     assert (params.address_width, params.settings_width) == (address_width, settings_width)
@@ -223,7 +231,7 @@ def test_instruction_words(params, address_width, settings_width, words):
         return width + LOOP_LEVELS * (width + 1)
 
     bits = (4 + 2 + 1 + 2 + 4                      # opcode, precision, rounding, reduce, token
-            + 5 + 5                                # destination column and row
+            + 2 * (5 + 5)                          # destination columns and rows
             + LOOP_LEVELS * COUNT_WIDTH            # counts
             + 3 * stream(address_width) + stream(settings_width)
             + 5 * 8                                # zero points and clamps
@@ -264,6 +272,9 @@ def test_instruction_words(params, address_width, settings_width, words):
     ({"opcode": Opcode.SEND, "reduce_levels": 1}, "SEND has no reduction: reduce_levels must be 0, not 1"),
     ({"dest_x": 32}, "dest_x must lie in [0, 31], not 32"),
     ({"dest_y": -1}, "dest_y must lie in [0, 31], not -1"),
+    ({"dest_x": 3, "dest_x_last": 2}, "dest_x_last must lie in [dest_x = 3, 31], not 2"),
+    ({"dest_y_last": 32}, "dest_y_last must lie in [dest_y = 0, 31], not 32"),
+    ({"dest_y_last": 1.0}, "dest_y_last must lie in [dest_y = 0, 31], not 1.0"),
     ({"precision": 3}, "3 is not a valid Precision"),
 ])
 def test_instruction_wrong(kwargs, message):
@@ -327,3 +338,22 @@ def test_encode_base_outside_field():
     with pytest.raises(ValueError, match=rf"^stream a base {1 << params.address_width} does not fit "
                                          rf"{params.address_width} bits$"):
         encode(instruction, params)
+
+
+def test_destination_rectangle():
+    unicast = Instruction(Opcode.SIGNAL, dest_x=2, dest_y=1)
+    assert (unicast.dest_x_last, unicast.dest_y_last) == (2, 1)
+    assert unicast.destinations == [(2, 1)]
+    multicast = Instruction(Opcode.SEND, dest_x=1, dest_y=0, dest_x_last=2, dest_y_last=1)
+    assert multicast.destinations == [(1, 0), (2, 0), (1, 1), (2, 1)]
+    check_destinations(multicast, 2, 3)
+
+
+@pytest.mark.parametrize("kwargs, rows, columns, message", [
+    ({"dest_x_last": 4}, 4, 4, "SEND dest_x_last must be at most 3 in a 4x4 array, not 4"),
+    ({"dest_y": 2}, 2, 8, "SEND dest_y_last must be at most 1 in a 2x8 array, not 2"),
+])
+def test_check_destinations_wrong(kwargs, rows, columns, message):
+    with pytest.raises(ValueError, match=exactly(message)):
+        check_destinations(Instruction(Opcode.SEND, **kwargs), rows, columns)
+    check_destinations(Instruction(Opcode.MAC), 1, 1)      # no message: nothing to check

@@ -27,7 +27,13 @@ channels (``gen.compiler.Buffer`` with a ``first_row``), bordered like the singl
 compiler's buffers where the rows reach past the tensor's edge. Whatever a core needs and
 does not own (the halo rows of a neighbour's band, the other channel slices of an input
 shared by a channel split) is copied by its owner, right after computing it, with a
-``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``. All of a tensor's
+``SEND`` straight into the consumer's buffer, followed by a ``SIGNAL``. Readers that need
+the same words at the same addresses under the same token are covered by rectangles of
+the mesh, and each rectangle gets one ``SEND`` and one ``SIGNAL``, injected once and
+replicated by the routers along the XY tree (``hdl.router``): a channel split's shared
+input costs its owner one copy, not one per reader. To make such readers' addresses
+agree, every core places a tensor's buffer at one common address where its SRAM allows
+(a core whose SRAM does not keeps its own packed layout, and its own messages). All of a tensor's
 pulses to one core share a token (a core's tensors take its ``TOKENS`` in turn), and the
 consumer ``WAIT`` s for them with one instruction (``counts[0]`` pulses) before the first
 layer that reads the tensor, taking the tensors in the order they were sent to it. The
@@ -41,10 +47,10 @@ Schedule
 --------
 Every core starts in the same cycle and nothing in a core's timing depends on data, so
 the compiler simulates the whole run at the level of instructions and flits: each
-instruction's start cycle (``sim.cycle``), each message's offer cycle, the router output
-each of its flits takes in each cycle (XY routing, ``Router.LATENCY`` per router, then
-the destination interface's delivery register, see ``hdl.network``) and each token's
-arrival. Two rules make this prediction exact:
+instruction's start cycle (``sim.cycle``), each message's offer cycle, the router outputs
+each of its flits takes in each cycle (its XY tree, ``Router.LATENCY`` per router, then
+each destination interface's delivery register, see ``hdl.network``) and each token's
+arrival at each destination. Two rules make this prediction exact:
 
 1. no two flits ever ask for one router output in one cycle, so no arbitration ever
    happens and no flit ever waits;
@@ -58,7 +64,8 @@ were sent, a later tensor's pulses never depend on an earlier ``WAIT`` being pas
 delaying them always meets this rule.
 
 Rule 1 holds by construction: the simulation issues messages in time order and holds each
-until every router output on its path is free for all its flits. Where rule 2 or 3 would
+until every router output of its tree is free for all its flits (so the branches of a
+multicast all move in the cycle they would alone, and none ever waits for another). Where rule 2 or 3 would
 break, the compiler delays the later message's instruction with a ``DELAY`` (on every
 core whose message breaks one, its earliest) and simulates again, until both hold. The
 predicted run length is then the cycle the last core halts, which the hardware must match
@@ -75,7 +82,7 @@ import numpy as np
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
-from hdl.router import Port, Router, xy_route
+from hdl.router import Port, Router
 from sim.cycle import instruction_cycles
 
 from .compiler import CompileError, CoreCompiler
@@ -120,16 +127,61 @@ def _bands(total, parts):
     return [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
 
 
-def _path(source, destination):
-    """The ``(router, output port)`` pairs of a flit's XY path, one per router passed."""
-    (x, y), hops = source, []
-    while True:
-        port = xy_route(x, y, *destination)
-        hops.append(((x, y), port))
-        if port == Port.LOCAL:
-            return hops
-        x += {Port.EAST: 1, Port.WEST: -1}.get(port, 0)
-        y += {Port.SOUTH: 1, Port.NORTH: -1}.get(port, 0)
+def xy_tree_route(x, y, arrived_on, x0, y0, x1, y1):
+    """Outputs at router ``(x, y)`` of a flit that arrived on ``arrived_on`` for the rectangle."""
+    ports = set()
+    if arrived_on in (Port.LOCAL, Port.WEST) and x1 > x:
+        ports.add(Port.EAST)
+    if arrived_on in (Port.LOCAL, Port.EAST) and x0 < x:
+        ports.add(Port.WEST)
+    if x0 <= x <= x1:
+        if y1 > y and arrived_on != Port.SOUTH:
+            ports.add(Port.SOUTH)
+        if y0 < y and arrived_on != Port.NORTH:
+            ports.add(Port.NORTH)
+        if y0 <= y <= y1:
+            ports.add(Port.LOCAL)
+    return frozenset(ports)
+
+
+#: Column and row steps of a flit leaving by each output.
+_STEPS = {Port.NORTH: (0, -1), Port.EAST: (1, 0), Port.SOUTH: (0, 1), Port.WEST: (-1, 0)}
+#: The input a flit arrives on after leaving its router by each output.
+_ARRIVES_ON = {Port.NORTH: Port.SOUTH, Port.EAST: Port.WEST, Port.SOUTH: Port.NORTH, Port.WEST: Port.EAST}
+
+
+def _tree(source, rectangle):
+    """The XY tree of a message from core ``source`` to ``rectangle`` ``((x0, y0), (x1, y1))``:
+    ``{(router, output port): routers before it}`` and ``{destination: routers passed}``."""
+    outputs, reached = {}, {}
+    frontier = [(source, Port.LOCAL, 0)]
+    while frontier:
+        (x, y), arrived_on, depth = frontier.pop()
+        for port in xy_tree_route(x, y, arrived_on, *rectangle[0], *rectangle[1]):
+            outputs[(x, y), port] = depth
+            if port == Port.LOCAL:
+                reached[x, y] = depth + 1
+            else:
+                step_x, step_y = _STEPS[port]
+                frontier.append(((x + step_x, y + step_y), _ARRIVES_ON[port], depth + 1))
+    return outputs, reached
+
+
+def _rectangles(places):
+    """``places`` ``(x, y)`` covered by disjoint rectangles ``((x0, y0), (x1, y1))``: each
+    grown east, then south, from the first place left in row-major order."""
+    left, rectangles = set(places), []
+    while left:
+        x0, y0 = min(left, key=lambda place: (place[1], place[0]))
+        x1 = x0
+        while (x1 + 1, y0) in left:
+            x1 += 1
+        y1 = y0
+        while all((x, y1 + 1) in left for x in range(x0, x1 + 1)):
+            y1 += 1
+        left -= {(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)}
+        rectangles.append(((x0, y0), (x1, y1)))
+    return rectangles
 
 
 @dataclass
@@ -147,8 +199,9 @@ class _Op:
 @dataclass
 class _Message:
     source: int
-    destination: int
-    words: int                 # flits: one per word for SEND, one for SIGNAL
+    destinations: tuple        # core indices of the rectangle's cores
+    rectangle: tuple           # ((x0, y0), (x1, y1)) of the destination rectangle
+    words: int                 # flits injected: one per word for SEND, one for SIGNAL
     token: int = None
 
 
@@ -186,6 +239,10 @@ class ArrayCompiled:
         By core coordinates, by layer name: the cycles that core spends computing its part.
     weights : dict
         By core coordinates, by layer name: the weight bytes that core holds for its part.
+    network_words : int
+        Flits the cores inject into the activation network in one run: a word for each word
+        a ``SEND`` reads (once, however many cores its rectangle holds) and one for each
+        ``SIGNAL``.
     """
     rows: int
     columns: int
@@ -198,6 +255,7 @@ class ArrayCompiled:
     layer_spans: dict = field(default_factory=dict)
     busy: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    network_words: int = 0
 
     def load_writes(self):
         """``(x, y, host word address, value)`` of everything loaded before a run."""
@@ -236,15 +294,17 @@ class ArrayCompiled:
 
 
 class _ArrayCompiler:
-    def __init__(self, network, params, rows, columns, splits, input_parts):
+    def __init__(self, network, params, rows, columns, splits, input_parts, multicast):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {network!r}")
         if not isinstance(params, CoreParams):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.network, self.params = network, params
         self.rows, self.columns = rows, columns
+        self.multicast = multicast
         self.places = snake(rows, columns)
-        self.paths = {}        # (source, destination) core indices -> XY path
+        self.index = {place: index for index, place in enumerate(self.places)}
+        self.trees = {}        # (source core index, rectangle) -> XY tree
         self.specs = network.specs()
         self.splits = dict(splits or {})
         for name, split in self.splits.items():
@@ -438,18 +498,43 @@ class _ArrayCompiler:
             geometry[index] = shapes
         return geometry, needs
 
+    def _common_floors(self):
+        """``{tensor: address}``: where each tensor's buffer starts on every core holding it,
+        laid out in network order above the highest of those cores' earlier buffers (each
+        with room for the bank shift :meth:`gen.compiler.CoreCompiler.allocate` may add),
+        so that a multicast writes one address on every reader."""
+        slack = (self.params.activation_banks - 1) * self.params.word_bytes
+        tops, floors = {index: 0 for index in self.compilers}, {}
+        for name in self.specs:
+            holders = [index for index, compiler in self.compilers.items() if name in compiler.buffers]
+            if not holders:
+                continue
+            floors[name] = max(tops[index] for index in holders)
+            for index in holders:
+                tops[index] = floors[name] + self.compilers[index].buffers[name].size_bytes + slack
+        return floors
+
     # Programs --------------------------------------------------------------------------
 
-    def _send(self, source, destination, name, part, message):
+    def _destination_stream(self, destination, name, part):
+        """Where a ``SEND`` of ``part`` of tensor ``name`` writes in core ``destination``."""
         word = self.params.word_bytes
-        src, dst = (self.compilers[index].buffers[name] for index in (source, destination))
-        x, y = self.places[destination]
+        buffer = self.compilers[destination].buffers[name]
+        return Stream(buffer.address(part.rows[0], 0) + part.words[0] * word,
+                      (word, buffer.pixel_bytes, buffer.pitch))
+
+    def _send(self, source, name, part, target, rectangle, message):
+        """The ``SEND`` of ``part`` of tensor ``name`` from core ``source`` to the cores of
+        ``rectangle``, at ``target`` in each."""
+        word = self.params.word_bytes
+        src = self.compilers[source].buffers[name]
+        (x0, y0), (x1, y1) = rectangle
         counts = (part.words[1] - part.words[0], src.width, part.rows[1] - part.rows[0])
-        offset = part.words[0] * word
         instruction = Instruction(
-            Opcode.SEND, self.network.precision, counts=counts, dest_x=x, dest_y=y,
-            a=Stream(src.address(part.rows[0], 0) + offset, (word, src.pixel_bytes, src.pitch)),
-            o=Stream(dst.address(part.rows[0], 0) + offset, (word, dst.pixel_bytes, dst.pitch)))
+            Opcode.SEND, self.network.precision, counts=counts, dest_x=x0, dest_y=y0,
+            dest_x_last=x1, dest_y_last=y1,
+            a=Stream(src.address(part.rows[0], 0) + part.words[0] * word, (word, src.pixel_bytes, src.pitch)),
+            o=target)
         return _Op(instruction, message)
 
     def programs(self, plans, owners, needs):
@@ -461,26 +546,38 @@ class _ArrayCompiler:
         waited = {index: 0 for index in range(len(self.places))}     # tensors WAITed for
 
         def share(index, name, part):
-            """Send what the other cores need of ``part`` of tensor ``name``, held by core ``index``."""
+            """Send what the other cores need of ``part`` of tensor ``name``, held by core
+            ``index``: one ``SEND`` and one ``SIGNAL`` to each rectangle of readers that
+            need the same words at the same addresses with the same token."""
+            groups = {}     # (words sent, destination stream, token) -> readers
             for reader in range(len(self.places)):
                 need = needs[reader].get(name)
                 common = need and part & need
                 if reader == index or not common:
                     continue
-                words = ((common.rows[1] - common.rows[0]) * self.specs[name].shape[1]
-                         * (common.words[1] - common.words[0]))
-                transfers[name] = transfers.get(name, 0) + words
-                messages.append(_Message(index, reader, words))
-                ops[index].append(self._send(index, reader, name, common, len(messages) - 1))
                 if (name, reader) not in signals:
                     signals[name, reader] = []
                     received[reader].append(name)
                 token = received[reader].index(name) % TOKENS
-                messages.append(_Message(index, reader, 1, token))
-                x, y = self.places[reader]
-                ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x, dest_y=y),
-                                      len(messages) - 1))
-                signals[name, reader].append(len(messages) - 1)
+                key = (common, self._destination_stream(reader, name, common), token)
+                groups.setdefault(key, []).append(reader)
+            for (common, target, token), readers in groups.items():
+                words = ((common.rows[1] - common.rows[0]) * self.specs[name].shape[1]
+                         * (common.words[1] - common.words[0]))
+                places = [self.places[reader] for reader in readers]
+                rectangles = _rectangles(places) if self.multicast else [(place, place) for place in places]
+                for rectangle in rectangles:
+                    (x0, y0), (x1, y1) = rectangle
+                    destinations = tuple(self.index[x, y] for y in range(y0, y1 + 1)
+                                         for x in range(x0, x1 + 1))
+                    transfers[name] = transfers.get(name, 0) + words
+                    messages.append(_Message(index, destinations, rectangle, words))
+                    ops[index].append(self._send(index, name, common, target, rectangle, len(messages) - 1))
+                    messages.append(_Message(index, destinations, rectangle, 1, token))
+                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x0, dest_y=y0,
+                                                      dest_x_last=x1, dest_y_last=y1), len(messages) - 1))
+                    for reader in destinations:
+                        signals[name, reader].append(len(messages) - 1)
 
         for index, part in (self.input_parts or {}).items():
             share(index, "input", part)
@@ -520,29 +617,29 @@ class _ArrayCompiler:
     # Scheduling ------------------------------------------------------------------------
 
     def simulate(self, ops, messages):
-        """Start cycles of every op, per message its offer cycle, and per token message the
-        cycle its token pulses at the destination.
+        """Start cycles of every op, per message its offer cycle, and per token message and
+        destination the cycle its token pulses there.
 
         The cores are followed in the order of their clocks, the earliest first, so that
         messages are issued in time order; each ``SEND`` or ``SIGNAL`` is held (its op's
-        ``slip``) until every router output on its path is free for all its flits, and
+        ``slip``) until every router output of its tree is free for all its flits, and
         those cycles are then reserved: rule 1 holds by construction. Raises
         :class:`CompileError` if the programs deadlock.
         """
         cores = len(ops)
         starts = {index: [] for index in range(cores)}
-        offers, pulses = {}, {}
+        offers, pulses = {}, {}    # message -> offer cycle; (message, core) -> pulse cycle
         reserved = {}          # router output -> ([first cycles], [end cycles]) of its flits
-        waiting = {}           # message -> the core whose WAIT waits for its pulse
+        waiting = {}           # message -> the cores whose WAIT waits for its pulse
         time, pc = [0] * cores, [0] * cores
         ready = [(0, index) for index in range(cores) if ops[index]]
         while ready:
             _, index = heapq.heappop(ready)
             op = ops[index][pc[index]]
             instruction = op.instruction
-            missing = [message for message in op.awaited if message not in pulses]
+            missing = [message for message in op.awaited if (message, index) not in pulses]
             if missing:
-                waiting[missing[0]] = index
+                waiting.setdefault(missing[0], []).append(index)
                 continue
             cycle = time[index] + op.delay
             if instruction.opcode in (Opcode.SEND, Opcode.SIGNAL):
@@ -553,12 +650,14 @@ class _ArrayCompiler:
                 offers[op.message] = cycle + lead
                 self._reserve(reserved, message, offers[op.message])
                 if instruction.opcode == Opcode.SIGNAL:
-                    pulses[op.message] = offers[op.message] + self._latency(message)
-                    if op.message in waiting:
-                        blocked = waiting.pop(op.message)
+                    for destination in message.destinations:
+                        pulses[op.message, destination] = (offers[op.message]
+                                                           + self._latency(message, destination))
+                    for blocked in waiting.pop(op.message, ()):
                         heapq.heappush(ready, (time[blocked], blocked))
             if instruction.opcode == Opcode.WAIT:
-                end = max(cycle + FETCH_CYCLES, max(pulses[message] for message in op.awaited) + 1) + 1
+                end = max(cycle + FETCH_CYCLES,
+                          max(pulses[message, index] for message in op.awaited) + 1) + 1
             else:
                 end = cycle + instruction_cycles(instruction, self.params)
             starts[index].append(cycle)
@@ -572,12 +671,12 @@ class _ArrayCompiler:
     def _slip(self, reserved, message, offer, delay):
         """Cycles to hold ``message``, offered at ``offer``, until its flits meet no
         reserved flit (0, or enough for a ``DELAY`` if its op has none yet)."""
-        path = self._path(message)
+        outputs = self._tree(message)[0]
         slip = 0
         while True:
             clear = slip
-            for hop, resource in enumerate(path):
-                first = offer + slip + hop + 1
+            for resource, depth in outputs.items():
+                first = offer + slip + depth + 1
                 begins, ends = reserved.get(resource, ((), ()))
                 index = bisect.bisect_left(begins, first + message.words) - 1
                 if index >= 0 and ends[index] > first:
@@ -588,23 +687,25 @@ class _ArrayCompiler:
             slip = max(clear, FETCH_CYCLES + 1) if not delay else clear
 
     def _reserve(self, reserved, message, offer):
-        for hop, resource in enumerate(self._path(message)):
+        for resource, depth in self._tree(message)[0].items():
             begins, ends = reserved.setdefault(resource, ([], []))
-            first = offer + hop + 1
+            first = offer + depth + 1
             index = bisect.bisect_left(begins, first)
             begins.insert(index, first)
             ends.insert(index, first + message.words)
 
-    def _path(self, message):
-        key = (message.source, message.destination)
-        if key not in self.paths:
-            self.paths[key] = _path(self.places[message.source], self.places[message.destination])
-        return self.paths[key]
+    def _tree(self, message):
+        """The message's XY tree (see :func:`_tree`), computed once per source and rectangle."""
+        key = (message.source, message.rectangle)
+        if key not in self.trees:
+            self.trees[key] = _tree(self.places[message.source], message.rectangle)
+        return self.trees[key]
 
-    def _latency(self, message):
-        """Cycles from a message's offer to its effect at the destination (``hdl.network``):
-        ``Router.LATENCY`` per router on its path, then the interface's delivery register."""
-        return Router.LATENCY * len(self._path(message)) + NetworkInterface.DELIVERY_LATENCY
+    def _latency(self, message, destination):
+        """Cycles from a message's offer to its effect at core ``destination`` (``hdl.network``):
+        ``Router.LATENCY`` per router on its path there, then the interface's delivery register."""
+        routers = self._tree(message)[1][self.places[destination]]
+        return Router.LATENCY * routers + NetworkInterface.DELIVERY_LATENCY
 
     def _violations(self, ops, messages, starts, offers, pulses):
         """Per core, its earliest broken rule, as ``(op's core, op index, cycles to delay
@@ -624,11 +725,13 @@ class _ArrayCompiler:
         for number, message in enumerate(messages):
             if message.token is not None:
                 continue
-            first = offers[number] + self._latency(message)
-            last = first + message.words - 1
-            for begin, end in busy[message.destination]:
-                if begin <= last and first < end:
-                    found.append((first, owner[number], end - first))
+            for destination in message.destinations:
+                first = offers[number] + self._latency(message, destination)
+                last = first + message.words - 1
+                clash = next(((begin, end) for begin, end in busy[destination]
+                              if begin <= last and first < end), None)
+                if clash is not None:
+                    found.append((first, owner[number], clash[1] - first))
                     break
         # Rule 3: a core counts each token's pulses, and a WAIT ends once as many as it wants
         # have arrived: when it is already waiting at its own last pulse, no pulse a later
@@ -637,13 +740,13 @@ class _ArrayCompiler:
         for index, core_ops in ops.items():
             for number, op in enumerate(core_ops):
                 if op.instruction.opcode == Opcode.WAIT:
-                    last = max(pulses[message] for message in op.awaited)
+                    last = max(pulses[message, index] for message in op.awaited)
                     looks = starts[index][number] + FETCH_CYCLES
                     waits.setdefault((index, op.instruction.token), []).append((looks, last, op.awaited))
-        for uses in waits.values():
+        for (index, _), uses in waits.items():
             for use, (looks, last, _) in enumerate(uses):
-                early = [(pulses[message], message) for _, _, awaited in uses[use + 1:]
-                         for message in awaited if pulses[message] < last]
+                early = [(pulses[message, index], message) for _, _, awaited in uses[use + 1:]
+                         for message in awaited if pulses[message, index] < last]
                 if early and looks <= last:
                     pulse, message = min(early)
                     found.append((pulse, owner[message], last - pulse + 1))
@@ -677,6 +780,13 @@ class _ArrayCompiler:
             compiler = CoreCompiler(self.network, self.params)
             compiler.buffers, border_words[index] = compiler.allocate(geometry[index])
             self.compilers[index] = compiler
+        if self.multicast:
+            floors = self._common_floors()
+            for index, compiler in self.compilers.items():
+                try:
+                    compiler.buffers, border_words[index] = compiler.allocate(geometry[index], floors)
+                except CompileError:
+                    pass        # this core keeps its packed buffers, each reader a message of its own
         ops, messages, transfers = self.programs(plans, owners, needs)
         starts = self.schedule(ops, messages)
         cores = {}
@@ -699,7 +809,7 @@ class _ArrayCompiler:
             for index, part in plan.parts.items():
                 weights[self.places[index]][layer.name] = self._footprint(layer, part)[0]
         return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
-                             transfers, spans, busy, weights)
+                             transfers, spans, busy, weights, sum(message.words for message in messages))
 
     def _timeline(self, ops, starts):
         """Each layer's span over the array and each core's compute cycles per layer."""
@@ -727,14 +837,17 @@ def _delays(cycles):
     return instructions
 
 
-def compile_array(network, params, rows, columns, splits=None, input_parts=None):
+def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=False):
     """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
 
     ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
     chosen by estimated cycles. ``input_parts`` optionally places the input as an earlier
     program left it: ``{(x, y): Part}`` covering it (such as an earlier
     :class:`ArrayCompiled`'s ``owners`` of its output); the schedule then includes moving
-    it to where the layers need it. Raises :class:`gen.compiler.CompileError` naming the
-    value and the limit when something does not fit.
+    it to where the layers need it. With ``multicast``, readers that need the
+    same words of a tensor at the same addresses receive them in one message to each
+    rectangle of them; without it, each reader is sent its own copy. Raises
+    :class:`gen.compiler.CompileError` naming the value and the limit when something does
+    not fit.
     """
-    return _ArrayCompiler(network, params, rows, columns, splits, input_parts).compile()
+    return _ArrayCompiler(network, params, rows, columns, splits, input_parts, multicast).compile()

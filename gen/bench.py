@@ -20,9 +20,12 @@ channels, fixed cycles of fetch and pipeline drain).
 ``<out>/array.json`` holds the same kind of record for the ResNet layer types and blocks
 on a ``ARRAY`` array of the default core (shapes of ``ARRAY_SHAPES``), compiled by
 :func:`gen.array.compile_array` and run through the host's commands on the chip's
-Verilog, with ``cores``, ``plan`` (each layer's split), ``words_sent`` (between cores) and
-``utilization`` = ``useful_macs / (cycles * cores * peak_macs_per_cycle)``, the peak being
-one core's.
+Verilog, with ``cores``, ``plan`` (each layer's split), ``words_sent`` (between cores),
+``network_words`` (flits the cores inject into the activation network: each multicast
+once), ``utilization`` = ``useful_macs / (cycles * cores * peak_macs_per_cycle)``, the peak
+being one core's, and for comparison ``unicast_network_words`` and
+``unicast_predicted_cycles``: the same case compiled with one message per reader (not
+simulated; the compiler's prediction, which the simulated cases show to be exact).
 
 ``<out>/noc.json`` holds one record per traffic pattern on the 4x4 mesh at saturation
 (every node offering a flit per cycle, ``NOC_FLITS`` flits, sinks always ready):
@@ -171,6 +174,7 @@ def run_array_bench(out_dir, simulator="verilator"):
         for precision in Precision:
             network, x = build(workload, precision.bits, SEED, shape=shape, width=width)
             compiled = compile_array(network, params.core, rows, columns)
+            unicast = compile_array(network, params.core, rows, columns, multicast=False)
             decoded, result = run_array(compiled, x, params, sim=simulator,
                                         test_name=f"bench-array-{name}-int{precision.bits}")
             expected = network.golden(x)
@@ -181,8 +185,10 @@ def run_array_bench(out_dir, simulator="verilator"):
                 "layer": name, "source": workload.source, "precision": f"int{precision.bits}",
                 "cores": f"{rows}x{columns}", "input_shape": list(network.input.shape),
                 "plan": {plan.name: f"{plan.split.value} over {len(plan.parts)}" for plan in compiled.plans},
-                "words_sent": sum(compiled.transfers.values()),
+                "words_sent": sum(compiled.transfers.values()), "network_words": compiled.network_words,
                 "cycles": result["cycles"], "predicted_cycles": compiled.predicted_cycles,
+                "unicast_network_words": unicast.network_words,
+                "unicast_predicted_cycles": unicast.predicted_cycles,
                 "useful_macs": useful, "peak_macs_per_cycle": peak, "utilization": utilization,
                 "bit_exact": all(np.array_equal(expected[o], decoded[o]) for o in network.outputs),
                 "conflict": bool(result["conflict"] or result["overrun"]),

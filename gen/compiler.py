@@ -310,12 +310,14 @@ class CoreCompiler:
                 partners[b].add(a)
         return partners
 
-    def allocate(self, geometry):
+    def allocate(self, geometry, floors=None):
         """Place a buffer for each tensor of ``geometry`` in the activation SRAM, in its order.
 
         ``geometry`` maps a tensor name to ``(first_row, height, border, fill)``: the band
-        of rows held and the border (top, bottom, left, right) with its fill. Returns the
-        buffers by name and the border words ``{word address: value}`` to load.
+        of rows held and the border (top, bottom, left, right) with its fill. ``floors``
+        optionally maps a tensor name to the lowest address its buffer may start at (the
+        array compiler's way to give a tensor the same address on several cores). Returns
+        the buffers by name and the border words ``{word address: value}`` to load.
         """
         params = self.params
         word, banks = params.word_bytes, params.activation_banks
@@ -327,7 +329,7 @@ class CoreCompiler:
             # distance between the same pixel of the two is the same for all pixels.
             for shift in range(banks):
                 buffer = Buffer(name, height, width, channels, self.precision, word, border, fill,
-                                top + shift * word, first_row)
+                                max(top, (floors or {}).get(name, 0)) + shift * word, first_row)
                 if all((buffer.address(0, 0) - buffers[p].address(0, 0)) // word % banks
                        for p in partners[name] if p in buffers):
                     break

@@ -25,9 +25,11 @@ MACs over ``cycles_per_frame`` times every core's peak at the network's precisio
 layer, its MACs over its span (first start to last end on any core) times the same peak.
 ``sram_bytes_per_core`` of a layer is the most any core holds for it: its share of the
 weights and its output buffer; of a program, the most any core's activation and weight
-SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores; ``handoff_bytes``
-of a program: bytes of its input moved from where the previous program left it;
-``compile_seconds``: the CPU time its compilation took.
+SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores (a
+multicast counted once); ``handoff_bytes`` of a program: bytes of its input moved from
+where the previous program left it; ``network_words`` of a program: the flits its cores
+inject into the activation network (words and tokens), and ``network_words_per_frame``
+their sum; ``compile_seconds``: the CPU time its compilation took.
 
 Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
 ``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
@@ -145,6 +147,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
             "instructions_per_core": max(len(core.program) for core in compiled.cores.values()),
             "reload_words_per_core": _reload_words(compiled, params),
             "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
+            "network_words": compiled.network_words,
         })
         for plan in compiled.plans:
             first, end = compiled.layer_spans[plan.name]
@@ -166,6 +169,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
         "cores": [rows, columns], "clock_hz": clock_hz, "precision": f"int{network.bits}",
         "peak_macs_per_cycle": peak, "macs_per_frame": total_macs,
         "cycles_per_frame": total, "fps": round(clock_hz / total, 1),
+        "network_words_per_frame": sum(program["network_words"] for program in programs),
         "utilization": round(total_macs / (total * peak), 4),
         "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
         "programs": programs, "layers": layers,
@@ -223,7 +227,8 @@ def _table(report, name):
     rows, columns = report["cores"]
     lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}: "
               f"{report['cycles_per_frame']:,} cycles a frame, {report['fps']:,.0f} frames/s at "
-              f"{report['clock_hz'] / 1e6:.0f} MHz, MAC utilisation {report['utilization']:.1%}",
+              f"{report['clock_hz'] / 1e6:.0f} MHz, MAC utilisation {report['utilization']:.1%}, "
+              f"{report['network_words_per_frame']:,} words injected into the network",
               f"NorthPole (Science 2023), ResNet-50 at {NORTHPOLE_CLOCK_HZ / 1e6:.0f} MHz: "
               f"{NORTHPOLE_RESNET50_FPS:,} frames/s"]
     return "\n".join(lines)

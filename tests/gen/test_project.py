@@ -66,7 +66,8 @@ def test_resnet50_stage_4_starts_from_stage_3s_output():
     for place, core in compiled.cores.items():
         for instruction in core.program:
             if instruction.opcode == Opcode.SIGNAL:
-                sent[(instruction.dest_x, instruction.dest_y), instruction.token] += 1
+                for destination in instruction.destinations:
+                    sent[destination, instruction.token] += 1
             elif instruction.opcode == Opcode.WAIT:
                 taken[place, instruction.token] += instruction.counts[0]
     assert max(sent.values()) > 16 and sent == taken

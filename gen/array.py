@@ -54,8 +54,11 @@ arrival at each destination. Two rules make this prediction exact:
 
 1. no two flits ever ask for one router output in one cycle, so no arbitration ever
    happens and no flit ever waits;
-2. no word arrives at a core while it runs a compute instruction, so the network's writes
-   never meet the core's own write-back in an SRAM bank;
+2. no word lands in an activation SRAM bank in the cycle the core's own write-back writes
+   that bank (``sim.cycle.write_cycles``): each bank takes one write a cycle, and the
+   network's words arrive through the core's host port while the core computes, so a
+   core receives the next layer's input as it computes this one (the SRAM's sticky
+   ``conflict`` flag reports any violation on the hardware);
 
 and a third keeps the tokens exact: a core counts each token's pulses, so a pulse meant
 for a later ``WAIT`` on a token must not reach the core before the last pulse an earlier
@@ -65,9 +68,11 @@ delaying them always meets this rule.
 
 Rule 1 holds by construction: the simulation issues messages in time order and holds each
 until every router output of its tree is free for all its flits (so the branches of a
-multicast all move in the cycle they would alone, and none ever waits for another). Where rule 2 or 3 would
-break, the compiler delays the later message's instruction with a ``DELAY`` (on every
-core whose message breaks one, its earliest) and simulates again, until both hold. The
+multicast all move in the cycle they would alone, and none ever waits for another).
+Where rule 2 or 3 would break, the compiler delays the later message's instruction with a
+``DELAY`` (on every core whose message breaks one, its earliest: for rule 2 by the fewest
+cycles, up to ``BANK_SLOT_TRIES``, that move its words off the write-back's banks, else
+past the whole compute instruction) and simulates again, until both hold. The
 predicted run length is then the cycle the last core halts, which the hardware must match
 exactly.
 """
@@ -83,7 +88,7 @@ from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 from hdl.router import Port, Router
-from sim.cycle import instruction_cycles
+from sim.cycle import instruction_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
@@ -92,6 +97,9 @@ __all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
+#: Delays of a message, in cycles, tried for one that would meet a write-back in a bank,
+#: before delaying it past the whole compute instruction.
+BANK_SLOT_TRIES = 8
 
 
 class Split(enum.Enum):
@@ -305,6 +313,7 @@ class _ArrayCompiler:
         self.places = snake(rows, columns)
         self.index = {place: index for index, place in enumerate(self.places)}
         self.trees = {}        # (source core index, rectangle) -> XY tree
+        self.banks, self.writes = {}, {}     # instruction -> banks, write-back cycles
         self.specs = network.specs()
         self.splits = dict(splits or {})
         for name, split in self.splits.items():
@@ -716,22 +725,25 @@ class _ArrayCompiler:
                 if op.message is not None:
                     owner[op.message] = (index, number)
         busy = {index: [(starts[index][number], starts[index][number]
-                         + instruction_cycles(op.instruction, self.params))
+                         + instruction_cycles(op.instruction, self.params), op.instruction)
                         for number, op in enumerate(ops[index]) if op.instruction.opcode.computes]
                 for index in ops}
         found = []
-        # Rule 1 holds by construction (see simulate). Rule 2: no word arrives at a
-        # computing core.
+        # Rule 1 holds by construction (see simulate). Rule 2: no word lands in a bank in
+        # the cycle the core's own write-back writes that bank.
         for number, message in enumerate(messages):
             if message.token is not None:
                 continue
+            index, position = owner[number]
+            arriving = self._banks(ops[index][position].instruction)
             for destination in message.destinations:
                 first = offers[number] + self._latency(message, destination)
                 last = first + message.words - 1
-                clash = next(((begin, end) for begin, end in busy[destination]
-                              if begin <= last and first < end), None)
-                if clash is not None:
-                    found.append((first, owner[number], clash[1] - first))
+                delays = (self._clash(first, arriving, begin, end, instruction)
+                          for begin, end, instruction in busy[destination] if begin <= last and first < end)
+                delay = next((delay for delay in delays if delay), 0)
+                if delay:
+                    found.append((first, owner[number], delay))
                     break
         # Rule 3: a core counts each token's pulses, and a WAIT ends once as many as it wants
         # have arrived: when it is already waiting at its own last pulse, no pulse a later
@@ -756,6 +768,35 @@ class _ArrayCompiler:
         for cycle, (index, number), delay in sorted(found):
             earliest.setdefault(index, (number, max(1, delay)))
         return [(index, number, delay) for index, (number, delay) in earliest.items()]
+
+    def _banks(self, instruction):
+        """The activation SRAM bank of each word ``instruction`` writes: per element of a
+        ``SEND`` (at its destinations), per result tile of a compute instruction."""
+        if instruction not in self.banks:
+            stream = instruction.o
+            levels = range(0 if instruction.opcode == Opcode.SEND else instruction.reduce_levels,
+                           len(instruction.counts))
+            addresses = np.full((), stream.base, np.int64)
+            for level in reversed(levels):
+                addresses = (addresses[..., None]
+                             + stream.strides[level] * np.arange(instruction.counts[level], dtype=np.int64))
+            words = addresses.reshape(-1) // self.params.word_bytes
+            self.banks[instruction] = words % self.params.activation_banks
+        return self.banks[instruction]
+
+    def _clash(self, first, arriving, begin, end, instruction):
+        """0 if words landing in banks ``arriving`` from cycle ``first`` on, one a cycle, never
+        meet the write-back of compute ``instruction`` (run from ``begin`` to ``end``) in a
+        bank; otherwise the fewest cycles the words must come later to meet none of it."""
+        if instruction not in self.writes:
+            self.writes[instruction] = write_cycles(instruction, self.params)
+        cycles, banks = begin + self.writes[instruction], self._banks(instruction)
+        for delay in [0, *range(1, BANK_SLOT_TRIES + 1)]:
+            landing = cycles - first - delay
+            inside = (landing >= 0) & (landing < len(arriving))
+            if not (arriving[landing[inside]] == banks[inside]).any():
+                return delay
+        return end - first
 
     def schedule(self, ops, messages):
         for _ in range(MAX_SCHEDULE_ROUNDS):

@@ -22,8 +22,10 @@ PROGRAM       ``instruction * 2**ceil(log2(instruction words)) + word``: one wor
 ============  =========================================================================
 
 Reads return data the cycle after ``en`` (activation region only). The host accesses the
-memories only while the core is idle; the schedule keeps the compute path's accesses of
-one cycle in distinct banks, and ``conflict`` reports any violation.
+memories only while the core is idle; other cores' activation words (``SEND``) come in
+through the same port at any time, computing or not. The schedule keeps the accesses of
+one cycle in distinct banks (the compute path's reads, and its write-back apart from an
+arriving word), and ``conflict`` reports any violation.
 """
 
 import enum

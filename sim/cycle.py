@@ -6,11 +6,13 @@ hardware's measured cycles equal the prediction. :func:`token_timing` extends it
 ``WAIT``s whose tokens arrive at given cycles.
 """
 
+import numpy as np
+
 from hdl.datapath import drain_latencies
 from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.sram import BankedSram
 
-__all__ = ["drain_cycles", "instruction_cycles", "program_cycles", "token_timing"]
+__all__ = ["drain_cycles", "instruction_cycles", "write_cycles", "program_cycles", "token_timing"]
 
 
 def drain_cycles(params):
@@ -34,6 +36,19 @@ def instruction_cycles(instruction, params):
         return FETCH_CYCLES + instruction.elements + BankedSram.LATENCY
     drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
     return FETCH_CYCLES + instruction.elements + drain
+
+
+def write_cycles(instruction, params):
+    """The cycle, counted from the fetch of compute ``instruction``, in which each of its
+    result tiles is written to the activation SRAM (a numpy array, one per tile in issue
+    order): the tile's last element issues ``FETCH_CYCLES`` + its index cycles in, and its
+    result is written ``drain`` cycles later, so the last tile's write is the
+    instruction's last cycle."""
+    if not instruction.opcode.computes:
+        raise ValueError(f"only compute instructions write results, not {instruction.opcode.name}")
+    tile = instruction.elements // instruction.tiles
+    drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
+    return FETCH_CYCLES + drain - 1 + tile * np.arange(1, instruction.tiles + 1, dtype=np.int64)
 
 
 def program_cycles(program, params):

@@ -14,7 +14,7 @@ counter too), and no SRAM conflict or network overrun may occur. Replay a failur
 
 import pytest
 
-from gen.array import Part, Split, compile_array
+from gen.array import Part, Split, _ArrayCompiler, compile_array
 from hdl.params import ChipParams
 from sim.tb.array_runner import run_array
 from sim.tb.runner import seed_from_env, simulator
@@ -82,3 +82,30 @@ def test_input_left_by_an_earlier_program_on_2x2():
     parts = {(0, 0): Part((0, 4), (0, 1)), (1, 0): Part((0, 4), (1, 2)), (1, 1): Part((4, 8), (0, 2))}
     check_array(2, 2, "basic_block", 8, (8, 8, 16), None, {}, sim=simulator("verilator"),
                 test_name="array-2x2-basic_block-input-parts", input_parts=parts)
+
+
+def test_conflict_flag_catches_a_word_on_a_write_back_bank(monkeypatch):
+    """The bank-slot rule is what the hardware needs: with it switched off, the schedule
+    lets words land in the banks the cores' write-back uses in the same cycle, the
+    compiler's model says which, and the chip's SRAM conflict flag must rise."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 32), width=16)
+    clashes = []
+    real_clash, real_violations = _ArrayCompiler._clash, _ArrayCompiler._violations
+
+    def violations(self, *arguments):
+        clashes.clear()             # only the last round, the final schedule, counts
+        return real_violations(self, *arguments)
+
+    def clash(self, first, arriving, begin, end, instruction):
+        clashes.append(real_clash(self, first, arriving, begin, end, instruction) > 0)
+        return 0
+
+    monkeypatch.setattr(_ArrayCompiler, "_violations", violations)
+    monkeypatch.setattr(_ArrayCompiler, "_clash", clash)
+    params = ChipParams(rows=4, columns=4)
+    compiled = compile_array(network, params.core, 4, 4, {"conv2": Split.GRID, "add": Split.GRID})
+    assert any(clashes), f"SEED={seed}: the case no longer lands a word on a write-back"
+    _, result = run_array(compiled, frame, params, sim=simulator("verilator"),
+                          test_name="array-4x4-bank-slot-off")
+    assert result["conflict"] == 1, f"SEED={seed}: {clashes.count(True)} clashes predicted, no conflict"

@@ -18,7 +18,7 @@ from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
 from hdl.params import CoreParams
 from hdl.requantize import Requantizer
 from hdl.sequencer import Sequencer
-from sim.cycle import drain_cycles, instruction_cycles, program_cycles, token_timing
+from sim.cycle import drain_cycles, instruction_cycles, program_cycles, token_timing, write_cycles
 from tests.helpers import CLOCK_PERIOD
 
 PARAMS = CoreParams(activation_depth=64, weight_depth=64, settings_depth=8, program_depth=8)
@@ -68,7 +68,7 @@ def simulate(program, *, pulses=(), start_again=(), limit=None):
     words = [encode(instruction, PARAMS) for instruction in program]
     limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
-              "settings": {}, "tiles_in": [], "writes": []}
+              "settings": {}, "tiles_in": [], "writes": [], "write_cycles": []}
 
     def tokens_at(cycle):
         return sum(1 << token for at, token in pulses if at == cycle)
@@ -108,6 +108,7 @@ def simulate(program, *, pulses=(), start_again=(), limit=None):
                 record["tiles_in"].append(cycle)
             if cycle in tile_out:
                 record["writes"].append(ctx.get(dut.o_write.addr) * WORD + ctx.get(dut.o_write.offset))
+                record["write_cycles"].append(cycle)
             record["settings"][cycle] = ctx.get(dut.settings_addr)
             if ctx.get(dut.o_tokens):
                 record["tokens"].append((cycle, ctx.get(dut.o_tokens)))
@@ -166,6 +167,9 @@ def test_program(start_again):
     assert len(writes) == MAC.tiles + ADD.tiles == 8
     assert [record["settings"][cycle - 1] for cycle in record["tiles_in"]] == settings
     assert record["writes"] == writes
+    assert record["write_cycles"] == [start + int(cycle) for start, instruction in zip(starts, PROGRAM)
+                                      if instruction.opcode.computes
+                                      for cycle in write_cycles(instruction, PARAMS)]
 
     # SIGNAL 5: bit 5 for exactly one cycle, the cycle after the SIGNAL's fetch.
     assert record["tokens"] == [(starts[1] + FETCH_CYCLES, 1 << 5)]

@@ -97,6 +97,10 @@ __all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
+#: Tokens that carry tensors between cores; the last token is each core's own, from its
+#: compute sequencer to its message sequencer.
+DATA_TOKENS = TOKENS - 1
+LOCAL_TOKEN = TOKENS - 1
 #: Delays of a message, in cycles, tried for one that would meet a write-back in a bank,
 #: before delaying it past the whole compute instruction.
 BANK_SLOT_TRIES = 8
@@ -547,19 +551,22 @@ class _ArrayCompiler:
         return _Op(instruction, message)
 
     def programs(self, plans, owners, needs):
-        """Each core's operations, messages and the words sent per tensor."""
-        ops = {index: [] for index in range(len(self.places))}
+        """Each sequencer's operations (by agent: core ``k``'s compute sequencer is agent
+        ``k``, its message sequencer agent ``cores + k``), the messages and the words sent
+        per tensor."""
+        cores = len(self.places)
+        ops = {agent: [] for agent in range(2 * cores)}
         messages, transfers = [], {}
-        received = {index: [] for index in range(len(self.places))}  # tensors sent to each core
+        received = {index: [] for index in range(cores)}  # tensors sent to each core
         signals = {}       # (tensor, core) -> the token messages of the tensor to the core
-        waited = {index: 0 for index in range(len(self.places))}     # tensors WAITed for
 
         def share(index, name, part):
-            """Send what the other cores need of ``part`` of tensor ``name``, held by core
-            ``index``: one ``SEND`` and one ``SIGNAL`` to each rectangle of readers that
-            need the same words at the same addresses with the same token."""
-            groups = {}     # (words sent, destination stream, token) -> readers
-            for reader in range(len(self.places)):
+            """The message sequencer's ops sending what the other cores need of ``part`` of
+            tensor ``name``, held by core ``index``: one ``SEND`` and one ``SIGNAL`` to each
+            rectangle of readers that need the same words at the same addresses with the
+            same token."""
+            groups, sent = {}, []     # (words sent, destination stream, token) -> readers
+            for reader in range(cores):
                 need = needs[reader].get(name)
                 common = need and part & need
                 if reader == index or not common:
@@ -567,7 +574,7 @@ class _ArrayCompiler:
                 if (name, reader) not in signals:
                     signals[name, reader] = []
                     received[reader].append(name)
-                token = received[reader].index(name) % TOKENS
+                token = received[reader].index(name) % DATA_TOKENS
                 key = (common, self._destination_stream(reader, name, common), token)
                 groups.setdefault(key, []).append(reader)
             for (common, target, token), readers in groups.items():
@@ -581,15 +588,17 @@ class _ArrayCompiler:
                                          for x in range(x0, x1 + 1))
                     transfers[name] = transfers.get(name, 0) + words
                     messages.append(_Message(index, destinations, rectangle, words))
-                    ops[index].append(self._send(index, name, common, target, rectangle, len(messages) - 1))
+                    sent.append(self._send(index, name, common, target, rectangle, len(messages) - 1))
                     messages.append(_Message(index, destinations, rectangle, 1, token))
-                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x0, dest_y=y0,
-                                                      dest_x_last=x1, dest_y_last=y1), len(messages) - 1))
+                    sent.append(_Op(Instruction(Opcode.SIGNAL, token=token, dest_x=x0, dest_y=y0,
+                                                dest_x_last=x1, dest_y_last=y1), len(messages) - 1))
                     for reader in destinations:
                         signals[name, reader].append(len(messages) - 1)
+            return sent
 
         for index, part in (self.input_parts or {}).items():
-            share(index, "input", part)
+            ops[cores + index] += share(index, "input", part)
+        waited = {index: 0 for index in range(cores)}     # tensors WAITed for
         for plan, layer in zip(plans, self.network.layers):
             for index, part in plan.parts.items():
                 # One WAIT per tensor, for all its pulses, in the order the tensors were
@@ -606,12 +615,22 @@ class _ArrayCompiler:
                 compiler = self.compilers[index]
                 ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
                                                     self._channels(layer.name, part)), layer=layer.name))
-                share(index, layer.name, part)
-        for index in ops:
-            ops[index].append(_Op(Instruction(Opcode.HALT)))
+                sent = share(index, layer.name, part)
+                if sent:
+                    # The compute sequencer hands the part over to its message sequencer
+                    # (through the core's own router) and computes on.
+                    x, y = self.places[index]
+                    messages.append(_Message(index, (index,), ((x, y), (x, y)), 1, LOCAL_TOKEN))
+                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=LOCAL_TOKEN, dest_x=x, dest_y=y),
+                                          len(messages) - 1))
+                    ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
+                                                  awaited=(len(messages) - 1,)))
+                    ops[cores + index] += sent
+        for agent in ops:
+            ops[agent].append(_Op(Instruction(Opcode.HALT)))
         counted = {}
         for (name, reader), group in signals.items():
-            key = (reader, received[reader].index(name) % TOKENS)
+            key = (reader, received[reader].index(name) % DATA_TOKENS)
             counted[key] = counted.get(key, 0) + len(group)
         (reader, token), most = max(counted.items(), key=lambda item: item[1], default=((0, 0), 0))
         if most >= 1 << TOKEN_COUNT_WIDTH:
@@ -629,24 +648,24 @@ class _ArrayCompiler:
         """Start cycles of every op, per message its offer cycle, and per token message and
         destination the cycle its token pulses there.
 
-        The cores are followed in the order of their clocks, the earliest first, so that
-        messages are issued in time order; each ``SEND`` or ``SIGNAL`` is held (its op's
-        ``slip``) until every router output of its tree is free for all its flits, and
-        those cycles are then reserved: rule 1 holds by construction. Raises
-        :class:`CompileError` if the programs deadlock.
+        The sequencers (agents, see :meth:`programs`) are followed in the order of their
+        clocks, the earliest first, so that messages are issued in time order; each
+        ``SEND`` or ``SIGNAL`` is held (its op's ``slip``) until every router output of its
+        tree is free for all its flits, and those cycles are then reserved: rule 1 holds by
+        construction. Raises :class:`CompileError` if the programs deadlock.
         """
-        cores = len(ops)
-        starts = {index: [] for index in range(cores)}
+        agents, cores = len(ops), len(self.places)
+        starts = {index: [] for index in range(agents)}
         offers, pulses = {}, {}    # message -> offer cycle; (message, core) -> pulse cycle
         reserved = {}          # router output -> ([first cycles], [end cycles]) of its flits
-        waiting = {}           # message -> the cores whose WAIT waits for its pulse
-        time, pc = [0] * cores, [0] * cores
-        ready = [(0, index) for index in range(cores) if ops[index]]
+        waiting = {}           # message -> the agents whose WAIT waits for its pulse
+        time, pc = [0] * agents, [0] * agents
+        ready = [(0, index) for index in range(agents) if ops[index]]
         while ready:
             _, index = heapq.heappop(ready)
             op = ops[index][pc[index]]
             instruction = op.instruction
-            missing = [message for message in op.awaited if (message, index) not in pulses]
+            missing = [message for message in op.awaited if (message, index % cores) not in pulses]
             if missing:
                 waiting.setdefault(missing[0], []).append(index)
                 continue
@@ -666,7 +685,7 @@ class _ArrayCompiler:
                         heapq.heappush(ready, (time[blocked], blocked))
             if instruction.opcode == Opcode.WAIT:
                 end = max(cycle + FETCH_CYCLES,
-                          max(pulses[message, index] for message in op.awaited) + 1) + 1
+                          max(pulses[message, index % cores] for message in op.awaited) + 1) + 1
             else:
                 end = cycle + instruction_cycles(instruction, self.params)
             starts[index].append(cycle)
@@ -736,7 +755,7 @@ class _ArrayCompiler:
                 continue
             index, position = owner[number]
             arriving = self._banks(ops[index][position].instruction)
-            for destination in message.destinations:
+            for destination in message.destinations:     # the compute sequencer's agent
                 first = offers[number] + self._latency(message, destination)
                 last = first + message.words - 1
                 delays = (self._clash(first, arriving, begin, end, instruction)
@@ -748,17 +767,17 @@ class _ArrayCompiler:
         # Rule 3: a core counts each token's pulses, and a WAIT ends once as many as it wants
         # have arrived: when it is already waiting at its own last pulse, no pulse a later
         # WAIT on the token wants may arrive before that one.
-        waits = {}
+        waits, cores = {}, len(self.places)
         for index, core_ops in ops.items():
             for number, op in enumerate(core_ops):
                 if op.instruction.opcode == Opcode.WAIT:
-                    last = max(pulses[message, index] for message in op.awaited)
+                    last = max(pulses[message, index % cores] for message in op.awaited)
                     looks = starts[index][number] + FETCH_CYCLES
                     waits.setdefault((index, op.instruction.token), []).append((looks, last, op.awaited))
         for (index, _), uses in waits.items():
             for use, (looks, last, _) in enumerate(uses):
-                early = [(pulses[message, index], message) for _, _, awaited in uses[use + 1:]
-                         for message in awaited if pulses[message, index] < last]
+                early = [(pulses[message, index % cores], message) for _, _, awaited in uses[use + 1:]
+                         for message in awaited if pulses[message, index % cores] < last]
                 if early and looks <= last:
                     pulse, message = min(early)
                     found.append((pulse, owner[message], last - pulse + 1))
@@ -833,10 +852,12 @@ class _ArrayCompiler:
         cores = {}
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
-            for op in ops[index]:
-                compiler.program += _delays(op.delay + op.slip)
-                compiler.program.append(op.instruction)
-            done = starts[index][-1] + FETCH_CYCLES
+            compiler.messages = []
+            for program, agent in ((compiler.program, index), (compiler.messages, len(self.places) + index)):
+                for op in ops[agent]:
+                    program += _delays(op.delay + op.slip)
+                    program.append(op.instruction)
+            done = max(starts[index][-1], starts[len(self.places) + index][-1]) + FETCH_CYCLES
             try:
                 cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
             except CompileError as error:

@@ -28,7 +28,7 @@ import numpy as np
 from hdl.bits import const_bits
 from hdl.core import Region, entry_words_log2, region_offset_width
 from hdl.datapath import settings_entry_layout
-from hdl.isa import Instruction, Opcode, Stream, encode, instruction_words
+from hdl.isa import Instruction, Opcode, Stream, encode, instruction_words, message_entry
 from hdl.params import LANE_WIDTH, LOOP_LEVELS, CoreParams, Precision, Rounding
 from sim import golden
 from sim.cycle import program_cycles
@@ -121,11 +121,14 @@ class Compiled:
     params : CoreParams
     network : Network
     program : tuple of Instruction
-        Ending with ``HALT``.
+        The compute sequencer's program, ending with ``HALT``.
     buffers : dict of Buffer
         By tensor name (``"input"`` and every layer).
     predicted_cycles : int
         The run's length in cycles (the core's ``cycles`` counter).
+    messages : tuple of Instruction
+        The message sequencer's program (from :func:`hdl.isa.message_entry` downward),
+        ending with ``HALT``: ``HALT`` alone on one core.
     """
     params: CoreParams
     network: Network
@@ -135,6 +138,7 @@ class Compiled:
     weight_image: bytes
     settings_image: tuple
     border_words: dict = field(default_factory=dict)
+    messages: tuple = (Instruction(Opcode.HALT),)
 
     def host_address(self, region, offset):
         return (int(region) << region_offset_width(self.params)) | offset
@@ -153,7 +157,9 @@ class Compiled:
             writes += [(self.host_address(Region.SETTINGS, (entry << settings_log2) | index), value)
                        for index, value in enumerate(self._words(data))]
         size = instruction_words(self.params) * self.params.word_bytes
-        for number, instruction in enumerate(self.program):
+        entry = message_entry(self.params)
+        downward = [(entry - index, message) for index, message in enumerate(self.messages)]
+        for number, instruction in [*enumerate(self.program), *downward]:
             data = encode(instruction, self.params).to_bytes(size, "little")
             writes += [(self.host_address(Region.PROGRAM, (number << program_log2) | index), value)
                        for index, value in enumerate(self._words(data))]
@@ -262,7 +268,7 @@ class CoreCompiler:
         self.specs = network.specs()
         self.weights = bytearray()
         self.settings = []
-        self.program = []
+        self.program, self.messages = [], [Instruction(Opcode.HALT)]
 
     # Buffers ---------------------------------------------------------------------------
 
@@ -549,19 +555,24 @@ class CoreCompiler:
                 raise CompileError(f"layer {layer.name} has an empty output of shape {shape!r}")
 
     def finish(self, buffers, border_words, predicted_cycles=None):
-        """Check the program (ending in ``HALT``) against the core and package it."""
-        if len(self.program) > self.params.program_depth:
-            raise CompileError(f"program memory overflows: the program needs {len(self.program)} "
-                               f"instructions, the core has {self.params.program_depth}")
-        for instruction in self.program:
-            try:
-                encode(instruction, self.params)
-            except ValueError as error:
-                raise CompileError(str(error)) from None
+        """Check the compute and message programs (each ending in ``HALT``) against the core
+        and package them."""
+        needed = len(self.program) + len(self.messages)
+        if needed > self.params.program_depth:
+            raise CompileError(f"program memory overflows: the compute and message programs need "
+                               f"{len(self.program)} + {len(self.messages)} instructions, the core has "
+                               f"{self.params.program_depth}")
+        for program in (self.program, self.messages):
+            for instruction in program:
+                try:
+                    encode(instruction, self.params)
+                except ValueError as error:
+                    raise CompileError(str(error)) from None
         if predicted_cycles is None:
-            predicted_cycles = program_cycles(self.program, self.params)
+            predicted_cycles = max(program_cycles(self.program, self.params),
+                                   program_cycles(self.messages, self.params))
         return Compiled(self.params, self.network, tuple(self.program), buffers, predicted_cycles,
-                        bytes(self.weights), tuple(self.settings), border_words)
+                        bytes(self.weights), tuple(self.settings), border_words, tuple(self.messages))
 
     def compile(self):
         self.check_shapes()

@@ -30,13 +30,13 @@ arriving word), and ``conflict`` reports any violation.
 
 import enum
 
-from amaranth import Module, Mux, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .datapath import Datapath, settings_entry_layout
-from .isa import DEST_X_WIDTH, DEST_Y_WIDTH, Opcode, instruction_layout, instruction_words
+from .isa import DEST_X_WIDTH, DEST_Y_WIDTH, Opcode, instruction_layout, instruction_words, message_entry
 from .params import LANE_WIDTH, TOKENS, CoreParams, ceil_log2
 from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
 from .sram import BankedSram, SramPort
@@ -107,10 +107,21 @@ def message_signature(params):
 class Core(wiring.Component):
     """A NorthPole-style core: memory intertwined with compute under a compiled schedule.
 
+    Two sequencers run from ``start``, each its own program from the one program memory
+    (through a read port each): the **compute sequencer** from instruction 0 upward,
+    driving the compute path, and the **message sequencer** from
+    :func:`hdl.isa.message_entry` downward, whose
+    ``SEND`` s read the activation SRAM through a read channel of their own, so that a core
+    sends one layer's output while it computes the next. Both take every token pulse
+    (each counts and consumes its own); the compiler gives them disjoint tokens. Either
+    may offer a message (``SEND`` word or ``SIGNAL`` token) to ``o_network``, never both
+    in one cycle. The run ends when both have halted (``done``).
+
     The host loads the memories through ``host`` (see the module's address map), pulses
-    ``start``, and waits for ``done``; ``cycles`` then holds the run's length, exactly as
-    :mod:`sim.cycle` predicts it. ``conflict`` is sticky: some cycle sent two reads or two
-    writes to one SRAM bank.
+    ``start``, and waits for ``done``; ``cycles`` then holds the run's length (the longer
+    of the two programs), exactly as :mod:`sim.cycle` predicts it. ``conflict`` is sticky:
+    some cycle sent two reads on one read channel or two writes to one SRAM bank, or
+    both sequencers offered a message.
 
     Parameters
     ----------
@@ -183,11 +194,14 @@ class Core(wiring.Component):
         params = self._params
         word = LANE_WIDTH * params.word_bytes
         m.submodules.datapath = datapath = Datapath(params)
-        m.submodules.sequencer = sequencer = Sequencer(
-            params, mac_drain=datapath.MAC_LATENCY, vector_drain=datapath.VECTOR_LATENCY,
-            send_drain=BankedSram.LATENCY)
+        drains = {"mac_drain": datapath.MAC_LATENCY, "vector_drain": datapath.VECTOR_LATENCY,
+                  "send_drain": BankedSram.LATENCY}
+        m.submodules.sequencer = sequencer = Sequencer(params, **drains)
+        m.submodules.messenger = messenger = Sequencer(params, **drains, entry=message_entry(params),
+                                                       downward=True)
         m.submodules.activations = activations = BankedSram(params.activation_sram, [
             SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
+            SramPort("send", "read", channel=1),
             SramPort("o", "write"), SramPort("host_write", "write")])
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
@@ -197,21 +211,30 @@ class Core(wiring.Component):
             shape=unsigned(word * instruction_words(params)), depth=params.program_depth, init=[])
         settings_read = settings.read_port(transparent_for=())
         program_read = program.read_port(transparent_for=())
+        message_read = program.read_port(transparent_for=())
         self._host(m, activations, weights, settings.write_port(granularity=word),
                    program.write_port(granularity=word))
 
+        both_send, collided = Signal(), Signal()     # both sequencers offered a message
         m.d.comb += [
             sequencer.start.eq(self.start),
-            self.busy.eq(sequencer.busy),
-            self.done.eq(sequencer.done),
-            self.cycles.eq(sequencer.cycles),
-            self.conflict.eq(activations.conflict | weights.conflict),
+            messenger.start.eq(self.start),
+            self.busy.eq(sequencer.busy | messenger.busy),
+            self.done.eq(sequencer.done & messenger.done),
+            self.cycles.eq(Mux(sequencer.cycles > messenger.cycles, sequencer.cycles, messenger.cycles)),
+            self.conflict.eq(activations.conflict | weights.conflict | collided),
             sequencer.i_tokens.eq(self.i_tokens),
-            self.o_tokens.eq(sequencer.o_tokens),
+            messenger.i_tokens.eq(self.i_tokens),
+            self.o_tokens.eq(sequencer.o_tokens | messenger.o_tokens),
             # Program and settings memories.
             program_read.en.eq(sequencer.program_en),
             program_read.addr.eq(sequencer.program_addr),
             sequencer.program_data.eq(program_read.data[:instruction_layout(params).size]),
+            message_read.en.eq(messenger.program_en),
+            message_read.addr.eq(messenger.program_addr),
+            messenger.program_data.eq(message_read.data[:instruction_layout(params).size]),
+            activations.send.en.eq(messenger.a_read.en),
+            activations.send.addr.eq(messenger.a_read.addr),
             settings_read.addr.eq(sequencer.settings_addr),
             datapath.settings.eq(settings_read.data[:settings_entry_layout(params.mac.columns).size]),
             # Operand reads: a from the activations; b from the weights (MAC) or activations (ADD).
@@ -239,17 +262,26 @@ class Core(wiring.Component):
             activations.o.data.eq(datapath.o_write.data),
             activations.o.mask.eq(datapath.o_write.mask),
         ]
-        # Messages: a SEND's word as it arrives from the SRAM, a SIGNAL's token.
-        signal = sequencer.o_tokens.any()
+        # Messages: a SEND's word as it arrives from the SRAM, a SIGNAL's token; from the
+        # message sequencer, or from the compute sequencer, never both in one cycle.
+        offers = []
+        for source, word in ((messenger, activations.send.data), (sequencer, activations.a.data)):
+            signal = source.o_tokens.any()
+            offers.append((source.send | signal, signal, source, word))
         message = self.o_network.payload
-        m.d.comb += [
-            self.o_network.valid.eq(sequencer.send | signal),
-            message.token.eq(signal),
-            message.dest_x.eq(sequencer.instruction.dest_x),
-            message.dest_y.eq(sequencer.instruction.dest_y),
-            message.dest_x_last.eq(sequencer.instruction.dest_x_last),
-            message.dest_y_last.eq(sequencer.instruction.dest_y_last),
-            message.addr.eq(sequencer.o_write.addr),   # region ACTIVATIONS is 0
-            message.data.eq(Mux(signal, sequencer.instruction.token, activations.a.data)),
-        ]
+        m.d.comb += both_send.eq(offers[0][0] & offers[1][0])
+        with m.If(both_send):
+            m.d.sync += collided.eq(1)
+        for index, (valid, signal, source, word) in enumerate(offers):
+            with (m.If if index == 0 else m.Elif)(valid):
+                m.d.comb += [
+                    self.o_network.valid.eq(1),
+                    message.token.eq(signal),
+                    message.dest_x.eq(source.instruction.dest_x),
+                    message.dest_y.eq(source.instruction.dest_y),
+                    message.dest_x_last.eq(source.instruction.dest_x_last),
+                    message.dest_y_last.eq(source.instruction.dest_y_last),
+                    message.addr.eq(source.o_write.addr),   # region ACTIVATIONS is 0
+                    message.data.eq(Mux(signal, source.instruction.token, word)),
+                ]
         return m

@@ -1,7 +1,12 @@
 """The core's instruction set: encoding, fields and timing, the one place they are defined.
 
-A core runs a program of wide instructions from its program memory, one at a time, from
-index 0 until ``HALT``. There are no branches and no data-dependent control: every
+A core runs two programs of wide instructions from its program memory, each one
+instruction at a time until its ``HALT``: the **compute program** from index 0 on the
+compute sequencer, which drives the MAC array and the vector unit, and the **message
+program** from :func:`message_entry` (the last index) downward on the message sequencer,
+which sends while the other computes. Either may hold any instruction; the
+compiler gives the compute instructions to the first and the ``SEND`` s to the second, and
+the core's run lasts until both have halted. There are no branches and no data-dependent control: every
 instruction's duration follows from its fields alone (the one exception, ``WAIT``,
 waits for a token the array's schedule has already sent).
 
@@ -86,7 +91,8 @@ drains for ``BankedSram.LATENCY`` cycles: each word leaves for the network in th
 after its read. ``DELAY`` takes ``prod(counts)`` cycles and no drain. ``SIGNAL`` takes
 one more cycle (its message leaves in it), ``WAIT`` one plus the cycles spent waiting,
 ``HALT`` none: ``done`` rises the cycle after its decode.
-``sim.cycle`` computes a program's cycles from this.
+``sim.cycle`` computes a program's cycles from this; a run lasts as long as the longer of
+the two programs.
 """
 
 import enum as py_enum
@@ -113,7 +119,7 @@ from .params import (
 
 __all__ = ["Opcode", "FETCH_CYCLES", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
            "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides",
-           "check_destinations"]
+           "check_destinations", "message_entry"]
 
 #: Cycles to fetch and decode one instruction.
 FETCH_CYCLES = 2
@@ -318,6 +324,14 @@ class Instruction:
             extent = stride * (count - 1)
             low, high = low + min(extent, 0), high + max(extent, 0)
         return low, high
+
+
+def message_entry(params):
+    """The instruction a core's message sequencer starts at: the last of the program
+    memory. The message program runs from there downward (its ``k``-th instruction at
+    ``program_depth - 1 - k``), the compute program upward from 0: together they may fill
+    the memory in any proportion."""
+    return params.program_depth - 1
 
 
 def check_destinations(instruction, rows, columns):

@@ -26,7 +26,8 @@ def _read_signature(params):
 class Sequencer(wiring.Component):
     """Runs a program from the program memory: no branches, no stalls, no data-dependent timing.
 
-    From ``start`` it fetches instruction 0, 1, ... and executes each to completion (see
+    From ``start`` it fetches instruction ``entry``, ``entry + 1``, ... (or ``entry - 1``,
+    ... going ``downward``) and executes each to completion (see
     :mod:`hdl.isa` for the instructions and their timing) until ``HALT``. A compute
     instruction drives one element a cycle: the addresses of operands ``a`` and ``b``
     and ``element`` (valid, first, last of tile). Its tiles come back through the compute
@@ -48,11 +49,18 @@ class Sequencer(wiring.Component):
         array or the vector unit.
     send_drain : int
         Cycles from a ``SEND`` element's read to its word's arrival (the SRAM's latency).
+    entry : int
+        The instruction every run starts at (0 for the core's compute sequencer,
+        :func:`hdl.isa.message_entry` for its message sequencer).
+    downward : bool
+        Fetch ``entry``, ``entry - 1``, ... instead of ``entry``, ``entry + 1``, ...: the
+        message program runs down from the top of the program memory while the compute
+        program runs up from 0, so the two share it in any proportion.
 
     Attributes
     ----------
     start : In(1)
-        Start the program at instruction 0 (ignored while running).
+        Start the program at instruction ``entry`` (ignored while running).
     busy : Out(1)
     done : Out(1)
         Set by ``HALT``, cleared by ``start``.
@@ -81,9 +89,13 @@ class Sequencer(wiring.Component):
         One-cycle pulses of ``SIGNAL``.
     """
 
-    def __init__(self, params, *, mac_drain, vector_drain, send_drain):
+    def __init__(self, params, *, mac_drain, vector_drain, send_drain, entry=0, downward=False):
         if not isinstance(params, CoreParams):
             raise TypeError(f"Sequencer params must be a CoreParams, not {params!r}")
+        if not isinstance(entry, int) or not 0 <= entry < params.program_depth:
+            raise ValueError(f"entry must be an instruction index in [0, {params.program_depth - 1}], "
+                             f"not {entry!r}")
+        self._entry, self._downward = entry, bool(downward)
         for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain),
                             ("send_drain", send_drain)):
             if not isinstance(value, int) or value < 1:
@@ -186,7 +198,7 @@ class Sequencer(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [pc.eq(0), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
+                    m.d.sync += [pc.eq(self._entry), self.busy.eq(1), self.done.eq(0), self.cycles.eq(0)]
                     # No token outlives a run.
                     m.d.sync += [count.eq(self.i_tokens[token]) for token, count in enumerate(pending)]
                     m.next = "FETCH"
@@ -195,7 +207,8 @@ class Sequencer(wiring.Component):
                 m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += decode.eq(1)
-                m.d.sync += [self.instruction.eq(self.program_data), pc.eq(pc + 1)]
+                next_pc = pc - 1 if self._downward else pc + 1
+                m.d.sync += [self.instruction.eq(self.program_data), pc.eq(next_pc)]
                 with m.Switch(self.program_data.opcode):
                     with m.Case(Opcode.HALT):
                         m.d.sync += [self.busy.eq(0), self.done.eq(1)]

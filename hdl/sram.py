@@ -27,10 +27,15 @@ class SramPort:
     span : int
         Consecutive words accessed per cycle (a MAC weight tile reads ``columns`` words);
         words ``addr .. addr + span - 1`` lie in ``span`` consecutive banks.
+    channel : int
+        Read ports only: which of each bank's physical read ports serves the port (0 or
+        more; a bank has as many as the highest channel of the SRAM's ports plus one).
+        Ports on different channels never conflict.
     """
     name: str
     kind: str
     span: int = 1
+    channel: int = 0
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -40,6 +45,9 @@ class SramPort:
                              f"not {self.kind!r}")
         if not isinstance(self.span, int) or self.span < 1:
             raise ValueError(f"SRAM port span must be a positive integer, not {self.span!r}")
+        if not isinstance(self.channel, int) or self.channel < 0 or (self.kind == "write" and self.channel):
+            raise ValueError(f"SRAM port channel must be a non-negative integer, and 0 for a write "
+                             f"port, not {self.channel!r}")
 
     def signature(self, params):
         word = LANE_WIDTH * params.word_bytes
@@ -55,13 +63,15 @@ class SramPort:
 class BankedSram(wiring.Component):
     """Banked single-cycle SRAM with several read and write ports and a conflict flag.
 
-    ``params.banks`` banks of simple dual-port memory (one read and one write per bank
-    per cycle, as FPGA block RAM and SRAM macros offer), in one word address space
-    interleaved word by word (word ``a`` in bank ``a % banks``, row ``a // banks``). In a
-    cycle every port may access ``span`` consecutive words; the compiler's schedule
-    keeps the accesses of one cycle in distinct banks. If two reads, or two writes,
-    reach one bank in the same cycle, the lowest-numbered port (in ``ports`` order) is
-    served and the sticky ``conflict`` flag rises; only reset clears it.
+    ``params.banks`` banks of memory with one write and ``channels`` read ports per bank
+    per cycle (one: simple dual-port memory, as FPGA block RAM and SRAM macros offer;
+    more: each channel a read port of its own, which FPGA tools build by replicating the
+    block), in one word address space interleaved word by word (word ``a`` in bank ``a %
+    banks``, row ``a // banks``). In a cycle every port may access ``span`` consecutive
+    words; the compiler's schedule keeps the accesses of one cycle in distinct banks (per
+    read channel). If two reads on one channel, or two writes, reach one bank in the same
+    cycle, the lowest-numbered port (in ``ports`` order) is served and the sticky
+    ``conflict`` flag rises; only reset clears it.
 
     Timing: read data appears on ``<port>.data`` the cycle after ``en`` (``LATENCY`` =
     1), valid for that cycle; a write lands at the clock edge
@@ -112,12 +122,17 @@ class BankedSram(wiring.Component):
     def params(self):
         return self._params
 
-    def _requests(self, kind):
-        """Every word access of ``kind``: (port, word index, bank, row, enable)."""
+    @property
+    def channels(self):
+        """Read ports of each bank."""
+        return 1 + max(port.channel for port in self._ports)
+
+    def _requests(self, kind, channel=0):
+        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable)."""
         params = self._params
         requests = []
         for port in self._ports:
-            if port.kind != kind:
+            if port.kind != kind or port.channel != channel:
                 continue
             interface = getattr(self, port.name)
             for word in range(port.span):
@@ -143,21 +158,22 @@ class BankedSram(wiring.Component):
         m = Module()
         params = self._params
         word_width = LANE_WIDTH * params.word_bytes
-        reads, writes = self._requests("read"), self._requests("write")
+        reads = [self._requests("read", channel) for channel in range(self.channels)]
+        writes = self._requests("write")
         collisions = []
-        read_ports = []
+        read_ports = [[] for _ in range(self.channels)]     # by channel, by bank
         for bank in range(params.banks):
             memory = Memory(shape=unsigned(word_width), depth=params.depth, init=[])
             m.submodules[f"bank{bank}"] = memory
-            read_port = memory.read_port(transparent_for=())
             write_port = memory.write_port(granularity=LANE_WIDTH)
-            read_ports.append(read_port)
-
-            hits, collision = self._arbitrate(m, bank, reads, "read")
-            collisions.append(collision)
-            for hit, (_, _, _, row, _) in reversed(list(zip(hits, reads))):
-                with m.If(hit):
-                    m.d.comb += [read_port.addr.eq(row), read_port.en.eq(1)]
+            for channel, requests in enumerate(reads):
+                read_port = memory.read_port(transparent_for=())
+                read_ports[channel].append(read_port)
+                hits, collision = self._arbitrate(m, bank, requests, f"read{channel or ''}")
+                collisions.append(collision)
+                for hit, (_, _, _, row, _) in reversed(list(zip(hits, requests))):
+                    with m.If(hit):
+                        m.d.comb += [read_port.addr.eq(row), read_port.en.eq(1)]
 
             hits, collision = self._arbitrate(m, bank, writes, "write")
             collisions.append(collision)
@@ -175,16 +191,17 @@ class BankedSram(wiring.Component):
             if port.kind != "read":
                 continue
             interface = getattr(self, port.name)
+            banks = read_ports[port.channel]
             words = []
-            for word, (_, _, bank, _, _) in enumerate(r for r in reads if r[0] is port):
+            for word, (_, _, bank, _, _) in enumerate(r for r in reads[port.channel] if r[0] is port):
                 if not params.bank_bits:
-                    words.append(read_ports[0].data)
+                    words.append(banks[0].data)
                     continue
                 bank_then = Signal(params.bank_bits, name=f"{port.name}_w{word}_bank")
                 m.d.sync += bank_then.eq(bank)
-                data = read_ports[0].data
+                data = banks[0].data
                 for index in range(1, params.banks):
-                    data = Mux(bank_then == index, read_ports[index].data, data)
+                    data = Mux(bank_then == index, banks[index].data, data)
                 words.append(data)
             m.d.comb += interface.data.eq(Cat(*words))
 

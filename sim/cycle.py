@@ -52,8 +52,9 @@ def write_cycles(instruction, params):
 
 
 def program_cycles(program, params):
-    """Cycles a run of ``program`` takes, from the cycle after ``start`` to ``HALT`` (the
-    core's ``cycles`` counter), when no ``WAIT`` has to wait."""
+    """Cycles a run of ``program`` takes, from the cycle after ``start`` to ``HALT`` (a
+    sequencer's ``cycles`` counter; the core's is the longer of its two programs'), when
+    no ``WAIT`` has to wait."""
     total = 0
     for instruction in program:
         total += instruction_cycles(instruction, params)

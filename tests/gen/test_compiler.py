@@ -70,8 +70,8 @@ def test_settings_table_overflow():
 def test_program_memory_overflow():
     params = CoreParams(program_depth=2)
     net = network((1, 1, 8), [conv("conv1", "input", 8, 8), conv("conv2", "conv1", 8, 8)])
-    with pytest.raises(CompileError, match=r"^program memory overflows: the program needs "
-                                           r"3 instructions, the core has 2$"):
+    with pytest.raises(CompileError, match=r"^program memory overflows: the compute and message programs "
+                                           r"need 3 \+ 1 instructions, the core has 2$"):
         compile_network(net, params)
 
 

@@ -57,15 +57,17 @@ def tile_elements(instruction):
     return flags
 
 
-def simulate(program, *, pulses=(), start_again=(), limit=None):
+def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downward=False):
     """Run ``program``; returns a record of what the sequencer did, cycle by cycle.
 
     ``pulses`` are ``(cycle, token)`` to pulse on ``i_tokens`` (cycle ``-1``: with
     ``start``; ``-2``: the cycle before, while idle); ``start_again`` are cycles to pulse
     ``start`` in while the program runs.
     """
-    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"], send_drain=1)
-    words = [encode(instruction, PARAMS) for instruction in program]
+    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"], send_drain=1,
+                    entry=entry, downward=downward)
+    step = -1 if downward else 1
+    words = {entry + step * index: encode(instruction, PARAMS) for index, instruction in enumerate(program)}
     limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
               "settings": {}, "tiles_in": [], "writes": [], "write_cycles": []}
@@ -130,9 +132,11 @@ def done_cycle(record):
     return next((cycle for cycle, done in enumerate(record["done"]) if done), None)
 
 
-@pytest.mark.parametrize("start_again", [(), (4, 30)], ids=["plain", "start-while-busy"])
-def test_program(start_again):
-    record = simulate(PROGRAM, start_again=start_again)
+@pytest.mark.parametrize("start_again, entry, downward", [((), 0, False), ((4, 30), 0, False),
+                                                           ((), 4, False), ((), 7, True)],
+                         ids=["plain", "start-while-busy", "entry-4", "downward-from-7"])
+def test_program(start_again, entry, downward):
+    record = simulate(PROGRAM, start_again=start_again, entry=entry, downward=downward)
     predicted = program_cycles(PROGRAM, PARAMS)
     starts = start_cycles(PROGRAM)
 
@@ -252,6 +256,8 @@ def test_start_forgets_earlier_tokens():
      r"^vector_drain must be a positive integer, not 2\.5$"),
     ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "send_drain": 0}, ValueError,
      r"^send_drain must be a positive integer, not 0$"),
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "send_drain": 1, "entry": 8}, ValueError,
+     r"^entry must be an instruction index in \[0, 7\], not 8$"),
 ])
 def test_sequencer_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):

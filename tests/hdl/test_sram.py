@@ -108,6 +108,34 @@ def test_same_bank_different_kinds_is_no_conflict():
     run(testbench)
 
 
+def test_reads_on_two_channels_of_one_bank():
+    """Each channel is a read port of its own: both read bank 3 in one cycle, no conflict;
+    two reads of one channel in one bank still conflict."""
+    ports = [SramPort("compute", "read"), SramPort("send", "read", channel=1),
+             SramPort("other", "read", channel=1), SramPort("host", "write")]
+
+    async def testbench(ctx, dut):
+        for address, value in ((3, 0x1234), (11, 0x5678)):
+            ctx.set(dut.host.en, 1)
+            ctx.set(dut.host.addr, address)
+            ctx.set(dut.host.data, value)
+            ctx.set(dut.host.mask, 0xF)
+            await ctx.tick()
+        ctx.set(dut.host.en, 0)
+        for port, address in ((dut.compute, 3), (dut.send, 11)):
+            ctx.set(port.en, 1)
+            ctx.set(port.addr, address)
+        await ctx.tick()
+        assert (ctx.get(dut.compute.data), ctx.get(dut.send.data)) == (0x1234, 0x5678)
+        assert ctx.get(dut.conflict) == 0
+        ctx.set(dut.compute.en, 0)
+        ctx.set(dut.other.en, 1)
+        ctx.set(dut.other.addr, 19)
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 1
+    run(testbench, ports)
+
+
 @pytest.mark.parametrize("ports, error, message", [
     ([], TypeError, r"^BankedSram ports must be a non-empty sequence of SramPort, not \(\)$"),
     ([SramPort("a", "read"), SramPort("a", "write")], ValueError,
@@ -124,6 +152,10 @@ def test_ports_wrong(ports, error, message):
     ({"name": "1x", "kind": "read"}, r"^SRAM port name must be an identifier, not '1x'$"),
     ({"name": "a", "kind": "modify"}, r"^SRAM port kind must be one of read, write, not 'modify'$"),
     ({"name": "a", "kind": "read", "span": 0}, r"^SRAM port span must be a positive integer, not 0$"),
+    ({"name": "a", "kind": "write", "channel": 1},
+     r"^SRAM port channel must be a non-negative integer, and 0 for a write port, not 1$"),
+    ({"name": "a", "kind": "read", "channel": -1},
+     r"^SRAM port channel must be a non-negative integer, and 0 for a write port, not -1$"),
 ])
 def test_port_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):

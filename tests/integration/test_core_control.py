@@ -9,7 +9,9 @@ the core tests share:
   and neither must a compiled program;
 - ``SIGNAL 3; WAIT 1; HALT`` must pulse ``o_tokens`` bit 3 for one cycle, and raise
   ``done`` in the cycle :func:`sim.tb.core_control.token_timing` predicts for a pulse of
-  ``i_tokens`` bit 1 in a chosen cycle.
+  ``i_tokens`` bit 1 in a chosen cycle;
+- a message program beside a compute program runs on its own timing, and ``done``
+  waits for the later of the two.
 """
 
 
@@ -30,12 +32,13 @@ WORD = PARAMS.word_bytes
 TIMEOUT_MARGIN = 100
 
 
-def load_words(program, settings_entries=1):
-    """Host writes loading ``program`` and ``settings_entries`` zero settings entries."""
+def load_words(program, settings_entries=1, messages=(Instruction(Opcode.HALT),)):
+    """Host writes loading ``program`` (and the message program ``messages``) and
+    ``settings_entries`` zero settings entries."""
     entry = bytes(PARAMS.settings_entry_words * WORD)
     compiled = Compiled(PARAMS, network=None, program=tuple(program), buffers={},
                         predicted_cycles=program_cycles(program, PARAMS), weight_image=b"",
-                        settings_image=(entry,) * settings_entries)
+                        settings_image=(entry,) * settings_entries, messages=tuple(messages))
     return compiled.load_words()
 
 
@@ -95,4 +98,25 @@ def test_tokens(pulse):
     assert result["done"] == done, f"i_tokens pulsed in cycle {pulse}: done in cycle {result['done']}, " \
                                    f"predicted {done}"
     assert result["counter"] == done
+    assert result["conflict"] == 0
+
+
+@pytest.mark.parametrize("pulse", [3, 40])
+def test_message_sequencer_runs_beside_the_compute_sequencer(pulse):
+    """The message program (from ``message_entry``) runs from the same ``start`` as the
+    compute program: its ``SIGNAL`` pulses when its own timing says, whatever the compute
+    sequencer waits for, and the core is done when the later of the two halts."""
+    compute = (Instruction(Opcode.WAIT, token=1), Instruction(Opcode.HALT))
+    messages = (Instruction(Opcode.DELAY, counts=(10,)), Instruction(Opcode.SIGNAL, token=4),
+                Instruction(Opcode.HALT))
+    _, compute_done = token_timing(compute, PARAMS, [(pulse, 1)])
+    signals, messages_done = token_timing(messages, PARAMS)
+    done = max(compute_done, messages_done)
+    assert signals == [(14, 4)] and (compute_done > messages_done) == (pulse == 40)
+    result = run_core_job(f"core-control-two-sequencers-{pulse}", "core_control", {
+        "load": load_words(compute, settings_entries=0, messages=messages), "pulses": [[pulse, 1 << 1]],
+        "limit": done + TIMEOUT_MARGIN}, testcase="run_tokens")
+    assert result["signals"] == [[cycle, 1 << token] for cycle, token in signals], \
+        f"o_tokens pulses {result['signals']}, predicted {signals}"
+    assert result["done"] == result["counter"] == done, f"done in cycle {result['done']}, predicted {done}"
     assert result["conflict"] == 0

@@ -14,8 +14,8 @@ by operands separated by whitespace (an operand holds no whitespace)::
 
     # 3x3 convolution, 8x8 outputs of 8 channels: each tile is the kernel window
     mac int8 reduce=3 counts=1,3,3,8,8 a=0x200+[8,8,80,8,80] b=0x40+[64,64,192] o=0x520+[0,0,0,8,64] s=1
-    # the same reading int8, writing int4 (results requantized, clamped and packed at int4)
-    mac int8 out=int4 reduce=3 counts=1,3,3,8,8 a=0x200+[8,8,80,8,80] b=0x40+[64,64,192] o=0x520+[0,0,0,4,32] s=1 clamp=-8..7
+    # a 1x1 convolution reading int8, writing int4 (requantized, clamped and packed at int4)
+    mac int8 out=int4 reduce=1 counts=1,8,8 a=0x200+[8,8,80] b=0x40 o=0x520+[0,4,32] s=1 clamp=-8..7
     add int2 counts=4,8,8 a=0x720+[2,8,64] b=0x928+[2,8,64] o=0xb28+[2,8,64] s=10 zp=-1 clamp=-1..1 a_zp=-1
     maxpool int8 reduce=2 counts=3,3,4,4 a=0+[64,640,128,1280] o=0x1900+[0,0,64,256] s=3 clamp=-128..-1
     send counts=8,2 a=0x40+[8,64] o=0x440+[8,64] dest_x=1

@@ -389,7 +389,8 @@ def encode(instruction, params):
         fields[name] = {"base": stream.base, "steps": list(encoded)}
     values = {
         "opcode": instruction.opcode, "precision": instruction.precision,
-        "out_precision": instruction.out_precision, "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,
+        "out_precision": instruction.out_precision, "rounding": instruction.rounding,
+        "reduce_levels": instruction.reduce_levels,
         "token": instruction.token, "dest_x": instruction.dest_x, "dest_y": instruction.dest_y,
         "counts": [count - 1 for count in instruction.counts],
         **fields,

@@ -126,8 +126,8 @@ def test_documented_example():
     lines = [line.strip() for line in example.splitlines()]
     program = assemble("\n".join(lines))
     assert [instruction.opcode for instruction in program] == [
-        Opcode.MAC, Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.WAIT, Opcode.DELAY,
-        Opcode.HALT]
+        Opcode.MAC, Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.WAIT,
+        Opcode.DELAY, Opcode.HALT]
     assert disassemble(program) == "".join(line + "\n" for line in lines if not line.startswith("#"))
     assert disassemble_words(assemble_words("\n".join(lines), CoreParams()), CoreParams()) == \
         disassemble(program)

@@ -354,6 +354,8 @@ class _ArrayCompiler:
         else:
             rows = (0, self.specs[layer.sources[0]].shape[0])
         every_word = isinstance(layer, (Conv2d, FullyConnected))
+        # A vector layer reads the source words holding its output channels, at the
+        # source's precision (a word of int4 holds twice the channels of a word of int8).
         low, high = self._channels(layer.name, part)
         return {source: Part(rows, (0, self._words(source)) if every_word else
                              (low // self._per_word(source), -(-high // self._per_word(source))))

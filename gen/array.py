@@ -324,7 +324,6 @@ class _ArrayCompiler:
             if name not in self.specs or name == "input":
                 raise CompileError(f"split given for {name!r}, which is not a layer of the network")
             self.splits[name] = Split(split)
-        self.per_word = params.word_bytes * network.precision.values_per_lane
         self.input_parts = self._check_input_parts(input_parts)
         self.consumers = {name: [] for name in self.specs}
         for layer in network.layers:
@@ -333,8 +332,12 @@ class _ArrayCompiler:
 
     # Planning --------------------------------------------------------------------------
 
+    def _per_word(self, name):
+        """Channels of tensor ``name`` one word holds, at the tensor's precision."""
+        return self.params.word_bytes * self.network.tensor_precision(name).values_per_lane
+
     def _words(self, name):
-        return -(-self.specs[name].shape[2] // self.per_word)
+        return -(-self.specs[name].shape[2] // self._per_word(name))
 
     def _check_input_parts(self, input_parts):
         """``input_parts`` by core index, each a :class:`Part` within the input; together they
@@ -424,14 +427,18 @@ class _ArrayCompiler:
         else:
             rows = (0, self.specs[layer.sources[0]].shape[0])
         every_word = isinstance(layer, (Conv2d, FullyConnected))
-        return {source: Part(rows, (0, self._words(source)) if every_word else part.words)
+        # A vector layer reads the source words holding its output channels, at the
+        # source's precision (a word of int4 holds twice the channels of a word of int8).
+        low, high = self._channels(layer.name, part)
+        return {source: Part(rows, (0, self._words(source)) if every_word else
+                             (low // self._per_word(source), -(-high // self._per_word(source))))
                 for source in layer.sources}
 
     def _elements(self, layer, part):
         """Loop-nest elements of one core's part (its compute cycles, less fixed overheads)."""
         _, width, _ = self.specs[layer.name].shape
         rows = part.rows[1] - part.rows[0]
-        tiles = -(-(part.words[1] - part.words[0]) * self.per_word // self.params.mac.columns)
+        tiles = -(-(part.words[1] - part.words[0]) * self._per_word(layer.name) // self.params.mac.columns)
         if isinstance(layer, (Conv2d, FullyConnected)):
             window = int(np.prod(layer.w.shape[1:-1])) if isinstance(layer, Conv2d) else 1
             return rows * width * tiles * window * self._words(layer.sources[0])
@@ -639,8 +646,8 @@ class _ArrayCompiler:
         return ops, messages, transfers
 
     def _channels(self, name, part):
-        channels = self.specs[name].shape[2]
-        return part.words[0] * self.per_word, min(channels, part.words[1] * self.per_word)
+        channels, per_word = self.specs[name].shape[2], self._per_word(name)
+        return part.words[0] * per_word, min(channels, part.words[1] * per_word)
 
     # Scheduling ------------------------------------------------------------------------
 

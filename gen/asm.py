@@ -14,6 +14,8 @@ by operands separated by whitespace (an operand holds no whitespace)::
 
     # 3x3 convolution, 8x8 outputs of 8 channels: each tile is the kernel window
     mac int8 reduce=3 counts=1,3,3,8,8 a=0x200+[8,8,80,8,80] b=0x40+[64,64,192] o=0x520+[0,0,0,8,64] s=1
+    # a 1x1 convolution reading int8, writing int4 (requantized, clamped and packed at int4)
+    mac int8 out=int4 reduce=1 counts=1,8,8 a=0x200+[8,8,80] b=0x40 o=0x520+[0,4,32] s=1 clamp=-8..7
     add int2 counts=4,8,8 a=0x720+[2,8,64] b=0x928+[2,8,64] o=0xb28+[2,8,64] s=10 zp=-1 clamp=-1..1 a_zp=-1
     maxpool int8 reduce=2 counts=3,3,4,4 a=0+[64,640,128,1280] o=0x1900+[0,0,64,256] s=3 clamp=-128..-1
     send counts=8,2 a=0x40+[8,64] o=0x440+[8,64] dest_x=1
@@ -33,7 +35,9 @@ too). A field left out keeps its default, the :class:`~hdl.isa.Instruction` defa
 operand             field                  value (default)
 ==================  =====================  =================================================
 ``PRECISION``       ``precision``          ``int8``, ``int4`` or ``int2``: operands are read
-                                           and results packed at it (``int8``)
+                                           at it (``int8``)
+``out=PRECISION``   ``out_precision``      results are requantized, clamped and packed at
+                                           it (the precision)
 ``TOKEN``           ``token``              ``signal`` and ``wait`` only, and required there:
                                            the token, a bare integer
 ``token=N``         ``token``              the same, on any opcode (0)
@@ -77,6 +81,7 @@ of a program and ``assemble(disassemble(program)) == tuple(program)`` for every 
 
 - the opcode, then the precision (always for a compute opcode, otherwise only if not
   ``int8``), then the bare token for ``signal`` and ``wait`` (always);
+- then ``out`` if the output precision differs from the precision;
 - then, only if not at their defaults and in this order: ``reduce``, ``counts``, ``a``,
   ``b``, ``o``, ``s``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
   ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``token`` (opcodes other than
@@ -139,7 +144,7 @@ _SCALARS = {"reduce": "reduce_levels", "zp": "zero_point", "a_zp": "a_zero_point
             "dest_y": "dest_y", "dest_x_last": "dest_x_last", "dest_y_last": "dest_y_last"}
 _STREAMS = ("a", "b", "o", "s")
 #: Every ``FIELD=VALUE`` operand, in canonical order.
-FIELDS = ("reduce", "counts", *_STREAMS, "zp", "clamp", "rounding", "a_zp", "a_mul", "a_shift",
+FIELDS = ("out", "reduce", "counts", *_STREAMS, "zp", "clamp", "rounding", "a_zp", "a_mul", "a_shift",
           "b_zp", "b_mul", "b_shift", "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last")
 #: Streams whose base is a byte address, written in hexadecimal.
 _HEX_BASES = ("a", "b", "o")
@@ -190,6 +195,11 @@ def _field(number, key, value):
             raise ValueError(f"line {number}: bad clamp {value!r}; expected MIN..MAX such as "
                              f"-128..127")
         return [("clamp_min", _integer(match[1])), ("clamp_max", _integer(match[2]))]
+    if key == "out":
+        if value not in PRECISIONS:
+            raise ValueError(f"line {number}: bad out precision {value!r}; expected one of "
+                             f"{', '.join(PRECISIONS)}")
+        return [("out_precision", PRECISIONS[value])]
     if key == "rounding":
         if value not in ROUNDINGS:
             raise ValueError(f"line {number}: bad rounding {value!r}; expected one of "
@@ -284,7 +294,9 @@ def _format(instruction):
     if instruction.opcode in _TOKEN_OPCODES:
         operands.append(str(instruction.token))
     for key in FIELDS:
-        if key == "counts" and differs["counts"]:
+        if key == "out" and instruction.out_precision != instruction.precision:
+            operands.append(f"out=int{instruction.out_precision.bits}")
+        elif key == "counts" and differs["counts"]:
             counts = list(instruction.counts)
             while counts[-1] == 1:
                 counts.pop()

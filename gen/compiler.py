@@ -1,7 +1,10 @@
 """The single-core compiler: a quantized network to a program, memory images and a cycle count.
 
 Every tensor gets a buffer in the activation SRAM, HWC, each pixel's channels packed at
-the network's precision into whole words (``lanes * 8 / bits`` channels a word). A buffer
+the tensor's own precision (:meth:`gen.network.Network.tensor_precision`) into whole
+words (``lanes * 8 / bits`` channels a word). Every instruction reads its operands (and a
+``MAC`` its weights) at its source tensor's precision and writes at its layer's
+(``precision`` and ``out_precision``). A buffer
 carries the border its consumers pad with, filled once at load time (the input zero
 point for a convolution, so that the folded bias stays exact; the precision's minimum for
 a max-pool, so that padding never wins), so every address stream is affine and no
@@ -264,8 +267,8 @@ class CoreCompiler:
         if not isinstance(params, CoreParams):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.network, self.params = network, params
-        self.precision = network.precision
         self.specs = network.specs()
+        self.precisions = {name: network.tensor_precision(name) for name in self.specs}
         self.weights = bytearray()
         self.settings = []
         self.program, self.messages = [], [Instruction(Opcode.HALT)]
@@ -280,7 +283,7 @@ class CoreCompiler:
             if isinstance(layer, Conv2d):
                 need, fill = layer.padding, self.specs[layer.source].zero_point
             elif isinstance(layer, MaxPool2d):
-                need, fill = layer.padding, self.precision.min
+                need, fill = layer.padding, self.precisions[layer.source].min
             else:
                 continue
             if any(need):
@@ -334,7 +337,7 @@ class CoreCompiler:
             # Keep the two operands of an ADD in different banks at every element: the
             # distance between the same pixel of the two is the same for all pixels.
             for shift in range(banks):
-                buffer = Buffer(name, height, width, channels, self.precision, word, border, fill,
+                buffer = Buffer(name, height, width, channels, self.precisions[name], word, border, fill,
                                 max(top, (floors or {}).get(name, 0)) + shift * word, first_row)
                 if all((buffer.address(0, 0) - buffers[p].address(0, 0)) // word % banks
                        for p in partners[name] if p in buffers):
@@ -362,18 +365,24 @@ class CoreCompiler:
 
     # Images ----------------------------------------------------------------------------
 
-    def _check_range(self, layer, name, values):
+    def _check_range(self, layer, name, values, precision):
+        """Refuse ``values`` (an array, or a scalar such as a zero point) outside ``precision``."""
         values = np.asarray(values)
-        bad = (values < self.precision.min) | (values > self.precision.max)
+        bad = (values < precision.min) | (values > precision.max)
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise CompileError(f"layer {layer.name}: {name}{list(index)} = {int(values[index])} lies "
-                               f"outside int{self.precision.bits} [{self.precision.min}, "
-                               f"{self.precision.max}]")
+            where = list(index) if values.ndim else ""
+            raise CompileError(f"layer {layer.name}: {name}{where} = {int(values[index])} lies "
+                               f"outside int{precision.bits} [{precision.min}, {precision.max}]")
 
-    def _add_weights(self, layer, w):
-        """Append the weight tiles of ``w`` (O, KH, KW, I); returns their byte offset."""
-        params, precision = self.params, self.precision
+    def _in_out(self, layer):
+        """The precisions ``layer`` reads (its first source's) and writes (its own)."""
+        return self.precisions[layer.sources[0]], self.precisions[layer.name]
+
+    def _add_weights(self, layer, w, precision):
+        """Append the weight tiles of ``w`` (O, KH, KW, I) packed at ``precision``; returns
+        their byte offset."""
+        params = self.params
         columns, word = params.mac.columns, params.word_bytes
         per_word = word * precision.values_per_lane
         out_channels, kh, kw, in_channels = w.shape
@@ -401,33 +410,41 @@ class CoreCompiler:
 
     # Layers ----------------------------------------------------------------------------
 
-    def _output_range(self, y_zp, relu, relu6=False, y_scale=None):
-        low, high = golden.activation_range(y_zp, relu=relu, bits=self.precision.bits,
-                                            relu6=relu6, y_scale=y_scale)
-        return {"zero_point": int(y_zp), "clamp_min": int(low), "clamp_max": int(high)}
+    def _output_range(self, layer, y_zp, relu, relu6=False, y_scale=None):
+        """The output zero point and clamp of ``layer`` at its output precision."""
+        out = self.precisions[layer.name]
+        self._check_range(layer, "y_zp", y_zp, out)
+        low, high = golden.activation_range(y_zp, relu=relu, bits=out.bits, relu6=relu6,
+                                            y_scale=y_scale)
+        return {"zero_point": int(y_zp), "clamp_min": int(low), "clamp_max": int(high),
+                "out_precision": out}
 
     def _ranges(self, layer, rows, channels):
         """Output rows and channels ``[first, last)`` to compute (all by default), and the
-        byte offset of the first channel within a pixel (whole words)."""
+        byte offsets of the first channel within a pixel of the source and of the output
+        (``(source, output)``, each at its tensor's precision)."""
         height, _, out_channels = self.specs[layer.name].shape
         rows, channels = rows or (0, height), channels or (0, out_channels)
-        return rows, channels, channels[0] * self.precision.bits // LANE_WIDTH
+        offsets = tuple(channels[0] * precision.bits // LANE_WIDTH for precision in self._in_out(layer))
+        return rows, channels, offsets
 
     def mac(self, layer, buffers, rows=None, channels=None):
         """The ``MAC`` of output rows ``rows`` and channels ``channels`` of a conv or
         fully-connected ``layer`` (all of them by default); ``channels`` start on a word."""
-        params, precision = self.params, self.precision
+        params = self.params
+        precision, out = self._in_out(layer)
         columns, word = params.mac.columns, params.word_bytes
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
-        (first, last), (low, high), offset = self._ranges(layer, rows, channels)
-        self._check_range(layer, "w", layer.w)
+        (first, last), (low, high), (_, offset) = self._ranges(layer, rows, channels)
+        self._check_range(layer, "w", layer.w, precision)
+        self._check_range(layer, "x_zp", spec.zero_point, precision)
         if isinstance(layer, FullyConnected):
             w = layer.w.reshape(layer.w.shape[0], 1, 1, -1)
             stride, padding = (1, 1), (0, 0, 0, 0)
         else:
             w, stride, padding = layer.w, layer.stride, layer.padding
-        output_range = self._output_range(layer.y_zp, layer.relu, layer.relu6, layer.y_scale)
+        output_range = self._output_range(layer, layer.y_zp, layer.relu, layer.relu6, layer.y_scale)
         rounding = Rounding.DOUBLE
         if isinstance(layer, FullyConnected) and layer.requantization == "fp64":
             # LiteRT's double-precision rounding, through the single rounding with
@@ -453,39 +470,41 @@ class CoreCompiler:
             (kh, {"a": x.pitch, "b": kw * words_in * tile}),
             (y.width, {"a": stride[1] * x.pixel_bytes, "o": y.pixel_bytes}),
             (last - first, {"a": stride[0] * x.pitch, "o": y.pitch}),
-            (len(entries), {"b": kh * kw * words_in * tile, "o": columns * precision.bits // LANE_WIDTH,
+            (len(entries), {"b": kh * kw * words_in * tile, "o": columns * out.bits // LANE_WIDTH,
                             "s": 1}),
         ]
         return Instruction(Opcode.MAC, precision, rounding, reduce_levels=3, **_nest(
             levels, a=x.address(first * stride[0] - padding[0], -padding[2]),
-            b=self._add_weights(layer, w), o=y.address(first, 0) + offset,
+            b=self._add_weights(layer, w, precision), o=y.address(first, 0) + offset,
             s=self._add_settings(layer, entries)), **output_range)
 
-    def _tiles(self, channels):
-        """Tiles of ``columns`` channels over ``channels`` ``[first, last)``, and a tile's bytes."""
+    def _tiles(self, layer, channels):
+        """Tiles of ``columns`` channels over ``channels`` ``[first, last)``, and a tile's
+        bytes in the source and in the output (``(source, output)``)."""
         columns = self.params.mac.columns
-        return -(-(channels[1] - channels[0]) // columns), columns * self.precision.bits // LANE_WIDTH
+        return (-(-(channels[1] - channels[0]) // columns),
+                tuple(columns * precision.bits // LANE_WIDTH for precision in self._in_out(layer)))
 
     def max_pool(self, layer, buffers, rows=None, channels=None):
         """The ``MAXPOOL`` of output rows ``rows`` and channels ``channels`` of ``layer``."""
         x, y = buffers[layer.source], buffers[layer.name]
-        (first, last), channels, offset = self._ranges(layer, rows, channels)
-        tiles, tile = self._tiles(channels)
+        (first, last), channels, (a_offset, o_offset) = self._ranges(layer, rows, channels)
+        tiles, (a_tile, o_tile) = self._tiles(layer, channels)
         (kh, kw), (sh, sw) = layer.kernel, layer.stride
         levels = [
             (kw, {"a": x.pixel_bytes}),
             (kh, {"a": x.pitch}),
             (y.width, {"a": sw * x.pixel_bytes, "o": y.pixel_bytes}),
             (last - first, {"a": sh * x.pitch, "o": y.pitch}),
-            (tiles, {"a": tile, "o": tile}),
+            (tiles, {"a": a_tile, "o": o_tile}),
         ]
         entry = _settings_entry(self.params, [0] * self.params.mac.columns,
                                 [IDENTITY_MULTIPLIER] * self.params.mac.columns,
                                 [IDENTITY_SHIFT] * self.params.mac.columns)
-        return Instruction(Opcode.MAXPOOL, self.precision, reduce_levels=2, **_nest(
-            levels, a=x.address(first * sh - layer.padding[0], -layer.padding[2]) + offset,
-            o=y.address(first, 0) + offset, s=self._add_settings(layer, [entry])),
-            **self._output_range(0, False))
+        return Instruction(Opcode.MAXPOOL, self.precisions[layer.source], reduce_levels=2, **_nest(
+            levels, a=x.address(first * sh - layer.padding[0], -layer.padding[2]) + a_offset,
+            o=y.address(first, 0) + o_offset, s=self._add_settings(layer, [entry])),
+            **self._output_range(layer, 0, False))
 
     def avg_pool(self, layer, buffers, rows=None, channels=None):
         """The ``AVGPOOL`` of channels ``channels`` of ``layer`` (its one row: ``rows`` is (0, 1))."""
@@ -495,8 +514,9 @@ class CoreCompiler:
                                f"{layer.kind!r}) is not implemented")
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
-        _, channels, offset = self._ranges(layer, rows, channels)
-        tiles, tile = self._tiles(channels)
+        _, channels, (a_offset, o_offset) = self._ranges(layer, rows, channels)
+        tiles, (a_tile, o_tile) = self._tiles(layer, channels)
+        self._check_range(layer, "x_zp", spec.zero_point, self.precisions[layer.source])
         count = x.height * x.width
         multiplier, shift = mean_params(x_scale=spec.scale, y_scale=layer.y_scale, count=count)
         columns = self.params.mac.columns
@@ -504,34 +524,36 @@ class CoreCompiler:
         entry = _settings_entry(self.params, [bias] * columns, [multiplier] * columns,
                                 [shift] * columns)
         levels = [(x.width, {"a": x.pixel_bytes}), (spec.shape[0], {"a": x.pitch}),
-                  (tiles, {"a": tile, "o": tile})]
-        return Instruction(Opcode.AVGPOOL, self.precision, reduce_levels=2, **_nest(
-            levels, a=x.address(0, 0) + offset, o=y.address(0, 0) + offset,
-            s=self._add_settings(layer, [entry])), **self._output_range(layer.y_zp, False))
+                  (tiles, {"a": a_tile, "o": o_tile})]
+        return Instruction(Opcode.AVGPOOL, self.precisions[layer.source], reduce_levels=2, **_nest(
+            levels, a=x.address(0, 0) + a_offset, o=y.address(0, 0) + o_offset,
+            s=self._add_settings(layer, [entry])), **self._output_range(layer, layer.y_zp, False))
 
     def add(self, layer, buffers, rows=None, channels=None):
         """The ``ADD`` of output rows ``rows`` and channels ``channels`` of ``layer``."""
         a, b = (buffers[source] for source in layer.sources)
         a_spec, b_spec = (self.specs[source] for source in layer.sources)
         y = buffers[layer.name]
-        (first, last), channels, offset = self._ranges(layer, rows, channels)
-        tiles, tile = self._tiles(channels)
+        (first, last), channels, (a_offset, o_offset) = self._ranges(layer, rows, channels)
+        tiles, (a_tile, o_tile) = self._tiles(layer, channels)
+        for name, spec in zip(("a_zp", "b_zp"), (a_spec, b_spec)):
+            self._check_range(layer, name, spec.zero_point, self.precisions[layer.sources[0]])
         p = add_params(a_scale=a_spec.scale, b_scale=b_spec.scale, y_scale=layer.y_scale)
         columns = self.params.mac.columns
         entry = _settings_entry(self.params, [0] * columns, [p.y_multiplier] * columns,
                                 [p.y_shift] * columns)
         levels = [
-            (tiles, {"a": tile, "b": tile, "o": tile}),
+            (tiles, {"a": a_tile, "b": a_tile, "o": o_tile}),
             (a.width, {"a": a.pixel_bytes, "b": b.pixel_bytes, "o": y.pixel_bytes}),
             (last - first, {"a": a.pitch, "b": b.pitch, "o": y.pitch}),
         ]
         instruction = Instruction(
-            Opcode.ADD, self.precision, reduce_levels=0, **_nest(
-                levels, a=a.address(first, 0) + offset, b=b.address(first, 0) + offset,
-                o=y.address(first, 0) + offset, s=self._add_settings(layer, [entry])),
+            Opcode.ADD, self.precisions[layer.sources[0]], reduce_levels=0, **_nest(
+                levels, a=a.address(first, 0) + a_offset, b=b.address(first, 0) + a_offset,
+                o=y.address(first, 0) + o_offset, s=self._add_settings(layer, [entry])),
             a_zero_point=a_spec.zero_point, b_zero_point=b_spec.zero_point,
             a_multiplier=p.a_multiplier, a_shift=p.a_shift, b_multiplier=p.b_multiplier,
-            b_shift=p.b_shift, **self._output_range(layer.y_zp, layer.relu, layer.relu6,
+            b_shift=p.b_shift, **self._output_range(layer, layer.y_zp, layer.relu, layer.relu6,
                                                     layer.y_scale))
         word, banks = self.params.word_bytes, self.params.activation_banks
         same = (element_addresses(instruction, "a") // word % banks

@@ -2,9 +2,15 @@
 
 Each layer holds exactly the parameters :mod:`sim.golden` takes and names its sources
 (``"input"`` or an earlier layer), so a :class:`Network` is both what the compiler maps
-onto a core and what the golden model runs (:meth:`Network.golden`). One network runs at
-one precision (``bits``): activations, weights, zero points and outputs are int8, int4 or
-int2 values.
+onto a core and what the golden model runs (:meth:`Network.golden`).
+
+Precisions. The network's ``bits`` (8, 4 or 2) is that of its input and the default of
+every layer. Each layer may set its own output precision (its field ``bits``, ``None``
+for the network's): a tensor is at the precision of the layer producing it, a layer reads
+its operands at its source tensor's precision, its weights (symmetric, as the MAC array's
+modes are) at that same precision, and requantizes, clamps and packs its output at its
+own. NorthPole's ResNet-50 is int8 in the first and last layers and int4 inside. Both
+operands of an ``ADD`` must have one precision.
 """
 
 from dataclasses import dataclass, field
@@ -30,6 +36,12 @@ class TensorSpec:
     zero_point: int
 
 
+def _check_bits(layer):
+    """A layer's output precision: ``None`` (the network's) or 8, 4 or 2."""
+    if layer.bits is not None and (isinstance(layer.bits, bool) or layer.bits not in (8, 4, 2)):
+        raise ValueError(f"layer {layer.name} bits must be one of 8, 4, 2 or None, not {layer.bits!r}")
+
+
 def _frozen_array(values, dtype=np.int64):
     array = np.array(values, dtype=dtype)
     array.setflags(write=False)
@@ -50,10 +62,12 @@ class Conv2d:
     padding: tuple = (0, 0, 0, 0)
     relu: bool = False
     relu6: bool = False
+    bits: int = None
 
     def __post_init__(self):
         object.__setattr__(self, "w", _frozen_array(self.w))
         object.__setattr__(self, "bias", _frozen_array(self.bias))
+        _check_bits(self)
 
     @property
     def sources(self):
@@ -67,11 +81,11 @@ class Conv2d:
                            output_size(width, kw, self.stride[1], left, right), out_channels),
                           self.y_scale, self.y_zp)
 
-    def golden(self, bits, x, spec):
+    def golden(self, bits, x, spec, out_bits=None):
         return golden.conv2d(x, self.w, self.bias, x_scale=spec.scale, x_zp=spec.zero_point,
                              w_scale=self.w_scale, y_scale=self.y_scale, y_zp=self.y_zp,
                              stride=self.stride, padding=self.padding, relu=self.relu, bits=bits,
-                             relu6=self.relu6)
+                             relu6=self.relu6, out_bits=out_bits)
 
     def macs(self, x):
         height, width, channels = self.output(x).shape
@@ -96,10 +110,12 @@ class FullyConnected:
     relu: bool = False
     relu6: bool = False
     requantization: str = "integer"
+    bits: int = None
 
     def __post_init__(self):
         object.__setattr__(self, "w", _frozen_array(self.w))
         object.__setattr__(self, "bias", _frozen_array(self.bias))
+        _check_bits(self)
         if self.requantization not in REQUANTIZATIONS:
             raise ValueError(f"fully connected layer {self.name} requantization must be one of "
                              f"{', '.join(REQUANTIZATIONS)}, not {self.requantization!r}")
@@ -114,11 +130,12 @@ class FullyConnected:
                              f"not {x.shape[0]}x{x.shape[1]}")
         return TensorSpec((1, 1, self.w.shape[0]), self.y_scale, self.y_zp)
 
-    def golden(self, bits, x, spec):
+    def golden(self, bits, x, spec, out_bits=None):
         y = golden.fully_connected(x.reshape(x.shape[0], -1), self.w, self.bias,
                                    x_scale=spec.scale, x_zp=spec.zero_point, w_scale=self.w_scale,
                                    y_scale=self.y_scale, y_zp=self.y_zp, relu=self.relu, bits=bits,
-                                   requantization=self.requantization, relu6=self.relu6)
+                                   requantization=self.requantization, relu6=self.relu6,
+                                   out_bits=out_bits)
         return y.reshape(x.shape[0], 1, 1, -1)
 
     def macs(self, x):
@@ -133,6 +150,10 @@ class MaxPool2d:
     kernel: tuple
     stride: tuple
     padding: tuple = (0, 0, 0, 0)
+    bits: int = None
+
+    def __post_init__(self):
+        _check_bits(self)
 
     @property
     def sources(self):
@@ -145,9 +166,9 @@ class MaxPool2d:
                            output_size(width, self.kernel[1], self.stride[1], left, right),
                            channels), x.scale, x.zero_point)
 
-    def golden(self, bits, x, spec):
+    def golden(self, bits, x, spec, out_bits=None):
         return golden.max_pool2d(x, kernel=self.kernel, stride=self.stride, padding=self.padding,
-                                 bits=bits)
+                                 bits=bits, out_bits=out_bits)
 
     def macs(self, x):
         return 0
@@ -166,8 +187,10 @@ class GlobalAvgPool:
     y_scale: float
     y_zp: int
     kind: str = "mean"
+    bits: int = None
 
     def __post_init__(self):
+        _check_bits(self)
         if self.kind not in GLOBAL_POOL_KINDS:
             raise ValueError(f"global pool {self.name} kind must be one of "
                              f"{', '.join(GLOBAL_POOL_KINDS)}, not {self.kind!r}")
@@ -179,15 +202,17 @@ class GlobalAvgPool:
     def output(self, x):
         return TensorSpec((1, 1, x.shape[2]), self.y_scale, self.y_zp)
 
-    def golden(self, bits, x, spec):
+    def golden(self, bits, x, spec, out_bits=None):
         if self.kind == "average_pool":
             if (np.float32(spec.scale), spec.zero_point) != (np.float32(self.y_scale), self.y_zp):
                 raise ValueError(f"global pool {self.name} of kind average_pool must keep its "
                                  f"input's quantization {(spec.scale, spec.zero_point)!r}, not "
                                  f"{(self.y_scale, self.y_zp)!r}")
-            return golden.global_average_pool2d(x, bits=bits).reshape(x.shape[0], 1, 1, -1)
+            return golden.global_average_pool2d(x, bits=bits, out_bits=out_bits).reshape(
+                x.shape[0], 1, 1, -1)
         y = golden.global_avg_pool(x, x_scale=spec.scale, x_zp=spec.zero_point,
-                                   y_scale=self.y_scale, y_zp=self.y_zp, bits=bits)
+                                   y_scale=self.y_scale, y_zp=self.y_zp, bits=bits,
+                                   out_bits=out_bits)
         return y.reshape(x.shape[0], 1, 1, -1)
 
     def macs(self, x):
@@ -203,6 +228,10 @@ class Add:
     y_zp: int
     relu: bool = False
     relu6: bool = False
+    bits: int = None
+
+    def __post_init__(self):
+        _check_bits(self)
 
     def output(self, a, b):
         if a.shape != b.shape:
@@ -210,10 +239,10 @@ class Add:
                              f"and {b.shape!r}")
         return TensorSpec(a.shape, self.y_scale, self.y_zp)
 
-    def golden(self, bits, a, b, a_spec, b_spec):
+    def golden(self, bits, a, b, a_spec, b_spec, out_bits=None):
         return golden.add(a, b, a_scale=a_spec.scale, a_zp=a_spec.zero_point, b_scale=b_spec.scale,
                           b_zp=b_spec.zero_point, y_scale=self.y_scale, y_zp=self.y_zp,
-                          relu=self.relu, bits=bits, relu6=self.relu6)
+                          relu=self.relu, bits=bits, relu6=self.relu6, out_bits=out_bits)
 
     def macs(self, a):
         return 0
@@ -224,7 +253,7 @@ LAYER_TYPES = (Conv2d, FullyConnected, MaxPool2d, GlobalAvgPool, Add)
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A graph of layers over one input tensor, at one precision.
+    """A graph of layers over one input tensor.
 
     Parameters
     ----------
@@ -232,6 +261,8 @@ class Network:
     layers : tuple of layers
         In an order where every source comes first; names distinct, not ``"input"``.
     bits : 8, 4 or 2
+        The input's precision, and that of every layer whose ``bits`` is ``None``
+        (:attr:`precision`); :meth:`tensor_precision` gives each tensor's.
     outputs : tuple of str
         Layers whose results the host reads (default: the last layer).
     """
@@ -257,6 +288,12 @@ class Network:
                     raise ValueError(f"layer {layer.name} reads {source!r}, which no earlier "
                                      f"layer produces")
             seen.add(layer.name)
+            if isinstance(layer, Add):
+                a, b = (self.tensor_precision(source) for source in layer.sources)
+                if a != b:
+                    raise ValueError(f"add {layer.name} reads {layer.sources[0]} at int{a.bits} and "
+                                     f"{layer.sources[1]} at int{b.bits}; both operands of an ADD "
+                                     f"must have one precision")
         outputs = tuple(self.outputs) or (self.layers[-1].name,)
         for name in outputs:
             if name not in seen - {"input"}:
@@ -265,7 +302,18 @@ class Network:
 
     @property
     def precision(self):
+        """The input's and default :class:`~hdl.params.Precision` (of ``bits``)."""
         return Precision.from_bits(self.bits)
+
+    def tensor_precision(self, name):
+        """The :class:`~hdl.params.Precision` of tensor ``name`` (``"input"`` or a layer):
+        the network's for the input, else its layer's ``bits`` or the network's."""
+        if name == "input":
+            return self.precision
+        for layer in self.layers:
+            if layer.name == name:
+                return Precision.from_bits(self.bits if layer.bits is None else layer.bits)
+        raise ValueError(f"tensor {name!r} is neither the input nor a layer of the network")
 
     def specs(self):
         """The :class:`TensorSpec` of the input and of every layer's output, by name."""
@@ -281,7 +329,9 @@ class Network:
         for layer in self.layers:
             inputs = [values[source] for source in layer.sources]
             sources = [specs[source] for source in layer.sources]
-            values[layer.name] = layer.golden(self.bits, *inputs, *sources)
+            values[layer.name] = layer.golden(self.tensor_precision(layer.sources[0]).bits, *inputs,
+                                              *sources,
+                                              out_bits=self.tensor_precision(layer.name).bits)
         return {name: value[0] for name, value in values.items()}
 
     def macs(self):

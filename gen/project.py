@@ -114,7 +114,8 @@ def _reload_words(compiled, params):
     """The most words any core loads for ``compiled``: weights, settings and program."""
     return max(-(-len(core.weight_image) // params.word_bytes)
                + len(core.settings_image) * params.settings_entry_words
-               + len(core.program) * instruction_words(params) for core in compiled.cores.values())
+               + (len(core.program) + len(core.messages)) * instruction_words(params)
+               for core in compiled.cores.values())
 
 
 def project(network, params, rows, columns, clock_hz, *, progress=None):
@@ -144,7 +145,8 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
             "compile_seconds": round(time.process_time() - begin, 1),
             "activation_bytes_per_core": max(a for a, _ in sram.values()),
             "weight_bytes_per_core": max(w for _, w in sram.values()),
-            "instructions_per_core": max(len(core.program) for core in compiled.cores.values()),
+            "instructions_per_core": max(len(core.program) + len(core.messages)
+                                         for core in compiled.cores.values()),
             "reload_words_per_core": _reload_words(compiled, params),
             "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
             "network_words": compiled.network_words,

@@ -76,10 +76,12 @@ class Datapath(wiring.Component):
     tile unpacked at the instruction's precision from each operand word at its byte
     offset. Each finished tile enters the :class:`~hdl.requantize.Requantizer`
     (``tile_in``) with ``settings``, the settings-table entry read for it, and the
-    instruction's zero point, clamp, precision and rounding. ``LATENCY`` cycles after an
-    element with ``last`` was issued, its packed tile leaves on ``o_write``: the
-    ``columns * bits / 8`` bytes placed at byte ``o_offset`` of a word,
-    with the byte mask to write just them.
+    instruction's zero point, clamp, output precision and rounding. ``LATENCY`` cycles
+    after an element with ``last`` was issued, its packed tile leaves on ``o_write``: the
+    ``columns * out_precision.bits / 8`` bytes placed at byte ``o_offset`` of a word,
+    with the byte mask to write just them. Operands are unpacked at ``precision`` and
+    results packed at ``out_precision``; the two only select multiplexers, so the timing
+    is the same for every pairing.
 
     Parameters
     ----------
@@ -185,14 +187,15 @@ class Datapath(wiring.Component):
                 requantizer.payload.multiplier[column].eq(self.settings.multiplier[column]),
                 requantizer.payload.shift[column].eq(self.settings.shift[column]),
             ]
-        for name in ("zero_point", "clamp_min", "clamp_max", "precision", "rounding"):
+        for name in ("zero_point", "clamp_min", "clamp_max", "rounding"):
             m.d.comb += requantizer.payload[name].eq(instruction[name])
+        m.d.comb += requantizer.payload.precision.eq(instruction.out_precision)
 
     def _write_back(self, m):
         params = self._params
         output = self._requantizer.o_data
         mask = Signal(params.word_bytes)
-        with m.Switch(self.instruction.precision):
+        with m.Switch(self.instruction.out_precision):
             for precision in Precision:
                 with m.Case(precision):
                     packed_bytes = params.mac.columns * precision.bits // LANE_WIDTH

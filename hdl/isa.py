@@ -48,7 +48,7 @@ Opcodes
 ``MAC``: conv and fully-connected layers: ``a`` times weight tiles ``b`` accumulated over
     each tile, requantized with entry ``s`` of the settings table (bias, multiplier, shift
     per output channel) and the instruction's ``zero_point``/``clamp_*``/``rounding``,
-    packed at ``precision`` and stored at ``o``.
+    packed at ``out_precision`` and stored at ``o``.
 ``ADD``: residual add: per element, LiteRT's int8 ADD of operands ``a`` and ``b``
     (``a_zero_point``, ``a_multiplier``, ``a_shift``, and ``b_*``), requantized with
     entry ``s`` (multiplier and shift of the output scale, bias 0) and stored at ``o``.
@@ -75,8 +75,20 @@ cycle whatever the rectangle's size. The rectangle must lie within the array: th
 instruction checks it against the largest array, :func:`check_destinations` against
 a given one.
 
-Every compute instruction selects its ``precision`` (int8, int4 or int2): operands are
-read and results packed at it. Requantize-and-store is not a separate instruction: every
+Precisions
+----------
+Every compute instruction selects two precisions (int8, int4 or int2). ``precision`` is
+that of the operands read: the activations of ``a`` and ``b`` and, for ``MAC``, the
+weights (the MAC array's modes are symmetric: weights are at the layer's input
+precision). ``out_precision`` is that of the result: each tile is requantized, clamped
+and packed at it, ``columns * out_precision.bits / 8`` bytes written at ``o`` with a byte
+mask. ``zero_point``, ``clamp_min`` and ``clamp_max`` are the output's and must lie in
+``out_precision``'s range (checked for compute opcodes; the other opcodes ignore them).
+``out_precision`` defaults to ``precision`` (``None`` in :class:`Instruction`), so
+"int8 in, int4 out" is ``precision=INT8, out_precision=INT4``. ``SEND`` copies whole
+words and ignores both. Neither precision changes an instruction's timing.
+
+Requantize-and-store is not a separate instruction: every
 compute instruction ends each tile with it, so accumulators never leave the pipeline and
 the next tile starts on the next cycle.
 
@@ -183,6 +195,7 @@ def instruction_layout(params):
     return data.StructLayout({
         "opcode": Opcode,
         "precision": Precision,
+        "out_precision": Precision,
         "rounding": Rounding,
         "reduce_levels": unsigned(2),
         "token": unsigned((TOKENS - 1).bit_length()),
@@ -230,7 +243,10 @@ class Stream:
 
 @dataclass(frozen=True)
 class Instruction:
-    """One instruction, with strides (not the encoded steps); see the module documentation."""
+    """One instruction, with strides (not the encoded steps); see the module documentation.
+
+    ``out_precision`` (last, keyword) is the result's precision; ``None`` means ``precision``.
+    """
     opcode: Opcode
     precision: Precision = Precision.INT8
     rounding: Rounding = Rounding.DOUBLE
@@ -254,10 +270,13 @@ class Instruction:
     dest_y: int = 0
     dest_x_last: int = None
     dest_y_last: int = None
+    out_precision: Precision = None
 
     def __post_init__(self):
         object.__setattr__(self, "opcode", Opcode(self.opcode))
         object.__setattr__(self, "precision", Precision(self.precision))
+        object.__setattr__(self, "out_precision", Precision(
+            self.precision if self.out_precision is None else self.out_precision))
         object.__setattr__(self, "rounding", Rounding(self.rounding))
         counts = tuple(self.counts) + (1,) * (LOOP_LEVELS - len(tuple(self.counts)))
         object.__setattr__(self, "counts", counts)
@@ -281,6 +300,13 @@ class Instruction:
                                  f"not {last!r}")
         for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point"):
             _check_range(name, getattr(self, name), -128, 127)
+        if self.opcode.computes:
+            out = self.out_precision
+            for name in ("zero_point", "clamp_min", "clamp_max"):
+                value = getattr(self, name)
+                if not out.min <= value <= out.max:
+                    raise ValueError(f"{name} must lie in [{out.min}, {out.max}] of out_precision "
+                                     f"int{out.bits}, not {value!r}")
         for name in ("a_multiplier", "b_multiplier"):
             _check_range(name, getattr(self, name), -(1 << 31), (1 << 31) - 1)
         for name in ("a_shift", "b_shift"):
@@ -416,7 +442,8 @@ def encode(instruction, params):
         fields[name] = {"base": stream.base, "steps": list(encoded)}
     values = {
         "opcode": instruction.opcode, "precision": instruction.precision,
-        "rounding": instruction.rounding, "reduce_levels": instruction.reduce_levels,
+        "out_precision": instruction.out_precision, "rounding": instruction.rounding,
+        "reduce_levels": instruction.reduce_levels,
         "token": instruction.token, "dest_x": instruction.dest_x, "dest_y": instruction.dest_y,
         "dest_x_last": instruction.dest_x_last, "dest_y_last": instruction.dest_y_last,
         "counts": [count - 1 for count in instruction.counts],
@@ -444,6 +471,7 @@ def decode(bits, params):
         "a_zero_point", "b_zero_point",
         "a_multiplier", "a_shift", "b_multiplier", "b_shift")}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
-                       reduce_levels, counts=counts, **streams, **scalars)
+                       reduce_levels, counts=counts, **streams, **scalars,
+                       out_precision=Precision(view.out_precision))
 
 

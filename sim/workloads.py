@@ -7,6 +7,7 @@ parameters are drawn from a seeded generator so that outputs spread over the out
 (not clamped flat). The hardware tests and ``make bench`` run the same cases.
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from gen.network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, N
 from hdl.params import Precision
 from sim import catalogue
 
-__all__ = ["Workload", "ParameterMaker", "LAYERS", "BLOCKS", "WORKLOADS", "build"]
+__all__ = ["Workload", "ParameterMaker", "LAYERS", "BLOCKS", "WORKLOADS", "build", "mixed_chain"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,12 @@ class Workload:
 
 
 class ParameterMaker:
-    """Draws layer parameters at one precision from one generator."""
+    """Draws layer parameters at one precision from one generator.
+
+    A layer's weights are drawn at this precision (its input's); given ``out_bits``, its
+    output zero point and scale are drawn for that output precision and the layer
+    carries it (``bits``), else they are at this precision too.
+    """
 
     def __init__(self, rng, bits):
         self.rng, self.precision = rng, Precision.from_bits(bits)
@@ -39,44 +45,47 @@ class ParameterMaker:
         p = self.precision
         return self.rng.integers(p.min, p.max + 1, shape)
 
-    def zero_point(self):
-        p = self.precision
+    def zero_point(self, out_bits=None):
+        p = self.precision if out_bits is None else Precision.from_bits(out_bits)
         return int(self.rng.integers(p.min // 2, p.max // 2 + 1))
 
     def spec(self, shape):
         return TensorSpec(tuple(shape), float(self.rng.uniform(0.01, 0.05)), self.zero_point())
 
-    def _y_scale(self, x_scale, w_scale, fan_in):
+    def _y_scale(self, x_scale, w_scale, fan_in, out_bits=None):
         """An output scale that maps the accumulators' spread onto about half the output range."""
         p = self.precision
+        out = p if out_bits is None else Precision.from_bits(out_bits)
         spread = math.sqrt(fan_in) * (p.max - p.min) ** 2 / 12
-        return float(x_scale * w_scale * spread / (p.max - p.min) * 2)
+        return float(x_scale * w_scale * spread / (out.max - out.min) * 2)
 
-    def conv(self, name, source, x, out_channels, kernel, stride, relu):
+    def conv(self, name, source, x, out_channels, kernel, stride, relu, out_bits=None):
         """A square ``kernel`` x ``kernel`` convolution with TFLite SAME padding."""
         height, width, _ = x.shape
         padding = catalogue.same_padding(height, kernel, stride) + \
             catalogue.same_padding(width, kernel, stride)
         return self.conv2d(name, source, x, out_channels, (kernel, kernel), (stride, stride),
-                           padding, relu)
+                           padding, relu, out_bits)
 
-    def conv2d(self, name, source, x, out_channels, kernel, stride, padding, relu):
+    def conv2d(self, name, source, x, out_channels, kernel, stride, padding, relu, out_bits=None):
         """A convolution of any ``kernel`` (kh, kw), ``stride`` and ``padding``."""
         channels = x.shape[2]
         w = self.values((out_channels, *kernel, channels))
         w_scale = self.rng.uniform(0.005, 0.02, out_channels)
         fan_in = kernel[0] * kernel[1] * channels
-        y_scale = self._y_scale(x.scale, float(w_scale.mean()), fan_in)
+        y_scale = self._y_scale(x.scale, float(w_scale.mean()), fan_in, out_bits)
         bias = self.rng.integers(-4 * fan_in, 4 * fan_in + 1, out_channels)
         return Conv2d(name, source, w, bias, tuple(float(s) for s in w_scale), y_scale,
-                      self.zero_point(), tuple(stride), tuple(padding), relu)
+                      self.zero_point(out_bits), tuple(stride), tuple(padding), relu,
+                      bits=out_bits)
 
-    def fully_connected(self, name, source, x, out_features):
+    def fully_connected(self, name, source, x, out_features, out_bits=None):
         channels = x.shape[2]
         w = self.values((out_features, channels))
         w_scale = float(self.rng.uniform(0.005, 0.02))
         return FullyConnected(name, source, w, self.rng.integers(-64, 65, out_features), w_scale,
-                              self._y_scale(x.scale, w_scale, channels), self.zero_point())
+                              self._y_scale(x.scale, w_scale, channels, out_bits),
+                              self.zero_point(out_bits), bits=out_bits)
 
 
 def _spec_after(network_input, layers):
@@ -178,3 +187,42 @@ def build(workload, bits, seed, *, shape=None, width=None):
     maker = ParameterMaker(rng, bits)
     network = workload.builder(maker, shape or workload.shape, width or workload.width)
     return network, maker.values(network.input.shape)
+
+
+def mixed_chain(seed, shape=(8, 8, 16), width=16):
+    """A chain through every precision pairing NorthPole's ResNet-50 needs, with parameters
+    from ``seed``, and a random int8 input frame for it.
+
+    ``conv1`` 3x3 int8 -> int4 (ReLU), ``conv2`` 1x1 int4 -> int2, ``conv3`` 3x3 int2 ->
+    int4, ``add`` of ``conv3`` and ``conv1`` at int4 (ReLU), ``conv4`` 1x1 int4 -> int8,
+    ``pool`` a global average pool of ``add`` int4 -> int8 and ``fc`` a fully connected
+    layer at int8; every layer is an output of the :class:`~gen.network.Network` (input
+    at int8).
+    """
+    rng = np.random.default_rng(seed)
+    makers = {bits: ParameterMaker(rng, bits) for bits in (8, 4, 2)}
+    x = makers[8].spec(shape)
+    layers = []
+
+    def spec(name):
+        return Network(x, layers, 8).specs()[name] if layers else x
+
+    def conv(bits, name, source, kernel, relu, out_bits):
+        """A conv whose bias is within the accumulators' spread at ``bits`` (the makers' bias
+        suits int8 accumulators and would swamp narrow ones)."""
+        layer = makers[bits].conv(name, source, spec(source), width, kernel, 1, relu, out_bits)
+        p, fan_in = makers[bits].precision, int(np.prod(layer.w.shape[1:]))
+        spread = int(math.sqrt(fan_in) * (p.max - p.min) ** 2 / 12)
+        layers.append(dataclasses.replace(layer, bias=rng.integers(-spread // 2, spread // 2 + 1, width)))
+
+    conv(8, "conv1", "input", 3, True, 4)
+    conv(4, "conv2", "conv1", 1, False, 2)
+    conv(2, "conv3", "conv2", 3, False, 4)
+    specs = Network(x, layers, 8).specs()
+    layers.append(Add("add", ("conv3", "conv1"), max(specs["conv3"].scale, specs["conv1"].scale) * 1.5,
+                      makers[4].zero_point(), relu=True, bits=4))
+    conv(4, "conv4", "add", 1, False, 8)
+    layers.append(GlobalAvgPool("pool", "add", spec("add").scale * 0.6, makers[8].zero_point(), bits=8))
+    layers.append(makers[8].fully_connected("fc", "pool", spec("pool"), width, out_bits=8))
+    network = Network(x, layers, 8, outputs=tuple(layer.name for layer in layers))
+    return network, makers[8].values(shape)

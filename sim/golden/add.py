@@ -61,7 +61,8 @@ def add_params(*, a_scale, b_scale, y_scale):
                      *_smaller_than_one(y_real, "2 * max input scale / (2**20 * y_scale)"))
 
 
-def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8, relu6=False):
+def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8, relu6=False,
+        out_bits=None):
     """Quantized element-wise ``a + b`` of two equal-shape tensors (``ADD``, no broadcast).
 
     Parameters
@@ -74,7 +75,9 @@ def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8
     relu6 : bool
         Fused ReLU6: also clamps at the quantized 6.0 (``activation_range``).
     bits : 8, 4 or 2
-        Range of the inputs, the zero points and the output (same arithmetic).
+        Range of both inputs and their zero points (same arithmetic).
+    out_bits : 8, 4, 2 or None
+        Range of ``y_zp`` and of the output (``None``: ``bits``).
 
     Returns an ``int8`` array of the inputs' shape.
     """
@@ -85,7 +88,8 @@ def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8
         raise ValueError(f"b must have the shape of a {a.shape!r}, not {b.shape!r}")
     a_zp = checks.zero_point(a_zp, "a_zp", precision)
     b_zp = checks.zero_point(b_zp, "b_zp", precision)
-    y_zp = checks.zero_point(y_zp, "y_zp", precision)
+    out = checks.out_precision(out_bits, bits)
+    y_zp = checks.zero_point(y_zp, "y_zp", out)
     p = add_params(a_scale=a_scale, b_scale=b_scale, y_scale=y_scale)
     a_scaled = multiply_by_quantized_multiplier((a - a_zp) << ADD_LEFT_SHIFT,
                                                 p.a_multiplier, p.a_shift)
@@ -93,5 +97,5 @@ def add(a, b, *, a_scale, a_zp, b_scale, b_zp, y_scale, y_zp, relu=False, bits=8
                                                 p.b_multiplier, p.b_shift)
     total = a_scaled.astype(np.int64) + b_scaled
     y = multiply_by_quantized_multiplier(total, p.y_multiplier, p.y_shift).astype(np.int64)
-    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
+    low, high = activation_range(y_zp, relu=relu, bits=out.bits, relu6=relu6, y_scale=y_scale)
     return np.clip(y + y_zp, low, high).astype(np.int8)

@@ -9,7 +9,7 @@ import numpy as np
 
 from hdl.params import Precision
 
-__all__ = ["INT32_MIN", "INT32_MAX", "precision", "scale", "scales", "zero_point",
+__all__ = ["INT32_MIN", "INT32_MAX", "precision", "out_precision", "scale", "scales", "zero_point",
            "activations", "weights", "int32_vector", "pair", "quad"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -20,6 +20,15 @@ def precision(bits):
     if isinstance(bits, bool) or bits not in (8, 4, 2):
         raise ValueError(f"bits must be one of 8, 4, 2, not {bits!r}")
     return Precision.from_bits(bits)
+
+
+def out_precision(out_bits, bits):
+    """The output's :class:`~hdl.params.Precision`: ``out_bits`` (8, 4 or 2), or ``bits`` if ``None``."""
+    if out_bits is None:
+        return precision(bits)
+    if isinstance(out_bits, bool) or out_bits not in (8, 4, 2):
+        raise ValueError(f"out_bits must be one of 8, 4, 2, not {out_bits!r}")
+    return Precision.from_bits(out_bits)
 
 
 def scale(value, name):

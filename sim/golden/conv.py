@@ -15,7 +15,8 @@ output channel, but with different arithmetic:
   Its integer-only overloads (tflite-micro's kernels) requantize as ``CONV_2D`` does;
   :func:`fully_connected` offers both through ``requantization``.
 
-``bits`` narrows activations, weights and outputs to int4 or int2 with the same arithmetic.
+``bits`` narrows activations and weights to int4 or int2 with the same arithmetic, and
+``out_bits`` (default ``bits``) the output: "int8 in, int4 out" is ``bits=8, out_bits=4``.
 """
 
 import numpy as np
@@ -131,7 +132,7 @@ def output_size(size, kernel, stride, before, after):
 
 
 def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
-           padding=(0, 0, 0, 0), relu=False, bits=8, relu6=False):
+           padding=(0, 0, 0, 0), relu=False, bits=8, relu6=False, out_bits=None):
     """Quantized 2-D convolution (``CONV_2D``, no dilation, no groups).
 
     Parameters
@@ -151,9 +152,11 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
     relu : bool
         Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
     bits : 8, 4 or 2
-        Range of ``x``, ``w``, the zero points and the output.
+        Range of ``x``, ``w`` and ``x_zp``.
     relu6 : bool
         Fused ReLU6: also clamps at the quantized 6.0 (:func:`activation_range`).
+    out_bits : 8, 4, 2 or None
+        Range of ``y_zp`` and of the output (``None``: ``bits``).
 
     Returns an ``int8`` array (N, OH, OW, O).
     """
@@ -165,7 +168,8 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
         raise ValueError(f"w must have {x.shape[3]} input channels like x, not {in_channels!r}")
     bias = checks.int32_vector(bias, "bias", out_channels)
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
-    y_zp = checks.zero_point(y_zp, "y_zp", precision)
+    out = checks.out_precision(out_bits, bits)
+    y_zp = checks.zero_point(y_zp, "y_zp", out)
     sh, sw = checks.pair(stride, "stride", 1)
     top, bottom, left, right = checks.quad(padding, "padding")
     oh = output_size(x.shape[1], kh, sh, top, bottom)
@@ -181,13 +185,13 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
         for j in range(kw):
             window = offset[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
             acc += window @ w[:, i, j, :].T
-    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
+    low, high = activation_range(y_zp, relu=relu, bits=out.bits, relu6=relu6, y_scale=y_scale)
     return requantize(wrap_int32(acc), bias=bias, multiplier=multiplier, shift=shift,
                       zero_point=y_zp, clamp_min=low, clamp_max=high).astype(np.int8)
 
 
 def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=False, bits=8,
-                    requantization="fp64", relu6=False):
+                    requantization="fp64", relu6=False, out_bits=None):
     """Quantized fully-connected layer (``FULLY_CONNECTED``).
 
     Both variants accumulate ``(x - x_zp) @ w.T`` in a wrapping int32 accumulator and add
@@ -218,7 +222,7 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
     x : int8 array (N, I)
     w : integer array (O, I)
     bias : int32-valued integer array (O,)
-    x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits, relu6
+    x_scale, x_zp, w_scale, y_scale, y_zp, relu, bits, relu6, out_bits
         As for :func:`conv2d`.
     requantization : ``"fp64"`` or ``"integer"``
         One of :data:`REQUANTIZATIONS`, as above.
@@ -235,8 +239,9 @@ def fully_connected(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, relu=F
         raise ValueError(f"w must have {x.shape[1]} inputs like x, not {w.shape[1]!r}")
     bias = checks.int32_vector(bias, "bias", w.shape[0])
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
-    y_zp = checks.zero_point(y_zp, "y_zp", precision)
-    low, high = activation_range(y_zp, relu=relu, bits=bits, relu6=relu6, y_scale=y_scale)
+    out = checks.out_precision(out_bits, bits)
+    y_zp = checks.zero_point(y_zp, "y_zp", out)
+    low, high = activation_range(y_zp, relu=relu, bits=out.bits, relu6=relu6, y_scale=y_scale)
     acc = wrap_int32((x - x_zp) @ w.T)
     if requantization == "integer":
         multiplier, shift = conv_requant_params(x_scale=x_scale, w_scale=w_scale,

@@ -1,6 +1,7 @@
 """Pooling: LiteRT's int8 MAX_POOL_2D and the MEAN that stands for a global average pool.
 
-``bits`` narrows inputs, zero points and outputs to int4 or int2 with the same arithmetic.
+``bits`` narrows inputs and their zero points to int4 or int2 with the same arithmetic;
+``out_bits`` (default ``bits``) the output zero point and the output clamp.
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ from .simd import wrap_int32
 __all__ = ["max_pool2d", "global_avg_pool", "global_average_pool2d", "mean_params"]
 
 
-def max_pool2d(x, *, kernel, stride, padding, bits=8):
+def max_pool2d(x, *, kernel, stride, padding, bits=8, out_bits=None):
     """Max pooling (``reference_integer_ops::MaxPool``): padding positions never win.
 
     Each output is the maximum of the inputs its window covers; the window is clipped to
@@ -30,11 +31,15 @@ def max_pool2d(x, *, kernel, stride, padding, bits=8):
     padding : (top, bottom, left, right)
         Each smaller than the kernel, so that every window holds at least one input.
     bits : 8, 4 or 2
-        Range of ``x`` and of the output.
+        Range of ``x``.
+    out_bits : 8, 4, 2 or None
+        Range of the output (``None``: ``bits``): each maximum is clamped to it (the
+        hardware's identity requantization and clamp).
 
     Returns an ``int8`` array (N, OH, OW, C).
     """
     x = checks.activations(x, "x", checks.precision(bits), 4)
+    out = checks.out_precision(out_bits, bits)
     kh, kw = checks.pair(kernel, "kernel", 1)
     sh, sw = checks.pair(stride, "stride", 1)
     top, bottom, left, right = checks.quad(padding, "padding")
@@ -51,7 +56,7 @@ def max_pool2d(x, *, kernel, stride, padding, bits=8):
     for i in range(kh):
         for j in range(kw):
             y = np.maximum(y, padded[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :])
-    return y.astype(np.int8)
+    return np.clip(y, out.min, out.max).astype(np.int8)
 
 
 def mean_params(*, x_scale, y_scale, count):
@@ -71,7 +76,7 @@ def mean_params(*, x_scale, y_scale, count):
     return (multiplier << k) // count, shift - k
 
 
-def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits=8):
+def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits=8, out_bits=None):
     """Global average pool over H and W: int8 ``MEAN`` as LiteRT 2.3's reference kernel runs it.
 
     TF 2.21's converter turns Keras' ``GlobalAveragePooling2D`` into one ``MEAN`` over
@@ -91,26 +96,29 @@ def global_avg_pool(x, *, x_scale, x_zp, y_scale, y_zp, bits=8):
     x : int8 array (N, H, W, C)
         Values in the range of ``bits``.
     x_scale, x_zp, y_scale, y_zp : the input's and output's quantization
-        Zero points in the range of ``bits``.
+        ``x_zp`` in the range of ``bits``, ``y_zp`` in that of ``out_bits``.
     bits : 8, 4 or 2
-        Range of ``x``, the zero points and the output.
+        Range of ``x`` and ``x_zp``.
+    out_bits : 8, 4, 2 or None
+        Range of ``y_zp`` and of the output (``None``: ``bits``).
 
     Returns an ``int8`` array (N, C).
     """
     precision = checks.precision(bits)
     x = checks.activations(x, "x", precision, 4)
     x_zp = checks.zero_point(x_zp, "x_zp", precision)
-    y_zp = checks.zero_point(y_zp, "y_zp", precision)
+    out = checks.out_precision(out_bits, bits)
+    y_zp = checks.zero_point(y_zp, "y_zp", out)
     count = x.shape[1] * x.shape[2]
     if count == 0:
         raise ValueError(f"x must have a non-empty H x W, not shape {x.shape!r}")
     multiplier, shift = mean_params(x_scale=x_scale, y_scale=y_scale, count=count)
     sums = wrap_int32(x.sum(axis=(1, 2)) - x_zp * count)
     y = multiply_by_quantized_multiplier(sums, multiplier, shift).astype(np.int64) + y_zp
-    return np.clip(y, precision.min, precision.max).astype(np.int8)
+    return np.clip(y, out.min, out.max).astype(np.int8)
 
 
-def global_average_pool2d(x, *, bits=8):
+def global_average_pool2d(x, *, bits=8, out_bits=None):
     """``AVERAGE_POOL_2D`` with the window the whole input (``reference_integer_ops::AveragePool``).
 
     Unlike ``MEAN`` it does not requantize (the converter gives input and output one
@@ -123,11 +131,15 @@ def global_average_pool2d(x, *, bits=8):
     x : int8 array (N, H, W, C)
         Values in the range of ``bits``.
     bits : 8, 4 or 2
+        Range of ``x``.
+    out_bits : 8, 4, 2 or None
+        Range of the output (``None``: ``bits``).
 
     Returns an ``int8`` array (N, C).
     """
     precision = checks.precision(bits)
     x = checks.activations(x, "x", precision, 4)
+    out = checks.out_precision(out_bits, bits)
     count = x.shape[1] * x.shape[2]
     if count == 0:
         raise ValueError(f"x must have a non-empty H x W, not shape {x.shape!r}")
@@ -135,4 +147,4 @@ def global_average_pool2d(x, *, bits=8):
     half = count // 2
     magnitude = (np.abs(sums) + half) // count           # truncation toward zero of |acc| +- half
     y = np.where(sums > 0, magnitude, -magnitude)
-    return np.clip(y, precision.min, precision.max).astype(np.int8)
+    return np.clip(y, out.min, out.max).astype(np.int8)

@@ -70,7 +70,7 @@ def test_rectangles_cover_the_places_once(places):
 def pulses_sent_and_taken(compiled):
     sent, taken = Counter(), Counter()
     for place, core in compiled.cores.items():
-        for instruction in core.program:
+        for instruction in core.program + core.messages:
             if instruction.opcode == Opcode.SIGNAL:
                 for destination in instruction.destinations:
                     sent[destination, instruction.token] += 1
@@ -86,10 +86,10 @@ def test_channel_split_input_is_multicast():
     multicast = compile_array(network, DEFAULT_CORE, 4, 4, splits, multicast=True)
     unicast = compile_array(network, DEFAULT_CORE, 4, 4, splits, multicast=False)
     context = f"SEED={seed}"
-    rectangles = [instruction for core in multicast.cores.values() for instruction in core.program
+    rectangles = [instruction for core in multicast.cores.values() for instruction in core.messages
                   if instruction.opcode == Opcode.SEND and len(instruction.destinations) > 1]
     assert rectangles, context
-    assert not [instruction for core in unicast.cores.values() for instruction in core.program
+    assert not [instruction for core in unicast.cores.values() for instruction in core.messages
                 if instruction.opcode == Opcode.SEND and len(instruction.destinations) > 1], context
     assert multicast.network_words < unicast.network_words, context
     # The same words reach the same readers either way.
@@ -97,7 +97,7 @@ def test_channel_split_input_is_multicast():
     for compiled in (multicast, unicast):
         delivered[compiled is multicast] = sum(
             instruction.elements * len(instruction.destinations) for core in compiled.cores.values()
-            for instruction in core.program if instruction.opcode == Opcode.SEND)
+            for instruction in core.messages if instruction.opcode == Opcode.SEND)
     assert delivered[True] == delivered[False], context
     for compiled in (multicast, unicast):
         sent, taken = pulses_sent_and_taken(compiled)

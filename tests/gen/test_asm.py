@@ -18,7 +18,7 @@ from sim.tb.runner import ROOT
 from sim.workloads import WORKLOADS, build
 
 OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait, send, delay"
-FIELDS = ("reduce, counts, a, b, o, s, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, "
+FIELDS = ("out, reduce, counts, a, b, o, s, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, "
           "token, dest_x, dest_y, dest_x_last, dest_y_last")
 #: Bits and hexadecimal digits of an instruction word of the default core.
 BITS = instruction_layout(CoreParams()).size
@@ -35,6 +35,8 @@ def exactly(message):
 CANONICAL = """\
 mac int8 reduce=3 counts=4,3,3,8,8,2 a=0x100+[8,64,640,16,1280] b=0+[64,256,768,0,0,2304] \
 o=0x2000+[0,0,0,8,64,4] s=0+[0,0,0,0,0,1] zp=-3 clamp=-3..127 rounding=single
+mac int8 out=int4 reduce=3 counts=4,3,3 a=0x100+[8,64,640] b=0+[64,256,768] s=2 zp=-1 clamp=-8..7
+avgpool int2 out=int8 reduce=2 counts=8,8 a=0x10+[8,64] o=0x4000 s=3
 add int4 counts=4,8,8 a=0x720+[2,8,64] b=0x928+[2,8,64] o=0xb28+[2,8,64] s=5 zp=1 clamp=-8..7 \
 a_zp=2 a_mul=1073741824 a_shift=-1 b_zp=-1 b_mul=1094744301 b_shift=-10
 maxpool int2 reduce=2 counts=3,3,4,4,2 a=0x40+[64,640,128,1280,2] o=0x1900+[0,0,64,256,2] s=7 \
@@ -54,6 +56,11 @@ PROGRAM = (
                 a=Stream(0x100, (8, 64, 640, 16, 1280, 0)), b=Stream(0, (64, 256, 768, 0, 0, 2304)),
                 o=Stream(0x2000, (0, 0, 0, 8, 64, 4)), s=Stream(0, (0, 0, 0, 0, 0, 1)),
                 zero_point=-3, clamp_min=-3, clamp_max=127),
+    Instruction(Opcode.MAC, Precision.INT8, reduce_levels=3, counts=(4, 3, 3), a=Stream(0x100, (8, 64, 640)),
+                b=Stream(0, (64, 256, 768)), s=Stream(2), zero_point=-1, clamp_min=-8, clamp_max=7,
+                out_precision=Precision.INT4),
+    Instruction(Opcode.AVGPOOL, Precision.INT2, reduce_levels=2, counts=(8, 8), a=Stream(0x10, (8, 64)),
+                o=Stream(0x4000), s=Stream(3), out_precision=Precision.INT8),
     Instruction(Opcode.ADD, Precision.INT4, counts=(4, 8, 8), a=Stream(0x720, (2, 8, 64)),
                 b=Stream(0x928, (2, 8, 64)), o=Stream(0xb28, (2, 8, 64)), s=Stream(5), zero_point=1,
                 clamp_min=-8, clamp_max=7, a_zero_point=2, a_multiplier=1 << 30, a_shift=-1,
@@ -81,6 +88,8 @@ SPELLED = """\
 
 mac   rounding=single int8 s=0+[0,0,0,0,0,1] counts=4,3,3,8,8,2 reduce=0b11\tzp=-0x3 \
 a=256+[8,64,640,16,1280,0] b=0x0+[64,256,768,0,0,2304] o=8192+[0,0,0,8,64,4] clamp=-3..0x7f # conv
+mac clamp=-8..7 out=int4 reduce=3 counts=4,3,3 a=0x100+[8,64,640] b=0+[64,256,768] s=2 zp=-1 int8
+avgpool out=int8 int2 reduce=2 counts=8,8 a=0x10+[8,64] o=0x4000 s=3+[0]
 add int4 a=1824+[2,8,64,0] b=2344+[2,8,64] o=2856+[2,8,64] s=5+[] zp=1 clamp=-8..7 a_zp=2 \
 a_mul=0x40000000 a_shift=-1 b_zp=-1 b_mul=1094744301 b_shift=-10 counts=4,8,8,1,1,1 reduce=0
 \tmaxpool int2 reduce=2 counts=3,3,4,4,2,1 a=0x40+[64,640,128,1280,2] o=0x1900+[0,0,64,256,2] \
@@ -117,7 +126,8 @@ def test_documented_example():
     lines = [line.strip() for line in example.splitlines()]
     program = assemble("\n".join(lines))
     assert [instruction.opcode for instruction in program] == [
-        Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.SIGNAL, Opcode.WAIT,
+        Opcode.MAC, Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.SEND, Opcode.SIGNAL, Opcode.SIGNAL,
+        Opcode.WAIT,
         Opcode.DELAY, Opcode.HALT]
     assert disassemble(program) == "".join(line + "\n" for line in lines if not line.startswith("#"))
     assert disassemble_words(assemble_words("\n".join(lines), CoreParams()), CoreParams()) == \
@@ -204,6 +214,13 @@ def test_compiled_round_trip(workload, bits):
     ("mac clamp=5", "line 1: bad clamp '5'; expected MIN..MAX such as -128..127"),
     ("mac clamp=0...5", "line 1: bad clamp '0...5'; expected MIN..MAX such as -128..127"),
     ("mac rounding=triple", "line 1: bad rounding 'triple'; expected one of double, single"),
+    ("mac out=int16", "line 1: bad out precision 'int16'; expected one of int8, int4, int2"),
+    ("mac out=", "line 1: bad out precision ''; expected one of int8, int4, int2"),
+    ("mac out=int4 out=int8", "line 1: operand 'out=int8' gives out a second time; expected each field "
+                              "at most once"),
+    ("mac out=int4", "line 1: clamp_min must lie in [-8, 7] of out_precision int4, not -128"),
+    ("add int2 out=int4 zp=-9 clamp=-8..7",
+     "line 1: zero_point must lie in [-8, 7] of out_precision int4, not -9"),
     ("mac zp=1 zp=2", "line 1: operand 'zp=2' gives zp a second time; expected each field at most once"),
     ("mac int8 int4", "line 1: operand 'int4' gives precision a second time; expected each field at "
                       "most once"),

@@ -64,7 +64,7 @@ def test_resnet50_stage_4_starts_from_stage_3s_output():
     assert compiled.transfers["input"] > 0
     sent, taken = Counter(), Counter()
     for place, core in compiled.cores.items():
-        for instruction in core.program:
+        for instruction in core.program + core.messages:
             if instruction.opcode == Opcode.SIGNAL:
                 for destination in instruction.destinations:
                     sent[destination, instruction.token] += 1

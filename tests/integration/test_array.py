@@ -47,10 +47,18 @@ CASES_4X4 = [
 def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_name, input_parts=None):
     seed = seed_from_env()
     network, frame = build(WORKLOADS[name], bits, seed, shape=shape, width=width)
+    check_network_on_array(rows, columns, network, frame, splits, sim=sim, test_name=test_name,
+                           context=f"{name} int{bits}", seed=seed, input_parts=input_parts)
+
+
+def check_network_on_array(rows, columns, network, frame, splits, *, sim, test_name, context, seed,
+                           input_parts=None):
+    """Compile ``network`` for a ``rows`` x ``columns`` array, run it on ``frame`` and check
+    every output word, the cycles and the flags; ``context`` and ``seed`` name the case."""
     params = ChipParams(rows=rows, columns=columns)
     compiled = compile_array(network, params.core, rows, columns, splits, input_parts)
     plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
-    context = f"{name} int{bits} on {rows}x{columns} ({plan}; SEED={seed})"
+    context = f"{context} on {rows}x{columns} ({plan}; SEED={seed})"
     values, result = run_array(compiled, frame, params, sim=sim, test_name=test_name)
     assert result["overrun"] == 0, f"{context}: the network refused a core's message"
     assert_exact_run(context, network, network.golden(frame), values, result, compiled.predicted_cycles,

@@ -235,6 +235,7 @@ class Traffic:
                 rank[chosen] = np.arange(int(chosen.sum()))
                 pair_flits[source, target] = int(chosen.sum())
             raw = (xs[destination] << offset["x"]) | (ys[destination] << offset["y"]) \
+                | (xs[destination] << offset["x_last"]) | (ys[destination] << offset["y_last"]) \
                 | (MessageClass.ACTIVATION.value << offset["message_class"]) \
                 | (last.astype(np.int64) << offset["last"]) \
                 | (((source << self.sequence_bits) | sequence) << offset["payload"])

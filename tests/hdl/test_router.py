@@ -46,9 +46,13 @@ class FlitCodec:
         self.fields = {name: (member.offset, member.width) for name, member in self.layout}
         self.payload_bits = params.flit_width
 
-    def encode(self, *, x, y, last, serial, message_class=MessageClass.ACTIVATION):
-        values = {"x": x, "y": y, "message_class": message_class.value, "last": int(last),
-                  "payload": serial}
+    def encode(self, *, x, y, last, serial, message_class=MessageClass.ACTIVATION, x_last=None,
+               y_last=None):
+        """A flit to the rectangle from ``(x, y)`` to ``(x_last, y_last)`` (by default the one
+        node ``(x, y)``)."""
+        values = {"x": x, "y": y, "x_last": x if x_last is None else x_last,
+                  "y_last": y if y_last is None else y_last, "message_class": message_class.value,
+                  "last": int(last), "payload": serial}
         raw = 0
         for name, value in values.items():
             offset, width = self.fields[name]
@@ -413,7 +417,8 @@ def test_noc_params_derived(rows, columns, x_width, y_width):
 def test_flit_layout():
     layout = flit_layout(NocParams(flit_width=32, rows=4, columns=8))
     assert [(name, member.offset, member.width) for name, member in layout] == \
-        [("x", 0, 4), ("y", 4, 2), ("message_class", 6, 2), ("last", 8, 1), ("payload", 9, 32)]
+        [("x", 0, 4), ("y", 4, 2), ("x_last", 6, 4), ("y_last", 10, 2), ("message_class", 12, 2),
+         ("last", 14, 1), ("payload", 15, 32)]
     with pytest.raises(TypeError, match=r"^flit_layout params must be a NocParams, not 4$"):
         flit_layout(4)
 

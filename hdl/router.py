@@ -37,9 +37,10 @@ the path from a source to one node of the rectangle is the XY path between them,
 whatever the rest of the rectangle. A flit turns at most once, from X to Y, and never
 makes a U-turn; each output is wired only to the inputs the trees can send to it
 (:data:`XY_INPUTS`). A destination outside the mesh is the sender's error: such a
-packet would wait at the mesh edge for ever, holding the ports on its path; a rectangle
-with ``x_last < x`` or ``y_last < y`` names no node, and its packet is discarded by the
-first router. A multicast of several flits is also the sender's error: the router
+packet would wait at the mesh edge for ever, holding the ports on its path. So is a
+rectangle with ``x_last < x`` or ``y_last < y``: it names no node, and a router whose
+route set for it is empty (at the latest where the row or column walk ends inside the
+mesh) discards the packet. A multicast of several flits is also the sender's error: the router
 replicates it like a single flit, each branch holding its output until the last flit,
 and that can deadlock (see below).
 
@@ -197,9 +198,13 @@ def xy_tree_route(x, y, arrived_on, x_first, x_last, y_first, y_last):
     ``arrived_on`` is the input :class:`Port` it came in on; the flit's destination is the
     rectangle of columns ``x_first`` to ``x_last`` and rows ``y_first`` to ``y_last``
     (all Python integers). See the module documentation for the rule; for a unicast
-    (``x_first == x_last``, ``y_first == y_last``) it is one port, :func:`xy_route`'s.
+    (``x_first == x_last``, ``y_first == y_last``) it is one port, :func:`xy_route`'s; it
+    never holds ``LOCAL`` for an empty rectangle (``x_last < x_first`` or ``y_last <
+    y_first``). A router discards a flit whose set is empty. Raises ``TypeError`` unless
+    ``arrived_on`` is a :class:`Port`.
     """
-    arrived_on = Port(arrived_on)
+    if not isinstance(arrived_on, Port):
+        raise TypeError(f"xy_tree_route arrived_on must be a Port, not {arrived_on!r}")
     branches = _branches(x, y, arrived_on, x_first, x_last, y_first, y_last)
     return frozenset(port for port, taken in branches.items() if taken)
 

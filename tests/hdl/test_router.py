@@ -18,6 +18,7 @@ from amaranth.sim import Simulator
 from gen.verilog import to_verilog
 from hdl.params import NocParams
 from hdl.router import XY_INPUTS, MessageClass, Port, Router, flit_layout, xy_route, xy_tree_route
+from sim.tb.mesh import tree_channels, xy_tree
 from tests.helpers import CLOCK_PERIOD
 
 PARAMS = NocParams(flit_width=32, buffer_depth=4, rows=3, columns=3)
@@ -417,11 +418,6 @@ def test_back_pressure_loses_and_duplicates_nothing(seed):
 
 # --- Multicast: the XY trees, then one router replicating. ---
 
-#: A router's neighbour beyond each side: (column step, row step), and the side it arrives on.
-STEPS = {Port.NORTH: ((0, -1), Port.SOUTH), Port.EAST: ((1, 0), Port.WEST),
-         Port.SOUTH: ((0, 1), Port.NORTH), Port.WEST: ((-1, 0), Port.EAST)}
-
-
 def rectangles(params):
     """Every rectangle ``(x, x_last, y, y_last)`` of nodes inside the mesh."""
     return [(x, x_last, y, y_last) for x in range(params.columns) for x_last in range(x, params.columns)
@@ -431,22 +427,12 @@ def rectangles(params):
 def follow_tree(params, source, rectangle):
     """Walk the tree of ``xy_tree_route`` from ``source``: ``(nodes delivered to, links used)``,
     each a list with repeats kept; fails on a step out of the mesh or an unwired turn."""
-    delivered, links = [], []
-    pending = [(source, Port.LOCAL)]
-    while pending:
-        (x, y), arrived_on = pending.pop()
-        for output in xy_tree_route(x, y, arrived_on, *rectangle):
-            assert arrived_on in XY_INPUTS[output], f"{arrived_on} -> {output} is not wired"
-            if output == Port.LOCAL:
-                delivered.append((x, y))
-                continue
-            (step_x, step_y), side = STEPS[output]
-            neighbour = (x + step_x, y + step_y)
-            assert 0 <= neighbour[0] < params.columns and 0 <= neighbour[1] < params.rows, \
-                f"{source} to {rectangle}: {output} out of the mesh at {(x, y)}"
-            links.append(((x, y), neighbour))
-            pending.append((neighbour, side))
-    return delivered, links
+    turns = xy_tree(params, source, rectangle)
+    for node, arrived_on, output in turns:
+        assert arrived_on in XY_INPUTS[output], f"{arrived_on} -> {output} at {node} is not wired"
+    channels = tree_channels(turns)
+    return ([node for kind, node in channels if kind == "ejection"],
+            [channel for channel in channels if channel[0] != "ejection"])
 
 
 @pytest.mark.parametrize("rows, columns", [(4, 4), (3, 5)])

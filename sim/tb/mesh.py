@@ -11,9 +11,12 @@ Only the signals that change are written, and a sink's payload is read only when
 
 Traffic (:func:`make_traffic`)
 ------------------------------
-Each source sends the same number of flits in packets of 1 to ``MAX_PACKET`` flits
-(uniformly drawn), each packet to a destination drawn from the pattern's distribution
-(:func:`destination_matrix`):
+Each source's flits are delivered the same number of times in all (a multicast flit counts
+once per destination: the ``flits`` of a run are deliveries). A fraction
+``multicast_fraction`` of a source's packets are single-flit multicasts to a random
+rectangle (two columns and two rows drawn uniformly); the others are unicast packets of 1
+to ``MAX_PACKET`` flits (uniformly drawn), each to a destination drawn from the pattern's
+distribution (:func:`destination_matrix`):
 
 ``uniform``
     Every node, the sender itself included, with probability ``1 / nodes``.
@@ -27,18 +30,20 @@ Each source sends the same number of flits in packets of 1 to ``MAX_PACKET`` fli
 A flit's payload is ``source << sequence_bits | sequence``, ``sequence`` counting the
 source's flits from 0 in the low ``sequence_bits`` (what the payload leaves beside the
 source's index). The checker (:class:`Checker`) looks every delivered flit up by
-that pair and requires it unchanged (the whole flit, header included), at its destination,
-as the next flit of its (source, destination) pair (so each is delivered once and in
-order), and each sink's flits to form whole packets, never interleaved. At the end every
-pair must have received all its flits, and a few more cycles with every sink ready must
-deliver nothing more.
+that pair and requires it unchanged (the whole flit, header included), at one of its
+destinations, as the next flit of its (source, destination) pair (so each is delivered once
+at each destination, and in order), and each sink's flits to form whole packets, never
+interleaved. At the end every pair must have received all its flits, and a few more cycles
+with every sink ready must deliver nothing more.
 
 Throughput
 ----------
 :func:`xy_bound` gives the theoretical bound for the pattern: the injection rate per
 sending node at which the most loaded channel (a link, an injection port or an ejection
-port) under XY routing would carry one flit per cycle, all nodes injecting alike. Two
-figures compare with it, both in flits per sending node per cycle:
+port) under XY routing (multicast flits loading every channel of their trees) would carry
+one flit per cycle, all nodes injecting alike. Two figures compare with it, both in
+injected flits per sending node per cycle (``delivered_per_injected`` relates them to the
+deliveries):
 
 ``accepted``
     The mean over the sending nodes of the flits each had accepted while every one of
@@ -51,13 +56,14 @@ figures compare with it, both in flits per sending node per cycle:
     and one in rows 1 and 2), so at most 6 flits a cycle, 0.5 per sender, pass at
     saturation, while alike rates are held to 1/3 by the groups of three.
 ``accepted_all``
-    All flits over all cycles. Every node sends the same number of flits, so the run
+    All injected flits over all cycles. Every node sends about as many flits, so the run
     lasts at least as long as the busiest channel needs for its share: this one is
     bounded by :func:`xy_bound` (up to the randomness of the destinations).
 
 Parameters (``TB_PARAMS``): ``rows``, ``columns``, ``flit_width``, ``buffer_depth``,
-``pattern``, ``flits`` (at least, in all), ``back_pressure`` (bool), ``hotspot``
-(``[x, y]``), ``hotspot_fraction``, ``result`` (a JSON file for the figures), ``seed``.
+``pattern``, ``flits`` (deliveries, at least, in all), ``back_pressure`` (bool), ``hotspot``
+(``[x, y]``), ``hotspot_fraction``, ``multicast_fraction`` (0 if absent), ``result`` (a
+JSON file for the figures), ``seed``.
 """
 
 import json

@@ -240,11 +240,13 @@ def _round_robin(m, requests, pointer, name):
 
 
 class Router(wiring.Component):
-    """Five-port wormhole mesh router with XY routing and round-robin output arbitration.
+    """Five-port wormhole mesh router with XY routing, XY-tree multicast and round-robin
+    output arbitration.
 
-    See the module documentation for coordinates, routing, arbitration, latency and
-    deadlock freedom. Each input buffers ``params.buffer_depth`` flits; each output
-    passes one flit per cycle.
+    See the module documentation for coordinates, routing, replication, arbitration,
+    latency and deadlock freedom. Each input buffers ``params.buffer_depth`` flits; each
+    output passes one flit per cycle; a multicast flit leaves its input buffer once every
+    output of its route set has passed it.
 
     Parameters
     ----------

@@ -27,10 +27,13 @@ being one core's, and for comparison ``unicast_network_words`` and
 ``unicast_predicted_cycles``: the same case compiled with one message per reader (not
 simulated; the compiler's prediction, which the simulated cases show to be exact).
 
-``<out>/noc.json`` holds one record per traffic pattern on the 4x4 mesh at saturation
-(every node offering a flit per cycle, ``NOC_FLITS`` flits, sinks always ready):
-``pattern``, ``flits``, ``cycles``, ``accepted`` (flits per sending node per cycle over the
-whole run), ``bound`` (XY routing's bound for the pattern) and ``busiest_channel``.
+``<out>/noc.json`` holds two records per traffic pattern on the 4x4 mesh at saturation
+(every node offering a flit per cycle, ``NOC_FLITS`` flits delivered, sinks always ready),
+one unicast only and one with ``MULTICAST_FRACTION`` of the packets single-flit multicasts
+to random rectangles: ``pattern``, ``multicast_fraction``, ``flits`` (delivered, a
+multicast flit once per destination), ``injected``, ``cycles``, ``accepted`` (flits
+injected per sending node per cycle over the whole run), ``delivered_per_injected``,
+``bound`` (XY routing's bound for the mix, in injected flits) and ``busiest_channel``.
 
 ``<out>/elaboration.json`` holds one record per array size of ``ELABORATION_SIZES`` (the
 default core, and NorthPole's 16x16 chip of its own core): ``cores``, ``preset``,
@@ -56,6 +59,7 @@ from sim.cycle import drain_cycles
 from sim.tb.array_runner import run_array
 from sim.tb.core_runner import run_on_core
 from sim.tb.mesh import PATTERNS
+from sim.tb.mesh_runner import MULTICAST_FRACTION
 from sim.tb.mesh_runner import PARAMS as MESH
 from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
@@ -200,14 +204,19 @@ def run_array_bench(out_dir, simulator="verilator"):
 
 
 def run_noc(out_dir, simulator="verilator"):
-    """Run every traffic pattern at saturation; write ``<out_dir>/noc.json``; return the records."""
+    """Run every traffic pattern at saturation, unicast only and mixed with multicast; write
+    ``<out_dir>/noc.json``; return the records."""
     records = []
     for pattern in PATTERNS:
-        figures = run_stress(simulator, pattern, NOC_FLITS, back_pressure=False)
-        records.append({"pattern": pattern, "mesh": f"{MESH.rows}x{MESH.columns}",
-                        "flits": figures["flits"], "cycles": figures["cycles"],
-                        "accepted": figures["accepted_all"], "bound": figures["bound"],
-                        "busiest_channel": figures["busiest_channel"]})
+        for multicast_fraction in (0.0, MULTICAST_FRACTION):
+            figures = run_stress(simulator, pattern, NOC_FLITS, back_pressure=False,
+                                 multicast_fraction=multicast_fraction)
+            records.append({"pattern": pattern, "mesh": f"{MESH.rows}x{MESH.columns}",
+                            "multicast_fraction": multicast_fraction, "flits": figures["flits"],
+                            "injected": figures["injected"], "cycles": figures["cycles"],
+                            "accepted": figures["accepted_all"],
+                            "delivered_per_injected": figures["delivered_per_injected"],
+                            "bound": figures["bound"], "busiest_channel": figures["busiest_channel"]})
     (Path(out_dir) / "noc.json").write_text(json.dumps(records, indent=2) + "\n")
     return records
 
@@ -278,12 +287,14 @@ def _report_array(out_dir):
 
 def _report_noc(out_dir):
     records = run_noc(out_dir)
-    print(f"{'pattern':<10} {'flits':>7} {'cycles':>7} {'accepted':>9} {'XY bound':>9}")
+    print(f"{'pattern':<10} {'multicast':>9} {'flits':>7} {'injected':>8} {'cycles':>7} "
+          f"{'accepted':>9} {'XY bound':>9} {'delivered/injected':>18}")
     for r in records:
-        print(f"{r['pattern']:<10} {r['flits']:>7} {r['cycles']:>7} {r['accepted']:>9.3f} "
-              f"{r['bound']:>9.3f}")
-    print(f"wrote {Path(out_dir) / 'noc.json'} (flits per sending node per cycle, {MESH.rows}x"
-          f"{MESH.columns} mesh)")
+        print(f"{r['pattern']:<10} {r['multicast_fraction']:>9.0%} {r['flits']:>7} {r['injected']:>8} "
+              f"{r['cycles']:>7} {r['accepted']:>9.3f} {r['bound']:>9.3f} "
+              f"{r['delivered_per_injected']:>18.3f}")
+    print(f"wrote {Path(out_dir) / 'noc.json'} (injected flits per sending node per cycle; flits "
+          f"delivered, a multicast once per destination; {MESH.rows}x{MESH.columns} mesh)")
     return []
 
 

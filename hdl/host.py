@@ -114,6 +114,8 @@ class HostInterface(wiring.Component):
             self.o_load.valid.eq(self.i_command.valid & is_access),
             self.o_load.payload.x.eq(command.x),
             self.o_load.payload.y.eq(command.y),
+            self.o_load.payload.x_last.eq(command.x),       # a unicast: the rectangle is one core
+            self.o_load.payload.y_last.eq(command.y),
             self.o_load.payload.message_class.eq(MessageClass.WEIGHT),
             self.o_load.payload.last.eq(1),
             payload.kind.eq(Mux(command.op == Command.READ, Kind.READ, Kind.WRITE)),

@@ -74,13 +74,14 @@ class Mesh(wiring.Component):
     its four neighbours, each link a pair of streams. A flit entering at node ``(x, y)``
     for ``(destination_x, destination_y)`` leaves on that node's local output after
     ``latency((x, y), (destination_x, destination_y))`` cycles if the network is idle: one
-    cycle per router on its XY path. Each local output passes a flit per cycle.
+    cycle per router on its XY path. A multicast flit reaches each node of its rectangle
+    along that same path, with the same latency. Each local output passes a flit per cycle.
 
     At the mesh's edge, a router's outward input is tied off (never ``valid``) and its
     outward output is never ``ready``. XY routing never requests an outward output for a
-    destination inside the mesh (it sends a flit east only while ``destination_x > x``,
-    and ``x`` is already the last column at the east edge; likewise for the other sides),
-    so nothing waits there. A destination outside the mesh is not checked: its packet
+    destination (or a rectangle) inside the mesh (it sends a flit east only while
+    ``x_last > x``, and ``x`` is already the last column at the east edge; likewise for
+    the other sides), so nothing waits there. A destination outside the mesh is not checked: its packet
     would wait at the edge for ever, holding its path. The tests check that every edge
     output stays idle under random traffic.
 

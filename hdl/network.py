@@ -159,6 +159,7 @@ class NetworkInterface(wiring.Component):
                 response_word.data.eq(self.host.read_data),
                 response_word.x.eq(self.x), response_word.y.eq(self.y),
                 response.x.eq(self._noc.columns), response.y.eq(self.y),
+                response.x_last.eq(self._noc.columns), response.y_last.eq(self.y),
                 response.message_class.eq(MessageClass.ACTIVATION),
                 response.last.eq(1),
             ]
@@ -171,6 +172,8 @@ class NetworkInterface(wiring.Component):
                 self.o_activation.valid.eq(1),
                 self.o_activation.payload.x.eq(message.dest_x),
                 self.o_activation.payload.y.eq(message.dest_y),
+                self.o_activation.payload.x_last.eq(message.dest_x),
+                self.o_activation.payload.y_last.eq(message.dest_y),
                 self.o_activation.payload.message_class.eq(MessageClass.ACTIVATION),
                 self.o_activation.payload.last.eq(1),
                 out.kind.eq(Mux(message.token, Kind.TOKEN, Kind.WRITE)),

@@ -1,4 +1,4 @@
-"""The mesh in Amaranth's simulator: idle latency, random traffic under back-pressure, Verilog.
+"""The mesh in Amaranth's simulator: idle latency, multicast, random traffic under back-pressure, Verilog.
 
 Uses the traffic harness of ``test_router`` (one testbench driving every local port, a
 watchdog, an exactly-once and in-order checker). Throughput is printed, not asserted.
@@ -107,6 +107,80 @@ def test_uniform_random_traffic(rows, columns, packets, load, seed):
           f"{result.cycles} cycles; accepted {during / (params.nodes * window):.3f} "
           f"flits/node/cycle while all sources were busy (XY bound "
           f"{xy_throughput_bound(params):.3f})")
+
+
+def inside(params, rectangle):
+    """The nodes of ``rectangle`` ``(x, x_last, y, y_last)``."""
+    x, x_last, y, y_last = rectangle
+    return [(cx, cy) for cx, cy in nodes(params) if x <= cx <= x_last and y <= cy <= y_last]
+
+
+def random_rectangle(rng, params):
+    """A rectangle ``(x, x_last, y, y_last)`` inside the mesh, corners uniformly drawn."""
+    xs = sorted(int(value) for value in rng.integers(params.columns, size=2))
+    ys = sorted(int(value) for value in rng.integers(params.rows, size=2))
+    return (xs[0], xs[1], ys[0], ys[1])
+
+
+@pytest.mark.parametrize("rows, columns", [(4, 4), (3, 5)])
+def test_multicast_idle_latency(rows, columns, seed=55):
+    """Every node sends a multicast to its row, its column, the whole mesh and a random
+    rectangle, one flit in the mesh at a time: each node of the rectangle receives it once,
+    ``Mesh.latency`` after its acceptance, as a unicast would; no edge output is requested."""
+    params = NocParams(rows=rows, columns=columns)
+    rng = np.random.default_rng(seed)
+    mesh = Mesh(params)
+    traffic = Traffic(FlitCodec(params))
+    spacing = 2 * (rows + columns)          # more than the longest idle latency
+    for source in nodes(params):
+        x, y = source
+        for rectangle in [(0, columns - 1, y, y), (x, x, 0, rows - 1), (0, columns - 1, 0, rows - 1),
+                          random_rectangle(rng, params)]:
+            traffic.add_multicast(source, inside(params, rectangle), rectangle,
+                                  not_before=spacing * len(traffic.flits))
+    result = run_traffic(mesh, *local_ports(mesh), traffic, seed=seed, never=edge_valids(mesh))
+    check_delivery(traffic, result, seed=seed)
+    accepted = {flit.serial: cycle for flits in result.accepted.values() for cycle, flit in flits}
+    for destination, flits in result.delivered.items():
+        for cycle, raw in flits:
+            flit = traffic.flits[traffic.codec.decode(raw)["payload"]]
+            assert cycle - accepted[flit.serial] == Mesh.latency(flit.source, destination), \
+                f"seed {seed}: {flit.source} -> {destination}: {cycle - accepted[flit.serial]} cycles"
+    assert traffic.deliveries() > len(traffic.flits) * 4
+
+
+def mixed_random(rng, params, packets, multicast_fraction, lengths=(1, 4)):
+    """Uniform random traffic where ``multicast_fraction`` of the packets are single-flit
+    multicasts to a random rectangle."""
+    traffic = Traffic(FlitCodec(params))
+    everywhere = nodes(params)
+    for _ in range(packets):
+        for source in everywhere:
+            if rng.random() < multicast_fraction:
+                rectangle = random_rectangle(rng, params)
+                traffic.add_multicast(source, inside(params, rectangle), rectangle)
+            else:
+                destination = everywhere[int(rng.integers(len(everywhere)))]
+                traffic.add_packet(source, destination, destination,
+                                   int(rng.integers(lengths[0], lengths[1] + 1)))
+    return traffic
+
+
+@pytest.mark.parametrize("rows, columns", [(3, 3), (4, 4)])
+@pytest.mark.parametrize("seed", [63, 64])
+def test_multicast_mixed_random_traffic(rows, columns, seed):
+    """A quarter of each node's 30 packets are multicasts, the rest unicasts of 1 to 4 flits;
+    sources and sinks at random rates from [MIN_RATE, 1]: every flit reaches each of its
+    destinations once, unchanged, in order per pair, packets whole, no edge requested."""
+    params = NocParams(rows=rows, columns=columns)
+    rng = np.random.default_rng(seed)
+    mesh = Mesh(params)
+    traffic = mixed_random(rng, params, 30, 0.25)
+    result = run_traffic(mesh, *local_ports(mesh), traffic, seed=seed, inject=(MIN_RATE, 1.0),
+                         ready=(MIN_RATE, 1.0), never=edge_valids(mesh))
+    check_delivery(traffic, result, seed=seed)
+    print(f"\n{rows}x{columns} mesh, mixed multicast, seed {seed}: {len(traffic.flits)} flits, "
+          f"{traffic.deliveries()} deliveries in {result.cycles} cycles")
 
 
 @pytest.mark.parametrize("rows, columns, bound", [(3, 3, 1.0), (4, 4, 1.0), (6, 6, 2 / 3),

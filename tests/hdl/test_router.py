@@ -17,7 +17,8 @@ from amaranth.sim import Simulator
 
 from gen.verilog import to_verilog
 from hdl.params import NocParams
-from hdl.router import XY_INPUTS, MessageClass, Port, Router, flit_layout
+from hdl.router import XY_INPUTS, MessageClass, Port, Router, flit_layout, xy_route, xy_tree_route
+from sim.tb.mesh import tree_channels, xy_tree
 from tests.helpers import CLOCK_PERIOD
 
 PARAMS = NocParams(flit_width=32, buffer_depth=4, rows=3, columns=3)
@@ -46,9 +47,13 @@ class FlitCodec:
         self.fields = {name: (member.offset, member.width) for name, member in self.layout}
         self.payload_bits = params.flit_width
 
-    def encode(self, *, x, y, last, serial, message_class=MessageClass.ACTIVATION):
-        values = {"x": x, "y": y, "message_class": message_class.value, "last": int(last),
-                  "payload": serial}
+    def encode(self, *, x, y, last, serial, message_class=MessageClass.ACTIVATION, x_last=None,
+               y_last=None):
+        """A flit to the rectangle from ``(x, y)`` to ``(x_last, y_last)`` (by default the one
+        node ``(x, y)``)."""
+        values = {"x": x, "y": y, "x_last": x if x_last is None else x_last,
+                  "y_last": y if y_last is None else y_last, "message_class": message_class.value,
+                  "last": int(last), "payload": serial}
         raw = 0
         for name, value in values.items():
             offset, width = self.fields[name]
@@ -66,10 +71,11 @@ class Flit:
     serial: int
     raw: int
     source: object           # whatever key the test gives its sources
-    destination: object      # the sink key where it must arrive
+    destinations: frozenset  # the sink keys where it must arrive, once each
     packet: int              # packet number within its source
     index: int               # flit number within its packet
     last: bool
+    not_before: int = 0      # the source offers it in this cycle at the earliest
 
 
 @dataclass
@@ -90,9 +96,27 @@ class Traffic:
             x, y = coordinates
             raw = self.codec.encode(x=x, y=y, last=index == length - 1, serial=serial,
                                     message_class=message_class)
-            flit = Flit(serial, raw, source, destination, packet, index, index == length - 1)
+            flit = Flit(serial, raw, source, frozenset([destination]), packet, index,
+                        index == length - 1)
             self.flits[serial] = flit
             queue.append(flit)
+
+    def add_multicast(self, source, destinations, rectangle, not_before=0):
+        """Queue a single-flit packet from ``source`` to the sinks ``destinations``, for the
+        rectangle ``(x, x_last, y, y_last)`` (:func:`xy_tree_route`'s order), offered in cycle
+        ``not_before`` at the earliest."""
+        queue = self.queues.setdefault(source, [])
+        serial = len(self.flits)
+        x, x_last, y, y_last = rectangle
+        raw = self.codec.encode(x=x, y=y, x_last=x_last, y_last=y_last, last=True, serial=serial)
+        flit = Flit(serial, raw, source, frozenset(destinations), sum(flit.last for flit in queue),
+                    0, True, not_before)
+        self.flits[serial] = flit
+        queue.append(flit)
+
+    def deliveries(self):
+        """Flits the sinks must receive in all (a multicast flit once per destination)."""
+        return sum(len(flit.destinations) for flit in self.flits.values())
 
 
 @dataclass
@@ -106,7 +130,10 @@ class Result:
 
 
 def _rates(value, keys, rng):
-    """Per-key probabilities: a float for all, or a (low, high) range drawn per key."""
+    """Per-key probabilities: a float for all, a (low, high) range drawn per key, or a dict
+    of them by key (1.0 for a key it leaves out)."""
+    if isinstance(value, dict):
+        return {key: _rates(value.get(key, 1.0), [key], rng)[key] for key in keys}
     if isinstance(value, tuple):
         return {key: float(rng.uniform(*value)) for key in keys}
     return {key: float(value) for key in keys}
@@ -116,18 +143,19 @@ def run_traffic(dut, sources, sinks, traffic, *, seed, inject=1.0, ready=1.0, ne
     """Run ``traffic`` through ``dut`` and return a :class:`Result`.
 
     ``sources`` and ``sinks`` map keys to the DUT's input and output streams. Each cycle
-    an idle source offers its next flit with probability ``inject`` and each sink is
-    ready with probability ``ready`` (a float, or a ``(low, high)`` range drawn per
-    source or sink, all at least ``MIN_RATE``); an offered flit stays offered until
-    taken. ``never`` lists one-bit signals that must never be 1. Fails (naming
-    ``seed``) if nothing moves for ``WATCHDOG`` cycles, or if a sink's offered flit is
-    withdrawn or changed before it is taken.
+    an idle source offers its next flit (from its ``not_before`` cycle) with probability
+    ``inject`` and each sink is ready with probability ``ready`` (a float, a ``(low,
+    high)`` range drawn per source or sink, or a dict of them by key; all at least
+    ``MIN_RATE``); an offered flit stays offered until taken. ``never`` lists one-bit
+    signals that must never be 1. Fails (naming ``seed``) if nothing moves for
+    ``WATCHDOG`` cycles, or if a sink's offered flit is withdrawn or changed before it is
+    taken.
     """
     rng = np.random.default_rng(seed)
     inject_rate = _rates(inject, sources, rng)
     ready_rate = _rates(ready, sinks, rng)
     assert min([*inject_rate.values(), *ready_rate.values()]) >= MIN_RATE
-    total = len(traffic.flits)
+    total = traffic.deliveries()
     accepted = {key: [] for key in sources}
     delivered = {key: [] for key in sinks}
     result = Result(accepted, delivered, 0)
@@ -147,7 +175,7 @@ def run_traffic(dut, sources, sinks, traffic, *, seed, inject=1.0, ready=1.0, ne
             for key, stream in sources.items():
                 queue = traffic.queues.get(key, [])
                 if offering[key] is None and positions[key] < len(queue) \
-                        and rng.random() < inject_rate[key]:
+                        and queue[positions[key]].not_before <= cycle and rng.random() < inject_rate[key]:
                     offering[key] = queue[positions[key]]
                     positions[key] += 1
                     ctx.set(stream.valid, 1)
@@ -197,8 +225,8 @@ def run_traffic(dut, sources, sinks, traffic, *, seed, inject=1.0, ready=1.0, ne
 
 
 def check_delivery(traffic, result, *, seed):
-    """Every flit delivered exactly once, unchanged, to its sink; packets whole; in order
-    per (source, sink)."""
+    """Every flit delivered exactly once, unchanged, to each of its sinks; packets whole; in
+    order per (source, sink)."""
     codec = traffic.codec
     seen = Counter()
     for sink, flits in result.delivered.items():
@@ -208,11 +236,11 @@ def check_delivery(traffic, result, *, seed):
             serial = codec.decode(raw)["payload"]
             assert serial in traffic.flits, f"seed {seed}: unknown flit {raw:#x} at {sink}"
             flit = traffic.flits[serial]
-            seen[serial] += 1
-            where = f"seed {seed}: flit {serial} ({flit.source} -> {flit.destination}, " \
+            seen[serial, sink] += 1
+            where = f"seed {seed}: flit {serial} ({flit.source} -> {sorted(flit.destinations, key=repr)}, " \
                     f"packet {flit.packet} flit {flit.index}) at {sink} in cycle {cycle}"
             assert raw == flit.raw, f"{where}: changed to {raw:#x} from {flit.raw:#x}"
-            assert sink == flit.destination, f"{where}: wrong sink"
+            assert sink in flit.destinations, f"{where}: wrong sink"
             if open_packet is None:
                 assert flit.index == 0, f"{where}: starts no packet"
             else:
@@ -223,11 +251,12 @@ def check_delivery(traffic, result, *, seed):
             assert serial > latest.get(flit.source, -1), f"{where}: out of order"
             latest[flit.source] = serial
         assert open_packet is None, f"seed {seed}: a packet to {sink} stops half-way"
-    duplicated = sorted(serial for serial, count in seen.items() if count > 1)
-    lost = sorted(set(traffic.flits) - set(seen))
-    assert not duplicated, f"seed {seed}: flits delivered twice: {duplicated[:10]}"
-    assert not lost, f"seed {seed}: {len(lost)} flits lost: {lost[:10]}"
-    assert len(traffic.flits) > 0 and sum(seen.values()) == len(traffic.flits)
+    duplicated = sorted(pair for pair, count in seen.items() if count > 1)
+    expected = {(flit.serial, sink) for flit in traffic.flits.values() for sink in flit.destinations}
+    lost = sorted(expected - set(seen), key=repr)
+    assert not duplicated, f"seed {seed}: flits delivered twice (serial, sink): {duplicated[:10]}"
+    assert not lost, f"seed {seed}: {len(lost)} flits lost (serial, sink): {lost[:10]}"
+    assert len(expected) > 0 and sum(seen.values()) == len(expected) == traffic.deliveries()
 
 
 # --- The router alone. ---
@@ -387,6 +416,116 @@ def test_back_pressure_loses_and_duplicates_nothing(seed):
     print(f"\nrouter, random back-pressure: {len(traffic.flits)} flits in {result.cycles} cycles")
 
 
+# --- Multicast: the XY trees, then one router replicating. ---
+
+def rectangles(params):
+    """Every rectangle ``(x, x_last, y, y_last)`` of nodes inside the mesh."""
+    return [(x, x_last, y, y_last) for x in range(params.columns) for x_last in range(x, params.columns)
+            for y in range(params.rows) for y_last in range(y, params.rows)]
+
+
+def follow_tree(params, source, rectangle):
+    """Walk the tree of ``xy_tree_route`` from ``source``: ``(nodes delivered to, links used)``,
+    each a list with repeats kept; fails on a step out of the mesh or an unwired turn."""
+    turns = xy_tree(params, source, rectangle)
+    for node, arrived_on, output in turns:
+        assert arrived_on in XY_INPUTS[output], f"{arrived_on} -> {output} at {node} is not wired"
+    channels = tree_channels(turns)
+    return ([node for kind, node in channels if kind == "ejection"],
+            [channel for channel in channels if channel[0] != "ejection"])
+
+
+@pytest.mark.parametrize("rows, columns", [(4, 4), (3, 5)])
+def test_xy_tree_reaches_its_rectangle_once(rows, columns):
+    """From every source to every rectangle: each node of the rectangle reached exactly once,
+    no other node, each link used at most once, every turn a wired one; a unicast's tree
+    is the XY route, and every branch to one node follows the XY path to it."""
+    params = NocParams(rows=rows, columns=columns)
+    everywhere = [(x, y) for y in range(rows) for x in range(columns)]
+    trees = 0
+    for source in everywhere:
+        for rectangle in rectangles(params):
+            x, x_last, y, y_last = rectangle
+            delivered, links = follow_tree(params, source, rectangle)
+            inside = sorted((cx, cy) for cx, cy in everywhere if x <= cx <= x_last and y <= cy <= y_last)
+            assert sorted(delivered) == inside, f"{source} to {rectangle}: reached {sorted(delivered)}"
+            assert len(links) == len(set(links)), f"{source} to {rectangle}: a link used twice"
+            for node in inside:           # the path to each node is the unicast path
+                _, path = follow_tree(params, source, (node[0], node[0], node[1], node[1]))
+                assert set(path) <= set(links)
+            trees += 1
+    for (x, y) in everywhere:
+        for destination in everywhere:
+            assert xy_tree_route(x, y, Port.LOCAL, destination[0], destination[0], destination[1],
+                                 destination[1]) == {expected_output(x, y, *destination)}
+            assert xy_route(x, y, *destination) == expected_output(x, y, *destination)
+    assert trees == rows * columns * len(rectangles(params))
+
+
+def test_xy_tree_route_cases():
+    """Hand-worked: at (1, 1) of a 3x3 mesh, to the whole mesh, by arrival side; an empty rectangle."""
+    whole = (0, 2, 0, 2)
+    assert xy_tree_route(1, 1, Port.LOCAL, *whole) == set(Port)
+    assert xy_tree_route(1, 1, Port.WEST, *whole) == {Port.EAST, Port.NORTH, Port.SOUTH, Port.LOCAL}
+    assert xy_tree_route(1, 1, Port.EAST, *whole) == {Port.WEST, Port.NORTH, Port.SOUTH, Port.LOCAL}
+    assert xy_tree_route(1, 1, Port.NORTH, *whole) == {Port.SOUTH, Port.LOCAL}
+    assert xy_tree_route(1, 1, Port.SOUTH, *whole) == {Port.NORTH, Port.LOCAL}
+    assert xy_tree_route(1, 1, Port.WEST, 2, 2, 0, 2) == {Port.EAST}     # column 2 only: pass on
+    assert xy_tree_route(1, 1, Port.LOCAL, 1, 0, 1, 1) == set()        # x_last < x: no node
+
+
+def test_xy_tree_route_wrong():
+    with pytest.raises(TypeError, match=r"^xy_tree_route arrived_on must be a Port, not 4$"):
+        xy_tree_route(1, 1, 4, 0, 2, 0, 2)
+
+
+@pytest.mark.parametrize("port", list(Port))
+def test_multicast_takes_every_branch_in_one_cycle(port, seed=51):
+    """From each input of the centre router, one multicast flit to each rectangle that can
+    arrive there, one at a time on an idle router: offered on every output of its route set
+    ``LATENCY`` after its acceptance, once each, and nowhere else."""
+    dut, router = placed_router(1, 1)
+    traffic = Traffic(FlitCodec(PARAMS))
+    spacing = 4
+    for number, rectangle in enumerate(rectangles(PARAMS)):
+        outputs = xy_tree_route(1, 1, port, *rectangle)
+        if outputs:
+            traffic.add_multicast(port, outputs, rectangle, not_before=spacing * number)
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed)
+    check_delivery(traffic, result, seed=seed)
+    accepted = {flit.serial: cycle for cycle, flit in result.accepted[port]}
+    branches = Counter()
+    for output, flits in result.delivered.items():
+        for cycle, raw in flits:
+            serial = traffic.codec.decode(raw)["payload"]
+            assert cycle - accepted[serial] == Router.LATENCY, \
+                f"flit {serial} from {port} on {output} after {cycle - accepted[serial]} cycles"
+            branches[len(traffic.flits[serial].destinations)] += 1
+    assert max(branches) == {Port.LOCAL: 5, Port.WEST: 4, Port.EAST: 4}.get(port, 2)
+
+
+@pytest.mark.parametrize("seed", [52, 53])
+def test_multicast_branch_back_pressure(seed):
+    """The centre router's local input sends 40 multicasts to the whole mesh while its north
+    output is ready a quarter of the time: every flit leaves once on each output, the first
+    on the other outputs after ``LATENCY``, and no output ever waits for a slower one to
+    pass a flit it could take (each flit leaves a ready output no later than the slow one)."""
+    dut, router = placed_router(1, 1)
+    traffic = Traffic(FlitCodec(PARAMS))
+    for _ in range(40):
+        traffic.add_multicast(Port.LOCAL, set(Port), (0, 2, 0, 2))
+    result = run_traffic(dut, *router_ports(router), traffic, seed=seed, ready={Port.NORTH: MIN_RATE})
+    check_delivery(traffic, result, seed=seed)
+    start = result.accepted[Port.LOCAL][0][0]
+    arrival = {output: {traffic.codec.decode(raw)["payload"]: cycle for cycle, raw in flits}
+               for output, flits in result.delivered.items()}
+    for output in Port:
+        if output != Port.NORTH:
+            assert arrival[output][0] - start == Router.LATENCY
+            assert all(arrival[output][serial] <= arrival[Port.NORTH][serial] for serial in traffic.flits)
+    assert result.cycles - start > 2 * len(traffic.flits), f"seed {seed}: the slow output never slowed"
+
+
 # --- Arguments, layout, Verilog. ---
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -413,7 +552,8 @@ def test_noc_params_derived(rows, columns, x_width, y_width):
 def test_flit_layout():
     layout = flit_layout(NocParams(flit_width=32, rows=4, columns=8))
     assert [(name, member.offset, member.width) for name, member in layout] == \
-        [("x", 0, 4), ("y", 4, 2), ("message_class", 6, 2), ("last", 8, 1), ("payload", 9, 32)]
+        [("x", 0, 4), ("y", 4, 2), ("x_last", 6, 4), ("y_last", 10, 2), ("message_class", 12, 2),
+         ("last", 14, 1), ("payload", 15, 32)]
     with pytest.raises(TypeError, match=r"^flit_layout params must be a NocParams, not 4$"):
         flit_layout(4)
 

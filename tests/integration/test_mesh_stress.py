@@ -1,16 +1,20 @@
-"""A 4x4 mesh's Verilog under stress: uniform, transpose and hotspot traffic at saturation.
+"""A 4x4 mesh's Verilog under stress: uniform, transpose and hotspot traffic with multicast, at saturation.
 
 Every node offers a flit every cycle (an offered load of one flit per node per cycle: at the
-XY bound for uniform traffic on a 4x4 mesh, beyond it for transpose and hotspot), packets of
-1 to 4 flits, at least 100,000 flits per pattern, with every sink always ready and, in a
-second variant, with random back-pressure at every sink. The testbench (``sim/tb/mesh.py``)
-checks every flit delivered exactly once, unchanged, at its node, in order per
-(source, destination) pair, with packets never interleaved, and fails if no flit enters
-or leaves the mesh for longer than a live mesh can stay still (``watchdog_cycles``).
+XY bound for uniform traffic on a 4x4 mesh, beyond it for transpose and hotspot), unicast
+packets of 1 to 4 flits to the pattern's destinations, and ``MULTICAST_FRACTION`` of the
+packets single-flit multicasts to a random rectangle; at least 100,000 flits delivered per
+pattern (a multicast flit counts once per destination), with every sink always ready and,
+in a second variant, with random back-pressure at every sink. The testbench
+(``sim/tb/mesh.py``) checks every flit delivered exactly once, unchanged, at each of its
+nodes, in order per (source, destination) pair, with packets never interleaved, and fails
+if no flit enters or leaves the mesh for longer than a live mesh can stay still
+(``watchdog_cycles``).
 
 The accepted throughput per node is printed (and logged) against the XY bound for the
 pattern; it is reported, not asserted. The runs share one Verilator build; the smoke cases
-(a few thousand flits) run on both simulators. Replay a failure with ``SEED=<seed>``.
+(a few thousand flits, one of them mixed with multicast) run on both simulators. Replay a
+failure with ``SEED=<seed>``.
 """
 
 
@@ -26,7 +30,7 @@ from sim.tb.mesh import (
     watchdog_cycles,
     xy_bound,
 )
-from sim.tb.mesh_runner import HOTSPOT, HOTSPOT_FRACTION, PARAMS, run, run_mesh
+from sim.tb.mesh_runner import HOTSPOT, HOTSPOT_FRACTION, MULTICAST_FRACTION, PARAMS, run, run_mesh
 from sim.tb.runner import simulator
 from tests.hdl.test_mesh import xy_throughput_bound
 
@@ -36,19 +40,21 @@ SMOKE_FLITS = 3_000
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_stress(pattern):
-    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=False)
+    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=False,
+        multicast_fraction=MULTICAST_FRACTION)
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
 def test_stress_back_pressure(pattern):
-    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=True)
+    run(simulator("verilator"), pattern, STRESS_FLITS, back_pressure=True,
+        multicast_fraction=MULTICAST_FRACTION)
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("pattern, back_pressure", [("uniform", True), ("transpose", False),
-                                                    ("hotspot", False)])
-def test_stress_smoke(simulator, pattern, back_pressure):
-    run(simulator, pattern, SMOKE_FLITS, back_pressure)
+@pytest.mark.parametrize("pattern, back_pressure, multicast_fraction", [
+    ("uniform", True, MULTICAST_FRACTION), ("transpose", False, 0.0), ("hotspot", False, 0.0)])
+def test_stress_smoke(simulator, pattern, back_pressure, multicast_fraction):
+    run(simulator, pattern, SMOKE_FLITS, back_pressure, multicast_fraction)
 
 
 def test_xy_bounds():
@@ -69,9 +75,23 @@ def test_xy_bounds():
     assert bound == pytest.approx(1 / (HOTSPOT_FRACTION * PARAMS.nodes)) and channel == ("ejection", HOTSPOT)
 
 
+def test_xy_bound_with_multicast():
+    """By hand on a 1x2 line, every packet a multicast: the rectangles are column 0, column 1
+    (a quarter each) and both (a half); node 0's ejection takes 3/4 of node 0's flits and
+    3/4 of node 1's, so 1.5 flits a cycle at full injection: the bound is 2/3."""
+    line = NocParams(rows=1, columns=2)
+    bound, channel = xy_bound(line, destination_matrix(line, "uniform"), multicast_fraction=1.0)
+    assert bound == pytest.approx(2 / 3) and channel[0] == "ejection"
+    unicast, _ = xy_bound(PARAMS, destination_matrix(PARAMS, "uniform"))
+    mixed, _ = xy_bound(PARAMS, destination_matrix(PARAMS, "uniform"), MULTICAST_FRACTION)
+    assert mixed < unicast
+
+
 def test_watchdog_bound():
-    """64 buffered inputs of 4 flits, 6 hops at most, on a 4x4 mesh."""
+    """64 buffered inputs of 4 flits, 6 hops at most for a unicast and 15 (a tree spanning
+    the 16 nodes) for a multicast, on a 4x4 mesh."""
     assert watchdog_cycles(PARAMS, 0) == (64 * 4 * 6 + 1) * 2
+    assert watchdog_cycles(PARAMS, 8, multicast=True) == (64 * 4 * 15 + 1) * 10
 
 
 def test_watchdog_fires():
@@ -83,16 +103,29 @@ def test_watchdog_fires():
 # --- The checker itself: a correct delivery passes, each kind of wrong one is caught. ---
 
 def in_order(traffic):
-    """A correct delivery: each source's flits in turn, ``(sink, raw)``."""
-    return [(traffic.destination[source][n], traffic.raw[source][n])
-            for source in traffic.senders for n in range(len(traffic.raw[source]))]
+    """A correct delivery: each source's flits in turn, each at each of its nodes, ``(sink, raw)``."""
+    return [(sink, traffic.raw[source][n])
+            for source in traffic.senders for n in range(len(traffic.raw[source]))
+            for sink in traffic.destinations[source][n]]
+
+
+def a_multicast_delivery(traffic, deliveries):
+    """The index in ``deliveries`` of a multicast flit's delivery followed by another flit of
+    the same (source, destination) pair."""
+    shift, bits = traffic.payload_offset, traffic.sequence_bits
+    for index, (sink, raw) in enumerate(deliveries):
+        source, n = raw >> shift >> bits, raw >> shift & ((1 << bits) - 1)
+        if len(traffic.destinations[source][n]) > 1 \
+                and traffic.rank[source][n][sink] < traffic.pair_flits[source * PARAMS.nodes + sink] - 1:
+            return index
+    raise AssertionError("no multicast flit in the traffic")
 
 
 def two_long_packets(traffic, sink):
     """``(source, sequence)`` of the first flits of two sources' first packets to ``sink``,
     each of several flits."""
     found = [(source, n) for source in traffic.senders for n in range(len(traffic.raw[source]))
-             if traffic.destination[source][n] == sink and traffic.rank[source][n] == 0
+             if traffic.destinations[source][n] == (sink,) and traffic.rank[source][n][sink] == 0
              and not traffic.last[source][n]]
     assert len(found) >= 2
     return found[:2]
@@ -118,7 +151,14 @@ def mutate(traffic, deliveries, mutation):
         deliveries[5] = (sink, raw ^ 1 << (traffic.payload_offset + traffic.sequence_bits - 1))
     elif mutation == "wrong node":
         sink, raw = deliveries[5]
-        deliveries[5] = ((sink + 1) % 16, raw)
+        shift, bits = traffic.payload_offset, traffic.sequence_bits
+        destinations = traffic.destinations[raw >> shift >> bits][raw >> shift & ((1 << bits) - 1)]
+        deliveries[5] = (next(node for node in range(PARAMS.nodes) if node not in destinations), raw)
+    elif mutation == "multicast missing at one node":
+        del deliveries[a_multicast_delivery(traffic, deliveries)]
+    elif mutation == "multicast duplicated at one node":
+        index = a_multicast_delivery(traffic, deliveries)
+        deliveries.insert(index + 1, deliveries[index])
     elif mutation == "interleaved":
         sink = 3
         (first, a), (second, b) = two_long_packets(traffic, sink)
@@ -136,9 +176,13 @@ def mutate(traffic, deliveries, mutation):
     ("no such flit", r"no such flit"),
     ("wrong node", r"belongs at node"),
     ("interleaved", r"interleaves the packet open from node"),
+    ("multicast missing at one node", r"duplicated, lost or reordered"),
+    ("multicast duplicated at one node", r"duplicated, lost or reordered"),
 ])
 def test_checker_catches(mutation, message, seed=7):
-    traffic = make_traffic(PARAMS, "uniform", 2_000, np.random.default_rng(seed))
+    """On uniform traffic with ``MULTICAST_FRACTION`` of the packets multicast."""
+    traffic = make_traffic(PARAMS, "uniform", 2_000, np.random.default_rng(seed),
+                           multicast_fraction=MULTICAST_FRACTION)
     checker = Checker(traffic, PARAMS.nodes, seed)
 
     def deliver():
@@ -148,7 +192,7 @@ def test_checker_catches(mutation, message, seed=7):
 
     if mutation is None:
         deliver()
-        assert checker.delivered == traffic.total >= 2_000
+        assert checker.delivered == traffic.deliveries >= 2_000 and traffic.deliveries > traffic.total
     else:
         with pytest.raises(AssertionError, match=rf"^seed {seed}\b.*{message}"):
             deliver()

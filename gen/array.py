@@ -87,7 +87,7 @@ import numpy as np
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
-from hdl.router import Port, Router
+from hdl.router import Port, Router, xy_tree_route
 from sim.cycle import instruction_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
@@ -139,23 +139,6 @@ def _bands(total, parts):
     return [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
 
 
-def xy_tree_route(x, y, arrived_on, x0, y0, x1, y1):
-    """Outputs at router ``(x, y)`` of a flit that arrived on ``arrived_on`` for the rectangle."""
-    ports = set()
-    if arrived_on in (Port.LOCAL, Port.WEST) and x1 > x:
-        ports.add(Port.EAST)
-    if arrived_on in (Port.LOCAL, Port.EAST) and x0 < x:
-        ports.add(Port.WEST)
-    if x0 <= x <= x1:
-        if y1 > y and arrived_on != Port.SOUTH:
-            ports.add(Port.SOUTH)
-        if y0 < y and arrived_on != Port.NORTH:
-            ports.add(Port.NORTH)
-        if y0 <= y <= y1:
-            ports.add(Port.LOCAL)
-    return frozenset(ports)
-
-
 #: Column and row steps of a flit leaving by each output.
 _STEPS = {Port.NORTH: (0, -1), Port.EAST: (1, 0), Port.SOUTH: (0, 1), Port.WEST: (-1, 0)}
 #: The input a flit arrives on after leaving its router by each output.
@@ -165,11 +148,12 @@ _ARRIVES_ON = {Port.NORTH: Port.SOUTH, Port.EAST: Port.WEST, Port.SOUTH: Port.NO
 def _tree(source, rectangle):
     """The XY tree of a message from core ``source`` to ``rectangle`` ``((x0, y0), (x1, y1))``:
     ``{(router, output port): routers before it}`` and ``{destination: routers passed}``."""
+    (x0, y0), (x1, y1) = rectangle
     outputs, reached = {}, {}
     frontier = [(source, Port.LOCAL, 0)]
     while frontier:
         (x, y), arrived_on, depth = frontier.pop()
-        for port in xy_tree_route(x, y, arrived_on, *rectangle[0], *rectangle[1]):
+        for port in xy_tree_route(x, y, arrived_on, x0, x1, y0, y1):
             outputs[(x, y), port] = depth
             if port == Port.LOCAL:
                 reached[x, y] = depth + 1
@@ -906,14 +890,14 @@ def _delays(cycles):
     return instructions
 
 
-def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=False):
+def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=True):
     """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
 
     ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
     chosen by estimated cycles. ``input_parts`` optionally places the input as an earlier
     program left it: ``{(x, y): Part}`` covering it (such as an earlier
     :class:`ArrayCompiled`'s ``owners`` of its output); the schedule then includes moving
-    it to where the layers need it. With ``multicast``, readers that need the
+    it to where the layers need it. With ``multicast`` (the default), readers that need the
     same words of a tensor at the same addresses receive them in one message to each
     rectangle of them; without it, each reader is sent its own copy. Raises
     :class:`gen.compiler.CompileError` naming the value and the limit when something does

@@ -3,9 +3,12 @@
 Each case (:mod:`sim.workloads`) is compiled by :func:`gen.array.compile_array` for a 2x2
 or a 4x4 array, each layer split over the cores by output rows (each core a band, halo
 rows sent between neighbours) or by output channels (the input sent to every core that
-shares it) or both (a grid of row bands by channel slices), chosen by the compiler or
-forced; and a block whose input an earlier program left spread over the cores, which the
-schedule moves to where the layers need it. The whole chip's Verilog is loaded, written,
+shares it, one multicast to each rectangle of them) or both (a grid of row bands by
+channel slices), chosen by the compiler or forced; and a block whose input an earlier
+program left spread over the cores, which the schedule moves to where the layers need
+it. Every core sends from its message sequencer while its compute sequencer computes,
+and takes words while it computes in the banks its write-back leaves free; a last test
+switches that bank-slot rule off and requires the conflict flag the model predicts. The whole chip's Verilog is loaded, written,
 run and read through the host interface alone; every output value must equal
 :mod:`sim.golden`'s, the run must last exactly the compiler's predicted cycles (the chip's
 counter too), and no SRAM conflict or network overrun may occur. Replay a failure with
@@ -41,6 +44,8 @@ CASES_4X4 = [
     ("basic_block_s2", 8, (16, 16, 16), None, {"conv1": Split.CHANNELS}),
     ("bottleneck_block", 8, (16, 16, 16), None, {}),
     ("bottleneck_block", 8, (16, 16, 32), 16, {"conv2": Split.GRID, "add": Split.GRID}),
+    # conv2's rows multicast to the four cores of conv3's channel split, as they compute.
+    ("bottleneck_block", 8, (16, 16, 16), None, {"conv3": Split.CHANNELS}),
 ]
 
 

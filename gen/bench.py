@@ -55,7 +55,7 @@ import numpy as np
 from gen.array import compile_array
 from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.params import ChipParams, CoreParams, Precision
-from sim.cycle import drain_cycles
+from sim.cycle import instruction_drain
 from sim.tb.array_runner import run_array
 from sim.tb.core_runner import run_on_core
 from sim.tb.mesh import PATTERNS
@@ -112,9 +112,8 @@ def _limits(compiled, params, precision):
     reasons = []
     fixed = 0
     for layer, instruction in zip(compiled.network.layers, compiled.program):
-        drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
-        fixed += FETCH_CYCLES + drain
-        if instruction.opcode != Opcode.MAC or not macs[layer.name]:
+        fixed += FETCH_CYCLES + instruction_drain(instruction, params)
+        if not instruction.opcode.multiplies or not macs[layer.name]:
             continue
         x = compiled.buffers[layer.sources[0]]
         y = compiled.buffers[layer.name]
@@ -128,7 +127,7 @@ def _limits(compiled, params, precision):
             reasons.append(f"{layer.name}: {y.channels} output channels fill {columns:.0%} of "
                            f"the columns")
     vector = [layer.name for layer, instruction in zip(compiled.network.layers, compiled.program)
-              if instruction.opcode not in (Opcode.MAC, Opcode.HALT)]
+              if not instruction.opcode.multiplies and instruction.opcode != Opcode.HALT]
     if vector:
         reasons.append(f"{', '.join(vector)} run on the vector unit, without MACs")
     reasons.append(f"{fixed + FETCH_CYCLES} cycles of fetch and pipeline drain of "

@@ -26,7 +26,8 @@ by operands separated by whitespace (an operand holds no whitespace)::
     halt
 
 Opcodes are written in lower case: ``halt``, ``mac``, ``add``, ``maxpool``, ``avgpool``,
-``signal``, ``wait``, ``send``, ``delay``, ``macadd`` (see :class:`hdl.isa.Opcode` for what each does). Operands may come
+``signal``, ``wait``, ``send``, ``delay``, ``macadd`` (see :class:`hdl.isa.Opcode` for what
+each does). Operands may come
 in any order, each at most once; any field may be given on any opcode (the hardware
 ignores what an opcode does not use, but the instruction word holds it, so the text does
 too). A field left out keeps its default, the :class:`~hdl.isa.Instruction` default.
@@ -89,7 +90,8 @@ of a program and ``assemble(disassemble(program)) == tuple(program)`` for every 
 - then ``out`` if the output precision differs from the precision;
 - then, only if not at their defaults and in this order: ``reduce``, ``counts``, ``a``,
   ``b``, ``o``, ``s``, ``r``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
-  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``mid_clamp``, ``add_mul``, ``add_shift``, ``token`` (opcodes other than
+  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``mid_clamp``, ``add_mul``, ``add_shift``,
+  ``token`` (opcodes other than
   ``signal`` and ``wait``), ``dest_x``, ``dest_y``, then ``dest_x_last`` and
   ``dest_y_last`` where they differ from ``dest_x`` and ``dest_y``;
 - counts without their trailing 1s, strides without their trailing 0s (a stream whose
@@ -313,7 +315,8 @@ def _format(instruction):
         elif key in _STREAMS and differs[key]:
             operands.append(f"{key}={_format_stream(key, getattr(instruction, key))}")
         elif key in _CLAMPS and (differs[f"{key}_min"] or differs[f"{key}_max"]):
-            operands.append(f"{key}={getattr(instruction, f'{key}_min')}..{getattr(instruction, f'{key}_max')}")
+            low, high = getattr(instruction, f"{key}_min"), getattr(instruction, f"{key}_max")
+            operands.append(f"{key}={low}..{high}")
         elif key == "rounding" and differs["rounding"]:
             operands.append(f"rounding={instruction.rounding.name.lower()}")
         elif key == "token" and instruction.opcode in _TOKEN_OPCODES:

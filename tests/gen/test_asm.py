@@ -18,7 +18,8 @@ from sim.tb.runner import ROOT
 from sim.workloads import WORKLOADS, build
 
 OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait, send, delay, macadd"
-FIELDS = ("out, reduce, counts, a, b, o, s, r, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, "
+FIELDS = ("out, reduce, counts, a, b, o, s, r, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, "
+          "b_shift, "
           "mid_clamp, add_mul, add_shift, "
           "token, dest_x, dest_y, dest_x_last, dest_y_last")
 #: Bits and hexadecimal digits of an instruction word of the default core.

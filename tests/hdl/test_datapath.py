@@ -81,6 +81,19 @@ def run_tile(instruction, a_words, weights, bias, a_offset, o_offset, r_word=0, 
     return writes, dut
 
 
+def random_mac_tile(rng, precision):
+    """A tile's activations and weights at ``precision``, a bias and the column sums."""
+    lanes, columns = PARAMS.mac.lanes, PARAMS.mac.columns
+    values = lanes * precision.values_per_lane
+    activations = rng.integers(precision.min, precision.max + 1, (ELEMENTS, values))
+    weights = rng.integers(precision.min, precision.max + 1, (ELEMENTS, columns, values))
+    bias = rng.integers(-20, 21, columns)
+    total = np.zeros(columns, np.int64)
+    for a, w in zip(activations, weights):
+        total = vector_matrix(pack_lanes(a, precision), pack_lanes(w, precision), precision, total)
+    return activations, weights, bias, total
+
+
 def check_write(writes, expected, out, o_offset, latency, context):
     """The one write: at ``latency`` after the last element, the packed results at
     ``o_offset`` under a mask of exactly their ``columns * out.bits / 8`` bytes."""
@@ -98,14 +111,8 @@ def check_write(writes, expected, out, o_offset, latency, context):
 def test_mac_pairing(precision, out, seed=7):
     """A ``MAC`` tile reads activations and weights at ``precision`` and writes at ``out``."""
     rng = np.random.default_rng(seed)
-    lanes, columns = PARAMS.mac.lanes, PARAMS.mac.columns
-    values = lanes * precision.values_per_lane
-    activations = rng.integers(precision.min, precision.max + 1, (ELEMENTS, values))
-    weights = rng.integers(precision.min, precision.max + 1, (ELEMENTS, columns, values))
-    bias = rng.integers(-20, 21, columns)
-    total = np.zeros(columns, np.int64)
-    for a, w in zip(activations, weights):
-        total = vector_matrix(pack_lanes(a, precision), pack_lanes(w, precision), precision, total)
+    columns = PARAMS.mac.columns
+    activations, weights, bias, total = random_mac_tile(rng, precision)
     zero_point = int(rng.integers(out.min, out.max + 1))
     expected = requantize(total, bias=bias, multiplier=np.full(columns, IDENTITY_MULTIPLIER),
                           shift=np.full(columns, IDENTITY_SHIFT), zero_point=zero_point,
@@ -151,14 +158,8 @@ def test_macadd(precision, out, seed):
     LiteRT's ADD with the residual tile at ``out`` (from its byte offset), written
     ``FUSED_ADD_LATENCY`` after the ``MAC`` would write."""
     rng = np.random.default_rng(seed)
-    lanes, columns = PARAMS.mac.lanes, PARAMS.mac.columns
-    values = lanes * precision.values_per_lane
-    activations = rng.integers(precision.min, precision.max + 1, (ELEMENTS, values))
-    weights = rng.integers(precision.min, precision.max + 1, (ELEMENTS, columns, values))
-    bias = rng.integers(-20, 21, columns)
-    total = np.zeros(columns, np.int64)
-    for a, w in zip(activations, weights):
-        total = vector_matrix(pack_lanes(a, precision), pack_lanes(w, precision), precision, total)
+    columns = PARAMS.mac.columns
+    activations, weights, bias, total = random_mac_tile(rng, precision)
     a_zp, b_zp, zero_point = (int(rng.integers(out.min, out.max + 1)) for _ in range(3))
     mid_min = int(rng.choice([out.min, a_zp]))          # the conv's ReLU or none
     mid = requantize(total, bias=bias, multiplier=np.full(columns, IDENTITY_MULTIPLIER),

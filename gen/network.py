@@ -22,7 +22,8 @@ from hdl.params import Precision
 from sim import golden
 from sim.golden.conv import REQUANTIZATIONS, output_size
 
-__all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "ConvAdd", "Network",
+__all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "ConvAdd",
+           "Network",
            "fuse_adds"]
 
 

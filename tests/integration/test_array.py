@@ -8,11 +8,11 @@ channel slices), chosen by the compiler or forced; and a block whose input an ea
 program left spread over the cores, which the schedule moves to where the layers need
 it. Every core sends from its message sequencer while its compute sequencer computes,
 and takes words while it computes in the banks its write-back leaves free; a last test
-switches that bank-slot rule off and requires the conflict flag the model predicts. The whole chip's Verilog is loaded, written,
-run and read through the host interface alone; every output value must equal
-:mod:`sim.golden`'s, the run must last exactly the compiler's predicted cycles (the chip's
-counter too), and no SRAM conflict or network overrun may occur. Replay a failure with
-``SEED=<seed>``.
+switches that bank-slot rule off and requires the conflict flag the model predicts. The
+whole chip's Verilog is loaded, written, run and read through the host interface alone;
+every output value must equal :mod:`sim.golden`'s, the run must last exactly the
+compiler's predicted cycles (the chip's counter too), and no SRAM conflict or network
+overrun may occur. Replay a failure with ``SEED=<seed>``.
 """
 
 import pytest

@@ -264,13 +264,15 @@ class ArrayCompiled:
 
     def input_writes(self, frame):
         """``(x, y, host word address, value)`` writing input frame ``frame`` (H, W, C): into
-        every core that needs rows of it or, given ``input_parts``, into their holders."""
+        every core that needs rows of it or, given ``input_parts``, into their holders. The
+        host unfolds the frame once first when the network's input is unfolded."""
+        tensor = self.network.host_input(frame)
         held = self.owners.get("input")
         if held is not None:
-            return [(x, y, address, value) for (x, y), part in held.items()
-                    for address, value in self.cores[(x, y)].input_words(frame, part.rows, part.words)]
+            return [(x, y, address, value) for (x, y), part in held.items() for address, value
+                    in self.cores[(x, y)].input_tensor_words(tensor, part.rows, part.words)]
         return [(x, y, address, value) for (x, y), compiled in self.cores.items()
-                if "input" in compiled.buffers for address, value in compiled.input_words(frame)]
+                if "input" in compiled.buffers for address, value in compiled.input_tensor_words(tensor)]
 
     def output_reads(self, name):
         """``(x, y, host word address)`` of every word of tensor ``name``, in :meth:`decode`'s order."""

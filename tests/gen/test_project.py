@@ -92,3 +92,15 @@ def test_refusals(capsys, argv, message):
     assert project.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [message]
+
+
+def test_stem_unfolded_by_default():
+    seed = seed_from_env()
+    network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed, shape=(32, 32, 3))
+    unfolded = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
+    folded = project.project(network, DEFAULT_CORE, 2, 2, 200e6, unfold=False)
+    assert [layer["unfolded"] for layer in unfolded["layers"]] == [True]
+    assert [layer["unfolded"] for layer in folded["layers"]] == [False]
+    assert unfolded["frame_words"] == folded["frame_words"] == 32 * 32
+    assert unfolded["host_input_words_per_frame"] == 16 * 16 * 19, f"SEED={seed}"
+    assert unfolded["cycles_per_frame"] < folded["cycles_per_frame"] / 2, f"SEED={seed}"

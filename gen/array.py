@@ -239,6 +239,9 @@ class ArrayCompiled:
         Flits the cores inject into the activation network in one run: a word for each word
         a ``SEND`` reads (once, however many cores its rectangle holds) and one for each
         ``SIGNAL``.
+    sending_while_computing : dict
+        By core coordinates: the cycles in which the core's message sequencer issues
+        ``SEND`` words while its compute sequencer runs a compute instruction.
     """
     rows: int
     columns: int
@@ -252,6 +255,7 @@ class ArrayCompiled:
     busy: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
     network_words: int = 0
+    sending_while_computing: dict = field(default_factory=dict)
 
     def load_writes(self):
         """``(x, y, host word address, value)`` of everything loaded before a run."""
@@ -260,13 +264,15 @@ class ArrayCompiled:
 
     def input_writes(self, frame):
         """``(x, y, host word address, value)`` writing input frame ``frame`` (H, W, C): into
-        every core that needs rows of it or, given ``input_parts``, into their holders."""
+        every core that needs rows of it or, given ``input_parts``, into their holders. The
+        host unfolds the frame once first when the network's input is unfolded."""
+        tensor = self.network.host_input(frame)
         held = self.owners.get("input")
         if held is not None:
-            return [(x, y, address, value) for (x, y), part in held.items()
-                    for address, value in self.cores[(x, y)].input_words(frame, part.rows, part.words)]
+            return [(x, y, address, value) for (x, y), part in held.items() for address, value
+                    in self.cores[(x, y)].input_tensor_words(tensor, part.rows, part.words)]
         return [(x, y, address, value) for (x, y), compiled in self.cores.items()
-                if "input" in compiled.buffers for address, value in compiled.input_words(frame)]
+                if "input" in compiled.buffers for address, value in compiled.input_tensor_words(tensor)]
 
     def output_reads(self, name):
         """``(x, y, host word address)`` of every word of tensor ``name``, in :meth:`decode`'s order."""
@@ -862,7 +868,20 @@ class _ArrayCompiler:
             for index, part in plan.parts.items():
                 weights[self.places[index]][layer.name] = self._footprint(layer, part)[0]
         return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
-                             transfers, spans, busy, weights, sum(message.words for message in messages))
+                             transfers, spans, busy, weights, sum(message.words for message in messages),
+                             self._overlap(ops, starts))
+
+    def _overlap(self, ops, starts):
+        """Per core, the cycles its ``SEND`` s issue words while it computes."""
+        def intervals(agent, opcodes):
+            return [(start + FETCH_CYCLES, start + FETCH_CYCLES + op.instruction.elements)
+                    for op, start in zip(ops[agent], starts[agent]) if op.instruction.opcode in opcodes]
+        cores = len(self.places)
+        computes = tuple(opcode for opcode in Opcode if opcode.computes)
+        return {place: sum(max(0, min(end, last) - max(begin, first))
+                           for begin, end in intervals(index, computes)
+                           for first, last in intervals(cores + index, (Opcode.SEND,)))
+                for index, place in enumerate(self.places)}
 
     def _timeline(self, ops, starts):
         """Each layer's span over the array and each core's compute cycles per layer."""

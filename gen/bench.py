@@ -22,7 +22,9 @@ on a ``ARRAY`` array of the default core (shapes of ``ARRAY_SHAPES``), compiled 
 :func:`gen.array.compile_array` and run through the host's commands on the chip's
 Verilog, with ``cores``, ``plan`` (each layer's split), ``words_sent`` (between cores),
 ``network_words`` (flits the cores inject into the activation network: each multicast
-once), ``utilization`` = ``useful_macs / (cycles * cores * peak_macs_per_cycle)``, the peak
+once), ``sending_while_computing`` (the cycles, summed over the cores, in which a core
+issues ``SEND`` words while it computes), ``utilization`` = ``useful_macs / (cycles *
+cores * peak_macs_per_cycle)``, the peak
 being one core's, and for comparison ``unicast_network_words`` and
 ``unicast_predicted_cycles``: the same case compiled with one message per reader (not
 simulated; the compiler's prediction, which the simulated cases show to be exact).
@@ -190,6 +192,7 @@ def run_array_bench(out_dir, simulator="verilator"):
                 "plan": {plan.name: f"{plan.split.value} over {len(plan.parts)}" for plan in compiled.plans},
                 "words_sent": sum(compiled.transfers.values()), "network_words": compiled.network_words,
                 "cycles": result["cycles"], "predicted_cycles": compiled.predicted_cycles,
+                "sending_while_computing": sum(compiled.sending_while_computing.values()),
                 "unicast_network_words": unicast.network_words,
                 "unicast_predicted_cycles": unicast.predicted_cycles,
                 "useful_macs": useful, "peak_macs_per_cycle": peak, "utilization": utilization,

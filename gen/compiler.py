@@ -182,14 +182,21 @@ class Compiled:
         return [buffer.address(y, x) // word + index
                 for y in range(first, last) for x in range(buffer.width) for index in range(low, high)]
 
-    def input_words(self, x, rows=None, words=None):
-        """``(host word address, value)`` writing the input frame ``x`` (H, W, C): rows
-        ``rows`` and pixel words ``words`` of it (all the input buffer holds by default)."""
+    def input_words(self, frame, rows=None, words=None):
+        """``(host word address, value)`` writing the input frame ``frame`` (the network's
+        :attr:`~gen.network.Network.frame`, H x W x C): rows ``rows`` and pixel words
+        ``words`` of the input tensor (all the input buffer holds by default). The host
+        unfolds the frame first when the network's input is unfolded (:mod:`gen.unfold`)."""
+        return self.input_tensor_words(self.network.host_input(frame), rows, words)
+
+    def input_tensor_words(self, x, rows=None, words=None):
+        """:meth:`input_words` of the input tensor ``x`` (the network's ``input`` shape),
+        already unfolded if the network's input is."""
         buffer = self.buffers["input"]
         shape = self.network.input.shape
         x = np.asarray(x)
         if x.shape != shape:
-            raise ValueError(f"input frame must have shape {shape}, not {x.shape!r}")
+            raise ValueError(f"input tensor must have shape {shape}, not {x.shape!r}")
         (first, last), (low, high) = self._rows_and_words(buffer, rows, words)
         word = self.params.word_bytes
         pixels = buffer.pack(x[first:last]).reshape(last - first, buffer.width, -1, word)

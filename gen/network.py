@@ -317,11 +317,16 @@ class Network:
         (:attr:`precision`); :meth:`tensor_precision` gives each tensor's.
     outputs : tuple of str
         Layers whose results the host reads (default: the last layer).
+    unfolding : gen.unfold.Unfolding or None
+        ``None``: the host writes its frames as they are (``input``). Else the host unfolds
+        each frame (:attr:`frame`) into ``input`` (:func:`gen.unfold.unfold_stem`), so
+        ``input.shape`` must be ``unfolding.shape``.
     """
     input: TensorSpec
     layers: tuple
     bits: int = 8
     outputs: tuple = field(default=())
+    unfolding: object = None
 
     def __post_init__(self):
         Precision.from_bits(self.bits)
@@ -353,6 +358,20 @@ class Network:
             if name not in seen - {"input"}:
                 raise ValueError(f"output {name!r} is not a layer of the network")
         object.__setattr__(self, "outputs", outputs)
+        if self.unfolding is not None and tuple(self.input.shape) != self.unfolding.shape:
+            raise ValueError(f"input shape must be the unfolding's {self.unfolding.shape!r}, "
+                             f"not {tuple(self.input.shape)!r}")
+
+    @property
+    def frame(self):
+        """The :class:`TensorSpec` of the frames the host holds: :attr:`input`, or the
+        unfolding's frame."""
+        return self.input if self.unfolding is None else self.unfolding.frame
+
+    def host_input(self, frame):
+        """The input tensor (``input``'s shape) of ``frame`` (:attr:`frame`'s shape): the
+        frame itself, or unfolded by the host when the network's input is unfolded."""
+        return frame if self.unfolding is None else self.unfolding.apply(frame)
 
     def _check_fused(self, layer):
         """A fused add's conv output, residual and result must share one precision."""
@@ -386,9 +405,10 @@ class Network:
         return specs
 
     def golden(self, x):
-        """Every layer's output for input ``x`` (H, W, C), by name, as (H, W, C) int arrays."""
+        """Every layer's output for frame ``x`` (H, W, C), by name, as (H, W, C) int arrays
+        (``"input"``: the input tensor, :meth:`host_input` of ``x``)."""
         specs = self.specs()
-        values = {"input": np.asarray(x).astype(np.int8)[None]}
+        values = {"input": np.asarray(self.host_input(x)).astype(np.int8)[None]}
         for layer in self.layers:
             inputs = [values[source] for source in layer.sources]
             sources = [specs[source] for source in layer.sources]

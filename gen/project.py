@@ -19,6 +19,12 @@ this over its weight and program networks while the previous layer computes (axi
 which the generated chip leaves to its host, so the projection counts no cycles for it
 and reports the words each core reloads.
 
+The stem runs unfolded by default (``--no-unfold`` to keep it): the host writes the frame
+as the im2col of the stem's windows and the stem is a dense 1x1 conv (:mod:`gen.unfold`),
+marked ``"unfolded": true`` in its layer's entry. ``host_input_words_per_frame`` counts the
+words the host writes for a frame (into every core that needs rows of the input), beside
+``frame_words``, the frame packed once.
+
 ``cycles_per_frame`` is the sum of the programs' cycles (one frame at a time, no
 pipelining across frames), ``fps`` the clock over it. ``utilization`` is the network's
 MACs over ``cycles_per_frame`` times every core's peak at the network's precision; per
@@ -53,6 +59,7 @@ from .compiler import CompileError
 from .network import Network
 from .resnet import MODELS, resnet
 from .tflite import ModelImportError, import_tflite
+from .unfold import UnfoldError, unfold_stem
 
 __all__ = ["NORTHPOLE_RESNET50_FPS", "ProjectError", "segments", "subnetwork", "project", "main"]
 
@@ -83,7 +90,8 @@ def subnetwork(network, names):
     renamed = [dataclasses.replace(layer, source=rename(layer.source)) if hasattr(layer, "source")
                else dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources))
                for layer in layers]
-    return Network(network.specs()[source], renamed, network.bits)
+    unfolding = network.unfolding if source == "input" else None
+    return Network(network.specs()[source], renamed, network.bits, unfolding=unfolding)
 
 
 def segments(network):
@@ -104,6 +112,12 @@ def segments(network):
     return groups
 
 
+def _frame_words(network, params):
+    """Words of one frame as the host holds it, packed once: ``h * w * ceil(c / per_word)``."""
+    height, width, channels = network.frame.shape
+    return height * width * -(-channels // (params.word_bytes * network.precision.values_per_lane))
+
+
 def _sram(compiled):
     """Per core, ``(activation bytes, weight bytes)`` its program uses."""
     return {place: (max((b.base + b.size_bytes for b in core.buffers.values()), default=0),
@@ -118,9 +132,15 @@ def _reload_words(compiled, params):
                for core in compiled.cores.values())
 
 
-def project(network, params, rows, columns, clock_hz, *, progress=None):
+def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True):
     """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
-    and return the projection's figures (see the module's description)."""
+    and return the projection's figures (see the module's description); ``unfold``: the
+    host unfolds the frame for the stem (:func:`gen.unfold.unfold_stem`) when it qualifies."""
+    if unfold:
+        try:
+            network = unfold_stem(network, params)
+        except UnfoldError as error:
+            raise ProjectError(f"{error} (run with --no-unfold)") from None
     precision = Precision.from_bits(network.bits)
     peak = rows * columns * params.mac.peak_macs_per_cycle(precision)
     macs = network.macs()
@@ -150,6 +170,9 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
             "reload_words_per_core": _reload_words(compiled, params),
             "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
             "network_words": compiled.network_words,
+            "host_input_words": sum(len(core.output_addresses("input"))
+                                    for core in compiled.cores.values() if "input" in core.buffers)
+            if number == 0 else 0,
         })
         for plan in compiled.plans:
             first, end = compiled.layer_spans[plan.name]
@@ -162,6 +185,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
                 "utilization": round(macs[plan.name] / (span * peak), 4) if macs[plan.name] else None,
                 "sram_bytes_per_core": max(held),
                 "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
+                "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
             })
         for (x, y), cycles in compiled.busy.items():
             busy[y, x] += sum(cycles.values())
@@ -172,6 +196,8 @@ def project(network, params, rows, columns, clock_hz, *, progress=None):
         "peak_macs_per_cycle": peak, "macs_per_frame": total_macs,
         "cycles_per_frame": total, "fps": round(clock_hz / total, 1),
         "network_words_per_frame": sum(program["network_words"] for program in programs),
+        "host_input_words_per_frame": programs[0]["host_input_words"],
+        "frame_words": _frame_words(network, params),
         "utilization": round(total_macs / (total * peak), 4),
         "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
         "programs": programs, "layers": layers,
@@ -224,13 +250,16 @@ def _table(report, name):
              f"{'traffic':>10}"]
     for layer in report["layers"]:
         utilization = "-" if layer["utilization"] is None else f"{layer['utilization']:.1%}"
-        lines.append(f"{layer['name']:24} {layer['split']:>9} {layer['cores']:>5} {layer['cycles']:>8,} "
+        label = layer["name"] + (" (unfolded)" if layer["unfolded"] else "")
+        lines.append(f"{label:24} {layer['split']:>9} {layer['cores']:>5} {layer['cycles']:>8,} "
                      f"{utilization:>6} {layer['sram_bytes_per_core']:>10,} {layer['traffic_bytes']:>10,}")
     rows, columns = report["cores"]
     lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}: "
               f"{report['cycles_per_frame']:,} cycles a frame, {report['fps']:,.0f} frames/s at "
               f"{report['clock_hz'] / 1e6:.0f} MHz, MAC utilisation {report['utilization']:.1%}, "
-              f"{report['network_words_per_frame']:,} words injected into the network",
+              f"{report['network_words_per_frame']:,} words injected into the network, "
+              f"{report['host_input_words_per_frame']:,} input words written by the host "
+              f"(the frame: {report['frame_words']:,})",
               f"NorthPole (Science 2023), ResNet-50 at {NORTHPOLE_CLOCK_HZ / 1e6:.0f} MHz: "
               f"{NORTHPOLE_RESNET50_FPS:,} frames/s"]
     return "\n".join(lines)
@@ -246,6 +275,8 @@ def main(argv=None):
     parser.add_argument("--bits", type=int, default=8, help="precision of a ResNet: 8, 4 or 2 (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a ResNet's random parameters")
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
+    parser.add_argument("--no-unfold", action="store_true",
+                        help="write the frame as it is, not unfolded for the stem (gen.unfold)")
     args = parser.parse_args(argv)
     try:
         try:
@@ -266,7 +297,7 @@ def main(argv=None):
                   file=sys.stderr, flush=True)
 
         report = project(network, PRESETS[args.preset], rows, columns, args.clock_mhz * 1e6,
-                         progress=progress)
+                         progress=progress, unfold=not args.no_unfold)
         print(file=sys.stderr)
     except ProjectError as error:
         print(f"\nerror: {error}", file=sys.stderr)

@@ -8,7 +8,8 @@ Command line::
 The model is imported (:mod:`gen.tflite`), compiled onto the array (:mod:`gen.array`) and,
 only if every core's share fits its memories, simulated: the chip's Verilog is loaded
 through the host's load phase once, then each frame is written, run and read through the
-three host commands (:mod:`sim.tb.array_runner`). Every output byte is compared with the
+three host commands (:mod:`sim.tb.array_runner`); a few-channel stem runs unfolded, each
+frame unfolded by the host as it writes it (:mod:`gen.unfold`). Every output byte is compared with the
 golden model of the same import (itself checked against LiteRT's reference kernels), and
 every frame's measured cycles with the compiler's prediction; any difference makes the
 command exit 1.
@@ -35,6 +36,7 @@ from sim.tb.array_runner import run_batch
 from .array import compile_array
 from .compiler import CompileError
 from .tflite import ModelImportError, import_tflite
+from .unfold import unfold_stem
 
 __all__ = ["MODELS", "DIGITS", "RunError", "load_frames", "compile_for", "layer_report", "main"]
 
@@ -117,14 +119,15 @@ def run(imported, name, cores, preset, frames, sim):
         raise RunError(f"the model has {len(imported.outputs)} outputs; make run takes models with one")
     (output,) = imported.network.outputs
     _, shape, _, _ = imported.outputs[0]
-    compiled = compile_for(imported.network, params)
+    network = unfold_stem(imported.network, params.core)     # the host unfolds each frame
+    compiled = compile_for(network, params)
     print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles a frame")
     print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
     splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
     for layer, cycles, macs, utilization in layer_report(compiled, params):
         shown = "-" if utilization is None else f"{utilization:.1%}"
         print(f"{layer:<24} {splits[layer]:<14} {cycles:>7} {macs:>10} {shown:>6}")
-    runs = run_batch(compiled, [frame.reshape(imported.network.input.shape) for frame in frames], params,
+    runs = run_batch(compiled, [frame.reshape(network.frame.shape) for frame in frames], params,
                      sim=sim, test_name=f"run-{Path(name).stem}-{cores}", progress=True)
     outputs, errors = [], []
     for index, (frame, (values, result)) in enumerate(zip(frames, runs)):

@@ -120,3 +120,13 @@ def test_hardware_cases_exercise_multicast():
                      for instruction in core.messages if instruction.opcode == Opcode.SEND]
             largest[side] = max(largest.get(side, 0), *sizes, 0)
     assert largest[2] >= 2 and largest[4] >= 4, f"SEED={seed}: largest rectangles {largest}"
+
+
+def test_cores_send_while_they_compute():
+    """In the 4x4 bottleneck case run on the hardware, cores issue ``SEND`` words from
+    their message sequencer while their compute sequencer computes."""
+    seed = seed_from_env()
+    network, _ = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
+    compiled = compile_array(network, DEFAULT_CORE, 4, 4, {"conv3": "channels"})
+    assert sum(compiled.sending_while_computing.values()) > 0, f"SEED={seed}"
+    assert set(compiled.sending_while_computing) == set(compiled.cores)

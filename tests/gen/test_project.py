@@ -9,18 +9,17 @@ one line. The projection's cycle model at full size is checked on the hardware b
 """
 
 import json
-from collections import Counter
 
 import pytest
 
 from gen import project
 from gen.array import compile_array
 from gen.resnet import resnet
-from hdl.isa import Opcode
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from sim import catalogue
 from sim.tb.runner import seed_from_env
 from sim.workloads import WORKLOADS, build
+from tests.gen.test_array_multicast import pulses_sent_and_taken
 
 
 @pytest.mark.parametrize("name, layers", [("resnet18", catalogue.RESNET18), ("resnet50", catalogue.RESNET50)])
@@ -62,14 +61,7 @@ def test_resnet50_stage_4_starts_from_stage_3s_output():
     block = project.subnetwork(network, groups[groups.index(names) + 1])
     compiled = compile_array(block, NORTHPOLE_CORE, 16, 16, input_parts=placed)
     assert compiled.transfers["input"] > 0
-    sent, taken = Counter(), Counter()
-    for place, core in compiled.cores.items():
-        for instruction in core.program + core.messages:
-            if instruction.opcode == Opcode.SIGNAL:
-                for destination in instruction.destinations:
-                    sent[destination, instruction.token] += 1
-            elif instruction.opcode == Opcode.WAIT:
-                taken[place, instruction.token] += instruction.counts[0]
+    sent, taken = pulses_sent_and_taken(compiled)
     assert max(sent.values()) > 16 and sent == taken
 
 
@@ -92,3 +84,15 @@ def test_refusals(capsys, argv, message):
     assert project.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [message]
+
+
+def test_stem_unfolded_by_default():
+    seed = seed_from_env()
+    network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed, shape=(32, 32, 3))
+    unfolded = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
+    folded = project.project(network, DEFAULT_CORE, 2, 2, 200e6, unfold=False)
+    assert [layer["unfolded"] for layer in unfolded["layers"]] == [True]
+    assert [layer["unfolded"] for layer in folded["layers"]] == [False]
+    assert unfolded["frame_words"] == folded["frame_words"] == 32 * 32
+    assert unfolded["host_input_words_per_frame"] == 16 * 16 * 19, f"SEED={seed}"
+    assert unfolded["cycles_per_frame"] < folded["cycles_per_frame"] / 2, f"SEED={seed}"

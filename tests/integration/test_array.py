@@ -8,11 +8,11 @@ channel slices), chosen by the compiler or forced; and a block whose input an ea
 program left spread over the cores, which the schedule moves to where the layers need
 it. Every core sends from its message sequencer while its compute sequencer computes,
 and takes words while it computes in the banks its write-back leaves free; a last test
-switches that bank-slot rule off and requires the conflict flag the model predicts. The whole chip's Verilog is loaded, written,
-run and read through the host interface alone; every output value must equal
-:mod:`sim.golden`'s, the run must last exactly the compiler's predicted cycles (the chip's
-counter too), and no SRAM conflict or network overrun may occur. Replay a failure with
-``SEED=<seed>``.
+switches that bank-slot rule off and requires the conflict flag the model predicts. The
+whole chip's Verilog is loaded, written, run and read through the host interface alone;
+every output value must equal :mod:`sim.golden`'s, the run must last exactly the
+compiler's predicted cycles (the chip's counter too), and no SRAM conflict or network
+overrun may occur. Replay a failure with ``SEED=<seed>``.
 """
 
 import pytest
@@ -57,16 +57,18 @@ def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_na
 
 
 def check_network_on_array(rows, columns, network, frame, splits, *, sim, test_name, context, seed,
-                           input_parts=None):
+                           input_parts=None, reference=None):
     """Compile ``network`` for a ``rows`` x ``columns`` array, run it on ``frame`` and check
-    every output word, the cycles and the flags; ``context`` and ``seed`` name the case."""
+    every output word against the golden model of ``reference`` (default ``network``), the
+    cycles and the flags; ``context`` and ``seed`` name the case."""
+    reference = reference or network
     params = ChipParams(rows=rows, columns=columns)
     compiled = compile_array(network, params.core, rows, columns, splits, input_parts)
     plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
     context = f"{context} on {rows}x{columns} ({plan}; SEED={seed})"
     values, result = run_array(compiled, frame, params, sim=sim, test_name=test_name)
     assert result["overrun"] == 0, f"{context}: the network refused a core's message"
-    assert_exact_run(context, network, network.golden(frame), values, result, compiled.predicted_cycles,
+    assert_exact_run(context, reference, reference.golden(frame), values, result, compiled.predicted_cycles,
                      counter="chip")
     for forced, split in splits.items():
         assert next(p for p in compiled.plans if p.name == forced).split == split

@@ -1,0 +1,117 @@
+"""The stem unfolded on the host (:mod:`gen.unfold`): the im2col pads as ``CONV_2D`` does, the
+unfolded network's golden outputs equal the original's byte for byte at int8, int4 and
+int2, networks without a few-channel stem stay as they are, refusals name the layer and
+the limit, and the compiled input is a dense 1x1 conv the host writes unfolded. Replay
+with ``SEED=<seed>``."""
+
+import numpy as np
+import pytest
+
+from gen.compiler import compile_network
+from gen.network import Conv2d, MaxPool2d, Network
+from gen.unfold import MAX_UNFOLDED_WORDS, UnfoldError, unfold, unfold_stem
+from hdl.params import CoreParams
+from sim import golden
+from sim.tb.runner import seed_from_env
+from sim.workloads import WORKLOADS, ParameterMaker, build
+
+PARAMS = CoreParams()
+
+
+def test_unfold_by_hand():
+    frame = np.arange(1, 5).reshape(2, 2, 1)             # [[1, 2], [3, 4]]
+    got = unfold(frame, kernel=(2, 2), stride=(1, 1), padding=(0, 1, 0, 1), zero_point=-7)
+    expected = [[[1, 2, 3, 4], [2, -7, 4, -7]], [[3, 4, -7, -7], [4, -7, -7, -7]]]
+    assert got.tolist() == expected
+
+
+def random_stem(rng, bits):
+    """A network of a random few-channel conv on the input, a max-pool and a 1x1 conv."""
+    maker = ParameterMaker(rng, bits)
+    x = maker.spec((int(rng.integers(5, 12)), int(rng.integers(5, 12)), int(rng.integers(1, 4))))
+    kernel = tuple(int(k) for k in rng.choice([2, 3, 5, 7], 2))
+    padding = tuple(int(rng.integers(0, kernel[i // 2])) for i in range(4))
+    stride = tuple(int(s) for s in rng.integers(1, 3, 2))
+    if min(golden.output_size(x.shape[i], kernel[i], stride[i], padding[2 * i], padding[2 * i + 1])
+           for i in range(2)) < 1:
+        kernel = (2, 2)
+    conv = maker.conv2d("conv", "input", x, int(rng.integers(1, 20)), kernel, stride, padding, True)
+    y = Network(x, [conv]).specs()["conv"]
+    pool = MaxPool2d("pool", "conv", (1, 1), (1, 1))
+    last = maker.conv2d("last", "pool", y, 8, (1, 1), (1, 1), (0, 0, 0, 0), False)
+    return Network(x, [conv, pool, last], bits, outputs=("conv", "last")), maker.values(x.shape)
+
+
+@pytest.mark.parametrize("bits", (8, 4, 2))
+@pytest.mark.parametrize("index", range(8))
+def test_golden_unchanged(bits, index):
+    seed = seed_from_env() + index
+    network, frame = random_stem(np.random.default_rng(seed), bits)
+    unfolded = unfold_stem(network, PARAMS)
+    conv = network.layers[0]
+    context = f"int{bits} frame {network.input.shape} conv {conv.w.shape} stride {conv.stride} " \
+              f"padding {conv.padding} (SEED={seed - index})"
+    assert unfolded.unfolding is not None and unfolded.layers[0].w.shape[1:3] == (1, 1), context
+    expected, got = network.golden(frame), unfolded.golden(frame)
+    for name in network.outputs:
+        assert got[name].tobytes() == expected[name].tobytes(), f"{context}: {name} differs"
+
+
+@pytest.mark.parametrize("bits", (8, 2))
+def test_stem_workload_golden_unchanged(bits):
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["stem_7x7_s2"], bits, seed, shape=(32, 32, 3))
+    unfolded = unfold_stem(network, PARAMS)
+    assert unfolded.input.shape == (16, 16, 147)
+    assert unfolded.golden(frame)["layer"].tobytes() == network.golden(frame)["layer"].tobytes(), \
+        f"SEED={seed}"
+
+
+def test_dense_input_and_first_layer_not_a_conv_stay():
+    seed = seed_from_env()
+    for name in ("conv_3x3_s1", "maxpool_3x3_s2", "fc", "conv_1x1_reduce"):
+        network, _ = build(WORKLOADS[name], 8, seed)
+        assert unfold_stem(network, PARAMS) is network, name
+    network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed)
+    unfolded = unfold_stem(network, PARAMS)
+    assert unfold_stem(unfolded, PARAMS) is unfolded
+
+
+def test_input_read_twice_wrong():
+    network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed_from_env())
+    pool = MaxPool2d("pool", "input", (2, 2), (2, 2))
+    with pytest.raises(UnfoldError, match=r"^layer layer: the input is also read by pool; an unfolded "
+                       r"input feeds one conv only$"):
+        unfold_stem(Network(network.input, [*network.layers, pool], 8), PARAMS)
+
+
+def test_too_many_words_wrong():
+    maker = ParameterMaker(np.random.default_rng(seed_from_env()), 8)
+    x = maker.spec((16, 16, 7))
+    conv = maker.conv2d("conv", "input", x, 8, (7, 7), (1, 1), (3, 3, 3, 3), False)
+    with pytest.raises(UnfoldError, match=rf"^layer conv: an unfolded pixel \(7x7x7 values at int8\) "
+                       rf"takes 43 words, more than {MAX_UNFOLDED_WORDS}$"):
+        unfold_stem(Network(x, [conv], 8), PARAMS)
+
+
+def test_unfolded_shape_wrong():
+    network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed_from_env())
+    unfolded = unfold_stem(network, PARAMS)
+    with pytest.raises(ValueError, match=r"^frame must have shape \(16, 16, 3\), not \(8, 8, 147\)$"):
+        unfolded.golden(np.zeros((8, 8, 147), np.int64))
+
+
+def test_host_writes_the_unfolded_frame():
+    """The chip's stem is one word-deep 1x1 ``MAC`` a pixel; the host writes ``out_h * out_w
+    * words`` words, which read back as the unfolded frame."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["stem_7x7_s2"], 4, seed)
+    unfolded = unfold_stem(network, PARAMS)
+    before, after = compile_network(network, PARAMS), compile_network(unfolded, PARAMS)
+    buffer = after.buffers["input"]
+    assert buffer.padding == (0, 0, 0, 0) and isinstance(unfolded.layers[0], Conv2d)
+    writes = after.input_words(frame)
+    assert len(writes) == 8 * 8 * buffer.words_per_pixel
+    decoded = after.decode("input", [value for _, value in writes])
+    assert (decoded == unfolded.unfolding.apply(frame)).all(), f"SEED={seed}"
+    assert after.predicted_cycles < before.predicted_cycles / 4, f"SEED={seed}"

@@ -91,7 +91,7 @@ from hdl.router import Port, Router, xy_tree_route
 from sim.cycle import instruction_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
-from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
+from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
 __all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
 
@@ -366,7 +366,7 @@ class _ArrayCompiler:
                     for slice, word_band in enumerate(_bands(words, slices))}
 
         options = {}
-        if isinstance(layer, (Conv2d, MaxPool2d, Add)):
+        if isinstance(layer, (Conv2d, ConvAdd, MaxPool2d, Add)):
             options[Split.ROWS] = spread(min(cores, height), 1)
             grids = []
             slices = 2
@@ -381,12 +381,12 @@ class _ArrayCompiler:
 
     def _footprint(self, layer, part):
         """``(weight bytes, settings entries)`` that computing ``part`` of ``layer`` adds to a core."""
-        if not isinstance(layer, (Conv2d, FullyConnected)):
+        if not isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
             return 0, 1
         low, high = self._channels(layer.name, part)
         columns = self.params.mac.columns
         blocks = -(-(high - low) // columns)
-        window = int(np.prod(layer.w.shape[1:-1]))
+        window = int(np.prod((convolution(layer) or layer).w.shape[1:-1]))
         return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
                 blocks)
 
@@ -408,29 +408,40 @@ class _ArrayCompiler:
     def _needs(self, layer, part):
         """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
         reach past the source's edge, into its border)."""
-        if isinstance(layer, (Conv2d, MaxPool2d)):
-            kernel = layer.w.shape[1] if isinstance(layer, Conv2d) else layer.kernel[0]
-            stride, top = layer.stride[0], layer.padding[0]
+        windowed = convolution(layer) or layer
+        if isinstance(windowed, (Conv2d, MaxPool2d)):
+            kernel = windowed.w.shape[1] if isinstance(windowed, Conv2d) else windowed.kernel[0]
+            stride, top = windowed.stride[0], windowed.padding[0]
             rows = (part.rows[0] * stride - top, (part.rows[1] - 1) * stride - top + kernel)
         elif isinstance(layer, Add):
             rows = part.rows
         else:
             rows = (0, self.specs[layer.sources[0]].shape[0])
-        every_word = isinstance(layer, (Conv2d, FullyConnected))
         # A vector layer reads the source words holding its output channels, at the
         # source's precision (a word of int4 holds twice the channels of a word of int8).
         low, high = self._channels(layer.name, part)
-        return {source: Part(rows, (0, self._words(source)) if every_word else
-                             (low // self._per_word(source), -(-high // self._per_word(source))))
-                for source in layer.sources}
+
+        def sliced(source):
+            return low // self._per_word(source), -(-high // self._per_word(source))
+
+        every_word = isinstance(layer, (Conv2d, ConvAdd, FullyConnected))
+        needs = {source: Part(rows, (0, self._words(source)) if every_word else sliced(source))
+                 for source in layer.sources}
+        if isinstance(layer, ConvAdd):
+            # The fused add reads the residual at the output's own pixels and channels.
+            residual = Part(part.rows, sliced(layer.residual))
+            needs[layer.residual] = (residual if layer.residual != layer.source
+                                     else needs[layer.residual] | residual)
+        return needs
 
     def _elements(self, layer, part):
         """Loop-nest elements of one core's part (its compute cycles, less fixed overheads)."""
         _, width, _ = self.specs[layer.name].shape
         rows = part.rows[1] - part.rows[0]
         tiles = -(-(part.words[1] - part.words[0]) * self._per_word(layer.name) // self.params.mac.columns)
-        if isinstance(layer, (Conv2d, FullyConnected)):
-            window = int(np.prod(layer.w.shape[1:-1])) if isinstance(layer, Conv2d) else 1
+        if isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
+            conv = convolution(layer)
+            window = int(np.prod(conv.w.shape[1:-1])) if conv else 1
             return rows * width * tiles * window * self._words(layer.sources[0])
         if isinstance(layer, MaxPool2d):
             return rows * width * tiles * layer.kernel[0] * layer.kernel[1]

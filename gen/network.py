@@ -23,8 +23,7 @@ from sim import golden
 from sim.golden.conv import REQUANTIZATIONS, output_size
 
 __all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "ConvAdd",
-           "Network",
-           "fuse_adds"]
+           "Network", "convolution", "fuse_adds"]
 
 
 #: What a :class:`GlobalAvgPool` computes: ``MEAN`` or a whole-input ``AVERAGE_POOL_2D``.
@@ -277,7 +276,13 @@ class ConvAdd:
         return self.add.bits
 
     @property
+    def source(self):
+        """The conv's input."""
+        return self.conv.source
+
+    @property
     def residual(self):
+        """The add's other operand."""
         return next(source for source in self.add.sources if source != self.conv.name)
 
     @property
@@ -421,6 +426,13 @@ class Network:
         """Useful multiply-accumulates of one inference, by layer name."""
         specs = self.specs()
         return {layer.name: layer.macs(specs[layer.sources[0]]) for layer in self.layers}
+
+
+def convolution(layer):
+    """The :class:`Conv2d` ``layer`` runs: itself, a :class:`ConvAdd`'s conv, or ``None``."""
+    if isinstance(layer, ConvAdd):
+        return layer.conv
+    return layer if isinstance(layer, Conv2d) else None
 
 
 def fuse_adds(network):

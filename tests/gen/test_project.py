@@ -14,6 +14,7 @@ import pytest
 
 from gen import project
 from gen.array import compile_array
+from gen.network import fuse_adds
 from gen.resnet import resnet
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from sim import catalogue
@@ -34,11 +35,15 @@ def test_programs_are_the_blocks(name, layers):
         project.subnetwork(network, group)
 
 
-def test_one_program_projects_to_its_compiled_cycles():
+@pytest.mark.parametrize("fuse", [True, False])
+def test_one_program_projects_to_its_compiled_cycles(fuse):
     seed = seed_from_env()
     network, _ = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
     clock = 200e6
-    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock, fuse=fuse)
+    if fuse:
+        network = fuse_adds(network)
+        assert [layer["name"] for layer in report["layers"] if layer["fused_add"]] == ["add"]
     compiled = compile_array(network, DEFAULT_CORE, 2, 2)
     assert report["cycles_per_frame"] == compiled.predicted_cycles, f"SEED={seed}"
     assert report["fps"] == round(clock / compiled.predicted_cycles, 1)

@@ -281,6 +281,7 @@ class CoreCompiler:
         self.precisions = {name: network.tensor_precision(name) for name in self.specs}
         self.weights = bytearray()
         self.settings = []
+        self.placed = {}       # (layer, weight bytes or settings entries) -> where they are
         self.program, self.messages = [], [Instruction(Opcode.HALT)]
 
     # Buffers ---------------------------------------------------------------------------
@@ -391,7 +392,8 @@ class CoreCompiler:
 
     def _add_weights(self, layer, w, precision):
         """Append the weight tiles of ``w`` (O, KH, KW, I) packed at ``precision``; returns
-        their byte offset."""
+        their byte offset. Instructions computing parts of one layer's rows with the same
+        channels share one copy (and one settings entry per tile, :meth:`_add_settings`)."""
         params = self.params
         columns, word = params.mac.columns, params.word_bytes
         per_word = word * precision.values_per_lane
@@ -401,21 +403,29 @@ class CoreCompiler:
         padded[:out_channels, :, :, :in_channels] = w
         tiles = padded.reshape(blocks, columns, kh, kw, words, per_word).transpose(0, 2, 3, 4, 1, 5)
         data = golden.pack_lanes(tiles, precision).tobytes()
+        if (layer.name, data) in self.placed:
+            return self.placed[layer.name, data]
         offset = len(self.weights)
         if offset + len(data) > params.weight_sram.size_bytes:
             raise CompileError(f"weight SRAM overflows at layer {layer.name}: the weights need "
                                f"{offset + len(data)} bytes, the core has "
                                f"{params.weight_sram.size_bytes}")
         self.weights += data
+        self.placed[layer.name, data] = offset
         return offset
 
     def _add_settings(self, layer, entries):
+        """Append settings ``entries``; returns the first one's index."""
+        key = (layer.name, tuple(entries))
+        if key in self.placed:
+            return self.placed[key]
         first = len(self.settings)
         if first + len(entries) > self.params.settings_depth:
             raise CompileError(f"settings table overflows at layer {layer.name}: the layers need "
                                f"{first + len(entries)} entries, the core has "
                                f"{self.params.settings_depth}")
         self.settings += entries
+        self.placed[key] = first
         return first
 
     # Layers ----------------------------------------------------------------------------

@@ -10,14 +10,24 @@ The network (:mod:`gen.resnet`'s full-size ResNets, 224 x 224 x 3, or an importe
 ``.tflite``) runs as a sequence of **programs**, one per run of layers between two points
 where a single tensor carries everything later layers read: the stem convolution, the
 max-pool, each residual block (its layers fused, its intermediate tensors never leaving
-the array), the pool and classifier. Each program is compiled by
-:func:`gen.array.compile_array` for the whole array, its input placed where the previous
-program left its output (``input_parts``), so its schedule includes moving the tensor to
-where the next layers need it; its predicted cycles are exact for the chip as generated.
-Between programs, each core's weights, settings and program are replaced: NorthPole does
-this over its weight and program networks while the previous layer computes (axiom 6),
-which the generated chip leaves to its host, so the projection counts no cycles for it
-and reports the words each core reloads.
+the array), the pool and the classifier (the ``mapping`` ``"layers"``). Each program is
+compiled by :func:`gen.array.compile_array` for the whole array, its input placed where the
+previous program left its output (``input_parts``), so its schedule includes moving the
+tensor to where the next layers need it; its predicted cycles are exact for the chip as
+generated (``compute_cycles_per_frame`` is their sum).
+
+Between programs, each core's weights, settings, program and buffer borders are replaced
+(:meth:`gen.array.ArrayCompiled.load_writes`). NorthPole does this over its weight and
+program networks while the previous layer computes; the generated chip has one path for
+it, the host port: one word a cycle into the load network at the east end of row 0
+(``hdl.host``), modelled by :func:`sim.cycle.host_write_cycles` (checked cycle for cycle on
+the chip's Verilog) and not simulated here. With more than one program the weights do not
+stay resident: in a steady stream of frames each program's load overwrites the previous
+one's, so every frame reloads all of them, the first program's included.
+``reload_words_per_frame`` counts those words and ``reload_cycles_per_frame`` their cycles
+through the host port (each program's ``load_words`` and ``load_cycles``, ``RUN`` included);
+a network of one program is loaded once and reloads nothing. ``modelled`` says in words
+what is compiled and what is modelled.
 
 Each residual add runs in the requantize pass of the conv before it by default
 (:func:`gen.network.fuse_adds`, the ``MACADD`` instruction; ``--no-fuse`` keeps it a pass
@@ -29,17 +39,27 @@ marked ``"unfolded": true`` in its layer's entry. ``host_input_words_per_frame``
 words the host writes for a frame (into every core that needs rows of the input), beside
 ``frame_words``, the frame packed once.
 
-``cycles_per_frame`` is the sum of the programs' cycles (one frame at a time, no
-pipelining across frames), ``fps`` the clock over it. ``utilization`` is the network's
-MACs over ``cycles_per_frame`` times every core's peak at the network's precision; per
-layer, its MACs over its span (first start to last end on any core) times the same peak.
-``sram_bytes_per_core`` of a layer is the most any core holds for it: its share of the
-weights and its output buffer; of a program, the most any core's activation and weight
-SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent between cores (a
-multicast counted once); ``handoff_bytes`` of a program: bytes of its input moved from
-where the previous program left it; ``network_words`` of a program: the flits its cores
-inject into the activation network (words and tokens), and ``network_words_per_frame``
-their sum; ``compile_seconds``: the CPU time its compilation took.
+``cycles_per_frame`` counts every cycle of a frame in a steady stream, one frame at a time
+(no pipelining across frames): the host writes the frame (``host_input_cycles_per_frame``),
+then each program is loaded and run, then the host reads the output
+(``host_output_cycles_per_frame``, a bound); ``frames_per_s`` is the clock over it and
+``compute_frames_per_s`` the clock over the programs' cycles alone. ``latency_s``: from the
+input's first write to the output's being readable, for one frame alone, the first
+program already loaded. ``utilization`` is the network's MACs over ``cycles_per_frame``
+times every core's peak at the network's precision (``compute_utilization`` over the
+programs' cycles); per layer, its MACs over its span (first start to last end on any core)
+times the same peak. ``sram_bytes_per_core``: over the cores, the ``max`` and ``mean`` of the
+most each core's weight and activation SRAM hold in any program, beside their
+``capacity``. Per layer: its ``split``, its ``cores`` and their ``places`` ((x, y) of
+every core computing a part of it), ``bits_in`` (per source) and ``bits_out``, its
+``cycles`` and ``utilization``; its ``sram_bytes_per_core``, the most any core holds for
+it: its share of the weights and its output buffer. Of a program, the most any core's
+activation and weight SRAM hold. ``traffic_bytes`` of a layer: bytes of its output sent
+between cores (a multicast counted once); ``handoff_bytes`` of a program: bytes of its input
+moved from where the previous program left it; ``network_words`` of a program: the flits
+its cores inject into the activation network (words and tokens), and
+``network_words_per_frame`` their sum; ``compile_seconds``: the CPU time its compilation
+took.
 
 Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
 ``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
@@ -57,15 +77,17 @@ import numpy as np
 
 from hdl.isa import instruction_words
 from hdl.params import PRESETS, Precision, parse_cores
+from sim.cycle import host_read_cycles, host_write_cycles
 
-from .array import compile_array
+from .array import compile_array, snake
 from .compiler import CompileError
 from .network import Add, ConvAdd, Network, fuse_adds
 from .resnet import MODELS, resnet
 from .tflite import ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
-__all__ = ["NORTHPOLE_RESNET50_FPS", "ProjectError", "segments", "subnetwork", "project", "main"]
+__all__ = ["NORTHPOLE_RESNET50_FPS", "MAPPING", "ProjectError", "segments", "subnetwork", "reload_cycles",
+           "project", "main"]
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
@@ -141,6 +163,35 @@ def _reload_words(compiled, params):
                for core in compiled.cores.values())
 
 
+#: How the network is mapped: layer by layer, one program after another on the whole array.
+MAPPING = "layers"
+
+
+def reload_cycles(writes, columns):
+    """Cycles the host's port takes to write ``writes`` (``(x, y, addr, value)``, in order)
+    into an idle array of ``columns`` columns and then start the run: one word a cycle
+    through the host interface into the load network, plus the latency to the core of the
+    last words (:func:`sim.cycle.host_write_cycles`, from ``hdl.host``'s constants)."""
+    return host_write_cycles([(x, y) for x, y, *_ in writes], columns)
+
+
+def _modelled(resident, columns):
+    """The report's ``modelled``: what is compiled and what is modelled."""
+    compiled = ("Each program's cycles are compiled: the array compiler's schedule, whose "
+                "prediction the RTL tests match cycle for cycle.")
+    port = ("The host port's cycles are modelled, not simulated: one word a cycle "
+            f"(HostInterface.WRITE_INTERVAL) into the load network at core ({columns - 1}, 0), "
+            "plus the latency to the last words' core and RUN_LATENCY (sim.cycle.host_write_cycles, "
+            "checked exactly on a 2x2 chip's Verilog); reads at most "
+            "NetworkInterface.READ_INTERVAL cycles a word plus the round trip (a bound).")
+    if resident:
+        return f"{compiled} {port} One program: the weights stay resident, loaded once, not per frame."
+    return (f"{compiled} {port} The weights do not stay resident: with the layer-by-layer mapping "
+            "each program's load (weights, settings, program, borders) replaces the previous one's, "
+            "so every frame reloads every program's load, one program after another, and the "
+            "cycles a frame count them (nothing overlaps the runs).")
+
+
 def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True):
     """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
     and return the projection's figures (see the module's description); ``unfold``: the
@@ -156,11 +207,14 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     precision = Precision.from_bits(network.bits)
     peak = rows * columns * params.mac.peak_macs_per_cycle(precision)
     macs = network.macs()
-    layers_by_name = {layer.name: layer for layer in network.layers}
-    layers, programs, total = [], [], 0
+    layers, programs, compute = [], [], 0
     busy = np.zeros((rows, columns))
+    held = np.zeros((2, rows, columns), np.int64)       # activation and weight bytes, the most
     placed = None
+    places = snake(rows, columns)
     groups = segments(network)
+    resident = len(groups) == 1
+    loads, latency, input_places, output_places = [], 0, [], []
     for number, names in enumerate(groups):
         part = subnetwork(network, names)
         if progress:
@@ -173,6 +227,18 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                                f"of this core: {error}") from None
         placed = compiled.owners[part.outputs[0]]
         sram = _sram(compiled)
+        for (x, y), (activation, weight) in sram.items():
+            held[:, y, x] = np.maximum(held[:, y, x], (activation, weight))
+        load = compiled.load_writes()
+        loads.append(load)
+        if number == 0:
+            input_places = [place for place, core in compiled.cores.items() if "input" in core.buffers
+                            for _ in core.output_addresses("input")]
+            latency += host_write_cycles(input_places, columns)
+        else:
+            latency += reload_cycles(load, columns)
+        if number == len(groups) - 1:
+            output_places = [(x, y) for name in part.outputs for x, y, _ in compiled.output_reads(name)]
         programs.append({
             "layers": names, "cycles": compiled.predicted_cycles,
             "compile_seconds": round(time.process_time() - begin, 1),
@@ -181,6 +247,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
             "instructions_per_core": max(len(core.program) + len(core.messages)
                                          for core in compiled.cores.values()),
             "reload_words_per_core": _reload_words(compiled, params),
+            "load_words": len(load), "load_cycles": reload_cycles(load, columns),
             "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
             "network_words": compiled.network_words,
             "host_input_words": sum(len(core.output_addresses("input"))
@@ -190,29 +257,58 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         for plan in compiled.plans:
             first, end = compiled.layer_spans[plan.name]
             span = end - first
-            held = [compiled.cores[place].buffers[plan.name].size_bytes
-                    + compiled.weights[place].get(plan.name, 0) for place in compiled.owners[plan.name]]
+            holds = [compiled.cores[place].buffers[plan.name].size_bytes
+                     + compiled.weights[place].get(plan.name, 0) for place in compiled.owners[plan.name]]
+            layer = next(layer for layer in network.layers if layer.name == plan.name)
             layers.append({
                 "name": plan.name, "program": number, "split": plan.split.value, "cores": len(plan.parts),
+                "places": [list(places[index]) for index in sorted(plan.parts)],
+                "bits_in": [network.tensor_precision(source).bits for source in layer.sources],
+                "bits_out": network.tensor_precision(plan.name).bits,
                 "cycles": span, "macs": macs[plan.name],
                 "utilization": round(macs[plan.name] / (span * peak), 4) if macs[plan.name] else None,
-                "sram_bytes_per_core": max(held),
+                "sram_bytes_per_core": max(holds),
                 "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
                 "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
-                "fused_add": isinstance(layers_by_name[plan.name], ConvAdd),
+                "fused_add": isinstance(layer, ConvAdd),
             })
         for (x, y), cycles in compiled.busy.items():
             busy[y, x] += sum(cycles.values())
-        total += compiled.predicted_cycles
+        compute += compiled.predicted_cycles
+        latency += compiled.predicted_cycles
+    # A steady stream of frames: the input, then per program its load (all of them unless
+    # one program holds the whole network) and its run, then the output's reads.
+    reloaded = [] if resident else loads
+    reload_words = sum(len(load) for load in reloaded)
+    reload = sum(reload_cycles(load, columns) for load in reloaded)
+    first_load = [(x, y) for x, y, *_ in reloaded[0]] if reloaded else []
+    host_input = (host_write_cycles(input_places + first_load, columns)
+                  - (host_write_cycles(first_load, columns) if first_load else 0))
+    host_output = host_read_cycles(output_places, columns)
+    total = compute + reload + host_input + host_output
     total_macs = sum(macs.values())
+
+    def sram(kind):
+        return {"max": int(held[kind].max()), "mean": round(float(held[kind].mean()), 1)}
+
     return {
         "cores": [rows, columns], "clock_hz": clock_hz, "precision": f"int{network.bits}",
+        "mapping": MAPPING, "weights_resident": resident, "modelled": _modelled(resident, columns),
         "peak_macs_per_cycle": peak, "macs_per_frame": total_macs,
-        "cycles_per_frame": total, "fps": round(clock_hz / total, 1),
+        "cycles_per_frame": total, "frames_per_s": round(clock_hz / total, 1),
+        "compute_cycles_per_frame": compute, "compute_frames_per_s": round(clock_hz / compute, 1),
+        "reload_words_per_frame": reload_words, "reload_cycles_per_frame": reload,
+        "host_input_cycles_per_frame": host_input, "host_output_cycles_per_frame": host_output,
+        "latency_cycles": latency, "latency_s": latency / clock_hz,
+        "sram_bytes_per_core": {"weights": sram(1), "activations": sram(0),
+                                "capacity": {"weights": params.weight_sram.size_bytes,
+                                             "activations": params.activation_sram.size_bytes}},
         "network_words_per_frame": sum(program["network_words"] for program in programs),
         "host_input_words_per_frame": programs[0]["host_input_words"],
+        "host_output_words_per_frame": len(output_places),
         "frame_words": _frame_words(network, params),
         "utilization": round(total_macs / (total * peak), 4),
+        "compute_utilization": round(total_macs / (compute * peak), 4),
         "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
         "programs": programs, "layers": layers,
         "busy_fraction": (busy / total).round(4).tolist(),
@@ -233,13 +329,14 @@ def _plots(report, name, out):
     axes.set_ylabel("MAC utilisation")
     rows, columns = report["cores"]
     axes.set_title(f"{name} on {rows}x{columns} cores: {report['utilization']:.1%} overall, "
-                   f"{report['fps']:,.0f} frames/s at {report['clock_hz'] / 1e6:.0f} MHz")
+                   f"{report['frames_per_s']:,.0f} frames/s at {report['clock_hz'] / 1e6:.0f} MHz, "
+                   f"reloads counted")
     figure.savefig(out / f"{name}_utilization.png", dpi=120)
     pyplot.close(figure)
 
     figure, axes = pyplot.subplots(figsize=(6, 5), layout="constrained")
     image = axes.imshow(np.array(report["busy_fraction"]), vmin=0, vmax=1, cmap="viridis")
-    figure.colorbar(image, ax=axes, label="fraction of the frame spent computing")
+    figure.colorbar(image, ax=axes, label="fraction of the frame spent computing (reloads counted)")
     axes.set_xlabel("core x")
     axes.set_ylabel("core y")
     axes.set_title(f"{name}: each core's busy fraction")
@@ -269,9 +366,19 @@ def _table(report, name):
         lines.append(f"{label:24} {layer['split']:>9} {layer['cores']:>5} {layer['cycles']:>8,} "
                      f"{utilization:>6} {layer['sram_bytes_per_core']:>10,} {layer['traffic_bytes']:>10,}")
     rows, columns = report["cores"]
-    lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}: "
-              f"{report['cycles_per_frame']:,} cycles a frame, {report['fps']:,.0f} frames/s at "
-              f"{report['clock_hz'] / 1e6:.0f} MHz, MAC utilisation {report['utilization']:.1%}, "
+    mhz = report["clock_hz"] / 1e6
+    reloads = ("weights resident, no reloads" if report["weights_resident"] else
+               f"{report['reload_cycles_per_frame']:,} of them reloading "
+               f"{report['reload_words_per_frame']:,} words of weights, settings and programs "
+               f"through the host port (modelled)")
+    lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}, mapping "
+              f"{report['mapping']!r}: {report['cycles_per_frame']:,} cycles a frame, {reloads}, "
+              f"{report['host_input_cycles_per_frame'] + report['host_output_cycles_per_frame']:,} "
+              f"writing the input and reading the output, {report['compute_cycles_per_frame']:,} computing",
+              f"{report['frames_per_s']:,.0f} frames/s at {mhz:.0f} MHz counting every cycle "
+              f"({report['compute_frames_per_s']:,.0f} frames/s counting the compute alone), latency "
+              f"{report['latency_s'] * 1e3:.3f} ms, MAC utilisation {report['utilization']:.1%} "
+              f"({report['compute_utilization']:.1%} of the compute cycles)",
               f"{report['network_words_per_frame']:,} words injected into the network, "
               f"{report['host_input_words_per_frame']:,} input words written by the host "
               f"(the frame: {report['frame_words']:,})",

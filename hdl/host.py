@@ -15,8 +15,23 @@ A host (or a bus or UART bridge in front of it) sends a stream of commands:
     the cycle after the start to the last core's ``HALT``).
 
 Writes and read requests travel on the load network, entering the mesh at the east edge
-of row 0; responses come back on the activation network, leaving at the east edge of the
-core's row.
+of row 0 (:func:`load_entry`); responses come back on the activation network, leaving at
+the east edge of the core's row.
+
+Rate and latency of a load
+--------------------------
+A ``WRITE`` is one flit carrying its core, its address and one word: no address or
+header words precede the data. The interface takes a command every cycle
+(``WRITE_INTERVAL``) while the load network is ready, and its flit enters the router at
+:func:`load_entry` in the cycle the command is taken. The host is the load network's only
+source and the cores are idle while it loads (no activation flit competes for a core's
+host port), so the path never stalls: every link and router passes a flit a cycle
+(``hdl.router``) and a core's network interface takes a write in the cycle its router
+offers it (``hdl.network``). A write taken in cycle ``t`` is written into core ``(x, y)``
+in cycle ``t + Mesh.latency(load_entry(columns), (x, y))``, and ``RUN`` is taken
+``RUN_LATENCY`` cycles after the last write has landed (the outstanding count is a
+register). Loading ``n`` words thus takes ``n`` cycles plus the latency to the core of the
+last ones (see ``sim.cycle.host_write_cycles``).
 """
 
 import enum
@@ -30,7 +45,7 @@ from .params import CoreParams, NocParams
 from .router import MessageClass, flit_layout
 from .sequencer import CYCLE_COUNTER_WIDTH
 
-__all__ = ["Command", "command_layout", "read_layout", "HostInterface"]
+__all__ = ["Command", "command_layout", "read_layout", "load_entry", "HostInterface"]
 
 
 class Command(enum.IntEnum):
@@ -50,6 +65,12 @@ def read_layout(core_params, noc_params):
     """One word read: its core ``x``, ``y``, its ``addr`` and the ``data``."""
     payload = network_payload_layout(core_params, noc_params.rows, noc_params.columns)
     return data.StructLayout({name: payload.members[name] for name in ("x", "y", "addr", "data")})
+
+
+def load_entry(columns):
+    """The router ``(x, y)`` whose east input takes the host's load flits in an array of
+    ``columns`` columns: the east end of row 0."""
+    return (columns - 1, 0)
 
 
 class HostInterface(wiring.Component):
@@ -79,7 +100,15 @@ class HostInterface(wiring.Component):
         Every core has halted.
     busy, done : Out(1)
     cycles : Out(32)
+    WRITE_INTERVAL : int
+        Cycles between two ``WRITE`` s taken while the load network is ready: 1.
+    RUN_LATENCY : int
+        Cycles from the last load flit's being taken by its core to the cycle ``RUN`` can
+        be taken: 1.
     """
+
+    WRITE_INTERVAL = 1
+    RUN_LATENCY = 1
 
     def __init__(self, core_params, noc_params):
         if not isinstance(core_params, CoreParams):

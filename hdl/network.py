@@ -53,17 +53,17 @@ def network_payload_layout(core_params, rows, columns):
 class NetworkInterface(wiring.Component):
     """Between core ``(x, y)``'s host port and its two routers.
 
-    Load network: a ``WRITE`` flit writes its word through the core's host port in the
-    cycle it is taken; a ``READ`` flit reads, and the word leaves on ``o_activation`` as
-    a ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
+    Load network: a ``WRITE`` flit writes its word through the core's host port in the cycle
+    it is taken; a ``READ`` flit reads, and the word leaves on ``o_activation`` as a
+    ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
     after. A read is taken only when the response register is free, so one read takes two
-    cycles. ``consumed`` pulses for every load flit taken. Activation network: always
-    ready unless a load flit is taken that cycle; a flit taken is registered and, the
-    cycle after (``DELIVERY_LATENCY``), a ``TOKEN`` flit pulses ``tokens`` and a
-    ``WRITE`` flit writes (no load flit is taken in that cycle). The core's messages
-    (``i_core``) leave on ``o_activation`` in the cycle they are offered, ahead of a
-    waiting response (the host reads only while the cores are idle); one the network
-    refuses sets ``overrun``.
+    cycles and the next is taken a cycle later (``READ_INTERVAL``). ``consumed`` pulses for
+    every load flit taken. Activation network: always ready unless a load flit is taken that
+    cycle; a flit taken is registered and, the cycle after (``DELIVERY_LATENCY``), a
+    ``TOKEN`` flit pulses ``tokens`` and a ``WRITE`` flit writes (no load flit is taken in
+    that cycle). The core's messages (``i_core``) leave on ``o_activation`` in the cycle
+    they are offered, ahead of a waiting response (the host reads only while the cores are
+    idle); one the network refuses sets ``overrun``.
 
     Parameters
     ----------
@@ -88,9 +88,13 @@ class NetworkInterface(wiring.Component):
         Sticky: the network was not ready for a message of the core (a schedule error).
     DELIVERY_LATENCY : int
         Cycles from an activation flit's being taken to its write or token pulse: 1.
+    READ_INTERVAL : int
+        Cycles from one ``READ`` taken to the next at the earliest: it is taken, the word
+        is read into the response register, and the register leaves: 3.
     """
 
     DELIVERY_LATENCY = 1
+    READ_INTERVAL = 3
 
     def __init__(self, core_params, noc_params):
         if not isinstance(core_params, CoreParams):

@@ -3,17 +3,22 @@
 A core's schedule has no data-dependent timing, so a program's length follows from its
 instructions alone. The compiler predicts with this model; the tests assert that the
 hardware's measured cycles equal the prediction. :func:`token_timing` extends it to
-``WAIT``s whose tokens arrive at given cycles.
+``WAIT``s whose tokens arrive at given cycles. :func:`host_write_cycles` gives the cycles
+the host's writes take through the host interface and the load network (``hdl.host``),
+:func:`host_read_cycles` a bound on its reads.
 """
 
 import numpy as np
 
 from hdl.datapath import drain_latencies
+from hdl.host import HostInterface, load_entry
 from hdl.isa import FETCH_CYCLES, Opcode
+from hdl.mesh import Mesh
+from hdl.network import NetworkInterface
 from hdl.sram import BankedSram
 
 __all__ = ["drain_cycles", "instruction_drain", "instruction_cycles", "write_cycles", "program_cycles",
-           "token_timing"]
+           "token_timing", "host_write_cycles", "host_read_cycles"]
 
 
 def drain_cycles(params):
@@ -101,3 +106,43 @@ def token_timing(program, params, pulses=()):
         else:
             cycle += instruction_cycles(instruction, params)
     raise ValueError("program must end with HALT")
+
+
+def host_write_cycles(places, columns):
+    """Cycles from the host's first ``WRITE`` of a sequence to the cycle its ``RUN`` is
+    taken, that cycle included, on an idle chip of ``columns`` columns (``hdl.host``).
+
+    ``places`` are the cores ``(x, y)`` the writes go to, in the order sent. The interface
+    takes write ``i`` in cycle ``i * HostInterface.WRITE_INTERVAL``; its core writes it
+    ``Mesh.latency(load_entry(columns), (x, y))`` cycles later; ``RUN`` is taken
+    ``HostInterface.RUN_LATENCY`` cycles after the last write has landed, or in the first
+    cycle if there is no write. Only a core's last write can land last, so ``n`` writes
+    take ``n`` cycles and the latency to the core of the last ones.
+    """
+    last = {}
+    for index, place in enumerate(places):
+        last[place] = index
+    if not last:
+        return 1
+    entry = load_entry(columns)
+    landed = max(index * HostInterface.WRITE_INTERVAL + Mesh.latency(entry, place)
+                 for place, index in last.items())
+    return landed + HostInterface.RUN_LATENCY + 1
+
+
+def host_read_cycles(places, columns):
+    """At most the cycles from the host's first ``READ`` of a sequence to the cycle its
+    last word leaves on ``o_data``, on an idle chip of ``columns`` columns.
+
+    ``places`` are the cores ``(x, y)`` read, one a word. A bound, not exact: the reads are
+    counted as if none overlapped another (each ``NetworkInterface.READ_INTERVAL`` cycles,
+    the most a core's interface needs), plus the round trip to the farthest core read (the
+    request on the load network, the read, the response on the activation network to the
+    east edge of the core's row).
+    """
+    if not places:
+        return 0
+    entry = load_entry(columns)
+    trip = max(Mesh.latency(entry, place) + NetworkInterface.READ_INTERVAL
+               + Mesh.latency(place, (columns - 1, place[1])) for place in set(places))
+    return NetworkInterface.READ_INTERVAL * len(places) + trip

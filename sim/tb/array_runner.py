@@ -21,7 +21,8 @@ def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progre
     ``params``. ``progress`` draws a progress bar over the frames on standard error.
 
     Returns per frame the testbench's result (``cycles``, ``counter``, ``conflict``,
-    ``overrun``) and ``{(x, y, addr): word}`` of its reads.
+    ``overrun``, ``write_cycles``, ``read_cycles``, and the load's ``load_cycles``; see
+    ``sim/tb/chip.py``) and ``{(x, y, addr): word}`` of its reads.
     """
     from gen.verilog import TILE, chip_verilog
 
@@ -44,6 +45,7 @@ def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progre
                      })
     runs = []
     for frame in result["frames"]:
+        frame["load_cycles"] = result["load_cycles"]
         read = {}
         for raw in frame.pop("words"):
             word = words.from_bits(raw)

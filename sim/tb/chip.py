@@ -6,8 +6,11 @@ of its input and the ``reads`` of its output (encoded ``WRITE`` and ``READ`` com
 ``run``, the encoded ``RUN`` command; ``predicted_cycles``; and ``progress``, whether to
 draw a progress bar on standard error. The testbench sends the load once, then per frame
 its writes, ``RUN``, times the cycles until ``done`` rises, sends the reads and collects every
-word on ``o_data`` (raw payloads). The result file holds ``frames``: per frame the words,
-its cycle count, the chip's ``cycles``, ``conflict`` and ``overrun``.
+word on ``o_data`` (raw payloads). The result file holds ``load_cycles``, the cycles the
+load's writes took, and ``frames``: per frame the words, its cycle count, the chip's
+``cycles``, ``conflict`` and ``overrun``, ``write_cycles`` (from its first write to the
+cycle ``RUN`` was taken, that cycle included) and ``read_cycles`` (from its first ``READ``
+to the cycle its last word came, both included).
 """
 
 import json
@@ -50,10 +53,20 @@ async def collect(dut, words, expected):
             words.append(int(dut.o_data__payload.value))
 
 
+def cycles_since(begin):
+    """Whole clock cycles from sim time ``begin`` (ns) to now, both on falling edges."""
+    elapsed = round(get_sim_time("ns") - begin)
+    if elapsed % CLOCK_PERIOD_NS:
+        raise AssertionError(f"{elapsed} ns is not a whole number of clock cycles")
+    return elapsed // CLOCK_PERIOD_NS
+
+
 async def run_frame(dut, frame, run, predicted_cycles):
     """Write one frame's input, run, read its output; return the frame's result."""
+    begin = get_sim_time("ns")
     await send(dut, frame["writes"])
     await send(dut, [run])
+    write_cycles = cycles_since(begin)
     # From the falling edge after RUN was taken: the rising edges before the one that
     # raises ``done`` are the run's cycles. Timed by the simulator, not counted edge by edge
     # in Python, so that a long run costs no Python per cycle.
@@ -68,12 +81,14 @@ async def run_frame(dut, frame, run, predicted_cycles):
     cycles = elapsed // CLOCK_PERIOD_NS
     await FallingEdge(dut.clk)
     words = []
+    begin = get_sim_time("ns")
     collector = cocotb.start_soon(collect(dut, words, len(frame["reads"])))
     await send(dut, frame["reads"])
     await collector
     await FallingEdge(dut.clk)            # leave the collector's read-only phase before driving
     return {"cycles": cycles, "counter": int(dut.cycles.value), "conflict": int(dut.conflict.value),
-            "overrun": int(dut.overrun.value), "words": words}
+            "overrun": int(dut.overrun.value), "words": words, "write_cycles": write_cycles,
+            "read_cycles": cycles_since(begin)}
 
 
 def draw_progress(done, total):
@@ -92,11 +107,13 @@ async def run_array(dut):
     await reset(dut)
     dut.i_command__valid.value = 0
     dut.o_data__ready.value = 1
+    begin = get_sim_time("ns")
     await send(dut, job["load"])
+    load_cycles = cycles_since(begin)
     results = []
     for frame in job["frames"]:
         results.append(await run_frame(dut, frame, job["run"], job["predicted_cycles"]))
         if job["progress"]:
             draw_progress(len(results), len(job["frames"]))
     with open(params["result"], "w") as file:
-        json.dump({"frames": results}, file)
+        json.dump({"load_cycles": load_cycles, "frames": results}, file)

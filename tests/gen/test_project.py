@@ -2,21 +2,27 @@
 
 The full-size ResNets are cut into one program per residual block plus the stem, the
 max-pool, the pool and the classifier (counted from :mod:`sim.catalogue`); a network of
-one program projects to exactly its compiled cycles; requests that cannot run exit 2 with
-one line. The projection's cycle model at full size is checked on the hardware by
+one program projects to exactly its compiled cycles and reloads nothing; a network of
+several programs reloads every program's load each frame, its words and cycles counted
+from the compiled programs independently of the projection; requests that cannot run exit
+2 with one line. The projection's cycle model at full size is checked on the hardware by
 ``tests/integration/test_projection.py``, its hand-off between programs by
 ``tests/integration/test_array.py``. Replay with ``SEED=<seed>``.
 """
 
 import json
 
+import numpy as np
 import pytest
 
-from gen import project
+from gen import project, run
 from gen.array import compile_array
 from gen.network import fuse_adds
 from gen.resnet import resnet
+from gen.tflite import import_tflite
+from gen.unfold import unfold_stem
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
+from hdl.router import Router
 from sim import catalogue
 from sim.tb.runner import seed_from_env
 from sim.workloads import WORKLOADS, build
@@ -38,18 +44,24 @@ def test_programs_are_the_blocks(name, layers):
 @pytest.mark.parametrize("fuse", [True, False])
 def test_one_program_projects_to_its_compiled_cycles(fuse):
     seed = seed_from_env()
-    network, _ = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
+    network, frame = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
     clock = 200e6
     report = project.project(network, DEFAULT_CORE, 2, 2, clock, fuse=fuse)
     if fuse:
         network = fuse_adds(network)
         assert [layer["name"] for layer in report["layers"] if layer["fused_add"]] == ["add"]
     compiled = compile_array(network, DEFAULT_CORE, 2, 2)
-    assert report["cycles_per_frame"] == compiled.predicted_cycles, f"SEED={seed}"
-    assert report["fps"] == round(clock / compiled.predicted_cycles, 1)
+    assert report["compute_cycles_per_frame"] == compiled.predicted_cycles, f"SEED={seed}"
+    assert report["compute_frames_per_s"] == round(clock / compiled.predicted_cycles, 1)
+    assert report["weights_resident"] and report["mapping"] == "layers"
+    assert report["reload_words_per_frame"] == report["reload_cycles_per_frame"] == 0
+    assert report["host_input_cycles_per_frame"] == _write_cycles(compiled.input_writes(frame), 2)
+    assert report["cycles_per_frame"] == (compiled.predicted_cycles + report["host_input_cycles_per_frame"]
+                                          + report["host_output_cycles_per_frame"])
+    assert report["frames_per_s"] == round(clock / report["cycles_per_frame"], 1)
     macs = sum(network.macs().values())
     peak = 4 * DEFAULT_CORE.mac.lanes * DEFAULT_CORE.mac.columns
-    assert report["utilization"] == round(macs / (compiled.predicted_cycles * peak), 4)
+    assert report["compute_utilization"] == round(macs / (compiled.predicted_cycles * peak), 4)
     assert [layer["name"] for layer in report["layers"]] == [layer.name for layer in network.layers]
     json.dumps(report)
 
@@ -100,4 +112,81 @@ def test_stem_unfolded_by_default():
     assert [layer["unfolded"] for layer in folded["layers"]] == [False]
     assert unfolded["frame_words"] == folded["frame_words"] == 32 * 32
     assert unfolded["host_input_words_per_frame"] == 16 * 16 * 19, f"SEED={seed}"
-    assert unfolded["cycles_per_frame"] < folded["cycles_per_frame"] / 2, f"SEED={seed}"
+    assert unfolded["compute_cycles_per_frame"] < folded["compute_cycles_per_frame"] / 2, f"SEED={seed}"
+
+
+def _programs(network, params, rows, columns):
+    """Each program of ``network``'s projection, compiled here as ``make project`` does."""
+    network = unfold_stem(fuse_adds(network), params)
+    programs, placed = [], None
+    for names in project.segments(network):
+        part = project.subnetwork(network, names)
+        programs.append(compile_array(part, params, rows, columns, input_parts=placed))
+        placed = programs[-1].owners[part.outputs[0]]
+    return network, programs
+
+
+def _write_cycles(writes, columns):
+    """A load's cycles: write ``i`` taken in cycle ``i``, landing ``Router.LATENCY`` a router
+    later on its XY path from the east end of row 0; ``RUN`` the cycle after the last lands."""
+    landed = max(index + Router.LATENCY * ((columns - 1 - x) + y + 1)
+                 for index, (x, y, _, _) in enumerate(writes))
+    return landed + 2
+
+
+def test_reloads_are_counted_every_frame():
+    """The digits model on 2x2 cores is six programs: no weights stay resident, and every
+    frame rewrites every program's ``load_writes()`` through the host port."""
+    clock = 200e6
+    network = import_tflite(run.DIGITS).network
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
+    assert len(programs) == len(report["programs"]) > 1
+    assert not report["weights_resident"] and report["mapping"] == "layers"
+    assert "do not stay resident" in report["modelled"] and "modelled" in report["modelled"]
+    loads = [program.load_writes() for program in programs]
+    assert report["reload_words_per_frame"] == sum(len(load) for load in loads) > 0
+    reload = sum(_write_cycles(load, 2) for load in loads)
+    assert report["reload_cycles_per_frame"] == reload
+    compute = sum(program.predicted_cycles for program in programs)
+    assert report["compute_cycles_per_frame"] == compute
+    assert report["cycles_per_frame"] == (compute + reload + report["host_input_cycles_per_frame"]
+                                          + report["host_output_cycles_per_frame"])
+    assert report["host_input_cycles_per_frame"] >= report["host_input_words_per_frame"] > 0
+    assert report["host_output_cycles_per_frame"] >= report["host_output_words_per_frame"] > 0
+    assert report["frames_per_s"] == round(clock / report["cycles_per_frame"], 1)
+    assert report["compute_frames_per_s"] == round(clock / compute, 1)
+    # One frame alone: its input, every run, and every load but the first's.
+    assert report["latency_cycles"] > compute + reload - _write_cycles(loads[0], 2)
+    assert report["latency_s"] == report["latency_cycles"] / clock
+    json.dumps(report)
+
+
+def test_layers_and_sram_per_core():
+    network = import_tflite(run.DIGITS).network
+    report = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
+    unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
+    layers = {layer.name: layer for layer in unfolded.layers}
+    assert [entry["name"] for entry in report["layers"]] == list(layers)
+    for entry in report["layers"]:
+        compiled = programs[entry["program"]]
+        owners = compiled.owners[entry["name"]]
+        assert sorted(map(tuple, entry["places"])) == sorted(owners), entry["name"]
+        assert entry["cores"] == len(owners) > 0
+        assert entry["cycles"] == np.subtract(*reversed(compiled.layer_spans[entry["name"]])) > 0
+        layer = layers[entry["name"]]
+        assert entry["bits_out"] == (layer.bits or unfolded.bits)
+        assert len(entry["bits_in"]) == len(layer.sources)
+        assert entry["split"] in ("rows", "channels", "grid")
+        assert entry["utilization"] is None or 0 < entry["utilization"] <= 1
+    weights = np.zeros((2, 2), np.int64)
+    activations = np.zeros((2, 2), np.int64)
+    for compiled in programs:
+        for (x, y), core in compiled.cores.items():
+            weights[y, x] = max(weights[y, x], len(core.weight_image))
+            activations[y, x] = max(activations[y, x], max(buffer.base + buffer.size_bytes
+                                                           for buffer in core.buffers.values()))
+    sram = report["sram_bytes_per_core"]
+    assert sram["weights"] == {"max": weights.max(), "mean": round(weights.mean(), 1)}
+    assert sram["activations"] == {"max": activations.max(), "mean": round(activations.mean(), 1)}
+    assert sram["weights"]["max"] <= sram["capacity"]["weights"]

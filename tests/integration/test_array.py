@@ -6,7 +6,8 @@ rows sent between neighbours) or by output channels (the input sent to every cor
 shares it, one multicast to each rectangle of them) or both (a grid of row bands by
 channel slices), chosen by the compiler or forced; and a block whose input an earlier
 program left spread over the cores, which the schedule moves to where the layers need
-it. Every core sends from its message sequencer while its compute sequencer computes,
+it. Every core sends from its message sequencer while its compute sequencer computes
+(a part others read computed in row bands, theirs first, when that is faster),
 and takes words while it computes in the banks its write-back leaves free; a last test
 switches that bank-slot rule off and requires the conflict flag the model predicts. The
 whole chip's Verilog is loaded, written, run and read through the host interface alone;
@@ -111,6 +112,25 @@ def test_fused_add(rows, columns, name, bits, shape, width, splits):
     check_network_on_array(rows, columns, fuse_adds(network), frame, splits, sim=simulator("verilator"),
                            test_name=f"array-{rows}x{columns}-fused-{name}-int{bits}",
                            context=f"{name} fused int{bits}", seed=seed, reference=network)
+
+
+def test_bands_leave_while_the_rest_computes_on_2x2():
+    """Each core computes first the rows of its band its neighbours read, in an instruction
+    of its own, and its message sequencer sends them while it computes the rest."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["basic_block"], 8, seed)
+    params = ChipParams(rows=2, columns=2)
+    banded, whole = (compile_array(network, params.core, 2, 2, forward=forward) for forward in (True, False))
+
+    def computes(compiled):
+        return sum(i.opcode.computes for core in compiled.cores.values() for i in core.program)
+
+    assert computes(banded) > computes(whole), "no part was computed in bands"
+    assert sum(banded.sending_while_computing.values()) > sum(whole.sending_while_computing.values())
+    assert banded.predicted_cycles < whole.predicted_cycles
+    check_network_on_array(2, 2, network, frame, {}, sim=simulator("verilator"),
+                           test_name="array-2x2-basic_block-bands", context="basic_block int8 in bands",
+                           seed=seed)
 
 
 def test_input_left_by_an_earlier_program_on_2x2():

@@ -4,11 +4,17 @@ Each core of a 2x2 array gets its own scaled ResNet layer (:mod:`sim.workloads`)
 compiled for one core; everything reaches the cores over the load network and comes back
 over the activation network. Every output value must equal :mod:`sim.golden`'s, the run
 must last exactly as long as the slowest core's predicted program, and no SRAM conflict
-may occur.
+may occur. The writes and ``RUN`` must take exactly the cycles of the host port's model
+(``sim.cycle.host_write_cycles``), the reads no more than its bound and no less than
+the read interval for each word of the most read core.
 """
 
+from collections import Counter
+
 from gen.compiler import compile_network
+from hdl.network import NetworkInterface
 from hdl.params import ChipParams
+from sim.cycle import host_read_cycles, host_write_cycles
 from sim.tb.array_runner import run_commands
 from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import LAYERS, build
@@ -44,3 +50,11 @@ def test_layers_on_2x2():
     assert result["conflict"] == 0, f"{context}: an SRAM conflict flag rose"
     assert result["cycles"] == predicted == result["counter"], \
         f"{context}: ran {result['cycles']} cycles (counter {result['counter']}), predicted {predicted}"
+    loading = result["load_cycles"] + result["write_cycles"]
+    modelled = host_write_cycles([(x, y) for x, y, _, _ in writes], params.columns)
+    assert loading == modelled, \
+        f"{context}: {len(writes)} writes and RUN took {loading} cycles, modelled {modelled}"
+    bound = host_read_cycles([(x, y) for x, y, _ in reads], params.columns)
+    slowest = max(Counter((x, y) for x, y, _ in reads).values()) * NetworkInterface.READ_INTERVAL
+    assert slowest <= result["read_cycles"] <= bound, \
+        f"{context}: {len(reads)} reads took {result['read_cycles']} cycles, modelled at most {bound}"

@@ -27,7 +27,10 @@ issues ``SEND`` words while it computes), ``utilization`` = ``useful_macs / (cyc
 cores * peak_macs_per_cycle)``, the peak
 being one core's, and for comparison ``unicast_network_words`` and
 ``unicast_predicted_cycles``: the same case compiled with one message per reader (not
-simulated; the compiler's prediction, which the simulated cases show to be exact).
+simulated; the compiler's prediction, which the simulated cases show to be exact). A
+block runs with its residual add fused into the conv before it (:func:`gen.network.fuse_adds`,
+``fused_adds`` of them); ``unfused_network_words`` and ``unfused_predicted_cycles`` are the
+block as written, compiled (not simulated) likewise.
 
 ``<out>/noc.json`` holds two records per traffic pattern on the 4x4 mesh at saturation
 (every node offering a flit per cycle, ``NOC_FLITS`` flits delivered, sinks always ready),
@@ -55,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from gen.array import compile_array
+from gen.network import ConvAdd, fuse_adds
 from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.params import ChipParams, CoreParams, Precision
 from sim.cycle import instruction_drain
@@ -177,12 +181,14 @@ def run_array_bench(out_dir, simulator="verilator"):
     for name, workload in WORKLOADS.items():
         shape, width = ARRAY_SHAPES.get(name, (None, None))
         for precision in Precision:
-            network, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            written, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            network = fuse_adds(written)
             compiled = compile_array(network, params.core, rows, columns)
             unicast = compile_array(network, params.core, rows, columns, multicast=False)
+            unfused = compile_array(written, params.core, rows, columns)
             decoded, result = run_array(compiled, x, params, sim=simulator,
                                         test_name=f"bench-array-{name}-int{precision.bits}")
-            expected = network.golden(x)
+            expected = written.golden(x)
             useful = sum(network.macs().values())
             peak = params.core.mac.peak_macs_per_cycle(precision)
             utilization = useful / (result["cycles"] * peak_cores * peak) if useful else None
@@ -195,6 +201,9 @@ def run_array_bench(out_dir, simulator="verilator"):
                 "sending_while_computing": sum(compiled.sending_while_computing.values()),
                 "unicast_network_words": unicast.network_words,
                 "unicast_predicted_cycles": unicast.predicted_cycles,
+                "fused_adds": sum(isinstance(layer, ConvAdd) for layer in network.layers),
+                "unfused_network_words": unfused.network_words,
+                "unfused_predicted_cycles": unfused.predicted_cycles,
                 "useful_macs": useful, "peak_macs_per_cycle": peak, "utilization": utilization,
                 "bit_exact": all(np.array_equal(expected[o], decoded[o]) for o in network.outputs),
                 "conflict": bool(result["conflict"] or result["overrun"]),

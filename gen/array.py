@@ -91,7 +91,7 @@ from hdl.router import Port, Router, xy_tree_route
 from sim.cycle import instruction_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
-from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
+from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
 __all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
 
@@ -101,6 +101,9 @@ MAX_SCHEDULE_ROUNDS = 20000
 #: compute sequencer to its message sequencer.
 DATA_TOKENS = TOKENS - 1
 LOCAL_TOKEN = TOKENS - 1
+#: Fewest words the other cores must read of a part's earlier row bands for the part to be
+#: computed band by band (each band costs an instruction's fetch and drain and a hand-off).
+FORWARD_MIN_WORDS = 16
 #: Delays of a message, in cycles, tried for one that would meet a write-back in a bank,
 #: before delaying it past the whole compute instruction.
 BANK_SLOT_TRIES = 8
@@ -296,14 +299,15 @@ class ArrayCompiled:
 
 
 class _ArrayCompiler:
-    def __init__(self, network, params, rows, columns, splits, input_parts, multicast):
+    def __init__(self, network, params, rows, columns, splits, input_parts, multicast, forward):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {network!r}")
         if not isinstance(params, CoreParams):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.network, self.params = network, params
         self.rows, self.columns = rows, columns
-        self.multicast = multicast
+        self.multicast, self.forward = multicast, forward
+        self.banded = False    # whether some part is computed in bands (see _bands)
         self.places = snake(rows, columns)
         self.index = {place: index for index, place in enumerate(self.places)}
         self.trees = {}        # (source core index, rectangle) -> XY tree
@@ -366,7 +370,7 @@ class _ArrayCompiler:
                     for slice, word_band in enumerate(_bands(words, slices))}
 
         options = {}
-        if isinstance(layer, (Conv2d, MaxPool2d, Add)):
+        if isinstance(layer, (Conv2d, ConvAdd, MaxPool2d, Add)):
             options[Split.ROWS] = spread(min(cores, height), 1)
             grids = []
             slices = 2
@@ -381,12 +385,12 @@ class _ArrayCompiler:
 
     def _footprint(self, layer, part):
         """``(weight bytes, settings entries)`` that computing ``part`` of ``layer`` adds to a core."""
-        if not isinstance(layer, (Conv2d, FullyConnected)):
+        if not isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
             return 0, 1
         low, high = self._channels(layer.name, part)
         columns = self.params.mac.columns
         blocks = -(-(high - low) // columns)
-        window = int(np.prod(layer.w.shape[1:-1]))
+        window = int(np.prod((convolution(layer) or layer).w.shape[1:-1]))
         return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
                 blocks)
 
@@ -408,29 +412,40 @@ class _ArrayCompiler:
     def _needs(self, layer, part):
         """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
         reach past the source's edge, into its border)."""
-        if isinstance(layer, (Conv2d, MaxPool2d)):
-            kernel = layer.w.shape[1] if isinstance(layer, Conv2d) else layer.kernel[0]
-            stride, top = layer.stride[0], layer.padding[0]
+        windowed = convolution(layer) or layer
+        if isinstance(windowed, (Conv2d, MaxPool2d)):
+            kernel = windowed.w.shape[1] if isinstance(windowed, Conv2d) else windowed.kernel[0]
+            stride, top = windowed.stride[0], windowed.padding[0]
             rows = (part.rows[0] * stride - top, (part.rows[1] - 1) * stride - top + kernel)
         elif isinstance(layer, Add):
             rows = part.rows
         else:
             rows = (0, self.specs[layer.sources[0]].shape[0])
-        every_word = isinstance(layer, (Conv2d, FullyConnected))
         # A vector layer reads the source words holding its output channels, at the
         # source's precision (a word of int4 holds twice the channels of a word of int8).
         low, high = self._channels(layer.name, part)
-        return {source: Part(rows, (0, self._words(source)) if every_word else
-                             (low // self._per_word(source), -(-high // self._per_word(source))))
-                for source in layer.sources}
+
+        def sliced(source):
+            return low // self._per_word(source), -(-high // self._per_word(source))
+
+        every_word = isinstance(layer, (Conv2d, ConvAdd, FullyConnected))
+        needs = {source: Part(rows, (0, self._words(source)) if every_word else sliced(source))
+                 for source in layer.sources}
+        if isinstance(layer, ConvAdd):
+            # The fused add reads the residual at the output's own pixels and channels.
+            residual = Part(part.rows, sliced(layer.residual))
+            needs[layer.residual] = (residual if layer.residual != layer.source
+                                     else needs[layer.residual] | residual)
+        return needs
 
     def _elements(self, layer, part):
         """Loop-nest elements of one core's part (its compute cycles, less fixed overheads)."""
         _, width, _ = self.specs[layer.name].shape
         rows = part.rows[1] - part.rows[0]
         tiles = -(-(part.words[1] - part.words[0]) * self._per_word(layer.name) // self.params.mac.columns)
-        if isinstance(layer, (Conv2d, FullyConnected)):
-            window = int(np.prod(layer.w.shape[1:-1])) if isinstance(layer, Conv2d) else 1
+        if isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
+            conv = convolution(layer)
+            window = int(np.prod(conv.w.shape[1:-1])) if conv else 1
             return rows * width * tiles * window * self._words(layer.sources[0])
         if isinstance(layer, MaxPool2d):
             return rows * width * tiles * layer.kernel[0] * layer.kernel[1]
@@ -610,19 +625,20 @@ class _ArrayCompiler:
                                           awaited=awaited))
                 waited[index] = max(waited[index], last)
                 compiler = self.compilers[index]
-                ops[index].append(_Op(compiler.emit(layer, compiler.buffers, part.rows,
-                                                    self._channels(layer.name, part)), layer=layer.name))
-                sent = share(index, layer.name, part)
-                if sent:
-                    # The compute sequencer hands the part over to its message sequencer
-                    # (through the core's own router) and computes on.
-                    x, y = self.places[index]
-                    messages.append(_Message(index, (index,), ((x, y), (x, y)), 1, LOCAL_TOKEN))
-                    ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=LOCAL_TOKEN, dest_x=x, dest_y=y),
-                                          len(messages) - 1))
-                    ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
-                                                  awaited=(len(messages) - 1,)))
-                    ops[cores + index] += sent
+                for band in self._bands(layer, index, part, needs):
+                    ops[index].append(_Op(compiler.emit(layer, compiler.buffers, band.rows,
+                                                        self._channels(layer.name, part)), layer=layer.name))
+                    sent = share(index, layer.name, band)
+                    if sent:
+                        # The compute sequencer hands the band over to its message sequencer
+                        # (through the core's own router) and computes on.
+                        x, y = self.places[index]
+                        messages.append(_Message(index, (index,), ((x, y), (x, y)), 1, LOCAL_TOKEN))
+                        ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=LOCAL_TOKEN, dest_x=x,
+                                                          dest_y=y), len(messages) - 1))
+                        ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
+                                                      awaited=(len(messages) - 1,)))
+                        ops[cores + index] += sent
         for agent in ops:
             ops[agent].append(_Op(Instruction(Opcode.HALT)))
         counted = {}
@@ -634,6 +650,34 @@ class _ArrayCompiler:
             raise CompileError(f"core {self.places[reader]} is sent {most} pulses of token {token}; "
                                f"a core counts at most {(1 << TOKEN_COUNT_WIDTH) - 1}")
         return ops, messages, transfers
+
+    def _bands(self, layer, index, part, needs):
+        """The row bands, in order, in which core ``index`` computes ``part`` of ``layer``,
+        each one instruction whose rows the other cores read leave from the message
+        sequencer while the next band computes: the rows read at the part's top edge,
+        then at its bottom edge, then the rest; or, when the others read it all, its two
+        halves. One band when forwarding is off, the part has one row, or the others read
+        fewer than :data:`FORWARD_MIN_WORDS` words of it before its last band."""
+        first, last = part.rows
+        read = [common.rows for reader, need in needs.items() if reader != index and layer.name in need
+                for common in [part & need[layer.name]] if common]
+        if not self.forward or last - first < 2 or not read:
+            return [part]
+        top = max((end for begin, end in read if begin == first), default=first)
+        bottom = min((begin for begin, end in read if end == last), default=last)
+        if top >= bottom:
+            middle = (first + last) // 2
+            cuts = [(first, middle), (middle, last)]
+        else:
+            cuts = [band for band in ((first, top), (bottom, last), (top, bottom)) if band[0] < band[1]]
+        bands = [Part(rows, part.words) for rows in cuts]
+        early = sum(common.rows[1] - common.rows[0] for band in bands[:-1]
+                    for common in [band & Part(rows, part.words) for rows in read] if common)
+        width, words = self.specs[layer.name].shape[1], part.words[1] - part.words[0]
+        if len(bands) < 2 or early * width * words < FORWARD_MIN_WORDS:
+            return [part]
+        self.banded = True
+        return bands
 
     def _channels(self, name, part):
         channels, per_word = self.specs[name].shape[2], self._per_word(name)
@@ -893,7 +937,8 @@ class _ArrayCompiler:
                 end = start + instruction_cycles(op.instruction, self.params)
                 first, last = spans.get(op.layer, (start, end))
                 spans[op.layer] = (min(first, start), max(last, end))
-                busy[self.places[index]][op.layer] = end - start
+                layer_busy = busy[self.places[index]]
+                layer_busy[op.layer] = layer_busy.get(op.layer, 0) + end - start
         return {layer.name: spans[layer.name] for layer in self.network.layers}, busy
 
 
@@ -909,7 +954,8 @@ def _delays(cycles):
     return instructions
 
 
-def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=True):
+def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=True,
+                  forward=True):
     """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
 
     ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
@@ -918,8 +964,20 @@ def compile_array(network, params, rows, columns, splits=None, input_parts=None,
     :class:`ArrayCompiled`'s ``owners`` of its output); the schedule then includes moving
     it to where the layers need it. With ``multicast`` (the default), readers that need the
     same words of a tensor at the same addresses receive them in one message to each
-    rectangle of them; without it, each reader is sent its own copy. Raises
+    rectangle of them; without it, each reader is sent its own copy. With ``forward`` (the
+    default), a core computes a part that other cores read in row bands, the rows they
+    read first, so that its words travel while it computes the rest (``_bands``), when
+    that schedule is the shorter of the two (the programs are compiled both ways). Raises
     :class:`gen.compiler.CompileError` naming the value and the limit when something does
     not fit.
     """
-    return _ArrayCompiler(network, params, rows, columns, splits, input_parts, multicast).compile()
+    arguments = (network, params, rows, columns, splits, input_parts, multicast)
+    compiler = _ArrayCompiler(*arguments, forward)
+    compiled = compiler.compile()
+    if compiler.banded:
+        # Bands cost instructions and hand-offs, and move when words arrive: keep them only
+        # where the whole schedule comes out shorter.
+        whole = _ArrayCompiler(*arguments, False).compile()
+        if whole.predicted_cycles <= compiled.predicted_cycles:
+            return whole
+    return compiled

@@ -26,7 +26,8 @@ by operands separated by whitespace (an operand holds no whitespace)::
     halt
 
 Opcodes are written in lower case: ``halt``, ``mac``, ``add``, ``maxpool``, ``avgpool``,
-``signal``, ``wait``, ``send``, ``delay`` (see :class:`hdl.isa.Opcode` for what each does). Operands may come
+``signal``, ``wait``, ``send``, ``delay``, ``macadd`` (see :class:`hdl.isa.Opcode` for what
+each does). Operands may come
 in any order, each at most once; any field may be given on any opcode (the hardware
 ignores what an opcode does not use, but the instruction word holds it, so the text does
 too). A field left out keeps its default, the :class:`~hdl.isa.Instruction` default.
@@ -58,6 +59,11 @@ operand             field                  value (default)
 ``b_zp=N``          ``b_zero_point``       as for a (0)
 ``b_mul=N``         ``b_multiplier``       as for a (0)
 ``b_shift=N``       ``b_shift``            as for a (0)
+``r=STREAM``        ``r``                  ``macadd``'s residual address stream (``0``)
+``mid_clamp=LO..HI``  ``mid_clamp_min``,   ``macadd``'s clamp of the conv's output
+                    ``mid_clamp_max``      (``-128..127``)
+``add_mul=N``       ``add_multiplier``     ``macadd``'s output multiplier (0)
+``add_shift=N``     ``add_shift``          ``macadd``'s output shift (0)
 ``dest_x=N``        ``dest_x``             ``send`` and ``signal``'s destination core's
                                            column (0)
 ``dest_y=N``        ``dest_y``             and row (0)
@@ -83,8 +89,9 @@ of a program and ``assemble(disassemble(program)) == tuple(program)`` for every 
   ``int8``), then the bare token for ``signal`` and ``wait`` (always);
 - then ``out`` if the output precision differs from the precision;
 - then, only if not at their defaults and in this order: ``reduce``, ``counts``, ``a``,
-  ``b``, ``o``, ``s``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
-  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``token`` (opcodes other than
+  ``b``, ``o``, ``s``, ``r``, ``zp``, ``clamp``, ``rounding``, ``a_zp``, ``a_mul``,
+  ``a_shift``, ``b_zp``, ``b_mul``, ``b_shift``, ``mid_clamp``, ``add_mul``, ``add_shift``,
+  ``token`` (opcodes other than
   ``signal`` and ``wait``), ``dest_x``, ``dest_y``, then ``dest_x_last`` and
   ``dest_y_last`` where they differ from ``dest_x`` and ``dest_y``;
 - counts without their trailing 1s, strides without their trailing 0s (a stream whose
@@ -95,11 +102,11 @@ Errors
 ------
 A malformed line raises ``ValueError`` with one sentence naming the line, the offending
 token and what was expected, such as ``line 3: unknown opcode 'mul'; expected one of halt,
-mac, add, maxpool, avgpool, signal, wait, send, delay``. A well-formed value out of range is refused
+mac, add, maxpool, avgpool, signal, wait, send, delay, macadd``. A well-formed value out of range is refused
 by :class:`~hdl.isa.Instruction` (or :class:`~hdl.isa.Stream`, or :func:`hdl.isa.encode`
 for what depends on the core's memories), whose message is prefixed with the line
 number: ``line 2: token must lie in [0, 15], not 16``. :func:`disassemble_words` refuses
-a word wider than the instruction or encoding no instruction (opcode 9, precision 3, a
+a word wider than the instruction or encoding no instruction (opcode 10, precision 3, a
 shift of -32 or 31) with its index: ``instruction 3: 9 is not a valid Opcode``.
 
 Command line
@@ -140,14 +147,18 @@ _TOKEN_OPCODES = (Opcode.SIGNAL, Opcode.WAIT)
 #: Integer fields: operand name to :class:`~hdl.isa.Instruction` attribute.
 _SCALARS = {"reduce": "reduce_levels", "zp": "zero_point", "a_zp": "a_zero_point",
             "a_mul": "a_multiplier", "a_shift": "a_shift", "b_zp": "b_zero_point",
-            "b_mul": "b_multiplier", "b_shift": "b_shift", "token": "token", "dest_x": "dest_x",
+            "b_mul": "b_multiplier", "b_shift": "b_shift", "add_mul": "add_multiplier",
+            "add_shift": "add_shift", "token": "token", "dest_x": "dest_x",
             "dest_y": "dest_y", "dest_x_last": "dest_x_last", "dest_y_last": "dest_y_last"}
-_STREAMS = ("a", "b", "o", "s")
+_STREAMS = ("a", "b", "o", "s", "r")
 #: Every ``FIELD=VALUE`` operand, in canonical order.
 FIELDS = ("out", "reduce", "counts", *_STREAMS, "zp", "clamp", "rounding", "a_zp", "a_mul", "a_shift",
-          "b_zp", "b_mul", "b_shift", "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last")
+          "b_zp", "b_mul", "b_shift", "mid_clamp", "add_mul", "add_shift", "token", "dest_x", "dest_y",
+          "dest_x_last", "dest_y_last")
+#: Clamp operands: operand name to the prefix of their ``Instruction`` attributes.
+_CLAMPS = {"clamp": "clamp", "mid_clamp": "mid_clamp"}
 #: Streams whose base is a byte address, written in hexadecimal.
-_HEX_BASES = ("a", "b", "o")
+_HEX_BASES = ("a", "b", "o", "r")
 #: The instruction whose fields are the defaults.
 _DEFAULT = Instruction(Opcode.HALT)
 
@@ -189,12 +200,12 @@ def _field(number, key, value):
             raise ValueError(f"line {number}: bad stream {key} {value!r}; expected BASE or "
                              f"BASE+[STRIDE,...] (integers, innermost level first)")
         return [(key, (_integer(match[1]), _integers(match[2])))]
-    if key == "clamp":
+    if key in _CLAMPS:
         match = _CLAMP_RE.fullmatch(value)
         if not match:
-            raise ValueError(f"line {number}: bad clamp {value!r}; expected MIN..MAX such as "
+            raise ValueError(f"line {number}: bad {key} {value!r}; expected MIN..MAX such as "
                              f"-128..127")
-        return [("clamp_min", _integer(match[1])), ("clamp_max", _integer(match[2]))]
+        return [(f"{_CLAMPS[key]}_min", _integer(match[1])), (f"{_CLAMPS[key]}_max", _integer(match[2]))]
     if key == "out":
         if value not in PRECISIONS:
             raise ValueError(f"line {number}: bad out precision {value!r}; expected one of "
@@ -303,8 +314,9 @@ def _format(instruction):
             operands.append(f"counts={','.join(map(str, counts))}")
         elif key in _STREAMS and differs[key]:
             operands.append(f"{key}={_format_stream(key, getattr(instruction, key))}")
-        elif key == "clamp" and (differs["clamp_min"] or differs["clamp_max"]):
-            operands.append(f"clamp={instruction.clamp_min}..{instruction.clamp_max}")
+        elif key in _CLAMPS and (differs[f"{key}_min"] or differs[f"{key}_max"]):
+            low, high = getattr(instruction, f"{key}_min"), getattr(instruction, f"{key}_max")
+            operands.append(f"{key}={low}..{high}")
         elif key == "rounding" and differs["rounding"]:
             operands.append(f"rounding={instruction.rounding.name.lower()}")
         elif key == "token" and instruction.opcode in _TOKEN_OPCODES:

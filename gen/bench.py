@@ -27,7 +27,10 @@ issues ``SEND`` words while it computes), ``utilization`` = ``useful_macs / (cyc
 cores * peak_macs_per_cycle)``, the peak
 being one core's, and for comparison ``unicast_network_words`` and
 ``unicast_predicted_cycles``: the same case compiled with one message per reader (not
-simulated; the compiler's prediction, which the simulated cases show to be exact).
+simulated; the compiler's prediction, which the simulated cases show to be exact). A
+block runs with its residual add fused into the conv before it (:func:`gen.network.fuse_adds`,
+``fused_adds`` of them); ``unfused_network_words`` and ``unfused_predicted_cycles`` are the
+block as written, compiled (not simulated) likewise.
 
 ``<out>/noc.json`` holds two records per traffic pattern on the 4x4 mesh at saturation
 (every node offering a flit per cycle, ``NOC_FLITS`` flits delivered, sinks always ready),
@@ -55,9 +58,10 @@ from pathlib import Path
 import numpy as np
 
 from gen.array import compile_array
+from gen.network import ConvAdd, fuse_adds
 from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.params import ChipParams, CoreParams, Precision
-from sim.cycle import drain_cycles
+from sim.cycle import instruction_drain
 from sim.tb.array_runner import run_array
 from sim.tb.core_runner import run_on_core
 from sim.tb.mesh import PATTERNS
@@ -114,9 +118,8 @@ def _limits(compiled, params, precision):
     reasons = []
     fixed = 0
     for layer, instruction in zip(compiled.network.layers, compiled.program):
-        drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
-        fixed += FETCH_CYCLES + drain
-        if instruction.opcode != Opcode.MAC or not macs[layer.name]:
+        fixed += FETCH_CYCLES + instruction_drain(instruction, params)
+        if not instruction.opcode.multiplies or not macs[layer.name]:
             continue
         x = compiled.buffers[layer.sources[0]]
         y = compiled.buffers[layer.name]
@@ -130,7 +133,7 @@ def _limits(compiled, params, precision):
             reasons.append(f"{layer.name}: {y.channels} output channels fill {columns:.0%} of "
                            f"the columns")
     vector = [layer.name for layer, instruction in zip(compiled.network.layers, compiled.program)
-              if instruction.opcode not in (Opcode.MAC, Opcode.HALT)]
+              if not instruction.opcode.multiplies and instruction.opcode != Opcode.HALT]
     if vector:
         reasons.append(f"{', '.join(vector)} run on the vector unit, without MACs")
     reasons.append(f"{fixed + FETCH_CYCLES} cycles of fetch and pipeline drain of "
@@ -178,12 +181,14 @@ def run_array_bench(out_dir, simulator="verilator"):
     for name, workload in WORKLOADS.items():
         shape, width = ARRAY_SHAPES.get(name, (None, None))
         for precision in Precision:
-            network, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            written, x = build(workload, precision.bits, SEED, shape=shape, width=width)
+            network = fuse_adds(written)
             compiled = compile_array(network, params.core, rows, columns)
             unicast = compile_array(network, params.core, rows, columns, multicast=False)
+            unfused = compile_array(written, params.core, rows, columns)
             decoded, result = run_array(compiled, x, params, sim=simulator,
                                         test_name=f"bench-array-{name}-int{precision.bits}")
-            expected = network.golden(x)
+            expected = written.golden(x)
             useful = sum(network.macs().values())
             peak = params.core.mac.peak_macs_per_cycle(precision)
             utilization = useful / (result["cycles"] * peak_cores * peak) if useful else None
@@ -196,6 +201,9 @@ def run_array_bench(out_dir, simulator="verilator"):
                 "sending_while_computing": sum(compiled.sending_while_computing.values()),
                 "unicast_network_words": unicast.network_words,
                 "unicast_predicted_cycles": unicast.predicted_cycles,
+                "fused_adds": sum(isinstance(layer, ConvAdd) for layer in network.layers),
+                "unfused_network_words": unfused.network_words,
+                "unfused_predicted_cycles": unfused.predicted_cycles,
                 "useful_macs": useful, "peak_macs_per_cycle": peak, "utilization": utilization,
                 "bit_exact": all(np.array_equal(expected[o], decoded[o]) for o in network.outputs),
                 "conflict": bool(result["conflict"] or result["overrun"]),

@@ -16,13 +16,16 @@ for every element before the program is emitted). Intermediate tensors stay in t
 Convolutions and fully-connected layers become one ``MAC`` instruction each: output
 channel blocks of ``columns`` outermost, then output rows and columns, and each tile the
 kernel window times the input channel words; the weight SRAM holds each layer's tiles in
-that order. Max-pool, global average pool and residual add become ``MAXPOOL``,
-``AVGPOOL`` and ``ADD``. The settings table holds each layer's per-channel requantization.
+that order. A convolution fused with the residual add that reads it
+(:class:`~gen.network.ConvAdd`, :func:`gen.network.fuse_adds`) becomes one ``MACADD``, the
+same loop nest with the residual read per tile at ``r``. Max-pool, global average pool and
+residual add become ``MAXPOOL``, ``AVGPOOL`` and ``ADD``. The settings table holds each layer's per-channel requantization.
 A fully-connected layer with LiteRT's double-precision requantization (``"fp64"``) runs
 the single rounding with the multipliers of
 :func:`sim.golden.fp64match.fp64_single_rounding_params`, which equal it on every input.
 """
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 
@@ -39,7 +42,7 @@ from sim.golden.add import add_params
 from sim.golden.fp64match import fp64_single_rounding_params
 from sim.golden.pool import mean_params
 
-from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network
+from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
 __all__ = ["CompileError", "Buffer", "Compiled", "CoreCompiler", "compile_network", "element_addresses"]
 
@@ -278,6 +281,7 @@ class CoreCompiler:
         self.precisions = {name: network.tensor_precision(name) for name in self.specs}
         self.weights = bytearray()
         self.settings = []
+        self.placed = {}       # (layer, weight bytes or settings entries) -> where they are
         self.program, self.messages = [], [Instruction(Opcode.HALT)]
 
     # Buffers ---------------------------------------------------------------------------
@@ -287,8 +291,8 @@ class CoreCompiler:
         padding = {name: [0, 0, 0, 0] for name in self.specs}
         fills = {name: {} for name in self.specs}
         for layer in self.network.layers:
-            if isinstance(layer, Conv2d):
-                need, fill = layer.padding, self.specs[layer.source].zero_point
+            if isinstance(layer, (Conv2d, ConvAdd)):
+                need, fill = convolution(layer).padding, self.specs[layer.source].zero_point
             elif isinstance(layer, MaxPool2d):
                 need, fill = layer.padding, self.precisions[layer.source].min
             else:
@@ -388,7 +392,8 @@ class CoreCompiler:
 
     def _add_weights(self, layer, w, precision):
         """Append the weight tiles of ``w`` (O, KH, KW, I) packed at ``precision``; returns
-        their byte offset."""
+        their byte offset. Instructions computing parts of one layer's rows with the same
+        channels share one copy (and one settings entry per tile, :meth:`_add_settings`)."""
         params = self.params
         columns, word = params.mac.columns, params.word_bytes
         per_word = word * precision.values_per_lane
@@ -398,21 +403,29 @@ class CoreCompiler:
         padded[:out_channels, :, :, :in_channels] = w
         tiles = padded.reshape(blocks, columns, kh, kw, words, per_word).transpose(0, 2, 3, 4, 1, 5)
         data = golden.pack_lanes(tiles, precision).tobytes()
+        if (layer.name, data) in self.placed:
+            return self.placed[layer.name, data]
         offset = len(self.weights)
         if offset + len(data) > params.weight_sram.size_bytes:
             raise CompileError(f"weight SRAM overflows at layer {layer.name}: the weights need "
                                f"{offset + len(data)} bytes, the core has "
                                f"{params.weight_sram.size_bytes}")
         self.weights += data
+        self.placed[layer.name, data] = offset
         return offset
 
     def _add_settings(self, layer, entries):
+        """Append settings ``entries``; returns the first one's index."""
+        key = (layer.name, tuple(entries))
+        if key in self.placed:
+            return self.placed[key]
         first = len(self.settings)
         if first + len(entries) > self.params.settings_depth:
             raise CompileError(f"settings table overflows at layer {layer.name}: the layers need "
                                f"{first + len(entries)} entries, the core has "
                                f"{self.params.settings_depth}")
         self.settings += entries
+        self.placed[key] = first
         return first
 
     # Layers ----------------------------------------------------------------------------
@@ -437,34 +450,37 @@ class CoreCompiler:
 
     def mac(self, layer, buffers, rows=None, channels=None):
         """The ``MAC`` of output rows ``rows`` and channels ``channels`` of a conv or
-        fully-connected ``layer`` (all of them by default); ``channels`` start on a word."""
+        fully-connected ``layer`` (all of them by default); ``channels`` start on a word.
+        A :class:`~gen.network.ConvAdd` gets its conv's ``MAC`` with the add fused in
+        (``MACADD``, :meth:`fuse_add`)."""
         params = self.params
         precision, out = self._in_out(layer)
         columns, word = params.mac.columns, params.word_bytes
         x, y = buffers[layer.source], buffers[layer.name]
         spec = self.specs[layer.source]
         (first, last), (low, high), (_, offset) = self._ranges(layer, rows, channels)
-        self._check_range(layer, "w", layer.w, precision)
+        conv = convolution(layer) or layer
+        self._check_range(layer, "w", conv.w, precision)
         self._check_range(layer, "x_zp", spec.zero_point, precision)
-        if isinstance(layer, FullyConnected):
-            w = layer.w.reshape(layer.w.shape[0], 1, 1, -1)
+        if isinstance(conv, FullyConnected):
+            w = conv.w.reshape(conv.w.shape[0], 1, 1, -1)
             stride, padding = (1, 1), (0, 0, 0, 0)
         else:
-            w, stride, padding = layer.w, layer.stride, layer.padding
-        output_range = self._output_range(layer, layer.y_zp, layer.relu, layer.relu6, layer.y_scale)
+            w, stride, padding = conv.w, conv.stride, conv.padding
+        output_range = self._output_range(layer, conv.y_zp, conv.relu, conv.relu6, conv.y_scale)
         rounding = Rounding.DOUBLE
-        if isinstance(layer, FullyConnected) and layer.requantization == "fp64":
+        if isinstance(conv, FullyConnected) and conv.requantization == "fp64":
             # LiteRT's double-precision rounding, through the single rounding with
             # multipliers proven to agree on every reachable accumulator.
             rounding = Rounding.SINGLE
-            multiplier, shift = _fp64_multipliers(layer, spec.scale, spec.zero_point,
+            multiplier, shift = _fp64_multipliers(conv, spec.scale, spec.zero_point,
                                                   output_range["clamp_min"],
                                                   output_range["clamp_max"], precision.bits)
         else:
             multiplier, shift = golden.conv_requant_params(
-                x_scale=spec.scale, w_scale=layer.w_scale, y_scale=layer.y_scale,
+                x_scale=spec.scale, w_scale=conv.w_scale, y_scale=conv.y_scale,
                 out_channels=w.shape[0])
-        bias = golden.fold_input_zero_point(w, layer.bias, spec.zero_point)
+        bias = golden.fold_input_zero_point(w, conv.bias, spec.zero_point)
         w, bias, multiplier, shift = (array[low:high] for array in (w, bias, multiplier, shift))
         out_channels, kh, kw, in_channels = w.shape
         entries = [_settings_entry(params, bias[i:i + columns], multiplier[i:i + columns],
@@ -480,10 +496,33 @@ class CoreCompiler:
             (len(entries), {"b": kh * kw * words_in * tile, "o": columns * out.bits // LANE_WIDTH,
                             "s": 1}),
         ]
-        return Instruction(Opcode.MAC, precision, rounding, reduce_levels=3, **_nest(
+        instruction = Instruction(Opcode.MAC, precision, rounding, reduce_levels=3, **_nest(
             levels, a=x.address(first * stride[0] - padding[0], -padding[2]),
             b=self._add_weights(layer, w, precision), o=y.address(first, 0) + offset,
             s=self._add_settings(layer, entries)), **output_range)
+        if isinstance(layer, ConvAdd):
+            return self.fuse_add(layer, instruction, buffers, first, offset)
+        return instruction
+
+    def fuse_add(self, layer, mac, buffers, first, offset):
+        """``MACADD``: the ``MAC`` ``mac`` of a :class:`~gen.network.ConvAdd` from output row
+        ``first`` (and byte ``offset`` of a pixel), each requantized tile added to the
+        residual's tile at the same pixel and channels, LiteRT's ``ADD`` with the conv's
+        output as operand a (the sum is the same either way round)."""
+        residual, y = buffers[layer.residual], buffers[layer.name]
+        conv_scale, residual_spec = layer.conv.y_scale, self.specs[layer.residual]
+        self._check_range(layer, "residual zero point", residual_spec.zero_point, self.precisions[layer.name])
+        p = add_params(a_scale=conv_scale, b_scale=residual_spec.scale, y_scale=layer.add.y_scale)
+        # The residual advances as the write-back does, pixel by pixel, row by row, tile by tile.
+        strides = (0, 0, 0, residual.pixel_bytes, residual.pitch, mac.o.strides[5])
+        add = layer.add
+        return dataclasses.replace(
+            mac, opcode=Opcode.MACADD, r=Stream(residual.address(first, 0) + offset, strides),
+            a_zero_point=mac.zero_point, b_zero_point=residual_spec.zero_point,
+            a_multiplier=p.a_multiplier, a_shift=p.a_shift, b_multiplier=p.b_multiplier,
+            b_shift=p.b_shift, mid_clamp_min=mac.clamp_min, mid_clamp_max=mac.clamp_max,
+            add_multiplier=p.y_multiplier, add_shift=p.y_shift,
+            **self._output_range(layer, add.y_zp, add.relu, add.relu6, add.y_scale))
 
     def _tiles(self, layer, channels):
         """Tiles of ``columns`` channels over ``channels`` ``[first, last)``, and a tile's
@@ -573,7 +612,7 @@ class CoreCompiler:
     def emit(self, layer, buffers, rows=None, channels=None):
         """The instruction computing output rows ``rows`` and channels ``channels`` of
         ``layer`` (all by default) from ``buffers``."""
-        emit = {Conv2d: self.mac, FullyConnected: self.mac, MaxPool2d: self.max_pool,
+        emit = {Conv2d: self.mac, ConvAdd: self.mac, FullyConnected: self.mac, MaxPool2d: self.max_pool,
                 GlobalAvgPool: self.avg_pool, Add: self.add}
         return emit[type(layer)](layer, buffers, rows, channels)
 

@@ -13,6 +13,7 @@ own. NorthPole's ResNet-50 is int8 in the first and last layers and int4 inside.
 operands of an ``ADD`` must have one precision.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,8 @@ from hdl.params import Precision
 from sim import golden
 from sim.golden.conv import REQUANTIZATIONS, output_size
 
-__all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "Network"]
+__all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "ConvAdd",
+           "Network", "convolution", "fuse_adds"]
 
 
 #: What a :class:`GlobalAvgPool` computes: ``MEAN`` or a whole-input ``AVERAGE_POOL_2D``.
@@ -248,7 +250,62 @@ class Add:
         return 0
 
 
-LAYER_TYPES = (Conv2d, FullyConnected, MaxPool2d, GlobalAvgPool, Add)
+@dataclass(frozen=True, eq=False)
+class ConvAdd:
+    """A :class:`Conv2d` whose one reader is an :class:`Add`, fused (the ``MACADD`` instruction).
+
+    Named as the add, reading the conv's source and the add's other operand ``residual``
+    (``sources``). The conv's output, the residual and the result share one precision,
+    the layer's (``bits``); :meth:`golden` is the conv's golden followed by the add's,
+    with the operands in the add's order.
+    """
+    conv: Conv2d
+    add: Add
+
+    def __post_init__(self):
+        if self.conv.name not in self.add.sources:
+            raise ValueError(f"fused add {self.add.name} must read conv {self.conv.name}, "
+                             f"not {self.add.sources!r}")
+
+    @property
+    def name(self):
+        return self.add.name
+
+    @property
+    def bits(self):
+        return self.add.bits
+
+    @property
+    def source(self):
+        """The conv's input."""
+        return self.conv.source
+
+    @property
+    def residual(self):
+        """The add's other operand."""
+        return next(source for source in self.add.sources if source != self.conv.name)
+
+    @property
+    def sources(self):
+        return (self.conv.source, self.residual)
+
+    def _ordered(self, convolved, residual):
+        return (convolved, residual) if self.add.sources[0] == self.conv.name else (residual, convolved)
+
+    def output(self, x, residual):
+        return self.add.output(*self._ordered(self.conv.output(x), residual))
+
+    def golden(self, bits, x, residual, x_spec, residual_spec, out_bits=None):
+        convolved = self.conv.golden(bits, x, x_spec, out_bits=out_bits)
+        values = self._ordered(convolved, residual)
+        specs = self._ordered(self.conv.output(x_spec), residual_spec)
+        return self.add.golden(out_bits, *values, *specs, out_bits=out_bits)
+
+    def macs(self, x):
+        return self.conv.macs(x)
+
+
+LAYER_TYPES = (Conv2d, FullyConnected, MaxPool2d, GlobalAvgPool, Add, ConvAdd)
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,6 +350,8 @@ class Network:
                     raise ValueError(f"layer {layer.name} reads {source!r}, which no earlier "
                                      f"layer produces")
             seen.add(layer.name)
+            if isinstance(layer, ConvAdd):
+                self._check_fused(layer)
             if isinstance(layer, Add):
                 a, b = (self.tensor_precision(source) for source in layer.sources)
                 if a != b:
@@ -318,6 +377,15 @@ class Network:
         """The input tensor (``input``'s shape) of ``frame`` (:attr:`frame`'s shape): the
         frame itself, or unfolded by the host when the network's input is unfolded."""
         return frame if self.unfolding is None else self.unfolding.apply(frame)
+
+    def _check_fused(self, layer):
+        """A fused add's conv output, residual and result must share one precision."""
+        bits = {"conv": self.bits if layer.conv.bits is None else layer.conv.bits,
+                "residual": self.tensor_precision(layer.residual).bits,
+                "result": self.bits if layer.bits is None else layer.bits}
+        if len(set(bits.values())) > 1:
+            raise ValueError(f"fused add {layer.name} needs its conv's output, residual and result at one "
+                             f"precision, not {', '.join(f'{k} int{v}' for k, v in bits.items())}")
 
     @property
     def precision(self):
@@ -358,3 +426,37 @@ class Network:
         """Useful multiply-accumulates of one inference, by layer name."""
         specs = self.specs()
         return {layer.name: layer.macs(specs[layer.sources[0]]) for layer in self.layers}
+
+
+def convolution(layer):
+    """The :class:`Conv2d` ``layer`` runs: itself, a :class:`ConvAdd`'s conv, or ``None``."""
+    if isinstance(layer, ConvAdd):
+        return layer.conv
+    return layer if isinstance(layer, Conv2d) else None
+
+
+def fuse_adds(network):
+    """``network`` with each :class:`Conv2d` read only by an :class:`Add` (and not an output)
+    fused with it into a :class:`ConvAdd`, where the conv's output, the other operand and
+    the add's result share one precision; the outputs are the same, byte for byte."""
+    readers = {layer.name: [] for layer in network.layers}
+    for layer in network.layers:
+        for source in layer.sources:
+            if source in readers:
+                readers[source].append(layer)
+    convs = {layer.name: layer for layer in network.layers if isinstance(layer, Conv2d)}
+    fused, dropped = {}, set()
+    for layer in network.layers:
+        if not isinstance(layer, Add) or layer.sources[0] == layer.sources[1]:
+            continue
+        conv = next((convs[s] for s in layer.sources if s in convs and readers[s] == [layer]
+                     and s not in network.outputs and s not in dropped), None)
+        if conv is None:
+            continue
+        resolved = dataclasses.replace(conv, bits=network.tensor_precision(conv.name).bits)
+        candidate = ConvAdd(resolved, layer)
+        residual = network.tensor_precision(candidate.residual).bits
+        if resolved.bits == residual == network.tensor_precision(layer.name).bits:
+            fused[layer.name], dropped = candidate, dropped | {conv.name}
+    layers = [fused.get(layer.name, layer) for layer in network.layers if layer.name not in dropped]
+    return Network(network.input, layers, network.bits, network.outputs)

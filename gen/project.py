@@ -29,6 +29,10 @@ through the host port (each program's ``load_words`` and ``load_cycles``, ``RUN`
 a network of one program is loaded once and reloads nothing. ``modelled`` says in words
 what is compiled and what is modelled.
 
+Each residual add runs in the requantize pass of the conv before it by default
+(:func:`gen.network.fuse_adds`, the ``MACADD`` instruction; ``--no-fuse`` keeps it a pass
+of its own), marked ``"fused_add": true`` in its layer's entry, named as the add.
+
 The stem runs unfolded by default (``--no-unfold`` to keep it): the host writes the frame
 as the im2col of the stem's windows and the stem is a dense 1x1 conv (:mod:`gen.unfold`),
 marked ``"unfolded": true`` in its layer's entry. ``host_input_words_per_frame`` counts the
@@ -77,7 +81,7 @@ from sim.cycle import host_read_cycles, host_write_cycles
 
 from .array import compile_array, snake
 from .compiler import CompileError
-from .network import Network
+from .network import Add, ConvAdd, Network, fuse_adds
 from .resnet import MODELS, resnet
 from .tflite import ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
@@ -109,9 +113,14 @@ def subnetwork(network, names):
     def rename(name):
         return "input" if name == source else name
 
-    renamed = [dataclasses.replace(layer, source=rename(layer.source)) if hasattr(layer, "source")
-               else dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources))
-               for layer in layers]
+    def reading_input(layer):
+        if isinstance(layer, ConvAdd):
+            return ConvAdd(reading_input(layer.conv), reading_input(layer.add))
+        if isinstance(layer, Add):
+            return dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources))
+        return dataclasses.replace(layer, source=rename(layer.source))
+
+    renamed = [reading_input(layer) for layer in layers]
     unfolding = network.unfolding if source == "input" else None
     return Network(network.specs()[source], renamed, network.bits, unfolding=unfolding)
 
@@ -183,10 +192,13 @@ def _modelled(resident, columns):
             "cycles a frame count them (nothing overlaps the runs).")
 
 
-def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True):
+def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True):
     """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
     and return the projection's figures (see the module's description); ``unfold``: the
-    host unfolds the frame for the stem (:func:`gen.unfold.unfold_stem`) when it qualifies."""
+    host unfolds the frame for the stem (:func:`gen.unfold.unfold_stem`) when it qualifies;
+    ``fuse``: each residual add runs in the conv before it (:func:`gen.network.fuse_adds`)."""
+    if fuse:
+        network = fuse_adds(network)
     if unfold:
         try:
             network = unfold_stem(network, params)
@@ -258,6 +270,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                 "sram_bytes_per_core": max(holds),
                 "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
                 "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
+                "fused_add": isinstance(layer, ConvAdd),
             })
         for (x, y), cycles in compiled.busy.items():
             busy[y, x] += sum(cycles.values())
@@ -348,7 +361,8 @@ def _table(report, name):
              f"{'traffic':>10}"]
     for layer in report["layers"]:
         utilization = "-" if layer["utilization"] is None else f"{layer['utilization']:.1%}"
-        label = layer["name"] + (" (unfolded)" if layer["unfolded"] else "")
+        label = layer["name"] + (" (unfolded)" if layer["unfolded"] else "") + (
+            " (+add)" if layer["fused_add"] else "")
         lines.append(f"{label:24} {layer['split']:>9} {layer['cores']:>5} {layer['cycles']:>8,} "
                      f"{utilization:>6} {layer['sram_bytes_per_core']:>10,} {layer['traffic_bytes']:>10,}")
     rows, columns = report["cores"]
@@ -385,6 +399,8 @@ def main(argv=None):
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
                         help="write the frame as it is, not unfolded for the stem (gen.unfold)")
+    parser.add_argument("--no-fuse", action="store_true",
+                        help="run each residual add as its own pass, not fused into the conv before it")
     args = parser.parse_args(argv)
     try:
         try:
@@ -405,7 +421,8 @@ def main(argv=None):
                   file=sys.stderr, flush=True)
 
         report = project(network, PRESETS[args.preset], rows, columns, args.clock_mhz * 1e6,
-                         progress=progress, unfold=not args.no_unfold)
+                         progress=progress, unfold=not args.no_unfold,
+                         fuse=not args.no_fuse)
         print(file=sys.stderr)
     except ProjectError as error:
         print(f"\nerror: {error}", file=sys.stderr)

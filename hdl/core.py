@@ -195,13 +195,13 @@ class Core(wiring.Component):
         word = LANE_WIDTH * params.word_bytes
         m.submodules.datapath = datapath = Datapath(params)
         drains = {"mac_drain": datapath.MAC_LATENCY, "vector_drain": datapath.VECTOR_LATENCY,
-                  "send_drain": BankedSram.LATENCY}
+                  "macadd_drain": datapath.MACADD_LATENCY, "send_drain": BankedSram.LATENCY}
         m.submodules.sequencer = sequencer = Sequencer(params, **drains)
         m.submodules.messenger = messenger = Sequencer(params, **drains, entry=message_entry(params),
                                                        downward=True)
         m.submodules.activations = activations = BankedSram(params.activation_sram, [
             SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
-            SramPort("send", "read", channel=1),
+            SramPort("send", "read", channel=1), SramPort("residual", "read", channel=2),
             SramPort("o", "write"), SramPort("host_write", "write")])
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
@@ -216,6 +216,8 @@ class Core(wiring.Component):
                    program.write_port(granularity=word))
 
         both_send, collided = Signal(), Signal()     # both sequencers offered a message
+        opcode = sequencer.instruction.opcode
+        multiplies = (opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
         m.d.comb += [
             sequencer.start.eq(self.start),
             messenger.start.eq(self.start),
@@ -237,12 +239,13 @@ class Core(wiring.Component):
             activations.send.addr.eq(messenger.a_read.addr),
             settings_read.addr.eq(sequencer.settings_addr),
             datapath.settings.eq(settings_read.data[:settings_entry_layout(params.mac.columns).size]),
-            # Operand reads: a from the activations; b from the weights (MAC) or activations (ADD).
+            # Operand reads: a from the activations; b from the weights (MAC, MACADD) or
+            # activations (ADD).
             activations.a.en.eq(sequencer.a_read.en),
             activations.a.addr.eq(sequencer.a_read.addr),
-            activations.b.en.eq(sequencer.b_read.en & (sequencer.instruction.opcode != Opcode.MAC)),
+            activations.b.en.eq(sequencer.b_read.en & ~multiplies),
             activations.b.addr.eq(sequencer.b_read.addr),
-            weights.tile.en.eq(sequencer.b_read.en & (sequencer.instruction.opcode == Opcode.MAC)),
+            weights.tile.en.eq(sequencer.b_read.en & multiplies),
             weights.tile.addr.eq(sequencer.b_read.addr),
             datapath.instruction.eq(sequencer.instruction),
             datapath.element.valid.eq(sequencer.element.valid),
@@ -253,6 +256,12 @@ class Core(wiring.Component):
             datapath.a_word.eq(activations.a.data),
             datapath.b_word.eq(activations.b.data),
             datapath.weights.eq(weights.tile.data),
+            # MACADD's residual tiles, through a read channel of their own.
+            sequencer.residual.eq(datapath.residual_read),
+            activations.residual.en.eq(sequencer.r_read.en),
+            activations.residual.addr.eq(sequencer.r_read.addr),
+            datapath.r_offset.eq(sequencer.r_read.offset),
+            datapath.r_word.eq(activations.residual.data),
             # Write-back.
             sequencer.tile_in.eq(datapath.tile_in),
             sequencer.tile_out.eq(datapath.o_write.en),

@@ -1,4 +1,9 @@
-"""The compute path of a core: operand selection, MAC array or vector unit, requantize, write-back."""
+"""The compute path of a core: operand selection, MAC array or vector unit, requantize, write-back.
+
+``MACADD`` chains the units: the MAC array's tiles through the requantizer (the conv's
+output), then with the residual tile through the vector unit's ``ADD`` and a second
+requantizer (the add's output), which writes back.
+"""
 
 import functools
 
@@ -8,29 +13,38 @@ from amaranth.lib.wiring import In, Out
 
 from .isa import Opcode, instruction_layout
 from .mac import MacArray, mac_latency
-from .params import ACC_WIDTH, LANE_WIDTH, CoreParams, Precision
+from .params import ACC_WIDTH, LANE_WIDTH, CoreParams, Precision, Rounding
 from .pipeline import delay
 from .requantize import Requantizer
 from .sram import BankedSram
 from .vector import VectorOp, VectorUnit
 
-__all__ = ["Datapath", "OPERAND_LATENCY", "drain_latencies", "settings_entry_layout",
-           "unpack_values"]
+__all__ = ["Datapath", "OPERAND_LATENCY", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD", "drain_latencies",
+           "settings_entry_layout", "unpack_values"]
 
 #: Registers between the SRAM read data and the MAC array's or vector unit's inputs. They
 #: cut the path from the block RAM outputs through the banks' read crossbar into the
 #: multipliers, the longest path of a core on an FPGA.
 OPERAND_LATENCY = 1
+#: Cycles ``MACADD`` adds after the conv's requantizer: the vector unit's ``ADD`` of the
+#: conv's output and the residual, then the second requantizer.
+FUSED_ADD_LATENCY = VectorUnit.LATENCY + Requantizer.LATENCY
+#: Cycles from a ``MACADD`` tile entering the first requantizer (``tile_in``) to its
+#: residual read (``residual_read``): the word then arrives, through the SRAM and the
+#: operand register, in the cycle the conv's requantized tile does.
+RESIDUAL_LEAD = Requantizer.LATENCY - BankedSram.LATENCY - OPERAND_LATENCY
 
 
 def drain_latencies(params):
     """Cycles from a compute instruction's last issued element to the write of its last result.
 
-    ``{"mac": ..., "vector": ...}`` for :class:`~hdl.params.MacParams` ``params``: the
-    SRAM read, the operand register, the MAC array or the vector unit, the requantize unit.
+    ``{"mac": ..., "vector": ..., "macadd": ...}`` for :class:`~hdl.params.MacParams`
+    ``params``: the SRAM read, the operand register, the MAC array or the vector unit,
+    the requantize unit; for ``MACADD`` the ``MAC``'s and :data:`FUSED_ADD_LATENCY`.
     """
     tail = BankedSram.LATENCY + OPERAND_LATENCY + Requantizer.LATENCY
-    return {"mac": tail + mac_latency(params), "vector": tail + VectorUnit.LATENCY}
+    mac = tail + mac_latency(params)
+    return {"mac": mac, "vector": tail + VectorUnit.LATENCY, "macadd": mac + FUSED_ADD_LATENCY}
 
 
 @functools.lru_cache(maxsize=16)
@@ -83,6 +97,16 @@ class Datapath(wiring.Component):
     results packed at ``out_precision``; the two only select multiplexers, so the timing
     is the same for every pairing.
 
+    ``MACADD`` runs its elements through the MAC array and its tiles through the
+    requantizer with the instruction's ``a_zero_point`` and ``mid_clamp_*`` (the conv's
+    output). ``RESIDUAL_LEAD`` cycles after a tile's ``tile_in``, ``residual_read`` asks
+    for its residual word (``r_offset`` with it), which arrives ``BankedSram.LATENCY``
+    cycles later on ``r_word``. The requantized tile (``columns`` values unpacked at
+    ``out_precision``) and the residual's ``columns`` values at ``out_precision`` then
+    take the vector unit's ``ADD`` and a second requantizer (bias 0, ``add_multiplier``,
+    ``add_shift``, double rounding, the instruction's zero point and clamp), whose packed
+    tile is written ``FUSED_ADD_LATENCY`` cycles after the ``MAC``'s would be.
+
     Parameters
     ----------
     params : CoreParams
@@ -106,9 +130,16 @@ class Datapath(wiring.Component):
         Byte offset of the tile being written.
     o_write : Out(Signature(en, data, mask))
         The write-back: one word of data and a byte mask.
-    MAC_LATENCY, VECTOR_LATENCY : int
+    residual_read : Out(1)
+        ``MACADD``: read the residual word of the next tile to add.
+    r_offset : In(log2(lanes))
+        Byte offset of that residual tile within its word, with ``residual_read``.
+    r_word : In(lanes * 8)
+        The residual word, ``BankedSram.LATENCY`` cycles after ``residual_read``.
+    MAC_LATENCY, VECTOR_LATENCY, MACADD_LATENCY : int
         Cycles from an issued element with ``last`` to the write of its tile, through the
-        MAC array or the vector unit (:func:`drain_latencies`).
+        MAC array, the vector unit, or the MAC array and the fused add
+        (:func:`drain_latencies`).
     """
 
     def __init__(self, params):
@@ -118,8 +149,10 @@ class Datapath(wiring.Component):
         self._mac = MacArray(params.mac)
         self._vector = VectorUnit(params.mac)
         self._requantizer = Requantizer(params.mac)
+        self._add_requantizer = Requantizer(params.mac)
         latencies = drain_latencies(params.mac)
         self.MAC_LATENCY, self.VECTOR_LATENCY = latencies["mac"], latencies["vector"]
+        self.MACADD_LATENCY = latencies["macadd"]
         word = LANE_WIDTH * params.word_bytes
         offset = (params.word_bytes - 1).bit_length()
         super().__init__({
@@ -135,34 +168,48 @@ class Datapath(wiring.Component):
             "o_offset": In(offset),
             "o_write": Out(wiring.Signature({"en": Out(1), "data": Out(word),
                                              "mask": Out(params.word_bytes)})),
+            "residual_read": Out(1),
+            "r_offset": In(offset),
+            "r_word": In(word),
         })
 
     @property
     def params(self):
         return self._params
 
+    def _fused(self):
+        return self.instruction.opcode == Opcode.MACADD
+
     def _issue(self, m, element, a_offset, b_offset, words):
-        """Feed the MAC array or the vector unit with the registered ``words`` read for ``element``."""
+        """Feed the MAC array or the vector unit with the registered ``words`` read for
+        ``element``; for ``MACADD``, the vector unit with the conv's requantized tiles."""
         instruction = self.instruction
         columns = self._params.mac.columns
         mac, vector = self._mac.i_data, self._vector.i_data
+        multiplies = (instruction.opcode == Opcode.MAC) | self._fused()
         m.d.comb += [
-            mac.valid.eq(element.valid & (instruction.opcode == Opcode.MAC)),
+            mac.valid.eq(element.valid & multiplies),
             mac.payload.activations.eq(words["a_word"]),
             mac.payload.weights.eq(words["weights"]),
             mac.payload.precision.eq(instruction.precision),
             mac.payload.first.eq(element.first),
             mac.payload.last.eq(element.last),
-            vector.valid.eq(element.valid & (instruction.opcode != Opcode.MAC)),
-            vector.payload.first.eq(element.first),
-            vector.payload.last.eq(element.last),
-            vector.payload.a.eq(Cat(unpack_values(words["a_word"], a_offset, instruction.precision,
-                                                  columns))),
-            vector.payload.b.eq(Cat(unpack_values(words["b_word"], b_offset, instruction.precision,
-                                                  columns))),
         ]
+        fused_input = self._add_residual(m, vector)
+        with m.If(self._fused()):
+            m.d.comb += fused_input
+        with m.Else():
+            m.d.comb += [
+                vector.valid.eq(element.valid & ~multiplies),
+                vector.payload.first.eq(element.first),
+                vector.payload.last.eq(element.last),
+                vector.payload.a.eq(Cat(unpack_values(words["a_word"], a_offset, instruction.precision,
+                                                      columns))),
+                vector.payload.b.eq(Cat(unpack_values(words["b_word"], b_offset, instruction.precision,
+                                                      columns))),
+            ]
         with m.Switch(instruction.opcode):
-            with m.Case(Opcode.ADD):
+            with m.Case(Opcode.ADD, Opcode.MACADD):
                 m.d.comb += vector.payload.op.eq(VectorOp.ADD)
             with m.Case(Opcode.MAXPOOL):
                 m.d.comb += vector.payload.op.eq(VectorOp.MAX)
@@ -172,13 +219,36 @@ class Datapath(wiring.Component):
                      "b_shift"):
             m.d.comb += self._vector.settings[name].eq(instruction[name])
 
+    def _add_residual(self, m, vector):
+        """``MACADD``'s vector-unit input (statements to apply while it runs): the conv's
+        requantized tile as operand a, the residual tile read ``RESIDUAL_LEAD`` cycles after
+        its ``tile_in`` as operand b."""
+        instruction, columns = self.instruction, self._params.mac.columns
+        m.d.comb += self.residual_read.eq(delay(m, self.tile_in & self._fused(), RESIDUAL_LEAD,
+                                                "residual_read", reset_less=False))
+        offset = delay(m, self.r_offset, BankedSram.LATENCY + OPERAND_LATENCY, "r_offset")
+        residual = delay(m, self.r_word, OPERAND_LATENCY, "r_word_operand")
+        conv = self._requantizer.o_data
+        return [
+            vector.valid.eq(conv.valid),
+            vector.payload.first.eq(1),
+            vector.payload.last.eq(1),
+            vector.payload.a.eq(Cat(unpack_values(conv.payload.as_value(), 0, instruction.out_precision,
+                                                  columns))),
+            vector.payload.b.eq(Cat(unpack_values(residual, offset, instruction.out_precision, columns))),
+        ]
+
     def _requantize(self, m):
+        """The requantizer takes the MAC array's or the vector unit's tiles; for ``MACADD``
+        the MAC array's, at the conv's zero point and clamp, and the second requantizer the
+        vector unit's, at the add's output scale."""
         instruction, requantizer = self.instruction, self._requantizer.i_data
         mac, vector = self._mac.o_acc, self._vector.o_acc
         columns = self._params.mac.columns
+        fused = self._fused()
         m.d.comb += [
-            requantizer.valid.eq(mac.valid | vector.valid),
-            requantizer.payload.acc.eq(Mux(vector.valid, vector.payload, mac.payload)),
+            requantizer.valid.eq(mac.valid | (vector.valid & ~fused)),
+            requantizer.payload.acc.eq(Mux(vector.valid & ~fused, vector.payload, mac.payload)),
             self.tile_in.eq(requantizer.valid),
         ]
         for column in range(columns):
@@ -187,13 +257,34 @@ class Datapath(wiring.Component):
                 requantizer.payload.multiplier[column].eq(self.settings.multiplier[column]),
                 requantizer.payload.shift[column].eq(self.settings.shift[column]),
             ]
-        for name in ("zero_point", "clamp_min", "clamp_max", "rounding"):
-            m.d.comb += requantizer.payload[name].eq(instruction[name])
-        m.d.comb += requantizer.payload.precision.eq(instruction.out_precision)
+        m.d.comb += [
+            requantizer.payload.zero_point.eq(Mux(fused, instruction.a_zero_point, instruction.zero_point)),
+            requantizer.payload.clamp_min.eq(Mux(fused, instruction.mid_clamp_min, instruction.clamp_min)),
+            requantizer.payload.clamp_max.eq(Mux(fused, instruction.mid_clamp_max, instruction.clamp_max)),
+            requantizer.payload.rounding.eq(instruction.rounding),
+            requantizer.payload.precision.eq(instruction.out_precision),
+        ]
+
+        added = self._add_requantizer.i_data
+        m.d.comb += [
+            added.valid.eq(vector.valid & fused),
+            added.payload.acc.eq(vector.payload),
+            added.payload.rounding.eq(Rounding.DOUBLE),
+            added.payload.precision.eq(instruction.out_precision),
+        ]
+        for column in range(columns):
+            m.d.comb += [
+                added.payload.multiplier[column].eq(instruction.add_multiplier),
+                added.payload.shift[column].eq(instruction.add_shift),
+            ]
+        for name in ("zero_point", "clamp_min", "clamp_max"):
+            m.d.comb += added.payload[name].eq(instruction[name])
 
     def _write_back(self, m):
         params = self._params
-        output = self._requantizer.o_data
+        fused, main, added = self._fused(), self._requantizer.o_data, self._add_requantizer.o_data
+        valid = Mux(fused, added.valid, main.valid)
+        payload = Mux(fused, added.payload.as_value(), main.payload.as_value())
         mask = Signal(params.word_bytes)
         with m.Switch(self.instruction.out_precision):
             for precision in Precision:
@@ -201,8 +292,8 @@ class Datapath(wiring.Component):
                     packed_bytes = params.mac.columns * precision.bits // LANE_WIDTH
                     m.d.comb += mask.eq((1 << packed_bytes) - 1)
         m.d.comb += [
-            self.o_write.en.eq(output.valid),
-            self.o_write.data.eq((output.payload.as_value() << (self.o_offset * LANE_WIDTH))
+            self.o_write.en.eq(valid),
+            self.o_write.data.eq((payload << (self.o_offset * LANE_WIDTH))
                                  [:LANE_WIDTH * params.word_bytes]),
             self.o_write.mask.eq((mask << self.o_offset)[:params.word_bytes]),
         ]
@@ -212,6 +303,7 @@ class Datapath(wiring.Component):
         m.submodules.mac = self._mac
         m.submodules.vector = self._vector
         m.submodules.requantizer = self._requantizer
+        m.submodules.add_requantizer = self._add_requantizer
 
         # The words read arrive BankedSram.LATENCY cycles after their element and are
         # registered for OPERAND_LATENCY more; the control is delayed to meet them.

@@ -12,14 +12,14 @@ waits for a token the array's schedule has already sent).
 
 Loop nest
 ---------
-A compute instruction (``MAC``, ``ADD``, ``MAXPOOL``, ``AVGPOOL``) runs a nest of
+A compute instruction (``MAC``, ``MACADD``, ``ADD``, ``MAXPOOL``, ``AVGPOOL``) runs a nest of
 ``LOOP_LEVELS`` = 6 counted loops, level 0 innermost; level ``i`` runs ``counts[i]``
 times (1 to ``2**COUNT_WIDTH``), so the nest issues ``prod(counts)`` elements, one per
 cycle. The innermost ``reduce_levels`` levels (0 to 3) form one *tile*: the MAC array
 or vector unit accumulates over a tile and hands one result vector to the requantize
 unit at its last element; the outer levels enumerate tiles.
 
-Four affine address streams follow the nest, each ``base + sum(stride[i] * index[i])``:
+Five affine address streams follow the nest, each ``base + sum(stride[i] * index[i])``:
 
 ==========  ==================================  ===============  =====================
 stream      reads or writes                     units            advances per
@@ -29,9 +29,11 @@ stream      reads or writes                     units            advances per
             operand b (activations)
 ``o``       write-back of each result tile      activation byte  tile (levels >= reduce)
 ``s``       settings-table entry of each tile   entry            tile (levels >= reduce)
+``r``       ``MACADD``: residual tile added to  activation byte  tile (levels >= reduce)
+            each result tile
 ==========  ==================================  ===============  =====================
 
-``o`` and ``s`` strides of the reduction levels must be 0. The encoding stores, for each
+``o``, ``s`` and ``r`` strides of the reduction levels must be 0. The encoding stores, for each
 level, the *step*: the change of address when that level is the outermost one to advance
 (all inner levels wrapping to 0), ``step[i] = stride[i] - sum(stride[j] * (counts[j] - 1)
 for the stream's levels j < i)``, so the hardware needs one adder per stream.
@@ -49,6 +51,18 @@ Opcodes
     each tile, requantized with entry ``s`` of the settings table (bias, multiplier, shift
     per output channel) and the instruction's ``zero_point``/``clamp_*``/``rounding``,
     packed at ``out_precision`` and stored at ``o``.
+``MACADD``: a ``MAC`` with the residual ``ADD`` that follows it fused in: each result tile
+    is requantized as the conv's own output would be (entry ``s``, zero point
+    ``a_zero_point``, clamp ``mid_clamp_min`` to ``mid_clamp_max``: the conv's fused ReLU
+    or the precision's range), then added LiteRT's way to the residual tile read at ``r``
+    (``columns`` values at ``out_precision`` from its byte offset): per column
+    ``MBQM((mid - a_zero_point) << 20, a_multiplier, a_shift) + MBQM((r - b_zero_point)
+    << 20, b_multiplier, b_shift)``, requantized with ``add_multiplier`` and ``add_shift``
+    (bias 0, double rounding) and the instruction's ``zero_point``/``clamp_*``, packed at
+    ``out_precision`` and stored at ``o``. The conv's output, the residual and the result
+    all have ``out_precision``. The residual is read through its own SRAM read channel,
+    so it meets no other read; bit for bit, a ``MAC`` storing the conv's output followed
+    by an ``ADD``.
 ``ADD``: residual add: per element, LiteRT's int8 ADD of operands ``a`` and ``b``
     (``a_zero_point``, ``a_multiplier``, ``a_shift``, and ``b_*``), requantized with
     entry ``s`` (multiplier and shift of the output scale, bias 0) and stored at ``o``.
@@ -98,7 +112,10 @@ Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles and
 drains for ``BankedSram.LATENCY + OPERAND_LATENCY + unit LATENCY + Requantizer.LATENCY``
 cycles (``hdl.datapath.drain_latencies``), the last of which writes the last result; the
-next instruction is fetched after that. ``SEND`` issues one word a cycle likewise and
+next instruction is fetched after that. ``MACADD`` drains for the ``MAC``'s drain plus
+``VectorUnit.LATENCY + Requantizer.LATENCY`` (the add's rescaling and its output
+requantization), and reads each residual tile ``BankedSram.LATENCY`` cycles before the
+conv's requantized tile leaves the first requantizer. ``SEND`` issues one word a cycle likewise and
 drains for ``BankedSram.LATENCY`` cycles: each word leaves for the network in the cycle
 after its read. ``DELAY`` takes ``prod(counts)`` cycles and no drain. ``SIGNAL`` takes
 one more cycle (its message leaves in it), ``WAIT`` one plus the cycles spent waiting,
@@ -152,11 +169,17 @@ class Opcode(enum.Enum, shape=4):
     WAIT = 6
     SEND = 7
     DELAY = 8
+    MACADD = 9
 
     @property
     def computes(self):
         """Whether the instruction runs a loop nest through the compute path."""
-        return self in (Opcode.MAC, Opcode.ADD, Opcode.MAXPOOL, Opcode.AVGPOOL)
+        return self in (Opcode.MAC, Opcode.MACADD, Opcode.ADD, Opcode.MAXPOOL, Opcode.AVGPOOL)
+
+    @property
+    def multiplies(self):
+        """Whether the instruction runs through the MAC array (its ``b`` reads weight tiles)."""
+        return self in (Opcode.MAC, Opcode.MACADD)
 
     @property
     def streams(self):
@@ -174,11 +197,12 @@ class StreamName(py_enum.Enum):
     B = "b"
     O = "o"  # noqa: E741
     S = "s"
+    R = "r"
 
     @property
     def per_tile(self):
         """Whether the stream advances once per tile (over the levels outside the tile)."""
-        return self in (StreamName.O, StreamName.S)
+        return self in (StreamName.O, StreamName.S, StreamName.R)
 
 
 def _stream_layout(address_width):
@@ -208,6 +232,7 @@ def instruction_layout(params):
         "b": _stream_layout(address),
         "o": _stream_layout(address),
         "s": _stream_layout(params.settings_width),
+        "r": _stream_layout(address),
         "zero_point": signed(8),
         "clamp_min": signed(8),
         "clamp_max": signed(8),
@@ -217,6 +242,10 @@ def instruction_layout(params):
         "a_shift": signed(SHIFT_WIDTH),
         "b_multiplier": signed(32),
         "b_shift": signed(SHIFT_WIDTH),
+        "mid_clamp_min": signed(8),
+        "mid_clamp_max": signed(8),
+        "add_multiplier": signed(32),
+        "add_shift": signed(SHIFT_WIDTH),
     })
 
 
@@ -245,7 +274,9 @@ class Stream:
 class Instruction:
     """One instruction, with strides (not the encoded steps); see the module documentation.
 
-    ``out_precision`` (last, keyword) is the result's precision; ``None`` means ``precision``.
+    ``out_precision`` (keyword) is the result's precision; ``None`` means ``precision``.
+    ``r``, ``mid_clamp_min``, ``mid_clamp_max``, ``add_multiplier`` and ``add_shift``
+    (keywords) are ``MACADD``'s.
     """
     opcode: Opcode
     precision: Precision = Precision.INT8
@@ -271,6 +302,11 @@ class Instruction:
     dest_x_last: int = None
     dest_y_last: int = None
     out_precision: Precision = None
+    r: Stream = field(default_factory=Stream)
+    mid_clamp_min: int = -128
+    mid_clamp_max: int = 127
+    add_multiplier: int = 0
+    add_shift: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "opcode", Opcode(self.opcode))
@@ -298,18 +334,20 @@ class Instruction:
             elif not _is_int(last) or not getattr(self, name) <= last <= high:
                 raise ValueError(f"{name}_last must lie in [{name} = {getattr(self, name)}, {high}], "
                                  f"not {last!r}")
-        for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point"):
+        for name in SCALARS_8:
             _check_range(name, getattr(self, name), -128, 127)
         if self.opcode.computes:
             out = self.out_precision
-            for name in ("zero_point", "clamp_min", "clamp_max"):
+            fused = ("a_zero_point", "b_zero_point", "mid_clamp_min", "mid_clamp_max")
+            for name in ("zero_point", "clamp_min", "clamp_max") + (fused if self.opcode == Opcode.MACADD
+                                                                    else ()):
                 value = getattr(self, name)
                 if not out.min <= value <= out.max:
                     raise ValueError(f"{name} must lie in [{out.min}, {out.max}] of out_precision "
                                      f"int{out.bits}, not {value!r}")
-        for name in ("a_multiplier", "b_multiplier"):
+        for name in ("a_multiplier", "b_multiplier", "add_multiplier"):
             _check_range(name, getattr(self, name), -(1 << 31), (1 << 31) - 1)
-        for name in ("a_shift", "b_shift"):
+        for name in ("a_shift", "b_shift", "add_shift"):
             _check_range(name, getattr(self, name), MIN_SHIFT, MAX_SHIFT)
         for name in StreamName:
             stream = getattr(self, name.value)
@@ -319,6 +357,9 @@ class Instruction:
                                  f"not {stream.strides!r}")
         if self.opcode == Opcode.SEND and self.reduce_levels:
             raise ValueError(f"SEND has no reduction: reduce_levels must be 0, not {self.reduce_levels!r}")
+        if self.opcode == Opcode.MACADD and self.mid_clamp_min > self.mid_clamp_max:
+            raise ValueError(f"mid_clamp_min must be at most mid_clamp_max = {self.mid_clamp_max}, "
+                             f"not {self.mid_clamp_min!r}")
 
     @property
     def destinations(self):
@@ -372,6 +413,16 @@ def check_destinations(instruction, rows, columns):
                              f"{rows}x{columns} array, not {getattr(instruction, name)}")
 
 
+#: The 8-bit signed scalar fields.
+SCALARS_8 = ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point", "mid_clamp_min",
+             "mid_clamp_max")
+#: Every scalar field of the arithmetic, encoded as it is.
+ARITHMETIC_FIELDS = SCALARS_8 + ("a_multiplier", "a_shift", "b_multiplier", "b_shift", "add_multiplier",
+                                 "add_shift")
+#: The address streams, in encoding order.
+STREAMS = tuple(name.value for name in StreamName)
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -412,19 +463,21 @@ def encode(instruction, params):
     if not isinstance(params, CoreParams):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
     layout = instruction_layout(params)
-    limits = {"a": params.activation_sram.size_bytes, "o": params.activation_sram.size_bytes,
-              "b": (params.weight_sram if instruction.opcode == Opcode.MAC
+    activations = params.activation_sram.size_bytes
+    limits = {"a": activations, "o": activations, "r": activations,
+              "b": (params.weight_sram if instruction.opcode.multiplies
                     else params.activation_sram).size_bytes,
               "s": params.settings_depth}
     fields = {}
-    used = "abos" if instruction.opcode.computes else "ao" if instruction.opcode == Opcode.SEND else ""
+    used = ("abors" if instruction.opcode == Opcode.MACADD else "abos" if instruction.opcode.computes
+            else "ao" if instruction.opcode == Opcode.SEND else "")
     if instruction.opcode == Opcode.SEND:
         for name in "ao":
             stream = getattr(instruction, name)
             if any(value % params.word_bytes for value in (stream.base, *stream.strides)):
                 raise ValueError(f"stream {name} of SEND must be word-aligned ({params.word_bytes} bytes): "
                                  f"base {stream.base}, strides {stream.strides}")
-    for name in "abos":
+    for name in STREAMS:
         if name in used:
             low, high = instruction.reach(name)
             if low < 0 or high >= limits[name]:
@@ -449,8 +502,7 @@ def encode(instruction, params):
         "counts": [count - 1 for count in instruction.counts],
         **fields,
     }
-    for name in ("zero_point", "clamp_min", "clamp_max", "a_zero_point", "b_zero_point",
-                 "a_multiplier", "a_shift", "b_multiplier", "b_shift"):
+    for name in ARITHMETIC_FIELDS:
         values[name] = getattr(instruction, name)
     return const_bits(layout, values, "instruction")
 
@@ -461,15 +513,13 @@ def decode(bits, params):
     counts = tuple(int(count) + 1 for count in view.counts)
     reduce_levels = int(view.reduce_levels)
     streams = {}
-    for name in "abos":
+    for name in STREAMS:
         stream = view[name]
         encoded = [int(step) for step in stream.steps]
         streams[name] = Stream(int(stream.base),
                                strides(encoded, counts, _levels(name, reduce_levels)))
     scalars = {name: int(view[name]) for name in (
-        "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last", "zero_point", "clamp_min", "clamp_max",
-        "a_zero_point", "b_zero_point",
-        "a_multiplier", "a_shift", "b_multiplier", "b_shift")}
+        "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last", *ARITHMETIC_FIELDS)}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
                        reduce_levels, counts=counts, **streams, **scalars,
                        out_precision=Precision(view.out_precision))

@@ -35,6 +35,8 @@ class Sequencer(wiring.Component):
     (the settings stream ``s`` advances; ``settings_addr`` is the entry for the tile
     entering next cycle, for a settings memory with one cycle of read latency) and
     ``tile_out`` when it is written (``o_write`` then holds its address and the stream
+    advances). A ``MACADD`` also reads each tile's residual word at stream ``r`` when the
+    compute path asks (``residual``: ``r_read`` then holds the address, and the stream
     advances). After the last element it waits ``drain`` cycles, so the last result has
     been written before the next instruction is fetched. A ``SEND`` reads operand ``a``
     likewise but sends nothing to the compute path: ``send`` rises ``send_drain`` cycles
@@ -44,9 +46,9 @@ class Sequencer(wiring.Component):
     Parameters
     ----------
     params : CoreParams
-    mac_drain, vector_drain : int
+    mac_drain, vector_drain, macadd_drain : int
         Cycles from the last element to the write of the last result, through the MAC
-        array or the vector unit.
+        array, the vector unit, or the MAC array and the fused add (``MACADD``).
     send_drain : int
         Cycles from a ``SEND`` element's read to its word's arrival (the SRAM's latency).
     entry : int
@@ -77,6 +79,10 @@ class Sequencer(wiring.Component):
         The element whose operands are being read.
     settings_addr : Out(settings_width)
     tile_in, tile_out : In(1)
+    residual : In(1)
+        ``MACADD``: read the next residual tile now.
+    r_read : Out(Signature(en, addr, offset))
+        Word address and byte offset of that residual tile (``en`` is ``residual``).
     o_write : Out(Signature(addr, offset))
     send : Out(1)
         A ``SEND``'s word is on the SRAM's read data; its destination is on ``o_write``.
@@ -89,7 +95,8 @@ class Sequencer(wiring.Component):
         One-cycle pulses of ``SIGNAL``.
     """
 
-    def __init__(self, params, *, mac_drain, vector_drain, send_drain, entry=0, downward=False):
+    def __init__(self, params, *, mac_drain, vector_drain, macadd_drain, send_drain, entry=0,
+                 downward=False):
         if not isinstance(params, CoreParams):
             raise TypeError(f"Sequencer params must be a CoreParams, not {params!r}")
         if not isinstance(entry, int) or not 0 <= entry < params.program_depth:
@@ -97,11 +104,12 @@ class Sequencer(wiring.Component):
                              f"not {entry!r}")
         self._entry, self._downward = entry, bool(downward)
         for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain),
-                            ("send_drain", send_drain)):
+                            ("macadd_drain", macadd_drain), ("send_drain", send_drain)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         self._params = params
-        self._drains = {"mac": mac_drain, "vector": vector_drain, "send": send_drain}
+        self._drains = {"mac": mac_drain, "vector": vector_drain, "macadd": macadd_drain,
+                        "send": send_drain}
         word_bits = (params.word_bytes - 1).bit_length()
         super().__init__({
             "start": In(1),
@@ -118,6 +126,8 @@ class Sequencer(wiring.Component):
             "settings_addr": Out(params.settings_width),
             "tile_in": In(1),
             "tile_out": In(1),
+            "residual": In(1),
+            "r_read": Out(_read_signature(params)),
             "o_write": Out(wiring.Signature({"addr": Out(params.address_width - word_bits),
                                              "offset": Out(word_bits)})),
             "send": Out(1),
@@ -130,7 +140,7 @@ class Sequencer(wiring.Component):
         params = self._params
         fetched, current = self.program_data, self.instruction
         nests = {}
-        for name in ("elements", "o", "s"):
+        for name in ("elements", "o", "s", "r"):
             nest = m.submodules[f"{name}_nest"] = LoopNest()
             for level in range(LOOP_LEVELS):
                 m.d.comb += nest.limits[level].eq(current.counts[level])
@@ -142,7 +152,7 @@ class Sequencer(wiring.Component):
             nests[name] = nest
         generators = {}
         for name, nest in (("a", nests["elements"]), ("b", nests["elements"]),
-                           ("o", nests["o"]), ("s", nests["s"])):
+                           ("o", nests["o"]), ("s", nests["s"]), ("r", nests["r"])):
             width = params.settings_width if name == "s" else params.address_width
             generator = m.submodules[f"{name}_address"] = AddressGenerator(width)
             m.d.comb += [
@@ -173,12 +183,14 @@ class Sequencer(wiring.Component):
 
         m.d.comb += [
             nests["s"].advance.eq(self.tile_in),
+            nests["r"].advance.eq(self.residual),
+            self.r_read.en.eq(self.residual),
             nests["o"].advance.eq(self.tile_out | self.send),
             self.settings_addr.eq(generators["s"].next),
             self.o_write.addr.eq(generators["o"].addr[word_bits:]),
             self.o_write.offset.eq(generators["o"].addr[:word_bits]),
         ]
-        for name in ("a", "b"):
+        for name in ("a", "b", "r"):
             read = getattr(self, f"{name}_read")
             m.d.comb += [read.addr.eq(generators[name].addr[word_bits:]),
                          read.offset.eq(generators[name].addr[:word_bits])]
@@ -227,13 +239,15 @@ class Sequencer(wiring.Component):
                     self.element.first.eq(elements.first),
                     self.element.last.eq(elements.last),
                     self.a_read.en.eq(~delay),
-                    self.b_read.en.eq((opcode == Opcode.MAC) | (opcode == Opcode.ADD)),
+                    self.b_read.en.eq((opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
+                                      | (opcode == Opcode.ADD)),
                     elements.advance.eq(1),
                 ]
                 with m.If(elements.carry == LOOP_LEVELS):
                     m.d.sync += drain.eq(Mux(opcode == Opcode.MAC, self._drains["mac"],
+                                         Mux(opcode == Opcode.MACADD, self._drains["macadd"],
                                          Mux(opcode == Opcode.SEND, self._drains["send"],
-                                             self._drains["vector"])) - 1)
+                                             self._drains["vector"]))) - 1)
                     m.next = "DRAIN"
                     with m.If(delay):
                         m.next = "FETCH"

@@ -17,17 +17,24 @@ from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.sram import BankedSram
 
-__all__ = ["drain_cycles", "instruction_cycles", "write_cycles", "program_cycles", "token_timing",
-           "host_write_cycles", "host_read_cycles"]
+__all__ = ["drain_cycles", "instruction_drain", "instruction_cycles", "write_cycles", "program_cycles",
+           "token_timing", "host_write_cycles", "host_read_cycles"]
 
 
 def drain_cycles(params):
     """Cycles from a compute instruction's last element to the write of its last result.
 
-    ``{"mac": ..., "vector": ...}``: SRAM read latency, the operand register, then the MAC
-    array or the vector unit, then the requantize unit (:func:`hdl.datapath.drain_latencies`).
+    ``{"mac": ..., "vector": ..., "macadd": ...}``: SRAM read latency, the operand
+    register, then the MAC array or the vector unit, then the requantize unit; for
+    ``MACADD`` also the fused add (:func:`hdl.datapath.drain_latencies`).
     """
     return drain_latencies(params.mac)
+
+
+def instruction_drain(instruction, params):
+    """The drain of compute ``instruction``: its unit's entry of :func:`drain_cycles`."""
+    unit = {Opcode.MAC: "mac", Opcode.MACADD: "macadd"}.get(instruction.opcode, "vector")
+    return drain_cycles(params)[unit]
 
 
 def instruction_cycles(instruction, params):
@@ -40,8 +47,7 @@ def instruction_cycles(instruction, params):
         return FETCH_CYCLES + instruction.elements
     if instruction.opcode == Opcode.SEND:
         return FETCH_CYCLES + instruction.elements + BankedSram.LATENCY
-    drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
-    return FETCH_CYCLES + instruction.elements + drain
+    return FETCH_CYCLES + instruction.elements + instruction_drain(instruction, params)
 
 
 def write_cycles(instruction, params):
@@ -53,7 +59,7 @@ def write_cycles(instruction, params):
     if not instruction.opcode.computes:
         raise ValueError(f"only compute instructions write results, not {instruction.opcode.name}")
     tile = instruction.elements // instruction.tiles
-    drain = drain_cycles(params)["mac" if instruction.opcode == Opcode.MAC else "vector"]
+    drain = instruction_drain(instruction, params)
     return FETCH_CYCLES + drain - 1 + tile * np.arange(1, instruction.tiles + 1, dtype=np.int64)
 
 

@@ -17,8 +17,10 @@ from hdl.params import CoreParams, MacParams, Precision, Rounding
 from sim.tb.runner import ROOT
 from sim.workloads import WORKLOADS, build
 
-OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait, send, delay"
-FIELDS = ("out, reduce, counts, a, b, o, s, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, b_shift, "
+OPCODES = "halt, mac, add, maxpool, avgpool, signal, wait, send, delay, macadd"
+FIELDS = ("out, reduce, counts, a, b, o, s, r, zp, clamp, rounding, a_zp, a_mul, a_shift, b_zp, b_mul, "
+          "b_shift, "
+          "mid_clamp, add_mul, add_shift, "
           "token, dest_x, dest_y, dest_x_last, dest_y_last")
 #: Bits and hexadecimal digits of an instruction word of the default core.
 BITS = instruction_layout(CoreParams()).size
@@ -271,8 +273,8 @@ def shift_word(params, shift):
 def test_disassemble_words_wrong():
     params = CoreParams()
     halt = encode(Instruction(Opcode.HALT), params)
-    with pytest.raises(ValueError, match=exactly("instruction 1: 9 is not a valid Opcode")):
-        disassemble_words([halt, 9], params)
+    with pytest.raises(ValueError, match=exactly("instruction 1: 10 is not a valid Opcode")):
+        disassemble_words([halt, 10], params)
     with pytest.raises(ValueError, match=exactly("instruction 0: 3 is not a valid Precision")):
         disassemble_words([3 << 4], params)
     with pytest.raises(ValueError, match=exactly("instruction 2: a_shift must be an integer in [-31, 30], "
@@ -364,7 +366,7 @@ def test_cli_stdin(monkeypatch, capsys):
     (["asm"], "signal 16", 1, "line 1: token must lie in [0, 15], not 16"),
     (["dis"], "# words\nxyz\n", 1, "line 2: bad instruction word 'xyz'; expected one hexadecimal integer"),
     (["dis"], "0 0\n", 1, "line 1: bad instruction word '0 0'; expected one hexadecimal integer"),
-    (["dis"], "0\n\n9\n", 1, "line 3: 9 is not a valid Opcode"),
+    (["dis"], "0\n\na\n", 1, "line 3: 10 is not a valid Opcode"),
     (["dis"], "1" + "0" * DIGITS, 1,
      "line 1: instruction word 0x1" + "0" * DIGITS + f" does not fit {BITS} bits"),
     (["asm", "--lanes", "abc"], "halt", 2, "LANES must be a positive integer, not 'abc'"),

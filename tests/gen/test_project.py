@@ -17,6 +17,7 @@ import pytest
 
 from gen import project, run
 from gen.array import compile_array
+from gen.network import fuse_adds
 from gen.resnet import resnet
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
@@ -40,11 +41,15 @@ def test_programs_are_the_blocks(name, layers):
         project.subnetwork(network, group)
 
 
-def test_one_program_projects_to_its_compiled_cycles():
+@pytest.mark.parametrize("fuse", [True, False])
+def test_one_program_projects_to_its_compiled_cycles(fuse):
     seed = seed_from_env()
     network, frame = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
     clock = 200e6
-    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock, fuse=fuse)
+    if fuse:
+        network = fuse_adds(network)
+        assert [layer["name"] for layer in report["layers"] if layer["fused_add"]] == ["add"]
     compiled = compile_array(network, DEFAULT_CORE, 2, 2)
     assert report["compute_cycles_per_frame"] == compiled.predicted_cycles, f"SEED={seed}"
     assert report["compute_frames_per_s"] == round(clock / compiled.predicted_cycles, 1)
@@ -112,7 +117,7 @@ def test_stem_unfolded_by_default():
 
 def _programs(network, params, rows, columns):
     """Each program of ``network``'s projection, compiled here as ``make project`` does."""
-    network = unfold_stem(network, params)
+    network = unfold_stem(fuse_adds(network), params)
     programs, placed = [], None
     for names in project.segments(network):
         part = project.subnetwork(network, names)

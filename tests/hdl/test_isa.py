@@ -43,7 +43,7 @@ PARAMS = [
 ]
 
 #: The streams that advance once per tile, over the levels outside the tile.
-PER_TILE = ("o", "s")
+PER_TILE = ("o", "s", "r")
 
 
 def exactly(message):
@@ -61,7 +61,7 @@ def memory_size(params, opcode, name):
         return 1 << width
     if name == "s":
         return params.settings_depth
-    if name == "b" and opcode == Opcode.MAC:
+    if name == "b" and opcode.multiplies:
         return params.weight_sram.size_bytes
     return params.activation_sram.size_bytes
 
@@ -119,6 +119,9 @@ def random_instruction(rng, params):
             return signed8()
         return int(rng.integers(out_precision.min, out_precision.max + 1))
 
+    def fused():            # MACADD's operand zero points and conv clamp lie in the output's range too
+        return output() if opcode == Opcode.MACADD else signed8()
+
     def multiplier():
         return int(rng.integers(-(1 << 31), 1 << 31))
 
@@ -128,10 +131,11 @@ def random_instruction(rng, params):
     return Instruction(
         opcode, precision, Rounding(int(rng.integers(len(Rounding)))),
         reduce_levels, int(rng.integers(TOKENS)), counts,
-        **{name: random_stream(rng, params, opcode, name, counts, reduce_levels) for name in "abos"},
-        zero_point=output(), clamp_min=output(), clamp_max=output(), a_zero_point=signed8(),
-        b_zero_point=signed8(), a_multiplier=multiplier(), a_shift=shift(), b_multiplier=multiplier(),
-        b_shift=shift(), out_precision=out_precision, **destinations(rng))
+        **{name: random_stream(rng, params, opcode, name, counts, reduce_levels) for name in "abors"},
+        zero_point=output(), clamp_min=output(), clamp_max=output(), a_zero_point=fused(),
+        b_zero_point=fused(), a_multiplier=multiplier(), a_shift=shift(), b_multiplier=multiplier(),
+        b_shift=shift(), out_precision=out_precision, mid_clamp_min=min(mids := (fused(), fused())),
+        mid_clamp_max=max(mids), add_multiplier=multiplier(), add_shift=shift(), **destinations(rng))
 
 
 def destinations(rng):
@@ -242,10 +246,10 @@ def test_steps_match_enumeration(seed):
 
 
 @pytest.mark.parametrize("params, address_width, settings_width, words", [
-    (PARAMS[0], 16, 6, 10),
-    (PARAMS[1], 7, 1, 7),
-    (PARAMS[2], 18, 6, 6),
-    (PARAMS[3], 17, 6, 21),
+    (PARAMS[0], 16, 6, 13),
+    (PARAMS[1], 7, 1, 8),
+    (PARAMS[2], 18, 6, 7),
+    (PARAMS[3], 17, 6, 26),
 ])
 def test_instruction_words(params, address_width, settings_width, words):
     assert (params.address_width, params.settings_width) == (address_width, settings_width)
@@ -257,9 +261,9 @@ def test_instruction_words(params, address_width, settings_width, words):
                                                    # reduce, token
             + 2 * (5 + 5)                          # destination columns and rows
             + LOOP_LEVELS * COUNT_WIDTH            # counts
-            + 3 * stream(address_width) + stream(settings_width)
-            + 5 * 8                                # zero points and clamps
-            + 2 * (32 + 6))                        # add multipliers and shifts
+            + 4 * stream(address_width) + stream(settings_width)
+            + 7 * 8                                # zero points and clamps (output and MACADD's conv)
+            + 3 * (32 + 6))                        # add multipliers and shifts (MACADD's output too)
     assert instruction_layout(params).size == bits
     assert instruction_words(params) == words == -(-bits // (8 * params.word_bytes))
 
@@ -292,7 +296,7 @@ def test_instruction_words(params, address_width, settings_width, words):
     ({"reduce_levels": 3, "s": Stream(0, (0, 0, 1, 1))},
      "stream s advances per tile: its strides of the 3 reduction levels must be 0, "
      "not (0, 0, 1, 1, 0, 0)"),
-    ({"opcode": 9}, "9 is not a valid Opcode"),
+    ({"opcode": 10}, "10 is not a valid Opcode"),
     ({"opcode": Opcode.SEND, "reduce_levels": 1}, "SEND has no reduction: reduce_levels must be 0, not 1"),
     ({"dest_x": 32}, "dest_x must lie in [0, 31], not 32"),
     ({"dest_y": -1}, "dest_y must lie in [0, 31], not -1"),

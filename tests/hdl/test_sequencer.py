@@ -64,7 +64,8 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
     ``start``; ``-2``: the cycle before, while idle); ``start_again`` are cycles to pulse
     ``start`` in while the program runs.
     """
-    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"], send_drain=1,
+    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"],
+                    macadd_drain=DRAINS["macadd"], send_drain=1,
                     entry=entry, downward=downward)
     step = -1 if downward else 1
     words = {entry + step * index: encode(instruction, PARAMS) for index, instruction in enumerate(program)}
@@ -248,15 +249,19 @@ def test_start_forgets_earlier_tokens():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"params": None, "mac_drain": 1, "vector_drain": 1, "send_drain": 1}, TypeError,
+    ({"params": None, "mac_drain": 1, "vector_drain": 1, "macadd_drain": 1, "send_drain": 1}, TypeError,
      r"^Sequencer params must be a CoreParams, not None$"),
-    ({"params": PARAMS, "mac_drain": 0, "vector_drain": 1, "send_drain": 1}, ValueError,
+    ({"params": PARAMS, "mac_drain": 0, "vector_drain": 1, "macadd_drain": 1, "send_drain": 1}, ValueError,
      r"^mac_drain must be a positive integer, not 0$"),
-    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2.5, "send_drain": 1}, ValueError,
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2.5, "macadd_drain": 1,
+      "send_drain": 1}, ValueError,
      r"^vector_drain must be a positive integer, not 2\.5$"),
-    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "send_drain": 0}, ValueError,
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "macadd_drain": 0, "send_drain": 1}, ValueError,
+     r"^macadd_drain must be a positive integer, not 0$"),
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "macadd_drain": 1, "send_drain": 0}, ValueError,
      r"^send_drain must be a positive integer, not 0$"),
-    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "send_drain": 1, "entry": 8}, ValueError,
+    ({"params": PARAMS, "mac_drain": 3, "vector_drain": 2, "macadd_drain": 1, "send_drain": 1,
+      "entry": 8}, ValueError,
      r"^entry must be an instruction index in \[0, 7\], not 8$"),
 ])
 def test_sequencer_wrong(kwargs, error, message):

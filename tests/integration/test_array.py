@@ -6,7 +6,8 @@ rows sent between neighbours) or by output channels (the input sent to every cor
 shares it, one multicast to each rectangle of them) or both (a grid of row bands by
 channel slices), chosen by the compiler or forced; and a block whose input an earlier
 program left spread over the cores, which the schedule moves to where the layers need
-it. Every core sends from its message sequencer while its compute sequencer computes,
+it. Every core sends from its message sequencer while its compute sequencer computes
+(a part others read computed in row bands, theirs first, when that is faster),
 and takes words while it computes in the banks its write-back leaves free; a last test
 switches that bank-slot rule off and requires the conflict flag the model predicts. The
 whole chip's Verilog is loaded, written, run and read through the host interface alone;
@@ -18,6 +19,7 @@ overrun may occur. Replay a failure with ``SEED=<seed>``.
 import pytest
 
 from gen.array import Part, Split, _ArrayCompiler, compile_array
+from gen.network import fuse_adds
 from hdl.params import ChipParams
 from sim.tb.array_runner import run_array
 from sim.tb.runner import seed_from_env, simulator
@@ -46,6 +48,15 @@ CASES_4X4 = [
     ("bottleneck_block", 8, (16, 16, 32), 16, {"conv2": Split.GRID, "add": Split.GRID}),
     # conv2's rows multicast to the four cores of conv3's channel split, as they compute.
     ("bottleneck_block", 8, (16, 16, 16), None, {"conv3": Split.CHANNELS}),
+]
+
+#: Blocks whose residual add is fused into the conv before it (``MACADD``, the fused layer
+#: named as the add): (rows, columns, workload, bits, input shape, output width, splits).
+CASES_FUSED = [
+    (2, 2, "basic_block", 8, None, None, {}),
+    (4, 4, "bottleneck_block", 4, (16, 16, 16), None, {}),
+    # The fused layer by a grid: each core adds the residual rows and channels it writes.
+    (4, 4, "bottleneck_block", 8, (16, 16, 32), 16, {"conv2": Split.GRID, "add": Split.GRID}),
 ]
 
 
@@ -89,6 +100,37 @@ def test_on_2x2(name, bits, shape, width, splits):
 def test_on_4x4(name, bits, shape, width, splits):
     check_array(4, 4, name, bits, shape, width, splits, sim=simulator("verilator"),
                 test_name=f"array-4x4-{name}-int{bits}")
+
+
+@pytest.mark.parametrize("rows, columns, name, bits, shape, width, splits", CASES_FUSED,
+                         ids=[f"{r}x{c}-" + _ids([case])[0] for r, c, *case in CASES_FUSED])
+def test_fused_add(rows, columns, name, bits, shape, width, splits):
+    """The block with its residual add fused (:func:`gen.network.fuse_adds`), against the
+    golden model of the block as written."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS[name], bits, seed, shape=shape, width=width)
+    check_network_on_array(rows, columns, fuse_adds(network), frame, splits, sim=simulator("verilator"),
+                           test_name=f"array-{rows}x{columns}-fused-{name}-int{bits}",
+                           context=f"{name} fused int{bits}", seed=seed, reference=network)
+
+
+def test_bands_leave_while_the_rest_computes_on_2x2():
+    """Each core computes first the rows of its band its neighbours read, in an instruction
+    of its own, and its message sequencer sends them while it computes the rest."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["basic_block"], 8, seed)
+    params = ChipParams(rows=2, columns=2)
+    banded, whole = (compile_array(network, params.core, 2, 2, forward=forward) for forward in (True, False))
+
+    def computes(compiled):
+        return sum(i.opcode.computes for core in compiled.cores.values() for i in core.program)
+
+    assert computes(banded) > computes(whole), "no part was computed in bands"
+    assert sum(banded.sending_while_computing.values()) > sum(whole.sending_while_computing.values())
+    assert banded.predicted_cycles < whole.predicted_cycles
+    check_network_on_array(2, 2, network, frame, {}, sim=simulator("verilator"),
+                           test_name="array-2x2-basic_block-bands", context="basic_block int8 in bands",
+                           seed=seed)
 
 
 def test_input_left_by_an_earlier_program_on_2x2():

@@ -13,7 +13,7 @@ thousands. The smoke cases run on both.
 import numpy as np
 import pytest
 
-from gen.network import MaxPool2d, Network
+from gen.network import ConvAdd, MaxPool2d, Network, fuse_adds
 from sim.tb.core_runner import run_on_core
 from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import BLOCKS, LAYERS, ParameterMaker, build
@@ -72,6 +72,20 @@ def test_layer(name, bits):
 @pytest.mark.parametrize("name", BLOCKS)
 def test_block(name, bits):
     check_run(simulator("verilator"), BLOCKS[name], bits, kind="block")
+
+
+@pytest.mark.parametrize("bits", PRECISIONS)
+@pytest.mark.parametrize("name", BLOCKS)
+def test_fused_block(name, bits):
+    """The block with its residual add fused into the conv before it (``MACADD``), against
+    the golden model of the block as written."""
+    seed = seed_from_env()
+    network, x = build(BLOCKS[name], bits, seed)
+    fused = fuse_adds(network)
+    assert any(isinstance(layer, ConvAdd) for layer in fused.layers), f"{name}: nothing fused"
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-fused-{name}-int{bits}", fused, x)
+    assert_exact_run(f"{name} fused int{bits} (SEED={seed})", fused, network.golden(x), decoded, result,
+                     compiled.predicted_cycles, counter="core")
 
 
 def random_network(rng):

@@ -58,7 +58,7 @@ from .array import compile_array
 from .compiler import CompileError
 from .network import Network
 from .resnet import MODELS, resnet
-from .tflite import ModelImportError, import_tflite
+from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
 __all__ = ["NORTHPOLE_RESNET50_FPS", "ProjectError", "segments", "subnetwork", "project", "main"]
@@ -241,6 +241,8 @@ def _network(model, bits, seed):
         raise ProjectError(f"MODEL {model!r} is neither one of {', '.join(MODELS)} nor a .tflite file")
     try:
         return import_tflite(path).network
+    except MalformedModelError as error:     # its message starts with the file
+        raise ProjectError(f"MODEL {error}") from None
     except ModelImportError as error:
         raise ProjectError(f"MODEL {model}: {error}") from None
 

@@ -15,6 +15,7 @@ import pytest
 from gen import project
 from gen.array import compile_array
 from gen.resnet import resnet
+from gen.run import DIGITS
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from sim import catalogue
 from sim.tb.runner import seed_from_env
@@ -96,3 +97,12 @@ def test_stem_unfolded_by_default():
     assert unfolded["frame_words"] == folded["frame_words"] == 32 * 32
     assert unfolded["host_input_words_per_frame"] == 16 * 16 * 19, f"SEED={seed}"
     assert unfolded["cycles_per_frame"] < folded["cycles_per_frame"] / 2, f"SEED={seed}"
+
+
+def test_truncated_model_wrong(capsys, tmp_path):
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(DIGITS.read_bytes()[:500])
+    assert project.main(["--model", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: MODEL {path}: not a TFLite flatbuffer: the length of "
+                     f"Model.operator_codes at offset 33312 (4 bytes) lies outside the file's 500 bytes"]

@@ -27,7 +27,9 @@ graph equals LiteRT's ``BUILTIN_REF`` output byte for byte:
 
 Fused activations NONE, RELU and RELU6. Anything else (operator, data type, option,
 shape) is refused with a :class:`ModelImportError` in one line naming the node, its
-operator, the tensor and the supported set.
+operator, the tensor and the supported set. A malformed file (an offset or index out of range,
+a bad vtable, a constant whose bytes do not match its shape) is refused before anything is
+read from it (:mod:`gen.flatbuffer`), with a :class:`MalformedModelError` naming the file.
 
 Run as ``python -m gen.tflite model.tflite`` to print the imported layer graph.
 """

@@ -39,6 +39,7 @@ from sim.tb.array_runner import run_batch
 
 from .array import compile_array
 from .compiler import CompileError
+from .paths import check_output_file
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
 
@@ -62,23 +63,12 @@ class RunError(ValueError):
 def check_output(path, input_path):
     """Refuse an ``OUTPUT`` path that could not be written, before any work is done: it must
     end in ``.npy``, differ from ``INPUT`` and lie in (or below) a writable directory."""
-    if path.suffix != ".npy":
-        raise RunError(f"OUTPUT must end in .npy, not {str(path)!r}")
     if input_path is not None and path.resolve() == input_path.resolve():
         raise RunError(f"OUTPUT must differ from INPUT, not {str(path)!r}")
-    if path.is_dir():
-        raise RunError(f"OUTPUT must name a file, not the directory {str(path)!r}")
-    directory = path.resolve().parent
-    while not directory.exists():       # created when the outputs are written
-        directory = directory.parent
-    if not directory.is_dir():
-        raise RunError(f"OUTPUT must lie in a directory, not under the file {str(directory)!r}")
     try:
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as error:
-        raise RunError(f"OUTPUT must lie in a writable directory, not {str(directory)!r} "
-                       f"({error.strerror})") from None
+        check_output_file("OUTPUT", path, ".npy")
+    except ValueError as error:
+        raise RunError(str(error)) from None
 
 
 def save_outputs(path, outputs):

@@ -79,7 +79,13 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--cores", "16x"], "error: CORES must have the form ROWSxCOLUMNS, such as 4x4, not '16x'"),
     (["--preset", "huge"], "error: PRESET must be one of default, northpole, not 'huge'"),
     (["--bits", "3"], "error: BITS must be 8, 4 or 2, not 3"),
-    (["--clock-mhz", "0"], "error: CLOCK_MHZ must be positive, not 0.0"),
+    (["--clock-mhz", "0"], "error: CLOCK_MHZ must be a finite positive number, not 0.0"),
+    (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),
+    (["--clock-mhz", "inf"], "error: CLOCK_MHZ must be a finite positive number, not inf"),
+    (["--clock-mhz", "nan"], "error: CLOCK_MHZ must be a finite positive number, not nan"),
+    (["--model", str(DIGITS), "--bits", "2"],
+     "error: BITS must be 8 for a .tflite model (it is imported at int8), not 2"),
+    (["--out", str(DIGITS)], f"error: OUT must name a directory, not the file {str(DIGITS)!r}"),
 ])
 def test_refusals(capsys, argv, message):
     assert project.main(argv) == 2

@@ -60,7 +60,7 @@ from hdl.isa import instruction_words
 from hdl.params import PRESETS, Precision, parse_cores
 
 from .array import compile_array
-from .compiler import CompileError
+from .compiler import CompileError, UnsupportedLayerError
 from .network import Network
 from .paths import check_output_directory
 from .resnet import MODELS, resnet
@@ -161,6 +161,9 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         begin = time.process_time()
         try:
             compiled = compile_array(part, params, rows, columns, input_parts=placed)
+        except UnsupportedLayerError as error:
+            raise ProjectError(f"layers {names[0]} to {names[-1]} cannot run on the array, whatever "
+                               f"its size: {error}") from None
         except CompileError as error:
             raise ProjectError(f"layers {names[0]} to {names[-1]} do not fit a {rows}x{columns} array "
                                f"of this core: {error}") from None

@@ -38,7 +38,7 @@ from hdl.params import PRESETS, ChipParams, parse_cores
 from sim.tb.array_runner import run_batch
 
 from .array import compile_array
-from .compiler import CompileError
+from .compiler import CompileError, UnsupportedLayerError
 from .paths import check_output_file
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
@@ -110,6 +110,8 @@ def compile_for(network, params):
     array it fits."""
     try:
         return compile_array(network, params.core, params.rows, params.columns)
+    except UnsupportedLayerError as error:
+        raise RunError(f"the model cannot run on the array, whatever its size: {error}") from None
     except CompileError as error:
         message = f"the model does not fit a {params.rows}x{params.columns} array: {error}"
     side = max(params.rows, params.columns)

@@ -35,6 +35,17 @@ def test_too_big_for_any_array():
         run.compile_for(DIGITS.network, params)
 
 
+def test_unsupported_layer_is_not_a_size():
+    """AVERAGE_POOL_2D's rounding is not the AVGPOOL instruction's: refused for what it is, not
+    as a model too big for every array."""
+    imported = import_tflite(run.MODELS.parent / "tests" / "vectors" / "import" / "average_pool.tflite")
+    params = ChipParams(rows=2, columns=2, core=CoreParams())
+    with pytest.raises(run.RunError, match=r"^the model cannot run on the array, whatever its size: "
+                       r"global pool average_pool_2d_1: the AVGPOOL instruction requantizes as MEAN "
+                       r"does; AVERAGE_POOL_2D's rounding \(kind 'average_pool'\) is not implemented$"):
+        run.compile_for(imported.network, params)
+
+
 def _refusal(capsys, argv):
     assert run.main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()

@@ -44,6 +44,8 @@ import numpy as np
 import tflite
 from tflite.utils import BUILTIN_OPCODE2NAME
 
+from sim.golden.checks import MAX_PADDING
+
 from .flatbuffer import FlatbufferError, Nested, Scalar, String, Table, Tables, Union, Vector, verify
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network, TensorSpec
 
@@ -588,9 +590,10 @@ class _Importer:
         self._same_quantization(node, x_index, y_index)
         paddings = self._constant(node, paddings_index, "paddings").data
         paddings = np.asarray(paddings, np.int64).reshape(-1, 2)
-        if paddings.shape != (4, 2) or paddings[0].any() or paddings[3].any() or (paddings < 0).any():
+        if (paddings.shape != (4, 2) or paddings[0].any() or paddings[3].any() or (paddings < 0).any()
+                or (paddings > MAX_PADDING).any()):
             self.refuse(node, f"paddings {paddings.tolist()}",
-                        "non-negative padding of H and W only", paddings_index)
+                        f"padding of H and W only, 0 to {MAX_PADDING} a side", paddings_index)
         readers = self.readers.get(y_index, [])
         if (y_index in self.graph_outputs or not readers
                 or any(self.opnames[r] not in ("CONV_2D", "MAX_POOL_2D") for r in readers)):

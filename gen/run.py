@@ -187,7 +187,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.run", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DIGITS, help="int8 .tflite model (default: digits)")
     parser.add_argument("--cores", default="2x2", help="array size ROWSxCOLUMNS (default 2x2)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--preset", default="default", help=f"{', '.join(PRESETS)} (default: default)")
     parser.add_argument("--input", type=Path, help="int8 frames N x H x W x C (.npy)")
     parser.add_argument("--output", type=Path, help="where the int8 outputs go (.npy)")
     parser.add_argument("--limit", type=int, help="run only the first LIMIT frames")
@@ -198,6 +198,9 @@ def main(argv=None):
     os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
     sim = args.sim or os.environ.get("SIM") or ("verilator" if _has_verilator() else "icarus")
     try:
+        parse_cores(args.cores)          # refused before the model is read
+        if args.preset not in PRESETS:
+            raise RunError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if (args.input is None) != (args.output is None):
             raise RunError("INPUT and OUTPUT go together: give both, or neither for the digits test images")
         if args.limit is not None and args.limit < 1:

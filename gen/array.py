@@ -902,7 +902,7 @@ class _ArrayCompiler:
             try:
                 cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
             except CompileError as error:
-                raise CompileError(f"core {place}: {error}") from None
+                raise type(error)(f"core {place}: {error}") from None
         owners = {name: {self.places[index]: part for index, part in parts.items()}
                   for name, parts in owners.items()}
         predicted = max(compiled.predicted_cycles for compiled in cores.values())

@@ -50,8 +50,8 @@ operand             field                  value (default)
 ``o=STREAM``        ``o``                  write-back address stream (``0``)
 ``s=STREAM``        ``s``                  settings-entry stream (``0``)
 ``zp=N``            ``zero_point``         output zero point (0)
-``clamp=LO..HI``    ``clamp_min``,         output clamp, both ends inclusive (``-128..127``)
-                    ``clamp_max``
+``clamp=LO..HI``    ``clamp_min``,         output clamp, both ends inclusive (``-128..127``);
+                    ``clamp_max``          LO at most HI on a compute opcode
 ``rounding=R``      ``rounding``           ``double`` or ``single`` (``double``)
 ``a_zp=N``          ``a_zero_point``       ``add``'s operand a zero point (0)
 ``a_mul=N``         ``a_multiplier``       ``add``'s operand a multiplier (0)
@@ -83,7 +83,8 @@ Canonical form
 --------------
 :func:`disassemble` writes one line per instruction, each ending in a newline, in one
 canonical form, so that ``disassemble(assemble(text))`` is the same for every spelling
-of a program and ``assemble(disassemble(program)) == tuple(program)`` for every program:
+of a program and ``assemble(disassemble(program)) == tuple(program)`` for every program
+whose compute instructions clamp in order:
 
 - the opcode, then the precision (always for a compute opcode, otherwise only if not
   ``int8``), then the bare token for ``signal`` and ``wait`` (always);
@@ -257,9 +258,13 @@ def _parse_line(number, text):
         for name in _STREAMS:
             if name in arguments:
                 arguments[name] = Stream(*arguments[name])
-        return Instruction(opcode, **arguments)
+        instruction = Instruction(opcode, **arguments)
     except ValueError as error:
         raise ValueError(f"line {number}: {error}") from None
+    if opcode.computes and instruction.clamp_min > instruction.clamp_max:   # as the golden model
+        raise ValueError(f"line {number}: clamp_min must not exceed clamp_max "
+                         f"{instruction.clamp_max!r}, not {instruction.clamp_min!r}")
+    return instruction
 
 
 def _parse(text):

@@ -44,7 +44,8 @@ from sim.golden.pool import mean_params
 
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
-__all__ = ["CompileError", "Buffer", "Compiled", "CoreCompiler", "compile_network", "element_addresses"]
+__all__ = ["CompileError", "UnsupportedLayerError", "Buffer", "Compiled", "CoreCompiler", "compile_network",
+           "element_addresses"]
 
 #: The requantize unit's identity: ``MultiplyByQuantizedMultiplier(x, 2**30, 1) == x``.
 IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
@@ -52,6 +53,10 @@ IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
 
 class CompileError(ValueError):
     """The network cannot run on this core; the message names the value and the limit."""
+
+
+class UnsupportedLayerError(CompileError):
+    """A layer no core computes, whatever the array's size: more cores would not help."""
 
 
 @dataclass(frozen=True)
@@ -383,7 +388,7 @@ class CoreCompiler:
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             where = list(index) if values.ndim else ""
-            raise CompileError(f"layer {layer.name}: {name}{where} = {int(values[index])} lies "
+            raise UnsupportedLayerError(f"layer {layer.name}: {name}{where} = {int(values[index])} lies "
                                f"outside int{precision.bits} [{precision.min}, {precision.max}]")
 
     def _in_out(self, layer):
@@ -555,7 +560,7 @@ class CoreCompiler:
     def avg_pool(self, layer, buffers, rows=None, channels=None):
         """The ``AVGPOOL`` of channels ``channels`` of ``layer`` (its one row: ``rows`` is (0, 1))."""
         if layer.kind != "mean":
-            raise CompileError(f"global pool {layer.name}: the AVGPOOL instruction requantizes "
+            raise UnsupportedLayerError(f"global pool {layer.name}: the AVGPOOL instruction requantizes "
                                f"as MEAN does; AVERAGE_POOL_2D's rounding (kind "
                                f"{layer.kind!r}) is not implemented")
         x, y = buffers[layer.source], buffers[layer.name]

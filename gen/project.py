@@ -4,7 +4,11 @@ simulating the chip.
 Command line::
 
     python -m gen.project --model resnet50|resnet18|<file.tflite> [--cores 16x16]
-                          [--preset northpole] [--clock-mhz 400] [--out build/report]
+                          [--preset northpole] [--clock-mhz 400] [--bits 8|4|2] [--out build/report]
+
+``--bits`` sets a ResNet's precision; a ``.tflite`` model is imported at int8, and any other
+``--bits`` with it is refused. The clock is a finite positive number of MHz, and the report
+directory is checked before anything is compiled.
 
 The network (:mod:`gen.resnet`'s full-size ResNets, 224 x 224 x 3, or an imported int8
 ``.tflite``) runs as a sequence of **programs**, one per run of layers between two points
@@ -69,6 +73,7 @@ beside NorthPole's published ResNet-50 figure.
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -80,10 +85,11 @@ from hdl.params import PRESETS, Precision, parse_cores
 from sim.cycle import host_read_cycles, host_write_cycles
 
 from .array import compile_array, snake
-from .compiler import CompileError
+from .compiler import CompileError, UnsupportedLayerError
 from .network import Add, ConvAdd, Network, fuse_adds
+from .paths import check_output_directory
 from .resnet import MODELS, resnet
-from .tflite import ModelImportError, import_tflite
+from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
 __all__ = ["NORTHPOLE_RESNET50_FPS", "MAPPING", "ProjectError", "segments", "subnetwork", "reload_cycles",
@@ -222,6 +228,9 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         begin = time.process_time()
         try:
             compiled = compile_array(part, params, rows, columns, input_parts=placed)
+        except UnsupportedLayerError as error:
+            raise ProjectError(f"layers {names[0]} to {names[-1]} cannot run on the array, whatever "
+                               f"its size: {error}") from None
         except CompileError as error:
             raise ProjectError(f"layers {names[0]} to {names[-1]} do not fit a {rows}x{columns} array "
                                f"of this core: {error}") from None
@@ -352,6 +361,8 @@ def _network(model, bits, seed):
         raise ProjectError(f"MODEL {model!r} is neither one of {', '.join(MODELS)} nor a .tflite file")
     try:
         return import_tflite(path).network
+    except MalformedModelError as error:     # its message starts with the file
+        raise ProjectError(f"MODEL {error}") from None
     except ModelImportError as error:
         raise ProjectError(f"MODEL {model}: {error}") from None
 
@@ -394,7 +405,8 @@ def main(argv=None):
     parser.add_argument("--cores", default="16x16", help="ROWSxCOLUMNS (default 16x16)")
     parser.add_argument("--preset", default="northpole", help=f"{', '.join(PRESETS)} (default northpole)")
     parser.add_argument("--clock-mhz", type=float, default=400.0, help="clock, MHz (default 400)")
-    parser.add_argument("--bits", type=int, default=8, help="precision of a ResNet: 8, 4 or 2 (default 8)")
+    parser.add_argument("--bits", type=int, help="precision of a ResNet: 8, 4 or 2 (default 8); a .tflite "
+                        "model is int8")
     parser.add_argument("--seed", type=int, default=0, help="seed of a ResNet's random parameters")
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
@@ -409,11 +421,18 @@ def main(argv=None):
             raise ProjectError(str(error)) from None
         if args.preset not in PRESETS:
             raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
-        if not args.clock_mhz > 0:
-            raise ProjectError(f"CLOCK_MHZ must be positive, not {args.clock_mhz}")
-        if args.bits not in (8, 4, 2):
+        if not (math.isfinite(args.clock_mhz) and args.clock_mhz > 0):
+            raise ProjectError(f"CLOCK_MHZ must be a finite positive number, not {args.clock_mhz}")
+        if args.bits not in (None, 8, 4, 2):
             raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
-        network = _network(args.model, args.bits, args.seed)
+        if args.model not in MODELS and args.bits not in (None, 8):
+            raise ProjectError(f"BITS must be 8 for a .tflite model (it is imported at int8), "
+                               f"not {args.bits}")
+        try:
+            check_output_directory("OUT", args.out)
+        except ValueError as error:
+            raise ProjectError(str(error)) from None
+        network = _network(args.model, args.bits or 8, args.seed)
         name = Path(args.model).stem
 
         def progress(number, total, names):
@@ -430,7 +449,7 @@ def main(argv=None):
     report = {"model": name, "preset": args.preset, **report}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     _plots(report, name, out)
     print(_table(report, name))
     print(f"wrote {out / f'{name}.json'}, {out / f'{name}_utilization.png'}, {out / f'{name}_busy.png'}")

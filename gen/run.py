@@ -14,18 +14,22 @@ golden model of the same import (itself checked against LiteRT's reference kerne
 every frame's measured cycles with the compiler's prediction; any difference makes the
 command exit 1.
 
-``--input``: an int8 array N x H x W x C, as the model's input tensor expects. ``--output``:
-where the int8 outputs go, N x the model's output shape (batch dimension dropped). Without
-them, the committed digits test images run and the accuracy against their labels is
-printed. Printed: per layer its cycles (first start to last end over the array) and MAC
-utilisation (its MACs over those cycles times every core's peak), per frame predicted and
-measured cycles, and a progress bar over the batch.
+``--input``: an int8 array N x H x W x C (N at least 1), as the model's input tensor expects.
+``--output``: a ``.npy`` file, other than the input, where the int8 outputs go, N x the
+model's output shape (batch dimension dropped); it is checked before anything is compiled,
+written (atomically: a temporary file beside it, then renamed) only when every frame is
+bit-exact and as fast as predicted, and left untouched otherwise. Without them, the
+committed digits test images run and the accuracy against their labels is printed.
+Printed: per layer its cycles (first start to last end over the array) and MAC utilisation
+(its MACs over those cycles times every core's peak), per frame predicted and measured
+cycles, and a progress bar over the batch.
 """
 
 import argparse
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +38,13 @@ from hdl.params import PRESETS, ChipParams, parse_cores
 from sim.tb.array_runner import run_batch
 
 from .array import compile_array
-from .compiler import CompileError
+from .compiler import CompileError, UnsupportedLayerError
+from .paths import check_output_file
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
 
-__all__ = ["MODELS", "DIGITS", "RunError", "load_frames", "compile_for", "layer_report", "main"]
+__all__ = ["MODELS", "DIGITS", "RunError", "check_output", "load_frames", "save_outputs", "compile_for",
+           "layer_report", "main"]
 
 #: The committed models and data.
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -54,18 +60,47 @@ class RunError(ValueError):
     """A request ``make run`` refuses, in one line naming the value and the limit."""
 
 
+def check_output(path, input_path):
+    """Refuse an ``OUTPUT`` path that could not be written, before any work is done: it must
+    end in ``.npy``, differ from ``INPUT`` and lie in (or below) a writable directory."""
+    if input_path is not None and path.resolve() == input_path.resolve():
+        raise RunError(f"OUTPUT must differ from INPUT, not {str(path)!r}")
+    try:
+        check_output_file("OUTPUT", path, ".npy")
+    except ValueError as error:
+        raise RunError(str(error)) from None
+
+
+def save_outputs(path, outputs):
+    """Write ``outputs`` to ``path`` atomically: a temporary file in its directory, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.save(file, outputs)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 def load_frames(path, imported):
-    """The int8 frames of ``path`` (N x H x W x C), checked against the model's input."""
+    """The int8 frames of ``path`` (N x H x W x C, N at least 1), checked against the model's input."""
     try:
         frames = np.load(path)
-    except (OSError, ValueError) as error:
-        raise RunError(f"INPUT {path}: cannot be read as a .npy array ({error})") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise RunError(f"INPUT {path}: cannot be read as a .npy array ({error or 'empty file'})") from None
+    if not isinstance(frames, np.ndarray):
+        frames.close()
+        raise RunError(f"INPUT {path}: must be one .npy array, not a .npz archive")
     expected = tuple(imported.input_shape[1:])
     if frames.dtype != np.int8:
         raise RunError(f"INPUT {path}: frames must be int8, not {frames.dtype}")
     if frames.ndim != 1 + len(expected) or tuple(frames.shape[1:]) != expected:
         raise RunError(f"INPUT {path}: frames must have shape N x {' x '.join(map(str, expected))}, "
                        f"not {' x '.join(map(str, frames.shape))}")
+    if len(frames) == 0:
+        raise RunError(f"INPUT {path}: must hold at least one frame, not 0")
     return frames
 
 
@@ -75,6 +110,8 @@ def compile_for(network, params):
     array it fits."""
     try:
         return compile_array(network, params.core, params.rows, params.columns)
+    except UnsupportedLayerError as error:
+        raise RunError(f"the model cannot run on the array, whatever its size: {error}") from None
     except CompileError as error:
         message = f"the model does not fit a {params.rows}x{params.columns} array: {error}"
     side = max(params.rows, params.columns)
@@ -150,7 +187,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.run", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DIGITS, help="int8 .tflite model (default: digits)")
     parser.add_argument("--cores", default="2x2", help="array size ROWSxCOLUMNS (default 2x2)")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    parser.add_argument("--preset", default="default", help=f"{', '.join(PRESETS)} (default: default)")
     parser.add_argument("--input", type=Path, help="int8 frames N x H x W x C (.npy)")
     parser.add_argument("--output", type=Path, help="where the int8 outputs go (.npy)")
     parser.add_argument("--limit", type=int, help="run only the first LIMIT frames")
@@ -161,10 +198,15 @@ def main(argv=None):
     os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
     sim = args.sim or os.environ.get("SIM") or ("verilator" if _has_verilator() else "icarus")
     try:
+        parse_cores(args.cores)          # refused before the model is read
+        if args.preset not in PRESETS:
+            raise RunError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if (args.input is None) != (args.output is None):
             raise RunError("INPUT and OUTPUT go together: give both, or neither for the digits test images")
         if args.limit is not None and args.limit < 1:
             raise RunError(f"LIMIT must be a positive number of frames, not {args.limit}")
+        if args.output is not None:
+            check_output(args.output, args.input)
         imported = import_tflite(args.model)
         if args.input is None:
             if args.model.resolve() != DIGITS.resolve():
@@ -178,9 +220,12 @@ def main(argv=None):
     except (RunError, ModelImportError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        np.save(args.output, outputs)
+    if args.output is not None and not errors:
+        try:
+            save_outputs(args.output, outputs)
+        except OSError as error:
+            print(f"error: OUTPUT {args.output}: cannot be written ({error.strerror})", file=sys.stderr)
+            return 2
         print(f"wrote {args.output}: {' x '.join(map(str, outputs.shape))} int8")
     if labels is not None:
         correct = int(np.sum(outputs.reshape(len(outputs), -1).argmax(axis=1) == labels[:len(outputs)]))
@@ -188,7 +233,9 @@ def main(argv=None):
     for line in errors[:20]:
         print(f"error: {line}", file=sys.stderr)
     if errors:
-        print(f"error: {len(errors)} differences from the golden model or the prediction", file=sys.stderr)
+        unwritten = f"; OUTPUT {args.output} not written" if args.output is not None else ""
+        print(f"error: {len(errors)} differences from the golden model or the prediction{unwritten}",
+              file=sys.stderr)
         return 1
     print(f"all {len(outputs)} frames bit-exact against the golden model, cycles as predicted")
     return 0

@@ -27,7 +27,9 @@ graph equals LiteRT's ``BUILTIN_REF`` output byte for byte:
 
 Fused activations NONE, RELU and RELU6. Anything else (operator, data type, option,
 shape) is refused with a :class:`ModelImportError` in one line naming the node, its
-operator, the tensor and the supported set.
+operator, the tensor and the supported set. A malformed file (an offset or index out of range,
+a bad vtable, a constant whose bytes do not match its shape) is refused before anything is
+read from it (:mod:`gen.flatbuffer`), with a :class:`MalformedModelError` naming the file.
 
 Run as ``python -m gen.tflite model.tflite`` to print the imported layer graph.
 """
@@ -42,9 +44,12 @@ import numpy as np
 import tflite
 from tflite.utils import BUILTIN_OPCODE2NAME
 
+from sim.golden.checks import MAX_PADDING
+
+from .flatbuffer import FlatbufferError, Nested, Scalar, String, Table, Tables, Union, Vector, verify
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network, TensorSpec
 
-__all__ = ["ModelImportError", "Imported", "import_tflite", "SUPPORTED_OPERATORS",
+__all__ = ["ModelImportError", "MalformedModelError", "Imported", "import_tflite", "SUPPORTED_OPERATORS",
            "SUPPORTED_ACTIVATIONS", "same_padding"]
 
 logger = logging.getLogger(__name__)
@@ -66,6 +71,50 @@ _OPTIONS = {"CONV_2D": tflite.Conv2DOptions, "MAX_POOL_2D": tflite.Pool2DOptions
 
 class ModelImportError(ValueError):
     """The model cannot be imported; the message names the node, operator, tensor and what is supported."""
+
+
+class MalformedModelError(ModelImportError):
+    """The file is not a well-formed TFLite flatbuffer; the message names the file (when
+    imported from one) and what is wrong: an offset out of range, a bad vtable, an index
+    past its table, a constant whose data does not match its shape."""
+
+
+# The part of TFLite's schema (``schema.fbs``) the importer reads, checked by
+# :func:`gen.flatbuffer.verify` before any generated reader touches the file.
+_BYTE, _INT, _LONG = Scalar(1), Scalar(4), Scalar(8)
+#: The options tables of the operators taken, by name; each field the importer reads.
+_OPTIONS_TABLES = {
+    "Conv2DOptions": {0: ("padding", _BYTE), 1: ("stride_w", _INT), 2: ("stride_h", _INT),
+                      3: ("fused_activation_function", _BYTE), 4: ("dilation_w_factor", _INT),
+                      5: ("dilation_h_factor", _INT)},
+    "Pool2DOptions": {0: ("padding", _BYTE), 1: ("stride_w", _INT), 2: ("stride_h", _INT),
+                      3: ("filter_width", _INT), 4: ("filter_height", _INT),
+                      5: ("fused_activation_function", _BYTE)},
+    "FullyConnectedOptions": {0: ("fused_activation_function", _BYTE), 1: ("weights_format", _BYTE)},
+    "AddOptions": {0: ("fused_activation_function", _BYTE)},
+    "ReducerOptions": {0: ("keep_dims", _BYTE)}}
+_SCHEMA = Table("Model", {
+    0: ("version", _INT),
+    1: ("operator_codes", Tables(Table("OperatorCode", {
+        0: ("deprecated_builtin_code", _BYTE), 1: ("custom_code", String()), 2: ("version", _INT),
+        3: ("builtin_code", _INT)}))),
+    2: ("subgraphs", Tables(Table("SubGraph", {
+        0: ("tensors", Tables(Table("Tensor", {
+            0: ("shape", Vector(4)), 1: ("type", _BYTE), 2: ("buffer", _INT), 3: ("name", String()),
+            4: ("quantization", Nested(Table("QuantizationParameters", {
+                2: ("scale", Vector(4)), 3: ("zero_point", Vector(8)),
+                6: ("quantized_dimension", _INT)})))}))),
+        1: ("inputs", Vector(4)), 2: ("outputs", Vector(4)),
+        3: ("operators", Tables(Table("Operator", {
+            0: ("opcode_index", _INT), 1: ("inputs", Vector(4)), 2: ("outputs", Vector(4)),
+            3: ("builtin_options_type", _BYTE),
+            4: ("builtin_options", Union(3, {
+                getattr(tflite.BuiltinOptions, name): Table(name, fields)
+                for name, fields in _OPTIONS_TABLES.items()}))}))),
+        4: ("name", String())}))),
+    3: ("description", String()),
+    4: ("buffers", Tables(Table("Buffer", {0: ("data", Vector(1)), 1: ("offset", _LONG),
+                                           2: ("size", _LONG)})))})
 
 
 def same_padding(size, kernel, stride):
@@ -139,52 +188,87 @@ class Imported:
 
 
 class _Importer:
-    def __init__(self, data):
+    def __init__(self, data, source=None):
         self.data = data
+        self.source = source
         try:
-            if not tflite.Model.ModelBufferHasIdentifier(data, 0):
-                raise ModelImportError("not a TFLite flatbuffer: the file identifier is not 'TFL3'")
-            self.model = tflite.Model.GetRootAs(data, 0)
-        except (IndexError, TypeError) as error:
-            raise ModelImportError(f"not a TFLite flatbuffer: {error}") from None
+            verify(data, _SCHEMA, identifier=b"TFL3")
+        except FlatbufferError as error:
+            self.malformed(f"not a TFLite flatbuffer: {error}")
+        self.model = tflite.Model.GetRootAs(data, 0)
         if self.model.SubgraphsLength() != 1:
             raise ModelImportError(f"model has {self.model.SubgraphsLength()} subgraphs; the "
                                    f"importer takes one")
         self.graph = self.model.Subgraphs(0)
         self.tensors = [self._tensor(i) for i in range(self.graph.TensorsLength())]
         self.operators = [self.graph.Operators(i) for i in range(self.graph.OperatorsLength())]
-        self.opnames = [self._opname(op) for op in self.operators]
+        self.opnames = [self._opname(node, op) for node, op in enumerate(self.operators)]
         # Which operators read each tensor.
         self.readers = {}
         for node, op in enumerate(self.operators):
-            for index in op.InputsAsNumpy().tolist() if op.InputsLength() else []:
+            for index in self._indices(op.InputsAsNumpy() if op.InputsLength() else [],
+                                       f"operator {node}'s input", optional=True):
                 if index >= 0:
                     self.readers.setdefault(index, []).append(node)
-        self.graph_inputs = self.graph.InputsAsNumpy().tolist()
-        self.graph_outputs = self.graph.OutputsAsNumpy().tolist()
+            self._indices(op.OutputsAsNumpy() if op.OutputsLength() else [],
+                          f"operator {node}'s output")
+        self.graph_inputs = self._indices(self.graph.InputsAsNumpy() if self.graph.InputsLength()
+                                          else [], "graph input")
+        self.graph_outputs = self._indices(self.graph.OutputsAsNumpy()
+                                           if self.graph.OutputsLength() else [], "graph output")
         self.names = {}         # tensor index -> network tensor name
         self.specs = {}         # network tensor name -> TensorSpec
         self.floors = {}        # network tensor name -> True when no value lies below its zero point
         self.pads = {}          # tensor index -> (source index, (top, bottom, left, right))
         self.layers = []
 
+    def malformed(self, what):
+        """Raise :class:`MalformedModelError`: ``what`` is wrong with the file."""
+        raise MalformedModelError(what if self.source is None else f"{self.source}: {what}")
+
     # Reading the flatbuffer ---------------------------------------------------------------
+
+    def _indices(self, indices, role, optional=False):
+        """The tensor indices ``indices`` as a list, each checked to name a tensor (or to be
+        -1, no tensor, when ``optional``)."""
+        indices = [int(index) for index in indices]
+        lowest = -1 if optional else 0
+        for index in indices:
+            if not lowest <= index < len(self.tensors):
+                self.malformed(f"{role} names tensor {index}; the graph has tensors 0 to "
+                               f"{len(self.tensors) - 1}" + (" (and -1, none)" if optional else ""))
+        return indices
+
+    _DTYPES = {"INT8": np.int8, "INT32": np.int32, "INT64": np.int64, "FLOAT32": np.float32,
+               "UINT8": np.uint8, "INT16": np.int16}
 
     def _tensor(self, index):
         tensor = self.graph.Tensors(index)
+        name = tensor.Name().decode() if tensor.Name() else f"#{index}"
         shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-        data = None
+        if any(d < 0 for d in shape):
+            self.malformed(f"tensor {name!r} has shape {list(shape)}; a dimension cannot be negative")
+        if tensor.Buffer() >= self.model.BuffersLength():
+            self.malformed(f"tensor {name!r} reads buffer {tensor.Buffer()}; the model has "
+                           f"{self.model.BuffersLength()} buffers")
         buffer = self.model.Buffers(tensor.Buffer())
-        dtype = {"INT8": np.int8, "INT32": np.int32, "INT64": np.int64, "FLOAT32": np.float32,
-                 "UINT8": np.uint8, "INT16": np.int16}
         type_name = _TYPE_NAMES.get(tensor.Type(), str(tensor.Type()))
         raw = None
-        if buffer is not None and buffer.DataLength():
+        if buffer.DataLength():
             raw = buffer.DataAsNumpy().tobytes()
-        elif buffer is not None and buffer.Offset() > 1:
+        elif buffer.Offset() > 1:
+            if buffer.Offset() + buffer.Size() > len(self.data):
+                self.malformed(f"tensor {name!r} reads bytes {buffer.Offset()} to "
+                               f"{buffer.Offset() + buffer.Size()} of a {len(self.data)}-byte file")
             raw = self.data[buffer.Offset():buffer.Offset() + buffer.Size()]
-        if raw is not None and type_name in dtype:
-            data = np.frombuffer(raw, np.dtype(dtype[type_name]).newbyteorder("<")).reshape(shape)
+        data = None
+        if raw is not None and type_name in self._DTYPES:
+            dtype = np.dtype(self._DTYPES[type_name]).newbyteorder("<")
+            if len(raw) != int(np.prod(shape, dtype=object)) * dtype.itemsize:
+                self.malformed(f"tensor {name!r} of shape {list(shape)} and type {type_name} "
+                               f"needs {int(np.prod(shape, dtype=object)) * dtype.itemsize} bytes; "
+                               f"its buffer holds {len(raw)}")
+            data = np.frombuffer(raw, dtype).reshape(shape)
         quantization = tensor.Quantization()
         scales = zero_points = None
         dimension = 0
@@ -192,11 +276,16 @@ class _Importer:
             scales = quantization.ScaleAsNumpy().astype(np.float32)
             zero_points = (quantization.ZeroPointAsNumpy().astype(np.int64)
                            if quantization.ZeroPointLength() else np.zeros(len(scales), np.int64))
+            if len(zero_points) != len(scales):
+                self.malformed(f"tensor {name!r} has {len(scales)} scales and {len(zero_points)} "
+                               f"zero points; a quantized tensor has one zero point a scale")
             dimension = quantization.QuantizedDimension()
-        name = tensor.Name().decode() if tensor.Name() else f"#{index}"
         return _Tensor(index, name, type_name, shape, data, scales, zero_points, dimension)
 
-    def _opname(self, op):
+    def _opname(self, node, op):
+        if op.OpcodeIndex() >= self.model.OperatorCodesLength():
+            self.malformed(f"operator {node} has opcode index {op.OpcodeIndex()}; the model has "
+                           f"{self.model.OperatorCodesLength()} operator codes")
         code = self.model.OperatorCodes(op.OpcodeIndex())
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if builtin == tflite.BuiltinOperator.CUSTOM:
@@ -213,10 +302,16 @@ class _Importer:
         return op.OutputsAsNumpy().tolist() if op.OutputsLength() else []
 
     def _options(self, node):
-        table = self.operators[node].BuiltinOptions()
+        op = self.operators[node]
+        table = op.BuiltinOptions()
         options = _OPTIONS[self.opnames[node]]()
         if table is None:
             self.refuse(node, "has no builtin options", "the converter's options")
+        expected = getattr(tflite.BuiltinOptions, type(options).__name__)
+        if op.BuiltinOptionsType() != expected:
+            self.malformed(f"operator {node} {self.opnames[node]} carries builtin options of type "
+                           f"{op.BuiltinOptionsType()}; its options are of type {expected} "
+                           f"({type(options).__name__})")
         options.Init(table.Bytes, table.Pos)
         return options
 
@@ -245,6 +340,12 @@ class _Importer:
                         "INT8 activations and weights, INT32 biases", index)
         if tensor.scales is None:
             self.refuse(node, f"{role} is not quantized", "quantized int8 tensors", index)
+        bad = [float(s) for s in tensor.scales if not (np.isfinite(s) and s > 0)]
+        if bad:
+            self.refuse(node, f"{role} scale {bad[0]!r}", "finite positive scales", index)
+        bad = [int(z) for z in tensor.zero_points if not -128 <= z <= 127]
+        if bad:
+            self.refuse(node, f"{role} zero point {bad[0]}", "int8 zero points in [-128, 127]", index)
         return tensor
 
     def _per_tensor(self, node, index):
@@ -489,9 +590,10 @@ class _Importer:
         self._same_quantization(node, x_index, y_index)
         paddings = self._constant(node, paddings_index, "paddings").data
         paddings = np.asarray(paddings, np.int64).reshape(-1, 2)
-        if paddings.shape != (4, 2) or paddings[0].any() or paddings[3].any() or (paddings < 0).any():
+        if (paddings.shape != (4, 2) or paddings[0].any() or paddings[3].any() or (paddings < 0).any()
+                or (paddings > MAX_PADDING).any()):
             self.refuse(node, f"paddings {paddings.tolist()}",
-                        "non-negative padding of H and W only", paddings_index)
+                        f"padding of H and W only, 0 to {MAX_PADDING} a side", paddings_index)
         readers = self.readers.get(y_index, [])
         if (y_index in self.graph_outputs or not readers
                 or any(self.opnames[r] not in ("CONV_2D", "MAX_POOL_2D") for r in readers)):
@@ -567,7 +669,12 @@ class _Importer:
         self.names[graph_input] = "input"
         self.floors["input"] = False
         for node, name in enumerate(self.opnames):
-            getattr(self, name.lower())(node)
+            try:
+                getattr(self, name.lower())(node)
+            except ModelImportError:
+                raise
+            except ValueError as error:     # a layer refusing the parameters the model gives it
+                raise ModelImportError(f"node {node} {name}: {error}") from None
         outputs = []
         for index in self.graph_outputs:
             dequantized = False
@@ -590,7 +697,10 @@ class _Importer:
 
     def _check_shapes(self, network):
         """Every layer's output shape as the network computes it equals the model's tensor."""
-        specs = network.specs()
+        try:
+            specs = network.specs()
+        except ValueError as error:
+            raise ModelImportError(f"the model's tensor shapes do not fit its layers: {error}") from None
         for index, name in self.names.items():
             if name == "input":
                 continue
@@ -613,7 +723,7 @@ def import_tflite(model):
         data = bytes(model)
     else:
         raise TypeError(f"model must be a path or bytes, not {model!r}")
-    return _Importer(data).run()
+    return _Importer(data, model if isinstance(model, (str, Path)) else None).run()
 
 
 def describe(imported):

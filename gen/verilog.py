@@ -38,6 +38,8 @@ from amaranth.hdl import Const, Shape, Value
 
 from hdl.params import MAX_SRAM_BYTES, PRESETS, ChipParams, CoreParams, MacParams, Precision, parse_cores
 
+from .paths import check_output_directory
+
 __all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "manifest", "elaborate", "main"]
 
 logger = logging.getLogger(__name__)
@@ -170,9 +172,12 @@ def _integer(option, text):
     return int(text)
 
 
-def _depth(option, kilobytes, banks, word_bytes):
-    """Words per bank of an SRAM of ``kilobytes`` KB in ``banks`` banks of ``word_bytes``."""
+def _depth(sizes, given, option, banks_option, word_option):
+    """Words per bank of the SRAM of ``sizes[option]`` KB in ``sizes[banks_option]`` banks of
+    ``sizes[word_option]`` bytes. Too small a size is blamed on an option that was given
+    (``given``): the size if it was, else the banks or the word."""
     name, limit = option.upper(), MAX_SRAM_BYTES // 1024
+    kilobytes, banks, word_bytes = sizes[option], sizes[banks_option], sizes[word_option]
     row = banks * word_bytes        # bytes in one word of every bank
     least = -(-2 * row // 1024)
     if kilobytes & (kilobytes - 1):
@@ -180,6 +185,11 @@ def _depth(option, kilobytes, banks, word_bytes):
     if kilobytes > limit:
         raise ValueError(f"{name} must be at most {limit}, not {kilobytes!r}")
     if kilobytes * 1024 < 2 * row:
+        rule = f"{name} {kilobytes} must hold 2 words of {word_bytes} bytes in each of {banks} banks"
+        for culprit, value, other in ((banks_option, banks, word_bytes), (word_option, word_bytes, banks)):
+            if option not in given and culprit in given:
+                raise ValueError(f"{culprit.upper()} must be at most {kilobytes * 1024 // (2 * other)} "
+                                 f"({rule}), not {value!r}")
         raise ValueError(f"{name} must be at least {least} (2 words in each of {banks} banks of "
                          f"{word_bytes} bytes), not {kilobytes!r}")
     return kilobytes * 1024 // row
@@ -204,9 +214,8 @@ def request(args):
     mac = MacParams(sizes["lanes"], sizes["columns"])
     core = CoreParams(
         mac, activation_banks=sizes["activation_banks"],
-        activation_depth=_depth("activation_kb", sizes["activation_kb"], sizes["activation_banks"],
-                                mac.lanes),
-        weight_depth=_depth("weight_kb", sizes["weight_kb"], mac.columns, mac.lanes),
+        activation_depth=_depth(sizes, given, "activation_kb", "activation_banks", "lanes"),
+        weight_depth=_depth(sizes, given, "weight_kb", "columns", "lanes"),
         settings_depth=sizes["settings_depth"], program_depth=sizes["program_depth"])
     params = ChipParams(rows, columns, core, sizes["buffer_depth"])
     stem = "_".join([f"{args.preset}_{rows}x{columns}",
@@ -232,6 +241,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         params, preset, stem = request(args)
+        check_output_directory("OUT", args.out)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,10 +9,13 @@
 parameters from ``seed``, compiles it for the board's core (:func:`gen.compiler.compile_network`),
 loads the image into core ``(x, y)``, writes the input, runs, reads the output and checks
 every value against :mod:`sim.golden`; it exits 0 only when all match. Errors are one line
-on standard error, exit status 2 for bad arguments, 1 for a failed run or check.
+on standard error, exit status 2 for bad arguments (checked before the port is opened: a
+positive ``--baud``, a finite positive ``--timeout``, a core ``(x, y)`` of the array), 1 for a
+failed run or check.
 """
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -53,6 +56,7 @@ def main(argv=None):
 
     try:
         params = BOARDS[args.board].params(parse_cores(args.cores) if args.cores else None)
+        _check(args, params)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -69,6 +73,19 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check(args, params):
+    """Refuse the arguments the port or the array cannot take, in one line."""
+    if args.baud < 1:
+        raise ValueError(f"--baud must be a positive integer, not {args.baud}")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise ValueError(f"--timeout must be a finite positive number of seconds, not {args.timeout}")
+    if args.command == "run":
+        for name, value, size in (("--x", args.x, params.columns), ("--y", args.y, params.rows)):
+            if not 0 <= value < size:
+                raise ValueError(f"{name} must lie in [0, {size - 1}] on the {params.rows}x"
+                                 f"{params.columns} array, not {value}")
 
 
 def _run(interface, params, args):

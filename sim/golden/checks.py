@@ -9,10 +9,14 @@ import numpy as np
 
 from hdl.params import Precision
 
-__all__ = ["INT32_MIN", "INT32_MAX", "precision", "out_precision", "scale", "scales", "zero_point",
-           "activations", "weights", "int32_vector", "pair", "quad"]
+__all__ = ["INT32_MIN", "INT32_MAX", "MAX_PADDING", "precision", "out_precision", "scale", "scales",
+           "zero_point", "activations", "weights", "int32_vector", "pair", "quad"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+#: Most padding positions on one side of a window sweep (conv, max-pool). It bounds the padded
+#: copy of the input the golden model makes; TFLite's SAME padding is at most kernel - 1 (3 for
+#: ResNet's 7x7 stem) and a folded ``PAD`` adds its own few positions, far below it.
+MAX_PADDING = 256
 
 
 def precision(bits):
@@ -92,6 +96,8 @@ def weights(values, name, precision, ndim):
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"{name} must be an integer array, not of dtype {array.dtype}")
     _dimensions(array, name, ndim)
+    if 0 in array.shape:
+        raise ValueError(f"{name} must have no empty dimension, not shape {array.shape!r}")
     return _in_range(array, name, precision)
 
 
@@ -123,9 +129,9 @@ def pair(values, name, minimum):
 
 
 def quad(values, name):
-    """Four non-negative integers: padding (top, bottom, left, right)."""
+    """Four integers in [0, ``MAX_PADDING``]: padding (top, bottom, left, right)."""
     items = tuple(values) if isinstance(values, (tuple, list)) else None
-    if items is None or len(items) != 4 or not all(_is_int(v) and v >= 0 for v in items):
-        raise ValueError(f"{name} must be four non-negative integers (top, bottom, left, right), "
-                         f"not {values!r}")
+    if items is None or len(items) != 4 or not all(_is_int(v) and 0 <= v <= MAX_PADDING for v in items):
+        raise ValueError(f"{name} must be four integers in [0, {MAX_PADDING}] (top, bottom, left, "
+                         f"right), not {values!r}")
     return tuple(int(v) for v in items)

@@ -22,7 +22,7 @@ output channel, but with different arithmetic:
 import numpy as np
 
 from . import checks
-from .fixedpoint import fp64_scale, quantize_multiplier, requantize, requantize_fp64
+from .fixedpoint import check_rescale, fp64_scale, quantize_multiplier, requantize, requantize_fp64
 from .simd import wrap_int32
 
 __all__ = ["REQUANTIZATIONS", "activation_range", "quantized_six", "effective_scales", "conv_requant_params",
@@ -66,11 +66,14 @@ def effective_scales(*, x_scale, w_scale, y_scale, out_channels):
     """Per output channel, ``double(x_scale) * double(w_scale[c]) / double(y_scale)``.
 
     Each scale is first rounded to float32, as a ``.tflite`` file stores it; ``w_scale``
-    is a scalar (per-tensor) or one per output channel. Returns a list of Python floats.
+    is a scalar (per-tensor) or one per output channel. Returns a list of Python floats,
+    each below ``2**MAX_SHIFT`` (:func:`~sim.golden.fixedpoint.check_rescale` names
+    ``y_scale`` otherwise).
     """
     x_scale = checks.scale(x_scale, "x_scale")
     y_scale = checks.scale(y_scale, "y_scale")
-    return [x_scale * w / y_scale for w in checks.scales(w_scale, "w_scale", out_channels)]
+    return check_rescale([x_scale * w / y_scale for w in checks.scales(w_scale, "w_scale", out_channels)],
+                         y_scale, "x_scale * w_scale")
 
 
 def conv_requant_params(*, x_scale, w_scale, y_scale, out_channels):
@@ -148,7 +151,8 @@ def conv2d(x, w, bias, *, x_scale, x_zp, w_scale, y_scale, y_zp, stride=(1, 1),
         Per-tensor or per-output-channel weight scales.
     stride : (sh, sw)
     padding : (top, bottom, left, right)
-        Padding positions contribute nothing to the sum.
+        Padding positions contribute nothing to the sum; each at most
+        :data:`~sim.golden.checks.MAX_PADDING`.
     relu : bool
         Fused ReLU: the output clamps at ``max(y_zp, qmin)``.
     bits : 8, 4 or 2

@@ -24,7 +24,7 @@ from .simd import wrap_int32
 __all__ = ["INT32_MIN", "INT32_MAX", "ROUNDINGS", "FP64_SIGNIFICAND_BITS", "wrap_int32",
            "saturating_rounding_doubling_high_mul", "rounding_divide_by_pot",
            "multiply_by_quantized_multiplier", "multiply_by_quantized_multiplier_single_rounding",
-           "quantize_multiplier", "fp64_scale", "multiply_by_fp64_scale", "requantize",
+           "quantize_multiplier", "check_rescale", "fp64_scale", "multiply_by_fp64_scale", "requantize",
            "requantize_fp64"]
 
 INT32_MIN = -(1 << 31)
@@ -197,6 +197,18 @@ def quantize_multiplier(real):
     if shift < -31:
         return 0, 0
     return int(q_fixed), int(shift)
+
+
+def check_rescale(reals, y_scale, numerator):
+    """Refuse a ``y_scale`` so small that a rescale ``numerator / y_scale`` (each of ``reals``)
+    quantizes to a shift above ``MAX_SHIFT``: a multiplier of ``2**MAX_SHIFT`` or more, which
+    TFLite's requantization does not take and which would leave int32 for any non-zero sum."""
+    reals = list(reals)
+    if any(quantize_multiplier(real)[1] > MAX_SHIFT for real in reals):
+        limit = max(reals) * y_scale / 2.0 ** MAX_SHIFT
+        raise ValueError(f"y_scale must exceed {numerator} / 2**{MAX_SHIFT} = {limit:.6g}, "
+                         f"not {y_scale!r}")
+    return reals
 
 
 def fp64_scale(real):

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import checks
 from .conv import output_size
-from .fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from .fixedpoint import check_rescale, multiply_by_quantized_multiplier, quantize_multiplier
 from .simd import wrap_int32
 
 __all__ = ["max_pool2d", "global_avg_pool", "global_average_pool2d", "mean_params"]
@@ -70,8 +70,9 @@ def mean_params(*, x_scale, y_scale, count):
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
         raise ValueError(f"count must be a positive integer, not {count!r}")
     count = int(count)
-    multiplier, shift = quantize_multiplier(checks.scale(x_scale, "x_scale")
-                                            / checks.scale(y_scale, "y_scale"))
+    x_scale, y_scale = checks.scale(x_scale, "x_scale"), checks.scale(y_scale, "y_scale")
+    (real,) = check_rescale([x_scale / y_scale], y_scale, "x_scale")
+    multiplier, shift = quantize_multiplier(real)
     k = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << k) // count, shift - k
 

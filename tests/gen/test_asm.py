@@ -152,16 +152,19 @@ def test_words(params):
 
 
 def random_program(seed, params, length=200):
-    """Random valid instructions, from random instruction words ``decode`` accepts."""
+    """Random valid instructions, from random instruction words ``decode`` accepts and whose
+    output clamp, if they compute, is in order (as the assembler requires)."""
     rng = np.random.default_rng(seed)
     size = instruction_layout(params).size
     program = []
     while len(program) < length:
         word = int.from_bytes(rng.bytes(-(-size // 8)), "little") & ((1 << size) - 1)
         try:
-            program.append(decode(word, params))
+            instruction = decode(word, params)
         except ValueError:      # opcode 7, precision 3, a shift of -32 or 31
             continue
+        if not instruction.opcode.computes or instruction.clamp_min <= instruction.clamp_max:
+            program.append(instruction)
     return tuple(program)
 
 
@@ -240,6 +243,7 @@ def test_compiled_round_trip(workload, bits):
      "line 1: stream strides must be at most 6 integers, not (1, 2, 3, 4, 5, 6, 7)"),
     ("add zp=128", "line 1: zero_point must be an integer in [-128, 127], not 128"),
     ("add clamp=-129..0", "line 1: clamp_min must be an integer in [-128, 127], not -129"),
+    ("mac clamp=5..-5", "line 1: clamp_min must not exceed clamp_max -5, not 5"),
     ("add b_zp=-129", "line 1: b_zero_point must be an integer in [-128, 127], not -129"),
     ("add a_mul=0x80000000", "line 1: a_multiplier must be an integer in [-2147483648, 2147483647], "
                              "not 2147483648"),

@@ -15,10 +15,11 @@ import json
 import numpy as np
 import pytest
 
-from gen import project, run
+from gen import project
 from gen.array import compile_array
 from gen.network import fuse_adds
 from gen.resnet import resnet
+from gen.run import DIGITS
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
@@ -95,7 +96,13 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--cores", "16x"], "error: CORES must have the form ROWSxCOLUMNS, such as 4x4, not '16x'"),
     (["--preset", "huge"], "error: PRESET must be one of default, northpole, not 'huge'"),
     (["--bits", "3"], "error: BITS must be 8, 4 or 2, not 3"),
-    (["--clock-mhz", "0"], "error: CLOCK_MHZ must be positive, not 0.0"),
+    (["--clock-mhz", "0"], "error: CLOCK_MHZ must be a finite positive number, not 0.0"),
+    (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),
+    (["--clock-mhz", "inf"], "error: CLOCK_MHZ must be a finite positive number, not inf"),
+    (["--clock-mhz", "nan"], "error: CLOCK_MHZ must be a finite positive number, not nan"),
+    (["--model", str(DIGITS), "--bits", "2"],
+     "error: BITS must be 8 for a .tflite model (it is imported at int8), not 2"),
+    (["--out", str(DIGITS)], f"error: OUT must name a directory, not the file {str(DIGITS)!r}"),
 ])
 def test_refusals(capsys, argv, message):
     assert project.main(argv) == 2
@@ -138,7 +145,7 @@ def test_reloads_are_counted_every_frame():
     """The digits model on 2x2 cores is six programs: no weights stay resident, and every
     frame rewrites every program's ``load_writes()`` through the host port."""
     clock = 200e6
-    network = import_tflite(run.DIGITS).network
+    network = import_tflite(DIGITS).network
     report = project.project(network, DEFAULT_CORE, 2, 2, clock)
     unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
     assert len(programs) == len(report["programs"]) > 1
@@ -163,7 +170,7 @@ def test_reloads_are_counted_every_frame():
 
 
 def test_layers_and_sram_per_core():
-    network = import_tflite(run.DIGITS).network
+    network = import_tflite(DIGITS).network
     report = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
     unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
     layers = {layer.name: layer for layer in unfolded.layers}
@@ -190,3 +197,12 @@ def test_layers_and_sram_per_core():
     assert sram["weights"] == {"max": weights.max(), "mean": round(weights.mean(), 1)}
     assert sram["activations"] == {"max": activations.max(), "mean": round(activations.mean(), 1)}
     assert sram["weights"]["max"] <= sram["capacity"]["weights"]
+
+
+def test_truncated_model_wrong(capsys, tmp_path):
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(DIGITS.read_bytes()[:500])
+    assert project.main(["--model", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: MODEL {path}: not a TFLite flatbuffer: the length of "
+                     f"Model.operator_codes at offset 33312 (4 bytes) lies outside the file's 500 bytes"]

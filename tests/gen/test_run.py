@@ -6,6 +6,8 @@ case writes two random int8 frames as ``INPUT`` and checks the ``OUTPUT`` file a
 LiteRT's reference kernels. Replay with ``SEED=<seed>``.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,17 @@ def test_too_big_for_any_array():
     with pytest.raises(run.RunError, match=r"weight SRAM overflows at layer \w+: the weights need \d+ "
                        r"bytes, the core has 128; it fits no array up to 16x16$"):
         run.compile_for(DIGITS.network, params)
+
+
+def test_unsupported_layer_is_not_a_size():
+    """AVERAGE_POOL_2D's rounding is not the AVGPOOL instruction's: refused for what it is, not
+    as a model too big for every array."""
+    imported = import_tflite(run.MODELS.parent / "tests" / "vectors" / "import" / "average_pool.tflite")
+    params = ChipParams(rows=2, columns=2, core=CoreParams())
+    with pytest.raises(run.RunError, match=r"^the model cannot run on the array, whatever its size: "
+                       r"global pool average_pool_2d_1: the AVGPOOL instruction requantizes as MEAN "
+                       r"does; AVERAGE_POOL_2D's rounding \(kind 'average_pool'\) is not implemented$"):
+        run.compile_for(imported.network, params)
 
 
 def _refusal(capsys, argv):
@@ -68,3 +81,67 @@ def test_batch_writes_litert_outputs(tmp_path, capsys):
     assert np.array_equal(got, expected), f"SEED={seed}: array {got.tolist()}, LiteRT {expected.tolist()}"
     printed = capsys.readouterr().out
     assert printed.count("cycles, measured") == 2
+
+
+def _frames(tmp_path, count=2):
+    path = tmp_path / "frames.npy"
+    np.save(path, np.zeros((count, *DIGITS.input_shape[1:]), np.int8))
+    return path
+
+
+def test_output_wrong(tmp_path, capsys):
+    frames = _frames(tmp_path)
+    (tmp_path / "file").write_text("")
+    for output, message in [
+            ("out", "error: OUTPUT must end in .npy, not 'out'"),
+            (str(frames), f"error: OUTPUT must differ from INPUT, not {str(frames)!r}"),
+            (str(tmp_path), f"error: OUTPUT must end in .npy, not {str(tmp_path)!r}"),
+            (str(tmp_path / "dir.npy"), f"error: OUTPUT must name a file, not the directory "
+                                        f"{str(tmp_path / 'dir.npy')!r}"),
+            (str(tmp_path / "file" / "out.npy"), f"error: OUTPUT must lie in a directory, not under "
+                                                 f"the file {str(tmp_path / 'file')!r}")]:
+        (tmp_path / "dir.npy").mkdir(exist_ok=True)
+        assert _refusal(capsys, ["--input", str(frames), "--output", output]) == message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_output_read_only_wrong(tmp_path, capsys):
+    frames = _frames(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    assert _refusal(capsys, ["--input", str(frames), "--output", str(locked / "out.npy")]) == \
+        f"error: OUTPUT must lie in a writable directory, not {str(locked)!r} (Permission denied)"
+
+
+def test_input_wrong(tmp_path, capsys):
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    archive = tmp_path / "frames.npz"
+    np.savez(archive, frames=np.zeros((2, 8, 8, 1), np.int8))
+    output = str(tmp_path / "out.npy")
+    for source, message in [
+            (empty, f"error: INPUT {empty}: cannot be read as a .npy array (No data left in file)"),
+            (archive, f"error: INPUT {archive}: must be one .npy array, not a .npz archive"),
+            (_frames(tmp_path, 0), f"error: INPUT {tmp_path / 'frames.npy'}: must hold at least one "
+                                   f"frame, not 0")]:
+        assert _refusal(capsys, ["--input", str(source), "--output", output]) == message
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_differences_leave_output_unwritten(tmp_path, capsys, monkeypatch):
+    frames, output = _frames(tmp_path), tmp_path / "out.npy"
+    monkeypatch.setattr(run, "run", lambda *args: (np.zeros((2, 10), np.int8),
+                                                   ["frame 1 output[0, 3]: expected 5, got 6"]))
+    assert run.main(["--input", str(frames), "--output", str(output)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: frame 1 output[0, 3]: expected 5, got 6",
+        f"error: 1 differences from the golden model or the prediction; OUTPUT {output} not written"]
+    assert list(tmp_path.iterdir()) == [frames]
+
+
+def test_save_outputs_atomic(tmp_path):
+    path = tmp_path / "new" / "out.npy"
+    run.save_outputs(path, np.arange(4, dtype=np.int8))
+    run.save_outputs(path, np.arange(3, dtype=np.int8))
+    assert np.load(path).tolist() == [0, 1, 2]
+    assert list(path.parent.iterdir()) == [path]

@@ -39,6 +39,7 @@ def modules(text):
 
 
 NORTHPOLE_WEIGHT_ROW = NORTHPOLE_CORE.mac.columns * NORTHPOLE_CORE.word_bytes   # bytes
+DEFAULT_ACTIVATION_BYTES = DEFAULT_CORE.activation_sram.size_bytes
 
 
 @pytest.mark.parametrize("args, message", [
@@ -62,6 +63,11 @@ NORTHPOLE_WEIGHT_ROW = NORTHPOLE_CORE.mac.columns * NORTHPOLE_CORE.word_bytes   
      f"WEIGHT_KB must be at least {2 * NORTHPOLE_WEIGHT_ROW // 1024} (2 words in each of "
      f"{NORTHPOLE_CORE.mac.columns} banks of {NORTHPOLE_CORE.word_bytes} bytes), "
      f"not {NORTHPOLE_WEIGHT_ROW // 1024}"),
+    # Too many banks for the preset's SRAM: the option given is blamed, not the size left out.
+    (["--activation-banks", "4096"],
+     f"ACTIVATION_BANKS must be at most {DEFAULT_ACTIVATION_BYTES // (2 * DEFAULT_CORE.word_bytes)} "
+     f"(ACTIVATION_KB {DEFAULT_ACTIVATION_BYTES // 1024} must hold 2 words of "
+     f"{DEFAULT_CORE.word_bytes} bytes in each of 4096 banks), not 4096"),
     (["--program-depth", "1"], "core program_depth must be a power of two of at least 2, not 1"),
     (["--settings-depth", str(2 * MAX_TABLE_DEPTH)],
      f"core settings_depth must be at most {MAX_TABLE_DEPTH}, not {2 * MAX_TABLE_DEPTH}"),
@@ -73,6 +79,18 @@ def test_request_wrong(tmp_path, args, message):
     assert result.stderr == f"error: {message}\n"
     assert result.stdout == ""
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("out, message", [
+    ("file", "OUT must name a directory, not the file {path!r}"),
+    ("file/build", "OUT must lie in a directory, not under the file {parent!r}"),
+])
+def test_out_wrong(tmp_path, out, message):
+    (tmp_path / "file").write_text("")
+    result = generate(tmp_path / out, "--cores", "1x1")
+    assert result.returncode == 2
+    assert result.stderr == "error: " + message.format(path=str(tmp_path / out),
+                                                       parent=str(tmp_path / "file")) + "\n"
 
 
 @pytest.fixture(scope="module")

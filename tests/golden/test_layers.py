@@ -1,9 +1,12 @@
 """Golden layers: argument checks, hand-worked cases, and the identities the hardware relies on."""
 
+import re
+
 import numpy as np
 import pytest
 
 import sim.golden as golden
+from sim.golden.checks import MAX_PADDING
 
 CONV = dict(x_scale=0.05, x_zp=3, w_scale=0.01, y_scale=0.1, y_zp=-2)
 POOL = dict(x_scale=0.05, x_zp=3, y_scale=0.02, y_zp=-1)
@@ -421,14 +424,39 @@ def test_conv2d_stride_wrong():
         golden.conv2d(*conv_inputs(rng), stride=2, **CONV)
 
 
-def test_conv2d_padding_wrong():
+@pytest.mark.parametrize("padding", [(1, 1, -1, 1), (1, 1), (0, MAX_PADDING + 1, 0, 0), (10 ** 9,) * 4])
+def test_conv2d_padding_wrong(padding):
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=r"^padding must be four non-negative integers \(top, "
-                                         r"bottom, left, right\), not \(1, 1, -1, 1\)$"):
-        golden.conv2d(*conv_inputs(rng), padding=(1, 1, -1, 1), **CONV)
-    with pytest.raises(ValueError, match=r"^padding must be four non-negative integers \(top, "
-                                         r"bottom, left, right\), not \(1, 1\)$"):
-        golden.conv2d(*conv_inputs(rng), padding=(1, 1), **CONV)
+    with pytest.raises(ValueError, match=rf"^padding must be four integers in \[0, {MAX_PADDING}\] "
+                                         rf"\(top, bottom, left, right\), not {re.escape(repr(padding))}$"):
+        golden.conv2d(*conv_inputs(rng), padding=padding, **CONV)
+
+
+def test_conv2d_output_channels_wrong():
+    rng = np.random.default_rng(0)
+    x, w, bias = conv_inputs(rng)
+    with pytest.raises(ValueError, match=r"^w must have no empty dimension, not shape \(0, 3, 3, 4\)$"):
+        golden.conv2d(x, w[:0], bias[:0], **CONV)
+    with pytest.raises(ValueError, match=r"^w must have no empty dimension, not shape \(0, 4\)$"):
+        golden.fully_connected(x.reshape(-1, 4)[:1], np.zeros((0, 4), np.int8), bias[:0], **CONV)
+
+
+@pytest.mark.parametrize("requantization", ["fp64", "integer"])
+@pytest.mark.parametrize("x_scale, w_scale, y_scale", [(1e30, 1e30, 1e-30), (1.0, 1.0, 1e-30)])
+def test_y_scale_too_small_wrong(requantization, x_scale, w_scale, y_scale):
+    """A rescale of 2**30 or more: refused naming y_scale, whatever the layer, never an overflow."""
+    rng = np.random.default_rng(0)
+    x, w, bias = conv_inputs(rng)
+    scales = dict(CONV, x_scale=x_scale, w_scale=w_scale, y_scale=y_scale)
+    message = r"^y_scale must exceed x_scale \* w_scale / 2\*\*30 = [0-9.e+-]+, not [0-9.e+-]+$"
+    with pytest.raises(ValueError, match=message):
+        golden.conv2d(x, w, bias, **scales)
+    with pytest.raises(ValueError, match=message):
+        golden.fully_connected(np.ones((1, 4), np.int8), w[:, 0, 0, :], bias, **scales,
+                               requantization=requantization)
+    with pytest.raises(ValueError, match=r"^y_scale must exceed x_scale / 2\*\*30 = [0-9.e+-]+, "
+                                         r"not [0-9.e+-]+$"):
+        golden.global_avg_pool(x, x_scale=x_scale, x_zp=0, y_scale=y_scale, y_zp=0)
 
 
 @pytest.mark.parametrize("name", ["x_scale", "w_scale", "y_scale"])

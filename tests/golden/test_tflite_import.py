@@ -6,7 +6,8 @@ must give every output byte LiteRT gives: on the digits ResNet of ``models/`` (t
 ``DIGITS_FRAMES`` held-out test images; ``DIGITS_FRAMES=all`` for all of them) and on the
 small models of ``tests/vectors/import/`` (made by ``make_import_vectors.py``; random
 frames, seeded, ``SEED`` to replay). The models the importer refuses are refused with
-their one line, matched in full.
+their one line, matched in full, and so are malformed files: edited ones, and random
+corruptions of the digits model (seeded, ``SEED`` to replay, ``FUZZ_TRIALS`` of them).
 """
 
 import os
@@ -16,8 +17,11 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from gen.array import compile_array
+from gen.compiler import CompileError
 from gen.network import Add, Conv2d, FullyConnected, GlobalAvgPool
-from gen.tflite import ModelImportError, describe, import_tflite, main, same_padding
+from gen.tflite import MalformedModelError, ModelImportError, describe, import_tflite, main, same_padding
+from hdl.params import PRESETS
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -257,6 +261,39 @@ def broadcast_add(schema, model, graph):
     add.inputs = np.array([add.inputs[0], graph.operators[4].outputs[0]], np.int32)
 
 
+def tensor_index(schema, model, graph):
+    graph.operators[1].inputs = np.array([graph.operators[1].inputs[0], 999], np.int32)
+
+
+def opcode_index(schema, model, graph):
+    graph.operators[1].opcodeIndex = 77
+
+
+def buffer_index(schema, model, graph):
+    graph.tensors[graph.operators[1].inputs[1]].buffer = 5000
+
+
+def buffer_size(schema, model, graph):
+    weights = graph.tensors[graph.operators[1].inputs[1]]
+    model.buffers[weights.buffer].data = model.buffers[weights.buffer].data[:-3]
+
+
+def zero_points(schema, model, graph):
+    weights = graph.tensors[graph.operators[1].inputs[1]]
+    weights.quantization.zeroPoint = weights.quantization.zeroPoint[:1]
+
+
+def options_type(schema, model, graph):
+    graph.operators[1].builtinOptionsType = schema.BuiltinOptions.AddOptions
+
+
+def negative_scale(schema, model, graph):
+    graph.tensors[graph.operators[1].outputs[0]].quantization.scale = np.array([-0.5], np.float32)
+
+
+MALFORMED = (tensor_index, opcode_index, buffer_index, buffer_size, zero_points, options_type)
+
+
 @pytest.mark.parametrize("change, message", [
     (tanh, r"^node 1 CONV_2D \(tensor '[^']+'\): fused activation TANH is not supported; "
            r"supported: NONE, RELU, RELU6$"),
@@ -269,7 +306,81 @@ def broadcast_add(schema, model, graph):
                        r"supported; supported: INT8 activations and weights, INT32 biases$"),
     (broadcast_add, r"^node 3 ADD \(tensor '[^']+'\): adds shapes \[1, 8, 8, 8\] and "
                     r"\[1, 4, 4, 16\]; supported: two tensors of one shape \(no broadcast\)$"),
+    (negative_scale, r"^node 1 CONV_2D \(tensor '[^']+'\): activation scale -0.5; supported: "
+                     r"finite positive scales$"),
+    # Malformed: MalformedModelError, a ModelImportError.
+    (tensor_index, r"^operator 1's input names tensor 999; the graph has tensors 0 to \d+ "
+                   r"\(and -1, none\)$"),
+    (opcode_index, r"^operator 1 has opcode index 77; the model has \d+ operator codes$"),
+    (buffer_index, r"^tensor '[^']+' reads buffer 5000; the model has \d+ buffers$"),
+    (buffer_size, r"^tensor '[^']+' of shape \[8, 3, 3, 8\] and type INT8 needs 576 bytes; its "
+                  r"buffer holds 573$"),
+    (zero_points, r"^tensor '[^']+' has 8 scales and 1 zero points; a quantized tensor has one "
+                  r"zero point a scale$"),
+    (options_type, r"^operator 1 CONV_2D carries builtin options of type 11; its options are of "
+                   r"type 1 \(Conv2DOptions\)$"),
 ], ids=lambda value: getattr(value, "__name__", ""))
 def test_edited_digits_refused(change, message):
-    with pytest.raises(ModelImportError, match=message):
+    malformed = change in MALFORMED
+    with pytest.raises(MalformedModelError if malformed else ModelImportError, match=message) as caught:
         import_tflite(edited(DIGITS, change))
+    assert isinstance(caught.value, MalformedModelError) == malformed
+
+
+# Malformed files -----------------------------------------------------------------------
+
+def test_truncated_wrong(tmp_path):
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(DIGITS.read_bytes()[:1000])
+    with pytest.raises(MalformedModelError, match=rf"^{path}: not a TFLite flatbuffer: .* lies "
+                                                  rf"outside the file's 1000 bytes$"):
+        import_tflite(path)
+    assert main([str(path)]) == 1
+
+
+@pytest.mark.parametrize("size", [0, 7])
+def test_short_file_wrong(tmp_path, size):
+    path = tmp_path / "short.tflite"
+    path.write_bytes(bytes(size))
+    with pytest.raises(MalformedModelError, match=rf"^{path}: not a TFLite flatbuffer: the file's "
+                                                  rf"{size} bytes are too few for a root offset "
+                                                  rf"and an identifier$"):
+        import_tflite(path)
+
+
+def corrupted(data, rng):
+    """``data`` with three random bytes replaced, or (one time in five) cut short."""
+    data = bytearray(data)
+    if rng.integers(5) == 0:
+        return bytes(data[:rng.integers(len(data))])
+    for _ in range(3):
+        data[rng.integers(len(data))] = rng.integers(256)
+    return bytes(data)
+
+
+#: Corruptions of the digits model tried per run (FUZZ_TRIALS to try more).
+FUZZ_TRIALS = int(os.environ.get("FUZZ_TRIALS", "200"))
+
+
+def test_corrupted_digits_refused_or_compiled(seed):
+    """A corrupted model is refused by the importer in one line, or imports and then compiles
+    or is refused by the compiler: never another exception."""
+    rng = np.random.default_rng(seed)
+    data = DIGITS.read_bytes()
+    outcomes = {"refused": 0, "compiled": 0, "refused by the compiler": 0}
+    for trial in range(FUZZ_TRIALS):
+        model = corrupted(data, rng)
+        try:
+            imported = import_tflite(model)
+        except ModelImportError as error:
+            assert "\n" not in str(error), f"trial {trial}: {error}"
+            outcomes["refused"] += 1
+            continue
+        try:
+            compile_array(imported.network, PRESETS["default"], 1, 1)
+            outcomes["compiled"] += 1
+        except (CompileError, ValueError) as error:
+            assert "\n" not in str(error), f"trial {trial}: {error}"
+            outcomes["refused by the compiler"] += 1
+    print(outcomes)
+    assert outcomes["refused"] and outcomes["compiled"]

@@ -67,7 +67,8 @@ were sent, a later tensor's pulses never depend on an earlier ``WAIT`` being pas
 delaying them always meets this rule.
 
 Rule 1 holds by construction: the simulation issues messages in time order and holds each
-until every router output of its tree is free for all its flits (so the branches of a
+until every router output of its tree, and its core's one port into the network (which the
+core's two sequencers share, one flit a cycle), is free for all its flits (so the branches of a
 multicast all move in the cycle they would alone, and none ever waits for another).
 Where rule 2 or 3 would break, the compiler delays the later message's instruction with a
 ``DELAY`` (on every core whose message breaks one, its earliest: for rule 2 by the fewest
@@ -101,6 +102,8 @@ MAX_SCHEDULE_ROUNDS = 20000
 #: compute sequencer to its message sequencer.
 DATA_TOKENS = TOKENS - 1
 LOCAL_TOKEN = TOKENS - 1
+#: The resource a core's messages take in the cycles they enter the network (see _resources).
+INJECTION = "injection"
 #: Fewest words the other cores must read of a part's earlier row bands for the part to be
 #: computed band by band (each band costs an instruction's fetch and drain and a hand-off).
 FORWARD_MIN_WORDS = 16
@@ -740,7 +743,7 @@ class _ArrayCompiler:
     def _slip(self, reserved, message, offer, delay):
         """Cycles to hold ``message``, offered at ``offer``, until its flits meet no
         reserved flit (0, or enough for a ``DELAY`` if its op has none yet)."""
-        outputs = self._tree(message)[0]
+        outputs = self._resources(message)
         slip = 0
         while True:
             clear = slip
@@ -756,12 +759,19 @@ class _ArrayCompiler:
             slip = max(clear, FETCH_CYCLES + 1) if not delay else clear
 
     def _reserve(self, reserved, message, offer):
-        for resource, depth in self._tree(message)[0].items():
+        for resource, depth in self._resources(message).items():
             begins, ends = reserved.setdefault(resource, ([], []))
             first = offer + depth + 1
             index = bisect.bisect_left(begins, first)
             begins.insert(index, first)
             ends.insert(index, first + message.words)
+
+    def _resources(self, message):
+        """What the message's flits occupy, one word a cycle: ``{resource: cycles after its
+        offer that its first flit takes it, less one}``: the router outputs of its XY tree,
+        and the source core's one port into the network (a core's two sequencers offer
+        through it, one flit a cycle: two in one cycle collide)."""
+        return {**self._tree(message)[0], (self.places[message.source], INJECTION): -1}
 
     def _tree(self, message):
         """The message's XY tree (see :func:`_tree`), computed once per source and rectangle."""

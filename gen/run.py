@@ -9,7 +9,8 @@ The model is imported (:mod:`gen.tflite`), compiled onto the array (:mod:`gen.ar
 only if every core's share fits its memories, simulated: the chip's Verilog is loaded
 through the host's load phase once, then each frame is written, run and read through the
 three host commands (:mod:`sim.tb.array_runner`); a few-channel stem runs unfolded, each
-frame unfolded by the host as it writes it (:mod:`gen.unfold`). Every output byte is compared with the
+frame unfolded by the host as it writes it (:mod:`gen.unfold`), and each residual add that
+alone reads a conv's output runs fused into it (:func:`gen.network.fuse_adds`). Every output byte is compared with the
 golden model of the same import (itself checked against LiteRT's reference kernels), and
 every frame's measured cycles with the compiler's prediction; any difference makes the
 command exit 1.
@@ -39,6 +40,7 @@ from sim.tb.array_runner import run_batch
 
 from .array import compile_array
 from .compiler import CompileError, UnsupportedLayerError
+from .network import fuse_adds
 from .paths import check_output_file
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
@@ -156,7 +158,8 @@ def run(imported, name, cores, preset, frames, sim):
         raise RunError(f"the model has {len(imported.outputs)} outputs; make run takes models with one")
     (output,) = imported.network.outputs
     _, shape, _, _ = imported.outputs[0]
-    network = unfold_stem(imported.network, params.core)     # the host unfolds each frame
+    # Residual adds run fused into their convs; the host unfolds each frame for the stem.
+    network = unfold_stem(fuse_adds(imported.network), params.core)
     compiled = compile_for(network, params)
     print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles a frame")
     print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")

@@ -29,16 +29,23 @@ from sim.workloads import WORKLOADS, build, mixed_chain
 from tests.gen.test_array_multicast import pulses_sent_and_taken
 
 
+@pytest.mark.parametrize("inside", [None, 4])
 @pytest.mark.parametrize("name, layers", [("resnet18", catalogue.RESNET18), ("resnet50", catalogue.RESNET50)])
-def test_programs_are_the_blocks(name, layers):
-    network = resnet(name)
+def test_programs_are_the_blocks(name, layers, inside):
+    """One program a block; each program's input and layers at their precisions in the network."""
+    network = resnet(name, inside=inside)
     groups = project.segments(network)
     assert [name for group in groups for name in group] == [layer.name for layer in network.layers]
     blocks = sum(isinstance(layer, catalogue.ResidualAdd) for layer in layers)
     assert len(groups) == blocks + 4, groups          # conv1, maxpool, the blocks, avgpool, fc
     for group in groups:
         assert group[-1].endswith(".add") or len(group) == 1, group
-        project.subnetwork(network, group)
+        part = project.subnetwork(network, group)
+        (source,) = {s for layer in part.layers for s in layer.sources} - set(group)
+        (outer,) = {s for layer in network.layers if layer.name in group for s in layer.sources} - set(group)
+        assert part.tensor_precision(source) == network.tensor_precision(outer), group
+        for tensor in group:
+            assert part.tensor_precision(tensor) == network.tensor_precision(tensor), tensor
 
 
 def test_one_program_projects_to_its_compiled_cycles():

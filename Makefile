@@ -11,6 +11,8 @@
 #   make project MODEL=resnet50   a full-size network compiled for CORES=16x16 PRESET=northpole without
 #                            simulating it: frames/s, utilisation, SRAM and traffic per layer, plots
 #                            (build/report/); MODEL=resnet18|resnet50|file.tflite, CLOCK_MHZ=, BITS=
+#                            (a ResNet's precision inside int8 stem input and classifier: 4 by
+#                            default, 2, or 8 for int8 throughout; a .tflite takes only 8)
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #

@@ -4,11 +4,11 @@ simulating the chip.
 Command line::
 
     python -m gen.project --model resnet50|resnet18|<file.tflite> [--cores 16x16]
-                          [--preset northpole] [--clock-mhz 400] [--bits 8|4|2] [--out build/report]
+                          [--preset northpole] [--clock-mhz 400] [--bits 4] [--out build/report]
 
-``--bits`` sets a ResNet's precision; a ``.tflite`` model is imported at int8, and any other
-``--bits`` with it is refused. The clock is a finite positive number of MHz, and the report
-directory is checked before anything is compiled.
+``--bits`` sets the precision inside a ResNet (see below); a ``.tflite`` model is imported
+at int8, and any other ``--bits`` with it is refused. The clock is a finite positive number
+of MHz, and the report directory is checked before anything is compiled.
 
 The network (:mod:`gen.resnet`'s full-size ResNets, 224 x 224 x 3, or an imported int8
 ``.tflite``) runs as a sequence of **programs**, one per run of layers between two points
@@ -49,10 +49,15 @@ then each program is loaded and run, then the host reads the output
 (``host_output_cycles_per_frame``, a bound); ``frames_per_s`` is the clock over it and
 ``compute_frames_per_s`` the clock over the programs' cycles alone. ``latency_s``: from the
 input's first write to the output's being readable, for one frame alone, the first
-program already loaded. ``utilization`` is the network's MACs over ``cycles_per_frame``
-times every core's peak at the network's precision (``compute_utilization`` over the
-programs' cycles); per layer, its MACs over its span (first start to last end on any core)
-times the same peak. ``sram_bytes_per_core``: over the cores, the ``max`` and ``mean`` of the
+program already loaded. A layer multiplies at the precision it reads, and the array's
+peak there (``peak_macs_per_cycle_by_precision``, every core's) doubles from int8 to int4
+and again to int2. A layer's ``utilization`` is its MACs over its span (first start to
+last end on any core) times the array's peak at the precision it reads. ``utilization``
+is the cycles the network's MACs need at the peak, each layer's at its own precision's,
+over ``cycles_per_frame`` (``compute_utilization`` over the programs' cycles): the
+network's MACs over ``cycles_per_frame`` times ``peak_macs_per_cycle``, the peak
+weighted by each layer's MACs (the array's peak when one precision multiplies
+throughout). ``sram_bytes_per_core``: over the cores, the ``max`` and ``mean`` of the
 most each core's weight and activation SRAM hold in any program, beside their
 ``capacity``. Per layer: its ``split``, its ``cores`` and their ``places`` ((x, y) of
 every core computing a part of it), ``bits_in`` (per source) and ``bits_out``, its
@@ -65,6 +70,15 @@ its cores inject into the activation network (words and tokens), and
 ``network_words_per_frame`` their sum; ``compile_seconds``: the CPU time its compilation
 took.
 
+Precision. A ResNet runs as NorthPole ran ResNet-50: int8 first and last layers, int4
+inside (:func:`gen.resnet.resnet` with ``bits=8, inside=4``): the stem reads the int8
+frame with int8 weights and writes int4, every block is int4, the global average pool
+reads int4 and writes int8 (the hand-off) and the classifier is int8. ``--bits`` sets the
+inside's precision: 4 (the default) or 2 inside int8 edges, or 8 for int8 throughout. An
+imported ``.tflite`` is int8 throughout and takes only ``--bits 8``. The report's
+``precision`` says which (``"int8 first and last layers, int4 inside"``, ``"int8"``), and
+each layer's ``bits_in`` and ``bits_out`` the precisions it read and wrote.
+
 Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
 ``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
 beside NorthPole's published ResNet-50 figure.
@@ -76,29 +90,34 @@ import json
 import math
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from hdl.isa import instruction_words
-from hdl.params import PRESETS, Precision, parse_cores
+from hdl.params import PRESETS, parse_cores
 from sim.cycle import host_read_cycles, host_write_cycles
 
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
-from .network import Add, ConvAdd, Network, fuse_adds
+from .network import Add, ConvAdd, Conv2d, FullyConnected, Network, fuse_adds
 from .paths import check_output_directory
 from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
-__all__ = ["NORTHPOLE_RESNET50_FPS", "MAPPING", "ProjectError", "segments", "subnetwork", "reload_cycles",
-           "project", "main"]
+__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPING", "ProjectError", "segments",
+           "subnetwork", "reload_cycles", "project", "main"]
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
 #: NorthPole's clock in that measurement, Hz.
 NORTHPOLE_CLOCK_HZ = 400e6
+#: The precision of a ResNet's edges: the frame, the stem's weights, the pool's output and the classifier.
+EDGE_BITS = 8
+#: The precision inside a ResNet unless ``--bits`` says otherwise (NorthPole's ResNet-50's).
+INSIDE_BITS = 4
 
 
 class ProjectError(ValueError):
@@ -107,7 +126,8 @@ class ProjectError(ValueError):
 
 def subnetwork(network, names):
     """The :class:`Network` of consecutive layers ``names`` of ``network``, reading the one
-    tensor they take from outside as its ``input``."""
+    tensor they take from outside as its ``input``, at that tensor's precision; each layer
+    keeps the precision it writes in ``network``."""
     layers = [layer for layer in network.layers if layer.name in names]
     inside = {layer.name for layer in layers}
     outside = {source for layer in layers for source in layer.sources if source not in inside}
@@ -119,16 +139,18 @@ def subnetwork(network, names):
     def rename(name):
         return "input" if name == source else name
 
-    def reading_input(layer):
-        if isinstance(layer, ConvAdd):
-            return ConvAdd(reading_input(layer.conv), reading_input(layer.add))
+    def copy(layer):
+        bits = network.tensor_precision(layer.name).bits
+        if isinstance(layer, ConvAdd):     # its conv, residual and result share the add's precision
+            return ConvAdd(dataclasses.replace(layer.conv, source=rename(layer.conv.source), bits=bits),
+                           copy(layer.add))
         if isinstance(layer, Add):
-            return dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources))
-        return dataclasses.replace(layer, source=rename(layer.source))
+            return dataclasses.replace(layer, sources=tuple(rename(s) for s in layer.sources), bits=bits)
+        return dataclasses.replace(layer, source=rename(layer.source), bits=bits)
 
-    renamed = [reading_input(layer) for layer in layers]
     unfolding = network.unfolding if source == "input" else None
-    return Network(network.specs()[source], renamed, network.bits, unfolding=unfolding)
+    return Network(network.specs()[source], [copy(layer) for layer in layers],
+                   network.tensor_precision(source).bits, unfolding=unfolding)
 
 
 def segments(network):
@@ -167,6 +189,22 @@ def _reload_words(compiled, params):
                + len(core.settings_image) * params.settings_entry_words
                + (len(core.program) + len(core.messages)) * instruction_words(params)
                for core in compiled.cores.values())
+
+
+def _precision(network):
+    """The report's ``precision``: ``"int8"`` when every tensor has one precision;
+    ``"int8 first and last layers, int4 inside"`` when the first and last layers with
+    weights multiply at one precision and all the others at another; else the precisions
+    of the tensors (each layer's are its ``bits_in`` and ``bits_out``)."""
+    tensors = sorted({network.tensor_precision(name).bits
+                      for name in ("input", *(layer.name for layer in network.layers))}, reverse=True)
+    if len(tensors) == 1:
+        return f"int{tensors[0]}"
+    weighted = [network.tensor_precision(layer.source).bits for layer in network.layers
+                if isinstance(layer, (Conv2d, FullyConnected))]
+    if len(weighted) > 2 and weighted[0] == weighted[-1] != weighted[1] and len(set(weighted[1:-1])) == 1:
+        return f"int{weighted[0]} first and last layers, int{weighted[1]} inside"
+    return "mixed " + "/".join(f"int{bits}" for bits in tensors) + " (per layer: bits_in, bits_out)"
 
 
 #: How the network is mapped: layer by layer, one program after another on the whole array.
@@ -210,8 +248,9 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
             network = unfold_stem(network, params)
         except UnfoldError as error:
             raise ProjectError(f"{error} (run with --no-unfold)") from None
-    precision = Precision.from_bits(network.bits)
-    peak = rows * columns * params.mac.peak_macs_per_cycle(precision)
+    # The array's peak for each layer, at the precision it reads and multiplies at.
+    peaks = {layer.name: rows * columns * params.mac.peak_macs_per_cycle(
+        network.tensor_precision(layer.sources[0])) for layer in network.layers}
     macs = network.macs()
     layers, programs, compute = [], [], 0
     busy = np.zeros((rows, columns))
@@ -275,7 +314,8 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                 "bits_in": [network.tensor_precision(source).bits for source in layer.sources],
                 "bits_out": network.tensor_precision(plan.name).bits,
                 "cycles": span, "macs": macs[plan.name],
-                "utilization": round(macs[plan.name] / (span * peak), 4) if macs[plan.name] else None,
+                "utilization": round(macs[plan.name] / (span * peaks[plan.name]), 4)
+                if macs[plan.name] else None,
                 "sram_bytes_per_core": max(holds),
                 "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
                 "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
@@ -296,14 +336,20 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     host_output = host_read_cycles(output_places, columns)
     total = compute + reload + host_input + host_output
     total_macs = sum(macs.values())
+    # The peak weighted by each layer's MACs: the MACs over the cycles they need at the peak.
+    peak = Fraction(total_macs) / sum(Fraction(macs[name], peaks[name]) for name in macs)
 
     def sram(kind):
         return {"max": int(held[kind].max()), "mean": round(float(held[kind].mean()), 1)}
 
     return {
-        "cores": [rows, columns], "clock_hz": clock_hz, "precision": f"int{network.bits}",
+        "cores": [rows, columns], "clock_hz": clock_hz, "precision": _precision(network),
         "mapping": MAPPING, "weights_resident": resident, "modelled": _modelled(resident, columns),
-        "peak_macs_per_cycle": peak, "macs_per_frame": total_macs,
+        "peak_macs_per_cycle": round(float(peak), 1), "macs_per_frame": total_macs,
+        "peak_macs_per_cycle_by_precision": {
+            f"int{precision.bits}": rows * columns * params.mac.peak_macs_per_cycle(precision)
+            for precision in sorted({network.tensor_precision(layer.sources[0]) for layer in network.layers
+                                     if macs[layer.name]}, key=lambda precision: -precision.bits)},
         "cycles_per_frame": total, "frames_per_s": round(clock_hz / total, 1),
         "compute_cycles_per_frame": compute, "compute_frames_per_s": round(clock_hz / compute, 1),
         "reload_words_per_frame": reload_words, "reload_cycles_per_frame": reload,
@@ -316,8 +362,8 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         "host_input_words_per_frame": programs[0]["host_input_words"],
         "host_output_words_per_frame": len(output_places),
         "frame_words": _frame_words(network, params),
-        "utilization": round(total_macs / (total * peak), 4),
-        "compute_utilization": round(total_macs / (compute * peak), 4),
+        "utilization": round(float(total_macs / (total * peak)), 4),
+        "compute_utilization": round(float(total_macs / (compute * peak)), 4),
         "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
         "programs": programs, "layers": layers,
         "busy_fraction": (busy / total).round(4).tolist(),
@@ -354,11 +400,15 @@ def _plots(report, name, out):
 
 
 def _network(model, bits, seed):
+    """The network of ``model``: a ResNet at ``bits`` inside (``None``: :data:`INSIDE_BITS`)
+    and :data:`EDGE_BITS` at its edges, or an imported ``.tflite`` (int8; ``bits`` ``None`` or 8)."""
     if model in MODELS:
-        return resnet(model, bits, seed)
+        return resnet(model, EDGE_BITS, seed, inside=INSIDE_BITS if bits is None else bits)
     path = Path(model)
     if not path.is_file():
         raise ProjectError(f"MODEL {model!r} is neither one of {', '.join(MODELS)} nor a .tflite file")
+    if bits not in (None, 8):
+        raise ProjectError(f"BITS must be 8 for an imported .tflite, whose tensors are int8, not {bits}")
     try:
         return import_tflite(path).network
     except MalformedModelError as error:     # its message starts with the file
@@ -405,8 +455,10 @@ def main(argv=None):
     parser.add_argument("--cores", default="16x16", help="ROWSxCOLUMNS (default 16x16)")
     parser.add_argument("--preset", default="northpole", help=f"{', '.join(PRESETS)} (default northpole)")
     parser.add_argument("--clock-mhz", type=float, default=400.0, help="clock, MHz (default 400)")
-    parser.add_argument("--bits", type=int, help="precision of a ResNet: 8, 4 or 2 (default 8); a .tflite "
-                        "model is int8")
+    parser.add_argument("--bits", type=int, default=None,
+                        help=f"precision inside a ResNet, between its int{EDGE_BITS} stem input and "
+                             f"classifier: 4 or 2, or 8 for int8 throughout (default {INSIDE_BITS}, "
+                             f"NorthPole's); an imported .tflite is int8 and takes only 8")
     parser.add_argument("--seed", type=int, default=0, help="seed of a ResNet's random parameters")
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
@@ -425,14 +477,11 @@ def main(argv=None):
             raise ProjectError(f"CLOCK_MHZ must be a finite positive number, not {args.clock_mhz}")
         if args.bits not in (None, 8, 4, 2):
             raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
-        if args.model not in MODELS and args.bits not in (None, 8):
-            raise ProjectError(f"BITS must be 8 for a .tflite model (it is imported at int8), "
-                               f"not {args.bits}")
         try:
             check_output_directory("OUT", args.out)
         except ValueError as error:
             raise ProjectError(str(error)) from None
-        network = _network(args.model, args.bits or 8, args.seed)
+        network = _network(args.model, args.bits, args.seed)
         name = Path(args.model).stem
 
         def progress(number, total, names):

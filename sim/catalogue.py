@@ -11,12 +11,14 @@ Each network is a tuple of frozen dataclasses in execution order: every convolut
 by ReLU), the global average pool and the classifier. Each layer names the layer(s) it
 reads (``"input"`` for the image), so the list is also the graph. Standard library only;
 tests, the compiler and the benchmarks take their shapes from here.
+:func:`resnet_layers` builds the same structure at any input size and widths.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["INPUT", "INPUT_SHAPE", "CLASSES", "same_padding", "Conv", "MaxPool", "ResidualAdd",
-           "GlobalAvgPool", "FullyConnected", "RESNET18", "RESNET50", "macs"]
+__all__ = ["INPUT", "INPUT_SHAPE", "CLASSES", "WIDTHS", "BLOCKS", "same_padding", "Conv", "MaxPool",
+           "ResidualAdd", "GlobalAvgPool", "FullyConnected", "resnet_layers", "RESNET18", "RESNET50",
+           "macs"]
 
 #: Name of the network input (224 x 224 x 3) in the ``source`` fields.
 INPUT = "input"
@@ -24,6 +26,8 @@ INPUT = "input"
 INPUT_SHAPE = (224, 224, 3)
 #: Classes of the classifier (ImageNet).
 CLASSES = 1000
+#: Width of each stage's blocks (a bottleneck's output is four times it); the stem's is the first.
+WIDTHS = (64, 128, 256, 512)
 
 
 def same_padding(size, kernel, stride):
@@ -168,8 +172,8 @@ def _conv(name, source, shape, out_channels, kernel, stride, relu=True):
                 (stride, stride), padding, relu)
 
 
-def _stem(layers):
-    stem = _conv("conv1", INPUT, INPUT_SHAPE, 64, 7, 2)
+def _stem(layers, input_shape, width):
+    stem = _conv("conv1", INPUT, input_shape, width, 7, 2)
     h, w, channels = stem.output_shape
     pool = MaxPool("maxpool", stem.name, (h, w), channels, (3, 3), (2, 2),
                    same_padding(h, 3, 2) + same_padding(w, 3, 2))
@@ -211,24 +215,38 @@ def _bottleneck(layers, name, source, width, stride):
     return _join(layers, name, conv3, shortcut)
 
 
-def _resnet(block, blocks_per_stage):
+#: The residual blocks :func:`resnet_layers` builds, by name.
+BLOCKS = {"basic": _basic_block, "bottleneck": _bottleneck}
+
+
+def resnet_layers(block, blocks_per_stage, input_shape=INPUT_SHAPE, widths=WIDTHS, classes=CLASSES):
+    """A ResNet's layers: the stem (7x7 stride-2 conv of ``widths[0]`` channels, 3x3 stride-2
+    max-pool), stage ``s`` of ``blocks_per_stage[s]`` ``block`` blocks (a key of
+    :data:`BLOCKS`) of width ``widths[s]``, the first of every stage but the first of stride
+    2, the global average pool and a classifier of ``classes`` outputs, for an
+    ``input_shape`` (H, W, C) input. The real networks are :data:`RESNET18` and
+    :data:`RESNET50`; smaller ones keep their structure at a size a few small cores hold."""
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {', '.join(BLOCKS)}, not {block!r}")
+    if len(blocks_per_stage) != len(widths):
+        raise ValueError(f"blocks_per_stage must have one entry per width of {widths!r}, "
+                         f"not {blocks_per_stage!r}")
     layers = []
-    source = _stem(layers)
-    for stage, (blocks, width) in enumerate(zip(blocks_per_stage, (64, 128, 256, 512)),
-                                            start=1):
+    source = _stem(layers, tuple(input_shape), widths[0])
+    for stage, (blocks, width) in enumerate(zip(blocks_per_stage, widths), start=1):
         for index in range(blocks):
             stride = 2 if stage > 1 and index == 0 else 1
-            source = block(layers, f"layer{stage}.{index}", source, width, stride)
+            source = BLOCKS[block](layers, f"layer{stage}.{index}", source, width, stride)
     h, w, channels = source.output_shape
     pool = GlobalAvgPool("avgpool", source.name, (h, w), channels)
-    layers += [pool, FullyConnected("fc", pool.name, channels, CLASSES)]
+    layers += [pool, FullyConnected("fc", pool.name, channels, classes)]
     return tuple(layers)
 
 
 #: ResNet-18: basic blocks [2, 2, 2, 2].
-RESNET18 = _resnet(_basic_block, (2, 2, 2, 2))
+RESNET18 = resnet_layers("basic", (2, 2, 2, 2))
 #: ResNet-50 (v1.5): bottleneck blocks [3, 4, 6, 3].
-RESNET50 = _resnet(_bottleneck, (3, 4, 6, 3))
+RESNET50 = resnet_layers("bottleneck", (3, 4, 6, 3))
 
 
 def macs(network):

@@ -11,6 +11,7 @@ from the compiled programs independently of the projection; requests that cannot
 """
 
 import json
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from gen import project
 from gen.array import compile_array
 from gen.network import fuse_adds
-from gen.resnet import resnet
+from gen.resnet import from_catalogue, resnet
 from gen.run import DIGITS
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
@@ -26,20 +27,27 @@ from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from hdl.router import Router
 from sim import catalogue
 from sim.tb.runner import seed_from_env
-from sim.workloads import WORKLOADS, build
+from sim.workloads import WORKLOADS, build, mixed_chain
 from tests.gen.test_array_multicast import pulses_sent_and_taken
 
 
+@pytest.mark.parametrize("inside", [None, 4])
 @pytest.mark.parametrize("name, layers", [("resnet18", catalogue.RESNET18), ("resnet50", catalogue.RESNET50)])
-def test_programs_are_the_blocks(name, layers):
-    network = resnet(name)
+def test_programs_are_the_blocks(name, layers, inside):
+    """One program a block; each program's input and layers at their precisions in the network."""
+    network = resnet(name, inside=inside)
     groups = project.segments(network)
     assert [name for group in groups for name in group] == [layer.name for layer in network.layers]
     blocks = sum(isinstance(layer, catalogue.ResidualAdd) for layer in layers)
     assert len(groups) == blocks + 4, groups          # conv1, maxpool, the blocks, avgpool, fc
     for group in groups:
         assert group[-1].endswith(".add") or len(group) == 1, group
-        project.subnetwork(network, group)
+        part = project.subnetwork(network, group)
+        (source,) = {s for layer in part.layers for s in layer.sources} - set(group)
+        (outer,) = {s for layer in network.layers if layer.name in group for s in layer.sources} - set(group)
+        assert part.tensor_precision(source) == network.tensor_precision(outer), group
+        for tensor in group:
+            assert part.tensor_precision(tensor) == network.tensor_precision(tensor), tensor
 
 
 @pytest.mark.parametrize("fuse", [True, False])
@@ -100,8 +108,8 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),
     (["--clock-mhz", "inf"], "error: CLOCK_MHZ must be a finite positive number, not inf"),
     (["--clock-mhz", "nan"], "error: CLOCK_MHZ must be a finite positive number, not nan"),
-    (["--model", str(DIGITS), "--bits", "2"],
-     "error: BITS must be 8 for a .tflite model (it is imported at int8), not 2"),
+    (["--model", str(DIGITS), "--bits", "4"],
+     "error: BITS must be 8 for an imported .tflite, whose tensors are int8, not 4"),
     (["--out", str(DIGITS)], f"error: OUT must name a directory, not the file {str(DIGITS)!r}"),
 ])
 def test_refusals(capsys, argv, message):
@@ -206,3 +214,62 @@ def test_truncated_model_wrong(capsys, tmp_path):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: MODEL {path}: not a TFLite flatbuffer: the length of "
                      f"Model.operator_codes at offset 33312 (4 bytes) lies outside the file's 500 bytes"]
+
+
+def _small_resnet(seed, inside):
+    """A two-stage basic-block ResNet of 16 x 16 x 3 frames, int8 edges, ``inside`` inside."""
+    layers = catalogue.resnet_layers("basic", (1, 1), input_shape=(16, 16, 3), widths=(8, 16), classes=10)
+    return from_catalogue(layers, 8, seed, inside=inside)
+
+
+def _peak(bits, params, cores):
+    """The array's MACs a cycle at ``bits``: every lane of every column, 8 // bits products a lane."""
+    return cores * params.mac.lanes * params.mac.columns * (8 // bits)
+
+
+@pytest.mark.parametrize("inside, precision", [(4, "int8 first and last layers, int4 inside"), (8, "int8")])
+def test_each_layers_precision_and_peak(inside, precision):
+    """Each layer's precisions in and out, its utilisation against the peak at the
+    precision it reads, and the total against the peak weighted by each layer's MACs."""
+    seed = seed_from_env()
+    report = project.project(_small_resnet(seed, inside), DEFAULT_CORE, 2, 2, 200e6)
+    assert report["precision"] == precision
+    edges = {"conv1": ([8], inside), "avgpool": ([inside], 8), "fc": ([8], 8)}
+    for layer in report["layers"]:
+        expected = edges.get(layer["name"], ([inside] * (2 if layer["name"].endswith(".add") else 1), inside))
+        assert (layer["bits_in"], layer["bits_out"]) == expected, (layer["name"], f"SEED={seed}")
+        if layer["macs"]:
+            peak = _peak(layer["bits_in"][0], DEFAULT_CORE, 4)
+            assert layer["utilization"] == round(layer["macs"] / (layer["cycles"] * peak), 4), layer["name"]
+    assert report["peak_macs_per_cycle_by_precision"] == {f"int{bits}": _peak(bits, DEFAULT_CORE, 4)
+                                                          for bits in sorted({8, inside}, reverse=True)}
+    needed = sum(Fraction(layer["macs"], _peak(layer["bits_in"][0], DEFAULT_CORE, 4))
+                 for layer in report["layers"])
+    assert report["compute_utilization"] == round(float(needed / report["compute_cycles_per_frame"]), 4)
+    assert report["utilization"] == round(float(needed / report["cycles_per_frame"]), 4)
+    if inside == 8:
+        assert report["peak_macs_per_cycle"] == _peak(8, DEFAULT_CORE, 4)
+    else:
+        assert _peak(8, DEFAULT_CORE, 4) < report["peak_macs_per_cycle"] < _peak(4, DEFAULT_CORE, 4)
+
+
+def test_precision_of_other_mixtures():
+    network, _ = mixed_chain(seed_from_env())
+    report = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
+    assert report["precision"] == "mixed int8/int4/int2 (per layer: bits_in, bits_out)"
+
+
+@pytest.mark.parametrize("argv, inside", [([], 4), (["--bits", "8"], 8), (["--bits", "2"], 2)])
+def test_bits_sets_a_resnets_inside(monkeypatch, capsys, argv, inside):
+    """``make project`` runs a ResNet with int8 edges and int4 inside unless BITS says otherwise."""
+    projected = []
+
+    def stop(network, *args, **options):
+        projected.append(network)
+        raise project.ProjectError("stopped before compiling")
+
+    monkeypatch.setattr(project, "project", stop)
+    assert project.main(["--model", "resnet18", *argv]) == 2
+    (network,) = projected
+    names = ("input", "conv1", "layer4.1.add", "avgpool", "fc")
+    assert [network.tensor_precision(name).bits for name in names] == [8, inside, inside, 8, 8]

@@ -14,6 +14,7 @@ from sim.catalogue import (
     MaxPool,
     ResidualAdd,
     macs,
+    resnet_layers,
 )
 
 
@@ -151,3 +152,31 @@ def test_layers_are_frozen():
 def test_conv_wrong():
     with pytest.raises(ValueError, match=r"^Conv stride must be positive integers, not \(0, 1\)$"):
         Conv("c", INPUT, (8, 8), 3, 4, (3, 3), (0, 1), (1, 1, 1, 1), True)
+
+
+def test_resnet_layers_scaled_down():
+    """The same structure at 16 x 16 x 3, widths 8 and 16, 10 classes: the stem halves the
+    size, the max-pool halves it again, stage 2 halves it once more."""
+    layers = {layer.name: layer for layer in resnet_layers("bottleneck", (1, 2), (16, 16, 3), (8, 16), 10)}
+    assert list(layers) == ["conv1", "maxpool",
+                            "layer1.0.conv1", "layer1.0.conv2", "layer1.0.conv3", "layer1.0.downsample",
+                            "layer1.0.add",
+                            "layer2.0.conv1", "layer2.0.conv2", "layer2.0.conv3", "layer2.0.downsample",
+                            "layer2.0.add",
+                            "layer2.1.conv1", "layer2.1.conv2", "layer2.1.conv3", "layer2.1.add",
+                            "avgpool", "fc"]
+    assert layers["conv1"].output_shape == (8, 8, 8) and layers["maxpool"].output_shape == (4, 4, 8)
+    assert layers["layer1.0.add"].output_shape == (4, 4, 32)
+    assert layers["layer2.1.add"].output_shape == (2, 2, 64)
+    assert (layers["fc"].in_features, layers["fc"].out_features) == (64, 10)
+
+
+def test_resnet_layers_block_wrong():
+    with pytest.raises(ValueError, match=r"^block must be one of basic, bottleneck, not 'dense'$"):
+        resnet_layers("dense", (2, 2, 2, 2))
+
+
+def test_resnet_layers_blocks_per_stage_wrong():
+    with pytest.raises(ValueError, match=r"^blocks_per_stage must have one entry per width of "
+                                         r"\(64, 128, 256, 512\), not \(2, 2\)$"):
+        resnet_layers("basic", (2, 2))

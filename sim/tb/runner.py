@@ -24,6 +24,7 @@ array's build about ten times faster. Icarus ignores it.
 """
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_name", "run_directory",
-           "run_cocotb", "run_job",
+           "elaborated", "run_cocotb", "run_job",
            "testbench_params"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +77,15 @@ def run_name(test_name):
         return test_name
     node = current.rsplit(" (", 1)[0]          # without the phase: (setup), (call), (teardown)
     return f"{test_name}-{hashlib.sha256(node.encode()).hexdigest()[:8]}"
+
+
+@functools.lru_cache(maxsize=None)
+def elaborated(component, params, toplevel):
+    """The Verilog of ``component(params)`` as module ``toplevel``, elaborated once per process
+    and parameters: every test of one design (each core test, each mesh run) takes the same
+    text instead of elaborating the design again."""
+    from gen.verilog import to_verilog
+    return to_verilog(component(params), toplevel)
 
 
 def run_directory(test_name, sim):

@@ -42,3 +42,34 @@ def test_run_names_are_unique_per_test(monkeypatch):
     assert call[0].startswith(f"{name}-") and other[0].startswith(f"{name}-")
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     assert run_name(name) == name
+
+
+def test_designs_are_elaborated_once_per_process(monkeypatch):
+    """Every core test, mesh run and array test of one design and parameters takes one
+    elaboration: the second request returns the same text without converting again."""
+    import gen.verilog
+    from hdl.params import ChipParams, CoreParams
+    from sim.tb.array_runner import chip_verilog_once
+    from sim.tb.runner import elaborated
+
+    converted = []
+    monkeypatch.setattr(gen.verilog, "to_verilog",
+                        lambda component, name: converted.append((component, name)) or f"module {name};")
+    monkeypatch.setattr(gen.verilog, "chip_verilog",
+                        lambda params: converted.append(params) or ("module np_chip;", "np_chip"))
+    elaborated.cache_clear()
+    chip_verilog_once.cache_clear()
+
+    def component(params):
+        return ("component", params)
+
+    try:
+        params, chip = CoreParams(program_depth=8), ChipParams(rows=1, columns=2)
+        first = elaborated(component, params, "core")
+        assert elaborated(component, CoreParams(program_depth=8), "core") is first
+        assert elaborated(component, CoreParams(program_depth=16), "core") is not first
+        assert chip_verilog_once(chip) is chip_verilog_once(ChipParams(rows=1, columns=2))
+        assert len(converted) == 3, converted
+    finally:
+        elaborated.cache_clear()
+        chip_verilog_once.cache_clear()

@@ -7,12 +7,22 @@ word read; :func:`run_commands` does it for one frame, :func:`run_batch` for an
 and :func:`run_array` for one frame of it.
 """
 
+import functools
+
 from hdl.chip import chip_params
 from hdl.host import Command, command_layout, read_layout
 
 from .runner import run_job
 
-__all__ = ["run_frames", "run_commands", "run_batch", "run_array"]
+__all__ = ["chip_verilog_once", "run_frames", "run_commands", "run_batch", "run_array"]
+
+
+@functools.lru_cache(maxsize=None)
+def chip_verilog_once(params):
+    """:func:`gen.verilog.chip_verilog` of ``params``, elaborated once per process: every
+    test of one array shape takes the same text."""
+    from gen.verilog import chip_verilog
+    return chip_verilog(params)
 
 
 def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progress=False):
@@ -24,7 +34,7 @@ def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progre
     ``overrun``, ``write_cycles``, ``read_cycles``, and the load's ``load_cycles``; see
     ``sim/tb/chip.py``) and ``{(x, y, addr): word}`` of its reads.
     """
-    from gen.verilog import TILE, chip_verilog
+    from gen.verilog import TILE
 
     core, noc = chip_params(params)
     commands, words = command_layout(core, noc), read_layout(core, noc)
@@ -32,7 +42,7 @@ def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progre
     def command(op, x, y, addr=0, data=0):
         return commands.const({"op": op, "x": x, "y": y, "addr": addr, "data": data}).as_bits()
 
-    verilog, toplevel = chip_verilog(params)
+    verilog, toplevel = chip_verilog_once(params)
     result = run_job(verilog, toplevel=toplevel, test_module="chip", test_name=test_name, sim=sim,
                      hierarchical=(TILE,), job={
                          "load": [command(Command.WRITE, *write) for write in load],

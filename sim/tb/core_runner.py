@@ -9,7 +9,7 @@ from gen.compiler import compile_network
 from hdl.core import Core
 from hdl.params import CoreParams
 
-from .runner import run_job
+from .runner import elaborated, run_job
 
 __all__ = ["run_on_core"]
 
@@ -22,8 +22,8 @@ def run_on_core(simulator, test_name, network, x, params=CoreParams()):
     flag) and each output tensor decoded to an (H, W, C) array.
     """
     compiled = compile_network(network, params)
-    result = run_job(Core(params), toplevel="core", test_module="core", test_name=test_name,
-                     sim=simulator, job={
+    result = run_job(elaborated(Core, params, "core"), toplevel="core", test_module="core",
+                     test_name=test_name, sim=simulator, job={
                          "load": compiled.load_words(),
                          "input": compiled.input_words(x),
                          "outputs": {name: compiled.output_addresses(name) for name in network.outputs},

@@ -9,7 +9,7 @@ from hdl.mesh import Mesh
 from hdl.params import NocParams
 
 from .mesh import summary
-from .runner import run_cocotb, run_job
+from .runner import elaborated, run_cocotb, run_job
 
 __all__ = ["PARAMS", "HOTSPOT", "HOTSPOT_FRACTION", "MULTICAST_FRACTION", "run_mesh", "run"]
 
@@ -29,8 +29,9 @@ def _mesh_params(**options):
 
 def run_mesh(sim, test_name, testcase, **options):
     """Run the cocotb test ``testcase`` of ``sim/tb/mesh.py`` on the mesh's shared build."""
-    run_cocotb(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name, sim=sim,
-               testcase=testcase, shared_build=True, params=_mesh_params(**options))
+    run_cocotb(elaborated(Mesh, PARAMS, "np_mesh"), toplevel="np_mesh", test_module="mesh",
+               test_name=test_name, sim=sim, testcase=testcase, shared_build=True,
+               params=_mesh_params(**options))
 
 
 def run(sim, pattern, flits, back_pressure, multicast_fraction=0.0):
@@ -40,8 +41,8 @@ def run(sim, pattern, flits, back_pressure, multicast_fraction=0.0):
     test_name = f"mesh-stress-{pattern}-{flits}{'-back-pressure' if back_pressure else ''}" \
                 f"{f'-multicast-{multicast_fraction}' if multicast_fraction else ''}-{sim}"
     started = time.perf_counter()
-    figures = run_job(Mesh(PARAMS), toplevel="np_mesh", test_module="mesh", test_name=test_name,
-                      sim=sim, testcase="stress",
+    figures = run_job(elaborated(Mesh, PARAMS, "np_mesh"), toplevel="np_mesh", test_module="mesh",
+                      test_name=test_name, sim=sim, testcase="stress",
                       params=_mesh_params(pattern=pattern, flits=flits, back_pressure=back_pressure,
                                           hotspot=HOTSPOT, hotspot_fraction=HOTSPOT_FRACTION,
                                           multicast_fraction=multicast_fraction))

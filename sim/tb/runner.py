@@ -24,6 +24,7 @@ array's build about ten times faster. Icarus ignores it.
 """
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +34,8 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_cocotb", "run_job",
+__all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_name", "run_directory",
+           "elaborated", "run_cocotb", "run_job",
            "testbench_params"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,33 @@ def seed_from_env():
 
 def _build_dir(test_name):
     return BUILD_ROOT / re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+
+
+def run_name(test_name):
+    """The name of a run's directory and job files: ``test_name``, followed under pytest by a
+    digest of the running test's node id. Two tests that pass one ``test_name`` (cases that
+    differ only in what the name leaves out) so never share files, which a parallel worker
+    could otherwise delete while the other still uses them; outside pytest (``make bench``,
+    ``make run``) the name is ``test_name`` itself."""
+    current = os.environ.get("PYTEST_CURRENT_TEST")
+    if current is None:
+        return test_name
+    node = current.rsplit(" (", 1)[0]          # without the phase: (setup), (call), (teardown)
+    return f"{test_name}-{hashlib.sha256(node.encode()).hexdigest()[:8]}"
+
+
+@functools.lru_cache(maxsize=None)
+def elaborated(component, params, toplevel):
+    """The Verilog of ``component(params)`` as module ``toplevel``, elaborated once per process
+    and parameters: every test of one design (each core test, each mesh run) takes the same
+    text instead of elaborating the design again."""
+    from gen.verilog import to_verilog
+    return to_verilog(component(params), toplevel)
+
+
+def run_directory(test_name, sim):
+    """The directory a run of ``test_name`` on ``sim`` writes its results (and waveforms) to."""
+    return _build_dir(f"{run_name(test_name)}-{sim}")
 
 
 def _build_args(sim, hierarchical=()):
@@ -150,7 +179,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     test_module : str
         Module in ``sim/tb/`` holding the ``@cocotb.test`` functions.
     test_name : str
-        Unique name of this run (its build directory), e.g. the pytest node name.
+        Name of this run: its directory is :func:`run_directory`, unique per pytest test.
     params : dict
         JSON-serialisable parameters handed to the testbench (see :func:`testbench_params`).
     testcase : str or None
@@ -173,7 +202,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     sim = sim or simulator()
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
-    test_dir = _build_dir(f"{test_name}-{sim}")
+    test_dir = run_directory(test_name, sim)
     if test_dir.exists():
         shutil.rmtree(test_dir)
     test_dir.mkdir(parents=True)
@@ -217,12 +246,13 @@ def run_job(design, *, toplevel, test_module, test_name, sim, job=None, params=N
     """Run a testbench that reads a job file and writes a result file; return the result.
 
     ``job`` (JSON-serialisable, too large for the environment) goes to
-    ``<BUILD_ROOT>/<test_name>-job.json``; the testbench gets its path as ``job`` and the path
-    of the result file it must write as ``result``, beside ``params``. One shared build per
-    design (:func:`run_cocotb` with ``shared_build``).
+    ``<BUILD_ROOT>/<run name>-job.json`` (:func:`run_name`); the testbench gets its path as
+    ``job`` and the path of the result file it must write as ``result``, beside ``params``.
+    One shared build per design (:func:`run_cocotb` with ``shared_build``).
     """
-    job_path = BUILD_ROOT / f"{test_name}-job.json"
-    result_path = BUILD_ROOT / f"{test_name}-result.json"
+    name = run_name(test_name)
+    job_path = BUILD_ROOT / f"{name}-job.json"
+    result_path = BUILD_ROOT / f"{name}-result.json"
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.unlink(missing_ok=True)
     paths = {"result": str(result_path)}

@@ -25,6 +25,7 @@ from sim.golden.fixedpoint import (
     saturating_rounding_doubling_high_mul,
     wrap_int32,
 )
+from sim.tb.runner import seed_from_env
 
 
 @pytest.mark.parametrize("a, b, expected", [
@@ -123,6 +124,60 @@ def test_quantize_multiplier(real, expected):
 def test_quantize_multiplier_wrong(real):
     with pytest.raises(ValueError, match=r"^real must be a finite non-negative number, not .+$"):
         quantize_multiplier(real)
+
+
+def exact_quantized_multiplier(real):
+    """``QuantizeMultiplier`` derived again in exact rationals, without ``frexp``: the
+    ``shift`` with ``m = real / 2**shift`` in [1/2, 1), ``multiplier = m * 2**31`` rounded
+    half away from zero; ``2**31`` becomes ``2**30`` with ``shift + 1``; a shift then under
+    -31, and zero, give ``(0, 0)``."""
+    exact = Fraction(real)
+    if exact == 0:
+        return 0, 0
+    shift = 0
+    while exact / Fraction(2) ** shift >= 1:
+        shift += 1
+    while exact / Fraction(2) ** shift < Fraction(1, 2):
+        shift -= 1
+    scaled = exact / Fraction(2) ** shift * 2 ** 31
+    multiplier = math.floor(scaled + Fraction(1, 2))
+    if multiplier == 2 ** 31:
+        multiplier, shift = 2 ** 30, shift + 1
+    return (0, 0) if shift < -31 else (multiplier, shift)
+
+
+def rounding_boundaries(rng, count):
+    """Reals whose ``m * 2**31`` is exactly ``k + 1/2`` (a tie), each with the doubles either
+    side: ``count`` random ``k`` and shifts, and ``k = 2**31 - 1``, whose tie rounds up to
+    ``2**31`` (halved, shift + 1) and whose lower neighbour does not; and the doubles just
+    below a power of two, which round up to ``2**31`` too."""
+    ties = [(int(k), int(shift)) for k, shift in zip(rng.integers(1 << 30, 1 << 31, size=count),
+                                                     rng.integers(-33, 33, size=count))]
+    ties += [((1 << 31) - 1, shift) for shift in (-32, -31, -5, 0, 1, 30)]
+    reals = []
+    for k, shift in ties:
+        tie = math.ldexp(2 * k + 1, shift - 32)           # 33 significant bits: exact
+        reals += [tie, math.nextafter(tie, 0.0), math.nextafter(tie, math.inf)]
+    for shift in (-32, -31, -5, 0, 3, 30):
+        reals += [math.ldexp(1.0 - ulps * 2.0 ** -53, shift) for ulps in range(1, 4)]
+    return reals
+
+
+def test_quantize_multiplier_against_exact_rationals():
+    """Over random scales (the ratios of float32 scales the layers use, and any double) and
+    over the rounding boundaries, against :func:`exact_quantized_multiplier`."""
+    seed = seed_from_env()
+    rng = np.random.default_rng(seed)
+    scales = rng.uniform(1e-4, 1.0, size=(3, 2000)).astype(np.float32).astype(np.float64)
+    reals = [float(real) for real in scales[0] * scales[1] / scales[2]]   # input * weight / output
+    reals += [math.ldexp(float(m), int(e)) for m, e in zip(rng.uniform(0.5, 1.0, size=2000),
+                                                           rng.integers(-40, 35, size=2000))]
+    reals += rounding_boundaries(rng, 500)
+    reals += [math.ldexp(1.0, e) for e in range(-34, 32)]
+    wrong = [(real, quantize_multiplier(real), exact_quantized_multiplier(real)) for real in reals
+             if quantize_multiplier(real) != exact_quantized_multiplier(real)]
+    assert not wrong, f"SEED={seed}: {len(wrong)} of {len(reals)} scales differ, first " \
+                      f"{wrong[0][0]!r}: got {wrong[0][1]}, expected {wrong[0][2]}"
 
 
 def test_shift_wrong():

@@ -5,11 +5,13 @@
 must give every output byte LiteRT gives: on the digits ResNet of ``models/`` (the first
 ``DIGITS_FRAMES`` held-out test images; ``DIGITS_FRAMES=all`` for all of them) and on the
 small models of ``tests/vectors/import/`` (made by ``make_import_vectors.py``; random
-frames, seeded, ``SEED`` to replay). The models the importer refuses are refused with
-their one line, matched in full, and so are malformed files: edited ones, and random
-corruptions of the digits model (seeded, ``SEED`` to replay, ``FUZZ_TRIALS`` of them).
+frames, seeded, ``SEED`` to replay), one of them edited to pad each side unevenly. The
+models the importer refuses are refused with their one line, matched in full, and so are
+malformed files: edited ones, and random corruptions of the digits model (seeded,
+``SEED`` to replay, ``FUZZ_TRIALS`` of them).
 """
 
+import copy
 import os
 from pathlib import Path
 
@@ -128,7 +130,12 @@ def test_digits_needs_the_fp64_fully_connected():
 
 @pytest.mark.parametrize("name", ACCEPTED)
 def test_import_matches_litert(name, seed):
-    path = VECTORS / f"{name}.tflite"
+    assert_matches_litert(VECTORS / f"{name}.tflite", name, seed)
+
+
+def assert_matches_litert(path, name, seed):
+    """The model at ``path`` imported and on LiteRT: every output byte of ``FRAMES`` random
+    frames equal. Returns the imported model."""
     imported = import_tflite(path)
     litert = LiteRT(path)
     rng = np.random.default_rng(seed)
@@ -148,6 +155,36 @@ def test_import_matches_litert(name, seed):
             assert g.shape == e.shape and g.dtype == e.dtype
             assert np.array_equal(g, e), f"{name}, seed {seed}, frame {index}: " \
                                          + mismatch_report(e, g)
+    return imported
+
+
+def asymmetric_pads(schema, model, graph):
+    """``pad_conv_pool``'s two PADs (one paddings tensor, one all round) padded unevenly,
+    each side its own amount, each axis still by two in all (so no shape changes): the
+    max-pool's input by top 2, bottom 0, left 0, right 2; the conv's by top 0, bottom 2,
+    left 1, right 1, from a paddings tensor of its own."""
+    pads = [op for op in graph.operators
+            if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.PAD]
+    assert len(pads) == 2 and pads[0].inputs[1] == pads[1].inputs[1]
+    shared = graph.tensors[pads[0].inputs[1]]
+    assert shared.type == schema.TensorType.INT32
+    model.buffers[shared.buffer].data = np.array([0, 0, 2, 0, 0, 2, 0, 0], np.int32).view(np.uint8)
+    own = copy.deepcopy(shared)
+    own.buffer, own.name = len(model.buffers), b"conv_paddings"
+    model.buffers.append(schema.BufferT())
+    model.buffers[-1].data = np.array([0, 0, 0, 2, 1, 1, 0, 0], np.int32).view(np.uint8)
+    graph.tensors.append(own)
+    pads[1].inputs = np.array([pads[1].inputs[0], len(graph.tensors) - 1], np.int32)
+
+
+def test_asymmetric_pad_matches_litert(seed, tmp_path):
+    """Each side of a PAD folds into its own side of the layer's padding: top and bottom
+    into the rows, left and right into the columns."""
+    path = tmp_path / "pad_conv_pool_asymmetric.tflite"
+    path.write_bytes(edited(VECTORS / "pad_conv_pool.tflite", asymmetric_pads))
+    imported = assert_matches_litert(path, "pad_conv_pool asymmetric", seed)
+    paddings = [layer.padding for layer in imported.network.layers if hasattr(layer, "padding")]
+    assert paddings == [(1, 1, 1, 1), (2, 0, 0, 2), (0, 2, 1, 1)]
 
 
 def test_relu6_clamps_inside_int8(seed):

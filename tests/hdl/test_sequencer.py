@@ -18,6 +18,7 @@ from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
 from hdl.params import CoreParams
 from hdl.requantize import Requantizer
 from hdl.sequencer import Sequencer
+from hdl.sram import BankedSram
 from sim.cycle import drain_cycles, instruction_cycles, program_cycles, token_timing, write_cycles
 from tests.helpers import CLOCK_PERIOD
 
@@ -65,13 +66,14 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
     ``start`` in while the program runs.
     """
     dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"],
-                    macadd_drain=DRAINS["macadd"], send_drain=1,
+                    macadd_drain=DRAINS["macadd"], send_drain=BankedSram.LATENCY,
                     entry=entry, downward=downward)
     step = -1 if downward else 1
     words = {entry + step * index: encode(instruction, PARAMS) for index, instruction in enumerate(program)}
     limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
-              "settings": {}, "tiles_in": [], "writes": [], "write_cycles": []}
+              "settings": {}, "tiles_in": [], "writes": [], "write_cycles": [],
+              "fetches": [], "a_reads": [], "sends": []}
 
     def tokens_at(cycle):
         return sum(1 << token for at, token in pulses if at == cycle)
@@ -94,6 +96,14 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
             ctx.set(dut.tile_out, cycle in tile_out)
             # The outputs.
             read = ctx.get(dut.program_addr) if ctx.get(dut.program_en) else None
+            if read is not None:
+                record["fetches"].append(cycle)
+            if ctx.get(dut.a_read.en):
+                record["a_reads"].append((cycle, ctx.get(dut.a_read.addr) * WORD
+                                          + ctx.get(dut.a_read.offset)))
+            if ctx.get(dut.send):
+                record["sends"].append((cycle, ctx.get(dut.o_write.addr) * WORD
+                                        + ctx.get(dut.o_write.offset)))
             if ctx.get(dut.element.valid):
                 opcode = Opcode(ctx.get(dut.instruction.opcode))
                 a, b = dut.a_read, dut.b_read
@@ -178,6 +188,43 @@ def test_program(start_again, entry, downward):
 
     # SIGNAL 5: bit 5 for exactly one cycle, the cycle after the SIGNAL's fetch.
     assert record["tokens"] == [(starts[1] + FETCH_CYCLES, 1 << 5)]
+
+
+SEND = Instruction(Opcode.SEND, counts=(3, 2), a=Stream(16, (8, 40)), o=Stream(800, (24, 8)),
+                   dest_x=1)
+#: DELAYs before, between and after the SENDs, and a compute instruction after a DELAY.
+DELAY_SEND_PROGRAM = (Instruction(Opcode.DELAY, counts=(4,)), SEND, Instruction(Opcode.DELAY, counts=(1,)),
+                      SEND, ADD, Instruction(Opcode.DELAY, counts=(3,)), Instruction(Opcode.HALT))
+
+
+def test_delay_and_send():
+    """``DELAY`` reads nothing and fetches the next instruction ``instruction_cycles`` after
+    its own; ``SEND`` reads operand ``a`` one word a cycle from its decode on and raises
+    ``send`` with each word's destination ``BankedSram.LATENCY`` cycles after its read."""
+    program = DELAY_SEND_PROGRAM
+    record = simulate(program)
+    starts = start_cycles(program)
+    predicted = program_cycles(program, PARAMS)
+    assert record["fetches"] == starts, f"fetches in {record['fetches']}, predicted {starts}"
+    assert done_cycle(record) == predicted, f"done in cycle {done_cycle(record)}, predicted {predicted}"
+    assert record["cycles"][predicted] == predicted
+
+    reads, sends = [], []
+    for start, instruction in zip(starts, program):
+        first = start + FETCH_CYCLES
+        if instruction.opcode == Opcode.SEND:
+            reads += [(first + index, int(a)) for index, a in enumerate(element_addresses(instruction, "a"))]
+            sends += [(first + index + BankedSram.LATENCY, int(o))
+                      for index, o in enumerate(element_addresses(instruction, "o"))]
+        elif instruction.opcode.computes:
+            reads += [(first + index, int(a)) for index, a in enumerate(element_addresses(instruction, "a"))]
+    assert len(sends) == 2 * SEND.elements == 12
+    assert record["a_reads"] == reads
+    assert record["sends"] == sends
+    # Neither SEND nor DELAY issues an element to the compute path: only the ADD's are.
+    assert [element["cycle"] for element in record["elements"]] == \
+        [starts[4] + FETCH_CYCLES + index for index in range(ADD.elements)]
+    assert record["writes"] == [int(o) for o in element_addresses(ADD, "o")]
 
 
 def test_halt_alone():

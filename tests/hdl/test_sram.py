@@ -24,6 +24,17 @@ def run(testbench, ports=PORTS):
     simulator.run()
 
 
+async def host_writes(ctx, dut, words):
+    """Write each ``(address, value)`` of ``words`` whole through port ``host``, a cycle each."""
+    for address, value in words:
+        ctx.set(dut.host.en, 1)
+        ctx.set(dut.host.addr, address)
+        ctx.set(dut.host.data, value)
+        ctx.set(dut.host.mask, 0xF)
+        await ctx.tick()
+    ctx.set(dut.host.en, 0)
+
+
 def conflict_free_cycle(rng):
     """Addresses for one cycle whose reads, and whose writes, fall in distinct banks."""
     while True:
@@ -96,6 +107,48 @@ def test_conflict_is_flagged_and_sticky(kind):
     run(testbench)
 
 
+@pytest.mark.parametrize("kind", ["read", "write"])
+@pytest.mark.parametrize("enabled", [(1, 0), (0, 1), (1, 1)])
+def test_conflict_counts_only_enabled_ports(kind, enabled):
+    """Two ports address one bank in one cycle: a conflict only if both are enabled; with
+    one enabled, that port's access goes through as if the other were absent."""
+    if kind == "read":      # weights 8..11 and activations 9 share bank 1
+        ports, addresses = ("weights", "activations"), (8, 9)
+    else:                   # words 3 and 11 share bank 3
+        ports, addresses = ("writeback", "host"), (3, 11)
+    values = {8 + j: 0x1111 * (j + 1) for j in range(4)}
+
+    async def testbench(ctx, dut):
+        await host_writes(ctx, dut, values.items())
+        assert ctx.get(dut.conflict) == 0
+        for name, address, en, value in zip(ports, addresses, enabled, (0xAAAA, 0x5555)):
+            port = getattr(dut, name)
+            ctx.set(port.en, en)
+            ctx.set(port.addr, address)
+            if kind == "write":
+                ctx.set(port.data, value)
+                ctx.set(port.mask, 0xF)
+        await ctx.tick()
+        reads = ctx.get(dut.weights.data), ctx.get(dut.activations.data)
+        for name in ports:
+            ctx.set(getattr(dut, name).en, 0)
+        assert ctx.get(dut.conflict) == all(enabled), f"enables {enabled}"
+        if all(enabled):
+            return
+        if kind == "read":
+            expected = (sum(values[8 + j] << (WORD * j) for j in range(4)), values[9])
+            assert [r for r, en in zip(reads, enabled) if en] == \
+                [e for e, en in zip(expected, enabled) if en]
+        else:               # read back the word the enabled port wrote
+            address, value = [(a, v) for a, v, en in zip(addresses, (0xAAAA, 0x5555), enabled)
+                              if en][0]
+            ctx.set(dut.activations.en, 1)
+            ctx.set(dut.activations.addr, address)
+            await ctx.tick()
+            assert ctx.get(dut.activations.data) == value
+    run(testbench)
+
+
 def test_same_bank_different_kinds_is_no_conflict():
     async def testbench(ctx, dut):
         ctx.set(dut.activations.en, 1)
@@ -115,13 +168,7 @@ def test_reads_on_two_channels_of_one_bank():
              SramPort("other", "read", channel=1), SramPort("host", "write")]
 
     async def testbench(ctx, dut):
-        for address, value in ((3, 0x1234), (11, 0x5678)):
-            ctx.set(dut.host.en, 1)
-            ctx.set(dut.host.addr, address)
-            ctx.set(dut.host.data, value)
-            ctx.set(dut.host.mask, 0xF)
-            await ctx.tick()
-        ctx.set(dut.host.en, 0)
+        await host_writes(ctx, dut, ((3, 0x1234), (11, 0x5678)))
         for port, address in ((dut.compute, 3), (dut.send, 11)):
             ctx.set(port.en, 1)
             ctx.set(port.addr, address)

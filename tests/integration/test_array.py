@@ -93,13 +93,13 @@ def _ids(cases):
 @pytest.mark.parametrize("name, bits, shape, width, splits", CASES_2X2, ids=_ids(CASES_2X2))
 def test_on_2x2(name, bits, shape, width, splits):
     check_array(2, 2, name, bits, shape, width, splits, sim=simulator("verilator"),
-                test_name=f"array-2x2-{name}-int{bits}")
+                test_name=f"array-2x2-{_ids([(name, bits, shape, width, splits)])[0]}")
 
 
 @pytest.mark.parametrize("name, bits, shape, width, splits", CASES_4X4, ids=_ids(CASES_4X4))
 def test_on_4x4(name, bits, shape, width, splits):
     check_array(4, 4, name, bits, shape, width, splits, sim=simulator("verilator"),
-                test_name=f"array-4x4-{name}-int{bits}")
+                test_name=f"array-4x4-{_ids([(name, bits, shape, width, splits)])[0]}")
 
 
 @pytest.mark.parametrize("rows, columns, name, bits, shape, width, splits", CASES_FUSED,

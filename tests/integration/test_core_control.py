@@ -23,7 +23,7 @@ from hdl.isa import Instruction, Opcode, Stream
 from hdl.params import CoreParams
 from sim.cycle import program_cycles, token_timing
 from sim.tb.core_runner import run_on_core
-from sim.tb.runner import run_job, seed_from_env, simulator
+from sim.tb.runner import elaborated, run_job, seed_from_env, simulator
 from sim.workloads import LAYERS, build
 
 PARAMS = CoreParams()
@@ -44,8 +44,8 @@ def load_words(program, settings_entries=1, messages=(Instruction(Opcode.HALT),)
 
 def run_core_job(test_name, test_module, job, **kwargs):
     """Write ``job`` for the testbench in ``sim.tb.<test_module>``, run it, return its result."""
-    return run_job(Core(PARAMS), toplevel="core", test_module=test_module, test_name=test_name,
-                   sim=simulator("verilator"), job=job, **kwargs)
+    return run_job(elaborated(Core, PARAMS, "core"), toplevel="core", test_module=test_module,
+                   test_name=test_name, sim=simulator("verilator"), job=job, **kwargs)
 
 
 def add_program(b_words):

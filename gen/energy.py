@@ -481,6 +481,6 @@ def plot(report, name, out):
         low += value
     total.set_xticks([0], ["frame"])
     total.set_ylabel("energy a frame, mJ")
-    total.legend(fontsize=7)
+    total.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
     figure.savefig(out / f"{name}_energy.png", dpi=120)
     pyplot.close(figure)

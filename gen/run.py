@@ -10,10 +10,10 @@ only if every core's share fits its memories, simulated: the chip's Verilog is l
 through the host's load phase once, then each frame is written, run and read through the
 three host commands (:mod:`sim.tb.array_runner`); a few-channel stem runs unfolded, each
 frame unfolded by the host as it writes it (:mod:`gen.unfold`), and each residual add that
-alone reads a conv's output runs fused into it (:func:`gen.network.fuse_adds`). Every output byte is compared with the
-golden model of the same import (itself checked against LiteRT's reference kernels), and
-every frame's measured cycles with the compiler's prediction; any difference makes the
-command exit 1.
+alone reads a conv's output runs fused into it (:func:`gen.network.fuse_adds`). Every output
+byte is compared with the golden model of the same import (itself checked against LiteRT's
+reference kernels), and every frame's measured cycles with the compiler's prediction; any
+difference makes the command exit 1.
 
 ``--input``: an int8 array N x H x W x C (N at least 1), as the model's input tensor expects.
 ``--output``: a ``.npy`` file, other than the input, where the int8 outputs go, N x the

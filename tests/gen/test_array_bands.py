@@ -63,5 +63,6 @@ def test_few_words_read_early_go_in_one_band():
                                                ("basic_block_s2", 4, (16, 16, 16))])
 def test_bands_are_kept_only_where_shorter(name, rows, shape):
     network, _ = build(WORKLOADS[name], 8, seed_from_env(), shape=shape)
-    chosen, whole = (compile_array(network, DEFAULT_CORE, rows, rows, forward=forward) for forward in (True, False))
+    chosen, whole = (compile_array(network, DEFAULT_CORE, rows, rows, forward=forward)
+                     for forward in (True, False))
     assert chosen.predicted_cycles <= whole.predicted_cycles

@@ -313,6 +313,17 @@ def test_instruction_words(params, address_width, settings_width, words):
     ({"precision": Precision.INT4}, "clamp_min must lie in [-8, 7] of out_precision int4, not -128"),
     ({"opcode": Opcode.ADD, "out_precision": Precision.INT4, "clamp_min": -8},
      "clamp_max must lie in [-8, 7] of out_precision int4, not 127"),
+    # MACADD's conv output, residual and result share out_precision.
+    ({"opcode": Opcode.MACADD, "out_precision": Precision.INT4, "clamp_min": -8, "clamp_max": 7,
+      "b_zero_point": 9}, "b_zero_point must lie in [-8, 7] of out_precision int4, not 9"),
+    ({"opcode": Opcode.MACADD, "out_precision": Precision.INT4, "clamp_min": -8, "clamp_max": 7,
+      "mid_clamp_min": -8, "mid_clamp_max": 7, "a_zero_point": -9},
+     "a_zero_point must lie in [-8, 7] of out_precision int4, not -9"),
+    ({"opcode": Opcode.MACADD, "mid_clamp_min": 5, "mid_clamp_max": -5},
+     "mid_clamp_min must be at most mid_clamp_max = -5, not 5"),
+    ({"opcode": Opcode.MACADD, "reduce_levels": 1, "counts": (2, 2), "r": Stream(0, (8, 8))},
+     "stream r advances per tile: its strides of the 1 reduction levels must be 0, "
+     "not (8, 8, 0, 0, 0, 0)"),
 ])
 def test_instruction_wrong(kwargs, message):
     kwargs = {"opcode": Opcode.MAC, **kwargs}
@@ -345,6 +356,9 @@ def test_stream_wrong(kwargs, message):
      "stream o of MAXPOOL reaches addresses 32000 to 32800, outside its memory of 32768"),
     ({"opcode": Opcode.AVGPOOL, "s": Stream(64)},
      "stream s of AVGPOOL reaches addresses 64 to 64, outside its memory of 64"),
+    # A fused add's residual must lie in the activation SRAM.
+    ({"opcode": Opcode.MACADD, "reduce_levels": 1, "counts": (1, 3), "r": Stream(32760, (0, 8))},
+     "stream r of MACADD reaches addresses 32760 to 32776, outside its memory of 32768"),
     ({"opcode": Opcode.MAC, "a": Stream(0, (65536,))}, "stream a step 65536 does not fit 17 bits"),
     ({"opcode": Opcode.HALT, "b": Stream(0, (0, -65537))}, "stream b step -65537 does not fit 17 bits"),
     ({"opcode": Opcode.SIGNAL, "s": Stream(0, (0,) * 5 + (64,))}, "stream s step 64 does not fit 7 bits"),

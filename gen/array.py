@@ -94,7 +94,7 @@ from sim.cycle import instruction_cycles, write_cycles
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
-__all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake"]
+__all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake", "xy_tree"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
@@ -151,7 +151,7 @@ _STEPS = {Port.NORTH: (0, -1), Port.EAST: (1, 0), Port.SOUTH: (0, 1), Port.WEST:
 _ARRIVES_ON = {Port.NORTH: Port.SOUTH, Port.EAST: Port.WEST, Port.SOUTH: Port.NORTH, Port.WEST: Port.EAST}
 
 
-def _tree(source, rectangle):
+def xy_tree(source, rectangle):
     """The XY tree of a message from core ``source`` to ``rectangle`` ``((x0, y0), (x1, y1))``:
     ``{(router, output port): routers before it}`` and ``{destination: routers passed}``."""
     (x0, y0), (x1, y1) = rectangle
@@ -774,10 +774,10 @@ class _ArrayCompiler:
         return {**self._tree(message)[0], (self.places[message.source], INJECTION): -1}
 
     def _tree(self, message):
-        """The message's XY tree (see :func:`_tree`), computed once per source and rectangle."""
+        """The message's XY tree (see :func:`xy_tree`), computed once per source and rectangle."""
         key = (message.source, message.rectangle)
         if key not in self.trees:
-            self.trees[key] = _tree(self.places[message.source], message.rectangle)
+            self.trees[key] = xy_tree(self.places[message.source], message.rectangle)
         return self.trees[key]
 
     def _latency(self, message, destination):

@@ -89,7 +89,7 @@ from hdl.isa import Opcode, instruction_layout
 from hdl.params import ChipParams, Precision
 from hdl.router import Port, flit_layout
 
-from .array import _tree
+from .array import xy_tree
 
 __all__ = ["FIGURES", "DEFAULT_FIGURES", "COMPONENTS", "EnergyError", "Events", "load_figures",
            "instruction_events", "program_events", "write_events", "read_events", "Energy", "frame_energy",
@@ -213,7 +213,7 @@ def _flits(count, router_outputs, links):
 @functools.lru_cache(maxsize=65536)
 def _tree_size(source, rectangle):
     """Router outputs and links of the XY tree from core ``source`` to ``rectangle``."""
-    outputs, _ = _tree(source, rectangle)
+    outputs, _ = xy_tree(source, rectangle)
     return len(outputs), sum(port != Port.LOCAL for _, port in outputs)
 
 

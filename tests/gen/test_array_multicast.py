@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from gen.array import _rectangles, _tree, compile_array
+from gen.array import _rectangles, compile_array, xy_tree
 from hdl.isa import Opcode
 from hdl.params import DEFAULT_CORE
 from hdl.router import Port
@@ -31,7 +31,7 @@ def test_tree_reaches_each_core_of_the_rectangle_once_by_a_shortest_path(rows, c
     for source in itertools.product(range(columns), range(rows)):
         for rectangle in rectangles_of(rows, columns):
             (x0, y0), (x1, y1) = rectangle
-            outputs, reached = _tree(source, rectangle)
+            outputs, reached = xy_tree(source, rectangle)
             cells = {(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)}
             context = f"from {source} to {rectangle}"
             assert set(reached) == cells, context
@@ -46,7 +46,7 @@ def test_tree_reaches_each_core_of_the_rectangle_once_by_a_shortest_path(rows, c
 
 
 def test_unicast_tree_is_the_xy_path():
-    outputs, reached = _tree((3, 0), ((1, 2), (1, 2)))
+    outputs, reached = xy_tree((3, 0), ((1, 2), (1, 2)))
     assert sorted(outputs.items(), key=lambda item: item[1]) == [
         (((3, 0), Port.WEST), 0), (((2, 0), Port.WEST), 1), (((1, 0), Port.SOUTH), 2),
         (((1, 1), Port.SOUTH), 3), (((1, 2), Port.LOCAL), 4)]

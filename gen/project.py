@@ -113,14 +113,14 @@ from sim.cycle import host_read_cycles, host_write_cycles
 from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
-from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds
+from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds, segments
 from .paths import check_output_directory
 from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
-__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPING", "ProjectError", "segments",
-           "subnetwork", "reload_cycles", "project", "main"]
+__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPING", "ProjectError", "subnetwork",
+           "reload_cycles", "project", "main"]
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
@@ -165,24 +165,6 @@ def subnetwork(network, names):
     unfolding = network.unfolding if source == "input" else None
     return Network(network.specs()[source], [copy(layer) for layer in layers],
                    network.tensor_precision(source).bits, unfolding=unfolding)
-
-
-def segments(network):
-    """The layer names of each program: cut after every layer past which one tensor (that
-    layer's output) is all the later layers read."""
-    groups, current, produced = [], [], {"input"}
-    consumers = {}
-    for number, layer in enumerate(network.layers):
-        for source in layer.sources:
-            consumers[source] = number
-    for number, layer in enumerate(network.layers):
-        current.append(layer.name)
-        produced.add(layer.name)
-        live = {name for name in produced if consumers.get(name, -1) > number}
-        if live <= {layer.name}:
-            groups.append(current)
-            current = []
-    return groups
 
 
 def _frame_words(network, params):

@@ -18,7 +18,7 @@ import pytest
 
 from gen import project
 from gen.array import compile_array
-from gen.network import fuse_adds
+from gen.network import fuse_adds, segments
 from gen.resnet import from_catalogue, resnet
 from gen.run import DIGITS
 from gen.tflite import import_tflite
@@ -36,7 +36,7 @@ from tests.gen.test_array_multicast import pulses_sent_and_taken
 def test_programs_are_the_blocks(name, layers, inside):
     """One program a block; each program's input and layers at their precisions in the network."""
     network = resnet(name, inside=inside)
-    groups = project.segments(network)
+    groups = segments(network)
     assert [name for group in groups for name in group] == [layer.name for layer in network.layers]
     blocks = sum(isinstance(layer, catalogue.ResidualAdd) for layer in layers)
     assert len(groups) == blocks + 4, groups          # conv1, maxpool, the blocks, avgpool, fc
@@ -80,7 +80,7 @@ def test_resnet50_stage_4_starts_from_stage_3s_output():
     the cores of its channel slices, many more senders a core than it has tokens) schedules,
     and every core's ``WAIT`` s take exactly the pulses the others send it, per token."""
     network = resnet("resnet50")
-    groups = project.segments(network)
+    groups = segments(network)
     names = [group for group in groups if group[0].startswith("layer3.5")][0]
     earlier = project.subnetwork(network, names)
     placed = compile_array(earlier, NORTHPOLE_CORE, 16, 16).owners[earlier.outputs[0]]
@@ -134,7 +134,7 @@ def _programs(network, params, rows, columns):
     """Each program of ``network``'s projection, compiled here as ``make project`` does."""
     network = unfold_stem(fuse_adds(network), params)
     programs, placed = [], None
-    for names in project.segments(network):
+    for names in segments(network):
         part = project.subnetwork(network, names)
         programs.append(compile_array(part, params, rows, columns, input_parts=placed))
         placed = programs[-1].owners[part.outputs[0]]

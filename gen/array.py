@@ -478,14 +478,44 @@ class _ArrayCompiler:
         for offset in range(1, len(group)):
             yield {group[(position[index] + offset) % len(group)]: part for index, part in parts.items()}
 
-    def _fits(self, layer, parts, used):
+    def _fits(self, layer, parts, used, held):
         """Whether ``parts`` of ``layer`` fit every core's weight SRAM and settings table
-        next to ``used`` (by core index: the weight bytes and settings entries so far)."""
+        next to ``used`` (by core index: the weight bytes and settings entries so far), and
+        its activation SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the
+        buffers so far, see :meth:`_held`)."""
         for index, part in parts.items():
             weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
             if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
                 return False
+            if self._activation_bytes(self._held(layer, index, part, held.get(index, {}))) \
+                    > self.params.activation_sram.size_bytes:
+                return False
         return True
+
+    def _held(self, layer, index, part, rows):
+        """``rows`` (``{tensor: (first, end)}``, the rows a core's buffers hold) with those
+        computing ``part`` of ``layer`` adds: its output's and the sources' it reads."""
+        rows = dict(rows)
+        for name, span in [(layer.name, part.rows), *((source, need.rows) for source, need
+                                                      in self._needs(layer, part).items())]:
+            held = rows.get(name, span)
+            rows[name] = (min(held[0], span[0]), max(held[1], span[1]))
+        return rows
+
+    def _activation_bytes(self, rows):
+        """Bytes of activation SRAM the buffers of ``rows`` (``{tensor: (first, end)}``) take
+        (:meth:`gen.compiler.CoreCompiler.allocate`'s layout): all words of every pixel, the
+        border, and the bank shift each buffer may add."""
+        word = self.params.word_bytes
+        total = 0
+        for name, (first, end) in rows.items():
+            height, width, _ = self.specs[name].shape
+            (top, bottom, left, right), _ = self.borders[name]
+            rows_held = (min(height, end) - max(0, first) + min(top, max(0, -first))
+                         + min(bottom, max(0, end - height)))
+            total += (rows_held * (width + left + right) * self._words(name)
+                      + self.params.activation_banks - 1) * word
+        return total
 
     def _needs(self, layer, part):
         """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
@@ -548,19 +578,22 @@ class _ArrayCompiler:
 
     def plan(self):
         owners = {} if self.input_parts is None else {"input": self.input_parts}
-        plans, used = [], {}
+        plans, used, held = [], {}, {}
+        for index, part in (self.input_parts or {}).items():
+            held[index] = {"input": part.rows}
         for layer in self.network.layers:
             options = self._options(layer, owners)
             forced = self.splits.get(layer.name)
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
                                    f"{forced.value}; it can by {', '.join(s.value for s in options)}")
-            fitting = {split: parts for split, parts in options.items() if self._fits(layer, parts, used)}
+            fitting = {split: parts for split, parts in options.items()
+                       if self._fits(layer, parts, used, held)}
             if not fitting:
                 # The same splits on other cores: those the earlier layers' weights leave room on.
                 for split, parts in options.items():
                     rotated = next((rotated for rotated in self._rotations(layer, parts)
-                                    if self._fits(layer, rotated, used)), None)
+                                    if self._fits(layer, rotated, used, held)), None)
                     if rotated is not None:
                         fitting[split] = rotated
             options = {**options, **fitting}
@@ -569,6 +602,7 @@ class _ArrayCompiler:
             for index, part in parts.items():
                 used[index] = tuple(a + b for a, b in zip(used.get(index, (0, 0)),
                                                           self._footprint(layer, part)))
+                held[index] = self._held(layer, index, part, held.get(index, {}))
             owners[layer.name] = parts
             plans.append(LayerPlan(layer.name, split, parts))
         return plans, owners
@@ -1007,10 +1041,11 @@ class _ArrayCompiler:
     # The whole -------------------------------------------------------------------------
 
     def compile(self):
-        plans, owners = self.plan()
         single = CoreCompiler(self.network, self.params)
         single.check_shapes()
-        geometry, needs = self.geometry(plans, owners, single.borders())
+        self.borders = single.borders()
+        plans, owners = self.plan()
+        geometry, needs = self.geometry(plans, owners, self.borders)
         self.compilers, border_words = {}, {}
         for index in range(len(self.places)):
             compiler = CoreCompiler(self.network, self.params)

@@ -564,7 +564,7 @@ def main(argv=None):
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
                         help="write the frame as it is, not unfolded for the stem (gen.unfold)")
-    parser.add_argument("--mapping", choices=MAPPINGS, default=None,
+    parser.add_argument("--mapping", default=None,
                         help="pipeline: every stage of layers on its own cores, weights resident; layers: "
                              "one program after another on the whole array, reloaded every frame "
                              "(default: the pipeline when its weights fit, else layers)")
@@ -580,6 +580,8 @@ def main(argv=None):
             raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if not (math.isfinite(args.clock_mhz) and args.clock_mhz > 0):
             raise ProjectError(f"CLOCK_MHZ must be a finite positive number, not {args.clock_mhz}")
+        if args.mapping not in (None, *MAPPINGS):
+            raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {args.mapping!r}")
         if args.bits not in (None, 8, 4, 2):
             raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
         try:

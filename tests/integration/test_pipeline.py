@@ -8,7 +8,7 @@ it is the output of the frame written ``depth - 1`` runs before.
 - The digits ResNet (``models/digits_resnet.tflite``, residual adds fused, stem unfolded,
   as ``make run`` compiles it) on 2x2 and 4x4 arrays, held-out test images drawn with the
   seed: every logit must equal LiteRT's reference kernels (``BUILTIN_REF``) on the file.
-- A ResNet-50 scaled down (:func:`scaled_resnet50`: bottleneck blocks, a projection in
+- A ResNet-50 scaled down (:func:`gen.resnet.scaled_resnet50`: bottleneck blocks, a projection in
   the first block of every stage, the stem unfolded, int8 edges and int4 inside, residual
   adds fused) on a 4x4 array, random frames drawn with the seed, against ``sim.golden``.
   ResNet-50's whole structure on NorthPole's 16 x 16 mesh of small cores runs in
@@ -22,14 +22,13 @@ with neither the conflict nor the overrun flag raised. Replay with ``SEED=<seed>
 import numpy as np
 import pytest
 
+from gen import resnet
 from gen.network import fuse_adds
 from gen.pipeline import compile_pipeline
-from gen.resnet import from_catalogue
 from gen.run import DIGITS, DIGITS_IMAGES
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
 from hdl.params import ChipParams
-from sim import catalogue
 from sim.tb.array_runner import run_batch
 from sim.tb.runner import seed_from_env, simulator
 from tests.integration.test_core import assert_exact_run
@@ -41,12 +40,10 @@ EXTRA_FRAMES = 3
 
 
 
-def scaled_resnet50(seed, blocks=(2, 1, 1), widths=(8, 16, 32), shape=(32, 32, 3)):
-    """ResNet-50's structure at a size small cores hold: bottleneck ``blocks`` per stage of
-    ``widths``, on ``shape`` frames, int8 edges and int4 inside, parameters from ``seed``;
-    residual adds fused and the stem unfolded as ``make run`` compiles it (for the default core)."""
-    layers = catalogue.resnet_layers("bottleneck", blocks, input_shape=shape, widths=widths, classes=10)
-    return unfold_stem(fuse_adds(from_catalogue(layers, 8, seed, inside=4)), ChipParams().core)
+def scaled_resnet50(seed):
+    """:func:`gen.resnet.scaled_resnet50` with its residual adds fused and its stem unfolded
+    as ``make run`` compiles it (for the default core)."""
+    return unfold_stem(fuse_adds(resnet.scaled_resnet50(seed)), ChipParams().core)
 
 
 def stream(compiled, network, frames, expected, params, name, seed):

@@ -56,12 +56,20 @@ def to_verilog(component, name):
     """Verilog text of ``component`` as module ``name``.
 
     The ports are the component's signature members, less those that are constants
-    (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry.
+    (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry. Logs each
+    step's time (``INFO``): elaborating the component, then lowering it to Verilog.
     """
     from amaranth.back import verilog
+    from amaranth.hdl import Fragment
     ports = [Value.cast(value) for _, _, value in component.signature.flatten(component)
              if not isinstance(value, Const)]
-    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+    start = time.perf_counter()
+    fragment = Fragment.get(component, None)
+    logger.info("%s: elaborated in %.1f s; lowering to Verilog", name, time.perf_counter() - start)
+    start = time.perf_counter()
+    text, _ = verilog.convert_fragment(fragment, ports, name, emit_src=False)
+    logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)
+    return text
 
 
 def _components(params):
@@ -72,12 +80,7 @@ def _components(params):
 
 
 def _convert(components):
-    texts = []
-    for name, component in components.items():
-        start = time.perf_counter()
-        texts.append(to_verilog(component, name))
-        logger.info("%s: %.1f s", name, time.perf_counter() - start)
-    return "\n".join(texts)
+    return "\n".join(to_verilog(component, name) for name, component in components.items())
 
 
 def chip_verilog(params):

@@ -19,7 +19,9 @@ module's submodules follow it, named after it (``np_tile.core``, ...). The tile 
 elaborated once, so the file's size and the time to write it grow with the array's
 wiring, not with copies of the core. The manifest holds the parameters, the memory of
 each core and of the array, the peak MACs per cycle per precision, and each module's
-ports and instance count.
+ports and instance count. Each module's elaboration and lowering to Verilog are logged as
+they finish (``INFO``, which the command line prints on stderr), so a long run shows
+progress.
 
 A bad request exits with status 2 and one line ``error: ...`` naming the value and the
 limit; the limits are in ``hdl.params`` (``MAX_CORE_ROWS``, ``MAX_MAC_LANES``,
@@ -56,12 +58,20 @@ def to_verilog(component, name):
     """Verilog text of ``component`` as module ``name``.
 
     The ports are the component's signature members, less those that are constants
-    (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry.
+    (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry. Logs each
+    step's time (``INFO``): elaborating the component, then lowering it to Verilog.
     """
     from amaranth.back import verilog
+    from amaranth.hdl import Fragment
     ports = [Value.cast(value) for _, _, value in component.signature.flatten(component)
              if not isinstance(value, Const)]
-    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+    start = time.perf_counter()
+    fragment = Fragment.get(component, None)
+    logger.info("%s: elaborated in %.1f s; lowering to Verilog", name, time.perf_counter() - start)
+    start = time.perf_counter()
+    text, _ = verilog.convert_fragment(fragment, ports, name, emit_src=False)
+    logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)
+    return text
 
 
 def _components(params):
@@ -72,12 +82,7 @@ def _components(params):
 
 
 def _convert(components):
-    texts = []
-    for name, component in components.items():
-        start = time.perf_counter()
-        texts.append(to_verilog(component, name))
-        logger.info("%s: %.1f s", name, time.perf_counter() - start)
-    return "\n".join(texts)
+    return "\n".join(to_verilog(component, name) for name, component in components.items())
 
 
 def chip_verilog(params):

@@ -151,14 +151,27 @@ class MacArray(wiring.Component):
         """Cycles from an input with ``last`` to its ``o_acc.valid``: products, tree, accumulators."""
         return mac_latency(self._params)
 
+    def _lane(self, member, index):
+        """Lane ``index`` of payload member ``member`` (``activations``, or ``weights`` with
+        lane ``column * lanes + lane``), sliced from the payload signal itself.
+
+        Amaranth lowers each statement's expression anew, so a lane taken through the
+        payload's views (``payload.weights[column][lane]``, a slice of a slice of the whole
+        member) costs the member's width in every statement that reads it: with a lane
+        product per lane and column, a cost quadratic in the array's size. A slice of the
+        signal costs the lane's width.
+        """
+        start = mac_input_layout(self._params)[member].offset + index * LANE_WIDTH
+        return self.i_data.payload.as_value()[start:start + LANE_WIDTH]
+
     def _column_sum(self, m, column):
         """Registered lane products of ``column``, summed by a registered adder tree."""
-        payload = self.i_data.payload
+        lanes, precision = self._params.lanes, self.i_data.payload.precision
         products = []
-        for lane in range(self._params.lanes):
+        for lane in range(lanes):
             product = Signal(signed(PRODUCT_WIDTH), name=f"product_c{column}_l{lane}")
-            m.d.sync += product.eq(lane_product(payload.activations[lane],
-                                                payload.weights[column][lane], payload.precision))
+            m.d.sync += product.eq(lane_product(self._lane("activations", lane),
+                                                self._lane("weights", column * lanes + lane), precision))
             products.append(product)
         return adder_tree(m, products, name=f"tree_c{column}")
 

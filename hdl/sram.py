@@ -60,6 +60,33 @@ class SramPort:
         return wiring.Signature(members)
 
 
+def _two_or_more(bits):
+    """Whether two or more of ``bits`` (1-bit values) are set, as a balanced tree.
+
+    Each node combines its halves' ``(any set, two or more set)``, so the expression is
+    ``log2(len(bits))`` deep however many requests a bank has: a chain as long as the
+    requests would be as deep, and too deep to lower beyond a few hundred.
+    """
+    level = [(bit, 0) for bit in bits]
+    while len(level) > 1:
+        pairs = [(a_any | b_any, a_two | b_two | (a_any & b_any))
+                 for (a_any, a_two), (b_any, b_two) in zip(level[0::2], level[1::2])]
+        level = pairs + level[len(pairs) * 2:]
+    return level[0][1] if level else 0
+
+
+def _select(index, values):
+    """``values[index]`` for ``2**len(index)`` values, as a balanced tree of multiplexers.
+
+    Level ``k`` chooses by bit ``k`` of ``index``, so the tree is ``len(index)`` deep; a
+    chain comparing ``index`` with every number would be ``len(values)`` deep, and too
+    deep to lower for a few hundred banks.
+    """
+    for bit in range(len(index)):
+        values = [Mux(index[bit], high, low) for low, high in zip(values[0::2], values[1::2])]
+    return values[0]
+
+
 class BankedSram(wiring.Component):
     """Banked single-cycle SRAM with several read and write ports and a conflict flag.
 
@@ -147,11 +174,7 @@ class BankedSram(wiring.Component):
         for hit, (_, _, request_bank, _, enable) in zip(hits, requests):
             m.d.comb += hit.eq(enable & (request_bank == bank))
         collision = Signal(name=f"{name}_b{bank}_collision")
-        seen, any_second = 0, 0
-        for hit in hits:
-            any_second = any_second | (seen & hit)   # a hit after an earlier one
-            seen = seen | hit
-        m.d.comb += collision.eq(any_second)
+        m.d.comb += collision.eq(_two_or_more(hits))
         return hits, collision
 
     def elaborate(self, platform):
@@ -199,10 +222,7 @@ class BankedSram(wiring.Component):
                     continue
                 bank_then = Signal(params.bank_bits, name=f"{port.name}_w{word}_bank")
                 m.d.sync += bank_then.eq(bank)
-                data = banks[0].data
-                for index in range(1, params.banks):
-                    data = Mux(bank_then == index, banks[index].data, data)
-                words.append(data)
+                words.append(_select(bank_then, [bank.data for bank in banks]))
             m.d.comb += interface.data.eq(Cat(*words))
 
         with m.If(Cat(*collisions).any()):

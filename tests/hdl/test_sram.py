@@ -183,6 +183,42 @@ def test_reads_on_two_channels_of_one_bank():
     run(testbench, ports)
 
 
+def test_many_banks():
+    """Hundreds of banks elaborate (the read-data multiplexer is a tree as deep as the
+    bank number's bits, not a chain as deep as the banks, which Amaranth cannot lower
+    beyond a few hundred) and read back the words written; two reads of one bank still
+    conflict."""
+    params = SramParams(banks=512, word_bytes=1, depth=2)
+    dut = BankedSram(params, [SramPort("pair", "read", span=2), SramPort("one", "read"),
+                              SramPort("host", "write")])
+    words = {0: 0x11, 1: 0x22, 511: 0x33, 512: 0x44, 1023: 0x55}
+
+    async def testbench(ctx):
+        ctx.set(dut.host.mask, 1)
+        for address, value in words.items():
+            ctx.set(dut.host.en, 1)
+            ctx.set(dut.host.addr, address)
+            ctx.set(dut.host.data, value)
+            await ctx.tick()
+        ctx.set(dut.host.en, 0)
+        ctx.set(dut.pair.en, 1)
+        for address in (0, 511, 1023):        # 1023 wraps to word 0: banks 511 and 0
+            ctx.set(dut.pair.addr, address)
+            await ctx.tick()
+            second = (address + 1) % params.words
+            assert ctx.get(dut.pair.data) == words[address] | words.get(second, 0) << 8, address
+        assert ctx.get(dut.conflict) == 0
+        ctx.set(dut.one.en, 1)
+        ctx.set(dut.one.addr, 512)            # bank 0, which the pair reads too
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 1
+
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-8)
+    simulator.add_testbench(testbench)
+    simulator.run()
+
+
 @pytest.mark.parametrize("ports, error, message", [
     ([], TypeError, r"^BankedSram ports must be a non-empty sequence of SramPort, not \(\)$"),
     ([SramPort("a", "read"), SramPort("a", "write")], ValueError,

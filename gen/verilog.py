@@ -40,7 +40,8 @@ from hdl.params import MAX_SRAM_BYTES, PRESETS, ChipParams, CoreParams, MacParam
 
 from .paths import check_output_directory
 
-__all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "memory_bytes", "manifest", "elaborate", "request", "main"]
+__all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "memory_bytes", "manifest", "elaborate", "request",
+           "main"]
 
 logger = logging.getLogger(__name__)
 

@@ -127,8 +127,9 @@ def main(argv=None):
         progress.step(row)
 
     how = "serially" if args.serial else "on Ray"
-    print(f"{name}: {len(entries)} points, {len(entries) - len(jobs)} done before, {len(jobs)} to run {how}",
-          file=sys.stderr)
+    impossible = sum(1 for _, params, _ in entries.values() if params is None)
+    print(f"{name}: {len(entries)} points, {impossible} with no such core, "
+          f"{len(entries) - len(jobs) - impossible} done before, {len(jobs)} to run {how}", file=sys.stderr)
     start = time.monotonic()
     try:
         if jobs:

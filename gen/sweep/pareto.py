@@ -18,7 +18,8 @@ def front(rows, cost):
 
 def plot(rows, path, title):
     """``path`` (PNG): frames a second against energy per frame (mJ) and against area
-    (mm^2), every point that fits, each front drawn and labelled with its configurations."""
+    (mm^2), every point that fits (on log scales, if any fits), each front drawn and
+    labelled with its configurations."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
@@ -36,8 +37,9 @@ def plot(rows, path, title):
             axes.annotate(f"{row['cores']} {row['lanes']}x{row['columns']} int{row['bits']}",
                           (row[cost] * scale, row["frames_per_s"]), fontsize=6, xytext=(4, 2),
                           textcoords="offset points")
-        axes.set_xscale("log")
-        axes.set_yscale("log")
+        if fits:
+            axes.set_xscale("log")
+            axes.set_yscale("log")
         axes.set_xlabel(label)
         axes.set_ylabel("frames/s")
         axes.legend(fontsize=7)

@@ -142,6 +142,7 @@ def main(argv=None):
     print(file=sys.stderr)
     rows = table(entries.values(), area_figures)
     about = {"sweep": str(args.sweep), "runner": "serial" if args.serial else "ray",
+             "points_run": len(jobs), "run_seconds": round(seconds, 1),
              "area_parameters": Path(args.area or area.DEFAULT_FIGURES).name}
     paths = write(rows, out, name, about)
     fits = sum(row["fits"] for row in rows)

@@ -22,6 +22,7 @@ point runs: one line ``error: ...`` naming the parameter and its limit, exit sta
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -138,6 +139,9 @@ def main(argv=None):
         print(f"\ninterrupted: {progress.done} of {len(entries)} points done; run again to resume",
               file=sys.stderr)
         return 130
+    except ConnectionError as error:      # ray.init: RAY_ADDRESS names no cluster it can reach
+        print(f"\nerror: RAY_ADDRESS {os.environ.get('RAY_ADDRESS', '')!r}: {error}", file=sys.stderr)
+        return 2
     seconds = time.monotonic() - start
     print(file=sys.stderr)
     rows = table(entries.values(), area_figures)

@@ -314,3 +314,15 @@ def test_small_sweep_on_local_ray(tmp_path, monkeypatch, capsys):
         assert float(row["energy_j_per_frame"]) == report["energy"]["energy_j_per_frame"]
         assert float(row["utilization"]) == report["utilization"]
     assert "4/4 points, 2 do not fit" in capsys.readouterr().err
+
+
+def test_unreachable_cluster_wrong(tmp_path, capsys, monkeypatch, ran):
+    def unreachable(**options):
+        raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:9")
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
+    monkeypatch.setattr("ray.init", unreachable)
+    assert sweep(sweep_file(tmp_path, TINY), tmp_path / "out") == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: RAY_ADDRESS '127.0.0.1:9': Failed to connect to Ray cluster at 127.0.0.1:9")
+    assert ran == []

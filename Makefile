@@ -7,13 +7,15 @@
 #   make bench               MAC utilisation per ResNet layer type on one core and on a 4x4 array,
 #                            network throughput, elaboration cost (build/bench/*.json)
 #   make run                 a .tflite model on the array's Verilog: MODEL= (default: the digits
-#                            ResNet), CORES=, PRESET=, INPUT=frames.npy OUTPUT=out.npy, LIMIT=
+#                            ResNet), CORES=, PRESET=, INPUT=frames.npy OUTPUT=out.npy, LIMIT=,
+#                            MAPPING=pipeline|layers (default: whichever runs a frame in fewer cycles)
 #   make project MODEL=resnet50   a full-size network compiled for CORES=16x16 PRESET=northpole without
 #                            simulating it: frames/s, utilisation, SRAM and traffic per layer, plots
 #                            (build/report/); MODEL=resnet18|resnet50|file.tflite, CLOCK_MHZ=, BITS=
 #                            (a ResNet's precision inside int8 stem input and classifier: 4 by
 #                            default, 2, or 8 for int8 throughout; a .tflite takes only 8),
-#                            ENERGY=file.json (the energy model's figures; default gen/energy_12nm.json)
+#                            ENERGY=file.json (the energy model's figures; default gen/energy_12nm.json),
+#                            MAPPING=pipeline|layers (default: the pipeline when its weights fit)
 #   make sweep               a design-space sweep of make project over the grid of SWEEP=file.toml
 #                            (default sweeps/resnet18.toml; see gen/sweep/grid.py), on a local Ray or
 #                            the cluster of RAY_ADDRESS=, SERIAL=1 without Ray; MODEL= replaces the
@@ -86,7 +88,7 @@ bench: bootstrap
 
 run: bootstrap
 	$(VENV_PYTHON) -m gen.run --cores=$(call quote,CORES) --preset=$(call quote,PRESET) \
-	  $(call options,MODEL INPUT OUTPUT LIMIT)
+	  $(call options,MODEL INPUT OUTPUT LIMIT MAPPING)
 
 # The projection's own defaults: NorthPole's chip, unless CORES= or PRESET= is given.
 given = $(filter command line environment,$(origin $(1)))
@@ -95,7 +97,7 @@ project: bootstrap
 	$(VENV_PYTHON) -m gen.project $(if $(value MODEL),--model=$(call quote,MODEL)) \
 	  $(if $(call given,CORES),--cores=$(call quote,CORES)) \
 	  $(if $(call given,PRESET),--preset=$(call quote,PRESET)) \
-	  $(call options,CLOCK_MHZ BITS ENERGY) --out build/report
+	  $(call options,CLOCK_MHZ BITS ENERGY MAPPING) --out build/report
 
 # Ray is the [sweep] extra: installed here when the environment lacks it.
 sweep: bootstrap

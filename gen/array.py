@@ -94,13 +94,17 @@ from sim.cycle import instruction_cycles, write_cycles
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
-__all__ = ["Split", "Part", "ArrayCompiled", "compile_array", "snake", "xy_tree"]
+__all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "snake", "xy_tree"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
-#: Tokens that carry tensors between cores; the last token is each core's own, from its
-#: compute sequencer to its message sequencer.
-DATA_TOKENS = TOKENS - 1
+#: Tokens that carry tensors between cores within a run; of the last three, in a pipeline
+#: (see :class:`Stage`), one carries a stage's input for the next run and one tells its
+#: senders that the stage has read the last run's; the last token is each core's own, from
+#: its compute sequencer to its message sequencer.
+DATA_TOKENS = TOKENS - 3
+PIPE_TOKEN = TOKENS - 3
+FREE_TOKEN = TOKENS - 2
 LOCAL_TOKEN = TOKENS - 1
 #: The resource a core's messages take in the cycles they enter the network (see _resources).
 INJECTION = "injection"
@@ -133,6 +137,15 @@ class Part:
     def __or__(self, other):
         return Part((min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1])),
                     (min(self.words[0], other.words[0]), max(self.words[1], other.words[1])))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a layer pipeline: consecutive ``layers`` (names) computed by the cores
+    at ``places`` ((x, y), disjoint from every other stage's), on the frame the previous
+    stage computed in the previous run."""
+    layers: tuple
+    places: tuple
 
 
 def snake(rows, columns):
@@ -248,6 +261,10 @@ class ArrayCompiled:
     sending_while_computing : dict
         By core coordinates: the cycles in which the core's message sequencer issues
         ``SEND`` words while its compute sequencer runs a compute instruction.
+    stages : tuple of Stage
+        A layer pipeline's stages (empty: every run computes one frame through the whole
+        network). Run ``r`` computes stage ``s`` on frame ``r - s``: the host writes frame
+        ``r`` before run ``r`` and reads, after it, the output of frame ``r - depth + 1``.
     """
     rows: int
     columns: int
@@ -262,6 +279,12 @@ class ArrayCompiled:
     weights: dict = field(default_factory=dict)
     network_words: int = 0
     sending_while_computing: dict = field(default_factory=dict)
+    stages: tuple = ()
+
+    @property
+    def depth(self):
+        """Runs from a frame's input to its output: the pipeline's stages, or 1."""
+        return max(1, len(self.stages))
 
     def load_writes(self):
         """``(x, y, host word address, value)`` of everything loaded before a run."""
@@ -302,7 +325,7 @@ class ArrayCompiled:
 
 
 class _ArrayCompiler:
-    def __init__(self, network, params, rows, columns, splits, input_parts, multicast, forward):
+    def __init__(self, network, params, rows, columns, splits, input_parts, multicast, forward, stages=()):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a Network, not {network!r}")
         if not isinstance(params, CoreParams):
@@ -326,6 +349,55 @@ class _ArrayCompiler:
         for layer in network.layers:
             for source in layer.sources:
                 self.consumers[source].append(layer)
+        self.stages = tuple(stages)
+        self.groups, self.piped = self._check_stages()
+
+    def _check_stages(self):
+        """``({layer: core indices of its group}, {tensor a stage leaves for the next})``:
+        every core for every layer without stages; with them, each layer its stage's cores.
+        The stages must take the layers in network order, each once, on disjoint cores of
+        the array, and a tensor may cross only from one stage into the next."""
+        everyone = list(range(len(self.places)))
+        if not self.stages:
+            return {layer.name: everyone for layer in self.network.layers}, set()
+        if self.input_parts is not None:
+            raise CompileError("a pipeline's input is written by the host, not left by an earlier program")
+        order = [name for stage in self.stages for name in stage.layers]
+        if order != [layer.name for layer in self.network.layers]:
+            raise CompileError(f"the stages must take the network's layers in order, each once, "
+                               f"not {order}")
+        groups, stage_of, taken = {}, {"input": 0}, set()
+        for number, stage in enumerate(self.stages):
+            if not stage.places:
+                raise CompileError(f"stage {number} ({stage.layers[0]} ..) has no cores")
+            for place in stage.places:
+                if place not in self.index:
+                    raise CompileError(f"stage {number} is given core {place}, which is not in the "
+                                       f"{self.rows}x{self.columns} array")
+                if place in taken:
+                    raise CompileError(f"core {place} is given to two stages")
+                taken.add(place)
+            indices = sorted(self.index[place] for place in stage.places)
+            for name in stage.layers:
+                groups[name], stage_of[name] = indices, number
+        piped = set()
+        for layer in self.network.layers:
+            for source in layer.sources:
+                crossed = stage_of[layer.name] - stage_of[source]
+                if source == "input" and crossed:
+                    raise CompileError(f"layer {layer.name} of stage {stage_of[layer.name]} reads the "
+                                       f"input, which the host writes for stage 0 alone")
+                if crossed > 1:
+                    raise CompileError(f"layer {layer.name} of stage {stage_of[layer.name]} reads "
+                                       f"{source} of stage {stage_of[source]}: a tensor crosses only "
+                                       f"into the next stage")
+                if crossed:
+                    piped.add(source)
+        last = len(self.stages) - 1
+        for name in self.network.outputs:
+            if stage_of[name] != last:
+                raise CompileError(f"output {name} is computed in stage {stage_of[name]}, not the last")
+        return groups, piped
 
     # Planning --------------------------------------------------------------------------
 
@@ -364,11 +436,12 @@ class _ArrayCompiler:
         """``{Split: {core index: Part}}``: each way of splitting ``layer``, spread over the
         cores as the module describes; of the grids, the one of least estimated cycles."""
         height, _, channels = self.specs[layer.name].shape
-        cores = len(self.places)
+        group = self.groups[layer.name]
+        cores = len(group)
         words = self._words(layer.name)
 
         def spread(row_bands, slices):
-            return {band * cores // row_bands + slice: Part(rows, word_band)
+            return {group[band * cores // row_bands + slice]: Part(rows, word_band)
                     for band, rows in enumerate(_bands(height, row_bands))
                     for slice, word_band in enumerate(_bands(words, slices))}
 
@@ -397,20 +470,52 @@ class _ArrayCompiler:
         return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
                 blocks)
 
-    def _rotations(self, parts):
-        """``parts`` moved ``1, 2, ...`` cores along the snake, wrapping around."""
-        cores = len(self.places)
-        for offset in range(1, cores):
-            yield {(index + offset) % cores: part for index, part in parts.items()}
+    def _rotations(self, layer, parts):
+        """``parts`` of ``layer`` moved ``1, 2, ...`` cores along the snake within its
+        group, wrapping around."""
+        group = self.groups[layer.name]
+        position = {index: number for number, index in enumerate(group)}
+        for offset in range(1, len(group)):
+            yield {group[(position[index] + offset) % len(group)]: part for index, part in parts.items()}
 
-    def _fits(self, layer, parts, used):
+    def _fits(self, layer, parts, used, held):
         """Whether ``parts`` of ``layer`` fit every core's weight SRAM and settings table
-        next to ``used`` (by core index: the weight bytes and settings entries so far)."""
+        next to ``used`` (by core index: the weight bytes and settings entries so far), and
+        its activation SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the
+        buffers so far, see :meth:`_held`)."""
         for index, part in parts.items():
             weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
             if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
                 return False
+            if self._activation_bytes(self._held(layer, index, part, held.get(index, {}))) \
+                    > self.params.activation_sram.size_bytes:
+                return False
         return True
+
+    def _held(self, layer, index, part, rows):
+        """``rows`` (``{tensor: (first, end)}``, the rows a core's buffers hold) with those
+        computing ``part`` of ``layer`` adds: its output's and the sources' it reads."""
+        rows = dict(rows)
+        for name, span in [(layer.name, part.rows), *((source, need.rows) for source, need
+                                                      in self._needs(layer, part).items())]:
+            held = rows.get(name, span)
+            rows[name] = (min(held[0], span[0]), max(held[1], span[1]))
+        return rows
+
+    def _activation_bytes(self, rows):
+        """Bytes of activation SRAM the buffers of ``rows`` (``{tensor: (first, end)}``) take
+        (:meth:`gen.compiler.CoreCompiler.allocate`'s layout): all words of every pixel, the
+        border, and the bank shift each buffer may add."""
+        word = self.params.word_bytes
+        total = 0
+        for name, (first, end) in rows.items():
+            height, width, _ = self.specs[name].shape
+            (top, bottom, left, right), _ = self.borders[name]
+            rows_held = (min(height, end) - max(0, first) + min(top, max(0, -first))
+                         + min(bottom, max(0, end - height)))
+            total += (rows_held * (width + left + right) * self._words(name)
+                      + self.params.activation_banks - 1) * word
+        return total
 
     def _needs(self, layer, part):
         """``{source: Part}``: what computing ``part`` of ``layer``'s output reads (rows may
@@ -473,18 +578,22 @@ class _ArrayCompiler:
 
     def plan(self):
         owners = {} if self.input_parts is None else {"input": self.input_parts}
-        plans, used = [], {}
+        plans, used, held = [], {}, {}
+        for index, part in (self.input_parts or {}).items():
+            held[index] = {"input": part.rows}
         for layer in self.network.layers:
             options = self._options(layer, owners)
             forced = self.splits.get(layer.name)
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
                                    f"{forced.value}; it can by {', '.join(s.value for s in options)}")
-            fitting = {split: parts for split, parts in options.items() if self._fits(layer, parts, used)}
+            fitting = {split: parts for split, parts in options.items()
+                       if self._fits(layer, parts, used, held)}
             if not fitting:
                 # The same splits on other cores: those the earlier layers' weights leave room on.
                 for split, parts in options.items():
-                    rotated = next((r for r in self._rotations(parts) if self._fits(layer, r, used)), None)
+                    rotated = next((rotated for rotated in self._rotations(layer, parts)
+                                    if self._fits(layer, rotated, used, held)), None)
                     if rotated is not None:
                         fitting[split] = rotated
             options = {**options, **fitting}
@@ -493,6 +602,7 @@ class _ArrayCompiler:
             for index, part in parts.items():
                 used[index] = tuple(a + b for a, b in zip(used.get(index, (0, 0)),
                                                           self._footprint(layer, part)))
+                held[index] = self._held(layer, index, part, held.get(index, {}))
             owners[layer.name] = parts
             plans.append(LayerPlan(layer.name, split, parts))
         return plans, owners
@@ -572,8 +682,10 @@ class _ArrayCompiler:
         cores = len(self.places)
         ops = {agent: [] for agent in range(2 * cores)}
         messages, transfers = [], {}
-        received = {index: [] for index in range(cores)}  # tensors sent to each core
+        received = {index: [] for index in range(cores)}  # tensors sent to each core in the run
         signals = {}       # (tensor, core) -> the token messages of the tensor to the core
+        read_last = {}     # (piped tensor, core) -> the core's ops up to its last read of it
+        freed = {}         # core -> (its WAIT for readers' FREE pulses, the readers, the tensor)
 
         def share(index, name, part):
             """The message sequencer's ops sending what the other cores need of ``part`` of
@@ -588,8 +700,9 @@ class _ArrayCompiler:
                     continue
                 if (name, reader) not in signals:
                     signals[name, reader] = []
-                    received[reader].append(name)
-                token = received[reader].index(name) % DATA_TOKENS
+                    if name not in self.piped:
+                        received[reader].append(name)
+                token = PIPE_TOKEN if name in self.piped else received[reader].index(name) % DATA_TOKENS
                 key = (common, self._destination_stream(reader, name, common), token)
                 groups.setdefault(key, []).append(reader)
             for (common, target, token), readers in groups.items():
@@ -631,6 +744,8 @@ class _ArrayCompiler:
                 for band in self._bands(layer, index, part, needs):
                     ops[index].append(_Op(compiler.emit(layer, compiler.buffers, band.rows,
                                                         self._channels(layer.name, part)), layer=layer.name))
+                    for source in set(layer.sources) & self.piped:
+                        read_last[source, index] = len(ops[index])
                     sent = share(index, layer.name, band)
                     if sent:
                         # The compute sequencer hands the band over to its message sequencer
@@ -641,18 +756,62 @@ class _ArrayCompiler:
                                                           dest_y=y), len(messages) - 1))
                         ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
                                                       awaited=(len(messages) - 1,)))
+                        if layer.name in self.piped:
+                            # The next stage still reads the last run's: wait until it is done.
+                            readers = {reader for op in sent for reader in messages[op.message].destinations}
+                            freed[index] = (_Op(None), readers, layer.name)
+                            ops[cores + index].append(freed[index][0])
                         ops[cores + index] += sent
+        self._free(ops, messages, read_last, freed)
+        for index in range(cores):
+            # A stage's input for the next run has landed before the core halts.
+            awaited = tuple(message for (name, reader), group in signals.items()
+                            if reader == index and name in self.piped for message in group)
+            if awaited:
+                ops[index].append(_Op(Instruction(Opcode.WAIT, token=PIPE_TOKEN, counts=(len(awaited),)),
+                                      awaited=awaited))
         for agent in ops:
             ops[agent].append(_Op(Instruction(Opcode.HALT)))
         counted = {}
         for (name, reader), group in signals.items():
-            key = (reader, received[reader].index(name) % DATA_TOKENS)
+            key = (reader, PIPE_TOKEN if name in self.piped else received[reader].index(name) % DATA_TOKENS)
             counted[key] = counted.get(key, 0) + len(group)
+        for owner, (wait, _, _) in freed.items():
+            counted[owner, FREE_TOKEN] = len(wait.awaited)
         (reader, token), most = max(counted.items(), key=lambda item: item[1], default=((0, 0), 0))
         if most >= 1 << TOKEN_COUNT_WIDTH:
             raise CompileError(f"core {self.places[reader]} is sent {most} pulses of token {token}; "
                                f"a core counts at most {(1 << TOKEN_COUNT_WIDTH) - 1}")
         return ops, messages, transfers
+
+    def _free(self, ops, messages, read_last, freed):
+        """In a pipeline, after its last read of a piped tensor, each reader's compute
+        sequencer signals ``FREE_TOKEN`` to the cores that send it the next run's (a
+        rectangle of them at a time); each of those ``WAIT`` s (``freed``) for all its
+        readers' pulses before its first ``SEND``."""
+        pulses = {owner: [] for owner in freed}
+        inserted = {}
+        for (name, reader), position in read_last.items():
+            owners = [owner for owner, (_, readers, tensor) in freed.items()
+                      if tensor == name and reader in readers]
+            rectangles = (_rectangles([self.places[owner] for owner in owners]) if self.multicast
+                          else [(self.places[owner],) * 2 for owner in owners])
+            signals = []
+            for rectangle in rectangles:
+                (x0, y0), (x1, y1) = rectangle
+                destinations = tuple(self.index[x, y] for y in range(y0, y1 + 1) for x in range(x0, x1 + 1))
+                messages.append(_Message(reader, destinations, rectangle, 1, FREE_TOKEN))
+                signals.append(_Op(Instruction(Opcode.SIGNAL, token=FREE_TOKEN, dest_x=x0, dest_y=y0,
+                                               dest_x_last=x1, dest_y_last=y1), len(messages) - 1))
+                for owner in destinations:
+                    pulses[owner].append(len(messages) - 1)
+            inserted.setdefault(reader, []).append((position, signals))
+        for reader, insertions in inserted.items():
+            for position, signals in sorted(insertions, key=lambda item: -item[0]):
+                ops[reader][position:position] = signals
+        for owner, (wait, _, _) in freed.items():
+            wait.awaited = tuple(pulses[owner])
+            wait.instruction = Instruction(Opcode.WAIT, token=FREE_TOKEN, counts=(len(wait.awaited),))
 
     def _bands(self, layer, index, part, needs):
         """The row bands, in order, in which core ``index`` computes ``part`` of ``layer``,
@@ -664,7 +823,7 @@ class _ArrayCompiler:
         first, last = part.rows
         read = [common.rows for reader, need in needs.items() if reader != index and layer.name in need
                 for common in [part & need[layer.name]] if common]
-        if not self.forward or last - first < 2 or not read:
+        if not self.forward or last - first < 2 or not read or layer.name in self.piped:
             return [part]
         top = max((end for begin, end in read if begin == first), default=first)
         bottom = min((begin for begin, end in read if end == last), default=last)
@@ -882,10 +1041,11 @@ class _ArrayCompiler:
     # The whole -------------------------------------------------------------------------
 
     def compile(self):
-        plans, owners = self.plan()
         single = CoreCompiler(self.network, self.params)
         single.check_shapes()
-        geometry, needs = self.geometry(plans, owners, single.borders())
+        self.borders = single.borders()
+        plans, owners = self.plan()
+        geometry, needs = self.geometry(plans, owners, self.borders)
         self.compilers, border_words = {}, {}
         for index in range(len(self.places)):
             compiler = CoreCompiler(self.network, self.params)
@@ -923,7 +1083,7 @@ class _ArrayCompiler:
                 weights[self.places[index]][layer.name] = self._footprint(layer, part)[0]
         return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
                              transfers, spans, busy, weights, sum(message.words for message in messages),
-                             self._overlap(ops, starts))
+                             self._overlap(ops, starts), self.stages)
 
     def _overlap(self, ops, starts):
         """Per core, the cycles its ``SEND`` s issue words while it computes."""
@@ -972,7 +1132,7 @@ def _delay_cycles(cycles, params):
 
 
 def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=True,
-                  forward=True):
+                  forward=True, stages=()):
     """Compile ``network`` for a ``rows x columns`` array of cores with ``params``.
 
     ``splits`` optionally forces a layer's :class:`Split` (by layer name); the others are
@@ -984,17 +1144,19 @@ def compile_array(network, params, rows, columns, splits=None, input_parts=None,
     rectangle of them; without it, each reader is sent its own copy. With ``forward`` (the
     default), a core computes a part that other cores read in row bands, the rows they
     read first, so that its words travel while it computes the rest (``_bands``), when
-    that schedule is the shorter of the two (the programs are compiled both ways). Raises
+    that schedule is the shorter of the two (the programs are compiled both ways). ``stages``
+    (:class:`Stage` s) makes the programs a layer pipeline (see the module's description;
+    :mod:`gen.pipeline` chooses them). Raises
     :class:`gen.compiler.CompileError` naming the value and the limit when something does
     not fit.
     """
     arguments = (network, params, rows, columns, splits, input_parts, multicast)
-    compiler = _ArrayCompiler(*arguments, forward)
+    compiler = _ArrayCompiler(*arguments, forward, stages)
     compiled = compiler.compile()
     if compiler.banded:
         # Bands cost instructions and hand-offs, and move when words arrive: keep them only
         # where the whole schedule comes out shorter.
-        whole = _ArrayCompiler(*arguments, False).compile()
+        whole = _ArrayCompiler(*arguments, False, stages).compile()
         if whole.predicted_cycles <= compiled.predicted_cycles:
             return whole
     return compiled

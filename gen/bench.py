@@ -40,6 +40,17 @@ multicast flit once per destination), ``injected``, ``cycles``, ``accepted`` (fl
 injected per sending node per cycle over the whole run), ``delivered_per_injected``,
 ``bound`` (XY routing's bound for the mix, in injected flits) and ``busiest_channel``.
 
+``<out>/pipeline.json`` holds one record: ResNet-50's whole structure scaled down
+(:func:`gen.resnet.scaled_resnet50` with ``PIPELINE_NETWORK``: bottleneck blocks [3, 4, 6,
+3], int8 edges and int4 inside, the stem unfolded, adds fused) mapped as a layer pipeline
+(:mod:`gen.pipeline`) on NorthPole's 16 x 16 mesh of the default core, loaded once and
+streamed ``depth + PIPELINE_EXTRA_FRAMES`` random frames through the host's commands on the
+chip's Verilog: ``cores``, ``depth``, ``stages`` (each one's layers and core count),
+``predicted_cycles`` (of every run), ``run_cycles`` (measured, per run), ``cycles`` (the
+first measured that differs from the prediction, else the prediction), ``frames_checked``
+(outputs compared with ``sim.golden``), ``bit_exact``, ``conflict`` and
+``compile_seconds``, ``simulation_seconds``.
+
 ``<out>/elaboration.json`` holds one record per array size of ``ELABORATION_SIZES`` (the
 default core, and NorthPole's 16x16 chip of its own core): ``cores``, ``preset``,
 ``seconds`` (wall clock of ``python -m gen.verilog``), ``cpu_seconds``, ``peak_memory_bytes``
@@ -59,10 +70,13 @@ import numpy as np
 
 from gen.array import compile_array
 from gen.network import ConvAdd, fuse_adds
+from gen.pipeline import compile_pipeline
+from gen.resnet import scaled_resnet50
+from gen.unfold import unfold_stem
 from hdl.isa import FETCH_CYCLES, Opcode
 from hdl.params import ChipParams, CoreParams, Precision
 from sim.cycle import instruction_drain
-from sim.tb.array_runner import run_array
+from sim.tb.array_runner import run_array, run_batch
 from sim.tb.core_runner import run_on_core
 from sim.tb.mesh import PATTERNS
 from sim.tb.mesh_runner import MULTICAST_FRACTION
@@ -71,7 +85,7 @@ from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
 
 __all__ = ["TARGET", "BENCH_SHAPES", "ARRAY", "ARRAY_SHAPES", "NOC_FLITS", "ELABORATION_SIZES", "PARTS",
-           "run", "run_array_bench", "run_noc", "run_elaboration", "main"]
+           "run", "run_array_bench", "run_noc", "run_pipeline_bench", "run_elaboration", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +290,48 @@ def table(records):
 
 
 #: The benchmark's parts, in the order they run.
-PARTS = ("core", "array", "noc", "elaboration")
+#: The pipeline benchmark's array and network (:func:`gen.resnet.scaled_resnet50`'s arguments).
+PIPELINE_ARRAY = (16, 16)
+PIPELINE_NETWORK = {"blocks": (3, 4, 6, 3), "widths": (8, 16, 32, 64), "shape": (64, 64, 3)}
+#: Frames streamed beyond the pipeline's depth.
+PIPELINE_EXTRA_FRAMES = 3
+
+
+def run_pipeline_bench(out_dir, simulator="verilator"):
+    """Stream the scaled ResNet-50 through its pipeline on ``PIPELINE_ARRAY``; write
+    ``<out_dir>/pipeline.json`` and return its record in a list."""
+    rows, columns = PIPELINE_ARRAY
+    params = ChipParams(rows=rows, columns=columns)
+    network = unfold_stem(fuse_adds(scaled_resnet50(SEED, **PIPELINE_NETWORK)), params.core)
+    begin = time.process_time()
+    compiled = compile_pipeline(network, params.core, rows, columns)
+    compiled_at = time.process_time()
+    rng = np.random.default_rng(SEED)
+    frames = [rng.integers(-128, 128, network.frame.shape).astype(np.int8)
+              for _ in range(compiled.depth + PIPELINE_EXTRA_FRAMES)]
+    started = time.time()
+    runs = run_batch(compiled, frames, params, sim=simulator, test_name=f"bench-pipeline-{rows}x{columns}")
+    simulated = time.time() - started
+    (output,) = network.outputs
+    exact = [np.array_equal(values[output], network.golden(frames[number - compiled.depth + 1])[output])
+             for number, (values, _) in enumerate(runs) if number >= compiled.depth - 1]
+    measured = [result["cycles"] for _, result in runs]
+    record = {
+        "network": "scaled resnet50", **{key: list(value) for key, value in PIPELINE_NETWORK.items()},
+        "cores": f"{rows}x{columns}", "depth": compiled.depth,
+        "stages": [{"layers": list(stage.layers), "cores": len(stage.places)} for stage in compiled.stages],
+        "predicted_cycles": compiled.predicted_cycles, "run_cycles": measured,
+        "cycles": next((cycles for cycles in measured if cycles != compiled.predicted_cycles),
+                       compiled.predicted_cycles),
+        "frames_checked": len(exact), "bit_exact": all(exact),
+        "conflict": any(result["conflict"] or result["overrun"] for _, result in runs),
+        "compile_seconds": round(compiled_at - begin, 1), "simulation_seconds": round(simulated, 1),
+    }
+    (Path(out_dir) / "pipeline.json").write_text(json.dumps([record], indent=2) + "\n")
+    return [record]
+
+
+PARTS = ("core", "array", "noc", "pipeline", "elaboration")
 
 
 def _report_core(out_dir):
@@ -309,6 +364,16 @@ def _report_noc(out_dir):
     return []
 
 
+def _report_pipeline(out_dir):
+    records = run_pipeline_bench(out_dir)
+    (r,) = records
+    print(f"scaled ResNet-50 as a pipeline of {r['depth']} stages on {r['cores']} cores: "
+          f"{r['predicted_cycles']} cycles a run predicted, {r['cycles']} measured, "
+          f"{r['frames_checked']} frames {'bit-exact' if r['bit_exact'] else 'DIFFERENT'}")
+    print(f"wrote {Path(out_dir) / 'pipeline.json'}")
+    return records
+
+
 def _report_elaboration(out_dir):
     records = run_elaboration(out_dir)
     print(f"{'array':<16} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'Verilog MB':>10}")
@@ -330,7 +395,7 @@ def main(argv=None):
     os.environ.setdefault("SEED", str(SEED))                 # the same traffic every time
     Path(args.out).mkdir(parents=True, exist_ok=True)
     reports = {"core": _report_core, "array": _report_array, "noc": _report_noc,
-               "elaboration": _report_elaboration}
+               "pipeline": _report_pipeline, "elaboration": _report_elaboration}
     checked = []
     for part in PARTS:
         if args.only is None or part in args.only:

@@ -23,7 +23,7 @@ from sim import golden
 from sim.golden.conv import REQUANTIZATIONS, output_size
 
 __all__ = ["TensorSpec", "Conv2d", "FullyConnected", "MaxPool2d", "GlobalAvgPool", "Add", "ConvAdd",
-           "Network", "convolution", "fuse_adds"]
+           "Network", "convolution", "fuse_adds", "segments"]
 
 
 #: What a :class:`GlobalAvgPool` computes: ``MEAN`` or a whole-input ``AVERAGE_POOL_2D``.
@@ -460,3 +460,22 @@ def fuse_adds(network):
             fused[layer.name], dropped = candidate, dropped | {conv.name}
     layers = [fused.get(layer.name, layer) for layer in network.layers if layer.name not in dropped]
     return Network(network.input, layers, network.bits, network.outputs)
+
+
+def segments(network):
+    """The layer names of each run of layers between two cuts, in order: a cut follows every
+    layer past which one tensor (that layer's output) is all the later layers read, so only
+    that tensor crosses it."""
+    groups, current, produced = [], [], {"input"}
+    consumers = {}
+    for number, layer in enumerate(network.layers):
+        for source in layer.sources:
+            consumers[source] = number
+    for number, layer in enumerate(network.layers):
+        current.append(layer.name)
+        produced.add(layer.name)
+        live = {name for name in produced if consumers.get(name, -1) > number}
+        if live <= {layer.name}:
+            groups.append(current)
+            current = []
+    return groups

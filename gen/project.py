@@ -114,14 +114,15 @@ from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
 from .extras import MissingExtraError, require
-from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds
+from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds, segments
 from .paths import check_output_directory
+from .pipeline import compile_pipeline
 from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
-__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPING", "ProjectError", "segments",
-           "subnetwork", "reload_cycles", "project", "main"]
+__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPINGS", "ProjectError", "subnetwork",
+           "reload_cycles", "project", "main"]
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
@@ -168,24 +169,6 @@ def subnetwork(network, names):
                    network.tensor_precision(source).bits, unfolding=unfolding)
 
 
-def segments(network):
-    """The layer names of each program: cut after every layer past which one tensor (that
-    layer's output) is all the later layers read."""
-    groups, current, produced = [], [], {"input"}
-    consumers = {}
-    for number, layer in enumerate(network.layers):
-        for source in layer.sources:
-            consumers[source] = number
-    for number, layer in enumerate(network.layers):
-        current.append(layer.name)
-        produced.add(layer.name)
-        live = {name for name in produced if consumers.get(name, -1) > number}
-        if live <= {layer.name}:
-            groups.append(current)
-            current = []
-    return groups
-
-
 def _frame_words(network, params):
     """Words of one frame as the host holds it, packed once: ``h * w * ceil(c / per_word)``."""
     height, width, channels = network.frame.shape
@@ -222,8 +205,9 @@ def _precision(network):
     return "mixed " + "/".join(f"int{bits}" for bits in tensors) + " (per layer: bits_in, bits_out)"
 
 
-#: How the network is mapped: layer by layer, one program after another on the whole array.
-MAPPING = "layers"
+#: How a network can be mapped: as a layer pipeline (:mod:`gen.pipeline`), every stage on
+#: its own cores, or layer by layer, one program after another on the whole array.
+MAPPINGS = ("pipeline", "layers")
 
 
 def reload_cycles(writes, columns):
@@ -234,7 +218,7 @@ def reload_cycles(writes, columns):
     return host_write_cycles([(x, y) for x, y, *_ in writes], columns)
 
 
-def _modelled(resident, columns):
+def _modelled(mapped, columns):
     """The report's ``modelled``: what is compiled and what is modelled."""
     compiled = ("Each program's cycles are compiled: the array compiler's schedule, whose "
                 "prediction the RTL tests match cycle for cycle.")
@@ -243,7 +227,12 @@ def _modelled(resident, columns):
             "plus the latency to the last words' core and RUN_LATENCY (sim.cycle.host_write_cycles, "
             "checked exactly on a 2x2 chip's Verilog); reads at most "
             "NetworkInterface.READ_INTERVAL cycles a word plus the round trip (a bound).")
-    if resident:
+    if mapped.pipelined:
+        return (f"{compiled} {port} A layer pipeline: every stage's weights and program stay resident, "
+                "loaded once; a frame's step is the host writing its input, the run (every stage at "
+                "once, each on its own frame) and the host reading the output of the frame written "
+                "depth - 1 steps before, one after another (nothing overlaps the host's port with a run).")
+    if not mapped.reloaded:
         return f"{compiled} {port} One program: the weights stay resident, loaded once, not per frame."
     return (f"{compiled} {port} The weights do not stay resident: with the layer-by-layer mapping "
             "each program's load (weights, settings, program, borders) replaces the previous one's, "
@@ -251,15 +240,137 @@ def _modelled(resident, columns):
             "cycles a frame count them (nothing overlaps the runs).")
 
 
+def _layer_entries(compiled, network, params, program, peak_per_core):
+    """The report's entry of each layer of ``compiled`` (see the module's description); a
+    layer's ``utilization`` is over its span and ``peak_per_core`` times its cores' count
+    (every core of the array for the layer-by-layer mapping, its stage's in a pipeline)."""
+    macs, places = network.macs(), snake(compiled.rows, compiled.columns)
+    groups = {name: len(stage.places) for stage in compiled.stages for name in stage.layers}
+    entries = []
+    for plan in compiled.plans:
+        first, end = compiled.layer_spans[plan.name]
+        span = end - first
+        holds = [compiled.cores[place].buffers[plan.name].size_bytes
+                 + compiled.weights[place].get(plan.name, 0) for place in compiled.owners[plan.name]]
+        layer = next(layer for layer in network.layers if layer.name == plan.name)
+        cores = groups.get(plan.name, compiled.rows * compiled.columns)
+        entries.append({
+            "name": plan.name, "program": program, "split": plan.split.value, "cores": len(plan.parts),
+            "places": [list(places[index]) for index in sorted(plan.parts)],
+            "bits_in": [network.tensor_precision(source).bits for source in layer.sources],
+            "bits_out": network.tensor_precision(plan.name).bits,
+            "cycles": span, "macs": macs[plan.name],
+            "utilization": round(macs[plan.name] / (span * cores * peak_per_core[plan.name]), 4)
+            if macs[plan.name] else None,
+            "sram_bytes_per_core": max(holds),
+            "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
+            "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
+            "fused_add": isinstance(layer, ConvAdd),
+        })
+    return entries
+
+
+def _program_entry(compiled, names, params, seconds, load, columns, first):
+    """The report's entry of one program (see the module's description)."""
+    sram = _sram(compiled)
+    return {
+        "layers": names, "cycles": compiled.predicted_cycles, "compile_seconds": round(seconds, 1),
+        "activation_bytes_per_core": max(a for a, _ in sram.values()),
+        "weight_bytes_per_core": max(w for _, w in sram.values()),
+        "instructions_per_core": max(len(core.program) + len(core.messages)
+                                     for core in compiled.cores.values()),
+        "reload_words_per_core": _reload_words(compiled, params),
+        "load_words": len(load), "load_cycles": reload_cycles(load, columns),
+        "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
+        "network_words": compiled.network_words,
+        "host_input_words": len(_input_places(compiled)) if first else 0,
+    }
+
+
+def _input_places(compiled):
+    """``(x, y)`` of each word the host writes of a frame."""
+    return [place for place, core in compiled.cores.items() if "input" in core.buffers
+            for _ in core.output_addresses("input")]
+
+
+def _compiled(names, compile):
+    """``compile()``, its CPU seconds, and a refusal as :class:`ProjectError`."""
+    begin = time.process_time()
+    try:
+        compiled = compile()
+    except UnsupportedLayerError as error:
+        raise ProjectError(f"layers {names[0]} to {names[-1]} cannot run on the array, whatever "
+                           f"its size: {error}") from None
+    return compiled, time.process_time() - begin
+
+
+class _Mapped:
+    """What a mapping leaves for the report: the programs in order (each ``(names, compiled,
+    load, seconds)``), the loads reloaded every frame, the cycles of a frame's compute and
+    the latency, a frame in a steady stream."""
+
+    def __init__(self, programs, reloaded, compute, latency, pipelined):
+        self.programs, self.reloaded = programs, reloaded
+        self.compute, self.latency, self.pipelined = compute, latency, pipelined
+
+
+def _layer_by_layer(network, params, rows, columns, progress):
+    """The layer-by-layer mapping: one program per :func:`gen.network.segments` run of
+    layers, each for the whole array, its input where the previous program left it."""
+    groups = segments(network)
+    placed, programs, latency, compute = None, [], 0, 0
+    for number, names in enumerate(groups):
+        part = subnetwork(network, names)
+        if progress:
+            progress(number, len(groups), names)
+        try:
+            compiled, seconds = _compiled(names, lambda: compile_array(part, params, rows, columns,
+                                                                       input_parts=placed))
+        except CompileError as error:
+            raise ProjectError(f"layers {names[0]} to {names[-1]} do not fit a {rows}x{columns} array "
+                               f"of this core: {error}") from None
+        placed = compiled.owners[part.outputs[0]]
+        load = compiled.load_writes()
+        latency += (host_write_cycles(_input_places(compiled), columns) if number == 0
+                    else reload_cycles(load, columns)) + compiled.predicted_cycles
+        compute += compiled.predicted_cycles
+        programs.append((names, compiled, load, seconds))
+    resident = len(groups) == 1
+    return _Mapped(programs, [] if resident else [load for *_, load, _ in programs], compute, latency, False)
+
+
+def _pipeline(network, params, rows, columns, progress):
+    """The layer pipeline (:mod:`gen.pipeline`): one program, loaded once."""
+    names = [layer.name for layer in network.layers]
+    if progress:
+        progress(0, 1, names)
+    compiled, seconds = _compiled(names, lambda: compile_pipeline(network, params, rows, columns))
+    step = (host_write_cycles(_input_places(compiled), columns) + compiled.predicted_cycles
+            + host_read_cycles(_output_places(compiled), columns))
+    # A frame written before run r is read after run r + depth - 1.
+    latency = compiled.depth * step - host_read_cycles(_output_places(compiled), columns)
+    return _Mapped([(names, compiled, compiled.load_writes(), seconds)], [], compiled.predicted_cycles,
+                   latency, True)
+
+
+def _output_places(compiled):
+    """``(x, y)`` of each word the host reads of a frame's outputs."""
+    return [(x, y) for name in compiled.network.outputs for x, y, _ in compiled.output_reads(name)]
+
+
 def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True,
-            energy_file=None):
-    """Compile ``network`` program by program for a ``rows x columns`` array of ``params``
-    and return the projection's figures (see the module's description); ``unfold``: the
-    host unfolds the frame for the stem (:func:`gen.unfold.unfold_stem`) when it qualifies;
-    ``fuse``: each residual add runs in the conv before it (:func:`gen.network.fuse_adds`);
-    ``energy_file``: the energy model's parameters (:func:`gen.energy.load_figures`, read
-    first: :class:`gen.energy.EnergyError` if refused)."""
+            energy_file=None, mapping=None):
+    """Compile ``network`` for a ``rows x columns`` array of ``params`` and return the
+    projection's figures (see the module's description); ``mapping``: ``"pipeline"``,
+    ``"layers"`` or ``None`` (the pipeline when its weights fit the array, else layer by
+    layer); ``unfold``: the host unfolds the frame for the stem
+    (:func:`gen.unfold.unfold_stem`) when it qualifies; ``fuse``: each residual add runs in
+    the conv before it (:func:`gen.network.fuse_adds`); ``energy_file``: the energy model's
+    parameters (:func:`gen.energy.load_figures`, read first: :class:`gen.energy.EnergyError`
+    if refused)."""
     figures = energy.load_figures(energy_file)
+    if mapping not in (None, *MAPPINGS):
+        raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {mapping!r}")
     if fuse:
         network = fuse_adds(network)
     if unfold:
@@ -267,114 +378,68 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
             network = unfold_stem(network, params)
         except UnfoldError as error:
             raise ProjectError(f"{error} (run with --no-unfold)") from None
-    # The array's peak for each layer, at the precision it reads and multiplies at.
-    peaks = {layer.name: rows * columns * params.mac.peak_macs_per_cycle(
-        network.tensor_precision(layer.sources[0])) for layer in network.layers}
+    refused = None
+    if mapping in (None, "pipeline"):
+        try:
+            mapped = _pipeline(network, params, rows, columns, progress)
+        except CompileError as error:
+            if mapping == "pipeline":
+                raise ProjectError(f"the network does not fit a {rows}x{columns} array of this core as a "
+                                   f"pipeline: {error}") from None
+            refused = str(error)
+    if mapping == "layers" or refused is not None:
+        mapped = _layer_by_layer(network, params, rows, columns, progress)
+    # The peak of each layer's cores, at the precision it reads and multiplies at.
+    per_core = {layer.name: params.mac.peak_macs_per_cycle(network.tensor_precision(layer.sources[0]))
+                for layer in network.layers}
+    peaks = {name: rows * columns * peak for name, peak in per_core.items()}
     macs = network.macs()
-    layers, programs, compute = [], [], 0
+    layers, programs, events = [], [], []
     busy = np.zeros((rows, columns))
     held = np.zeros((2, rows, columns), np.int64)       # activation and weight bytes, the most
-    placed = None
-    places = snake(rows, columns)
-    groups = segments(network)
-    resident = len(groups) == 1
-    loads, latency, input_places, output_places, events = [], 0, [], [], []
-    for number, names in enumerate(groups):
-        part = subnetwork(network, names)
-        if progress:
-            progress(number, len(groups), names)
-        begin = time.process_time()
-        try:
-            compiled = compile_array(part, params, rows, columns, input_parts=placed)
-        except UnsupportedLayerError as error:
-            raise ProjectError(f"layers {names[0]} to {names[-1]} cannot run on the array, whatever "
-                               f"its size: {error}") from None
-        except CompileError as error:
-            raise ProjectError(f"layers {names[0]} to {names[-1]} do not fit a {rows}x{columns} array "
-                               f"of this core: {error}") from None
-        placed = compiled.owners[part.outputs[0]]
-        sram = _sram(compiled)
-        for (x, y), (activation, weight) in sram.items():
+    for number, (names, compiled, load, seconds) in enumerate(mapped.programs):
+        for (x, y), (activation, weight) in _sram(compiled).items():
             held[:, y, x] = np.maximum(held[:, y, x], (activation, weight))
-        load = compiled.load_writes()
-        loads.append(load)
-        if number == 0:
-            input_places = [place for place, core in compiled.cores.items() if "input" in core.buffers
-                            for _ in core.output_addresses("input")]
-            latency += host_write_cycles(input_places, columns)
-        else:
-            latency += reload_cycles(load, columns)
-        if number == len(groups) - 1:
-            output_places = [(x, y) for name in part.outputs for x, y, _ in compiled.output_reads(name)]
-        programs.append({
-            "layers": names, "cycles": compiled.predicted_cycles,
-            "compile_seconds": round(time.process_time() - begin, 1),
-            "activation_bytes_per_core": max(a for a, _ in sram.values()),
-            "weight_bytes_per_core": max(w for _, w in sram.values()),
-            "instructions_per_core": max(len(core.program) + len(core.messages)
-                                         for core in compiled.cores.values()),
-            "reload_words_per_core": _reload_words(compiled, params),
-            "load_words": len(load), "load_cycles": reload_cycles(load, columns),
-            "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,
-            "network_words": compiled.network_words,
-            "host_input_words": sum(len(core.output_addresses("input"))
-                                    for core in compiled.cores.values() if "input" in core.buffers)
-            if number == 0 else 0,
-        })
+        programs.append(_program_entry(compiled, names, params, seconds, load, columns, number == 0))
         events.append(energy.program_events(compiled))
-        for plan in compiled.plans:
-            first, end = compiled.layer_spans[plan.name]
-            span = end - first
-            holds = [compiled.cores[place].buffers[plan.name].size_bytes
-                     + compiled.weights[place].get(plan.name, 0) for place in compiled.owners[plan.name]]
-            layer = next(layer for layer in network.layers if layer.name == plan.name)
-            layers.append({
-                "name": plan.name, "program": number, "split": plan.split.value, "cores": len(plan.parts),
-                "places": [list(places[index]) for index in sorted(plan.parts)],
-                "bits_in": [network.tensor_precision(source).bits for source in layer.sources],
-                "bits_out": network.tensor_precision(plan.name).bits,
-                "cycles": span, "macs": macs[plan.name],
-                "utilization": round(macs[plan.name] / (span * peaks[plan.name]), 4)
-                if macs[plan.name] else None,
-                "sram_bytes_per_core": max(holds),
-                "traffic_bytes": compiled.transfers.get(plan.name, 0) * params.word_bytes,
-                "unfolded": network.unfolding is not None and plan.name == network.unfolding.layer,
-                "fused_add": isinstance(layer, ConvAdd),
-            })
+        layers += _layer_entries(compiled, network, params, number, per_core)
         for (x, y), cycles in compiled.busy.items():
             busy[y, x] += sum(cycles.values())
-        compute += compiled.predicted_cycles
-        latency += compiled.predicted_cycles
+    first, last = mapped.programs[0][1], mapped.programs[-1][1]
+    input_places, output_places = _input_places(first), _output_places(last)
     # A steady stream of frames: the input, then per program its load (all of them unless
-    # one program holds the whole network) and its run, then the output's reads.
-    reloaded = [] if resident else loads
-    reload_words = sum(len(load) for load in reloaded)
-    reload = sum(reload_cycles(load, columns) for load in reloaded)
-    first_load = [(x, y) for x, y, *_ in reloaded[0]] if reloaded else []
+    # the weights stay resident) and its run, then the output's reads.
+    reload_words = sum(len(load) for load in mapped.reloaded)
+    reload = sum(reload_cycles(load, columns) for load in mapped.reloaded)
+    first_load = [(x, y) for x, y, *_ in mapped.reloaded[0]] if mapped.reloaded else []
     host_input = (host_write_cycles(input_places + first_load, columns)
                   - (host_write_cycles(first_load, columns) if first_load else 0))
     host_output = host_read_cycles(output_places, columns)
-    total = compute + reload + host_input + host_output
+    total = mapped.compute + reload + host_input + host_output
     total_macs = sum(macs.values())
     # The peak weighted by each layer's MACs: the MACs over the cycles they need at the peak.
     peak = Fraction(total_macs) / sum(Fraction(macs[name], peaks[name]) for name in macs)
+    resident = not mapped.reloaded
 
     def sram(kind):
         return {"max": int(held[kind].max()), "mean": round(float(held[kind].mean()), 1)}
 
     report = {
         "cores": [rows, columns], "clock_hz": clock_hz, "precision": _precision(network),
-        "mapping": MAPPING, "weights_resident": resident, "modelled": _modelled(resident, columns),
+        "mapping": "pipeline" if mapped.pipelined else "layers", "weights_resident": resident,
+        "modelled": _modelled(mapped, columns),
         "peak_macs_per_cycle": round(float(peak), 1), "macs_per_frame": total_macs,
         "peak_macs_per_cycle_by_precision": {
             f"int{precision.bits}": rows * columns * params.mac.peak_macs_per_cycle(precision)
             for precision in sorted({network.tensor_precision(layer.sources[0]) for layer in network.layers
                                      if macs[layer.name]}, key=lambda precision: -precision.bits)},
         "cycles_per_frame": total, "frames_per_s": round(clock_hz / total, 1),
-        "compute_cycles_per_frame": compute, "compute_frames_per_s": round(clock_hz / compute, 1),
+        "compute_cycles_per_frame": mapped.compute,
+        "compute_frames_per_s": round(clock_hz / mapped.compute, 1),
         "reload_words_per_frame": reload_words, "reload_cycles_per_frame": reload,
+        "load_words": sum(len(load) for *_, load, _ in mapped.programs) if resident else 0,
         "host_input_cycles_per_frame": host_input, "host_output_cycles_per_frame": host_output,
-        "latency_cycles": latency, "latency_s": latency / clock_hz,
+        "latency_cycles": mapped.latency, "latency_s": mapped.latency / clock_hz,
         "sram_bytes_per_core": {"weights": sram(1), "activations": sram(0),
                                 "capacity": {"weights": params.weight_sram.size_bytes,
                                              "activations": params.activation_sram.size_bytes}},
@@ -383,14 +448,20 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         "host_output_words_per_frame": len(output_places),
         "frame_words": _frame_words(network, params),
         "utilization": round(float(total_macs / (total * peak)), 4),
-        "compute_utilization": round(float(total_macs / (compute * peak)), 4),
+        "compute_utilization": round(float(total_macs / (mapped.compute * peak)), 4),
         "northpole_published_fps": NORTHPOLE_RESNET50_FPS,
         "programs": programs, "layers": layers,
         "busy_fraction": (busy / total).round(4).tolist(),
     }
+    if mapped.pipelined:
+        report.update(step_cycles=total, pipeline_depth=first.depth, stages=[
+            {"layers": list(stage.layers), "places": [list(place) for place in stage.places]}
+            for stage in first.stages])
+    if refused is not None:
+        report["pipeline_refused"] = refused
     report["energy"], by_layer = energy.frame_energy(
-        energy.Energy(figures, params, rows, columns), events, reloaded, input_places, output_places, total,
-        clock_hz, total_macs, int(busy.sum()), Path(energy_file or energy.DEFAULT_FIGURES).name)
+        energy.Energy(figures, params, rows, columns), events, mapped.reloaded, input_places, output_places,
+        total, clock_hz, total_macs, int(busy.sum()), Path(energy_file or energy.DEFAULT_FIGURES).name)
     for layer in layers:
         layer["energy_j"] = by_layer[layer["name"]]
     return report
@@ -494,6 +565,10 @@ def main(argv=None):
     parser.add_argument("--out", default="build/report", help="report directory (default build/report)")
     parser.add_argument("--no-unfold", action="store_true",
                         help="write the frame as it is, not unfolded for the stem (gen.unfold)")
+    parser.add_argument("--mapping", default=None,
+                        help="pipeline: every stage of layers on its own cores, weights resident; layers: "
+                             "one program after another on the whole array, reloaded every frame "
+                             "(default: the pipeline when its weights fit, else layers)")
     parser.add_argument("--no-fuse", action="store_true",
                         help="run each residual add as its own pass, not fused into the conv before it")
     args = parser.parse_args(argv)
@@ -507,6 +582,8 @@ def main(argv=None):
             raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if not (math.isfinite(args.clock_mhz) and args.clock_mhz > 0):
             raise ProjectError(f"CLOCK_MHZ must be a finite positive number, not {args.clock_mhz}")
+        if args.mapping not in (None, *MAPPINGS):
+            raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {args.mapping!r}")
         if args.bits not in (None, 8, 4, 2):
             raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
         try:
@@ -523,7 +600,7 @@ def main(argv=None):
 
         report = project(network, PRESETS[args.preset], rows, columns, args.clock_mhz * 1e6,
                          progress=progress, unfold=not args.no_unfold,
-                         fuse=not args.no_fuse, energy_file=args.energy)
+                         fuse=not args.no_fuse, energy_file=args.energy, mapping=args.mapping)
         print(file=sys.stderr)
     except energy.EnergyError as error:
         print(f"\nerror: ENERGY {error}", file=sys.stderr)

@@ -30,7 +30,7 @@ from sim.workloads import ParameterMaker
 
 from .network import Add, GlobalAvgPool, MaxPool2d, Network
 
-__all__ = ["MODELS", "resnet", "from_catalogue"]
+__all__ = ["MODELS", "resnet", "scaled_resnet50", "from_catalogue"]
 
 #: The catalogue networks :func:`resnet` builds, by name.
 MODELS = {"resnet18": catalogue.RESNET18, "resnet50": catalogue.RESNET50}
@@ -46,6 +46,15 @@ def resnet(name, bits=8, seed=0, inside=None):
     if name not in MODELS:
         raise ValueError(f"model {name!r} is not one of {', '.join(MODELS)}")
     return from_catalogue(MODELS[name], bits, seed, inside)
+
+
+def scaled_resnet50(seed=0, blocks=(2, 1, 1), widths=(8, 16, 32), shape=(32, 32, 3), classes=10):
+    """ResNet-50's structure at a size small cores hold: ``blocks`` bottleneck blocks per
+    stage of ``widths`` (the first block of every stage with its projection), on ``shape``
+    frames, int8 edges and int4 inside (as :func:`resnet` with ``inside=4``), its parameters
+    drawn from ``seed``."""
+    layers = catalogue.resnet_layers("bottleneck", blocks, input_shape=shape, widths=widths, classes=classes)
+    return from_catalogue(layers, 8, seed, inside=4)
 
 
 def from_catalogue(entries, bits=8, seed=0, inside=None):

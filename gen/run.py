@@ -4,13 +4,19 @@ Command line::
 
     python -m gen.run --model models/digits_resnet.tflite --cores 2x2 [--preset default]
                       [--input frames.npy --output out.npy] [--limit N] [--sim verilator|icarus]
+                      [--mapping pipeline|layers]
 
 The model is imported (:mod:`gen.tflite`), compiled onto the array (:mod:`gen.array`) and,
 only if every core's share fits its memories, simulated: the chip's Verilog is loaded
 through the host's load phase once, then each frame is written, run and read through the
-three host commands (:mod:`sim.tb.array_runner`); a few-channel stem runs unfolded, each
-frame unfolded by the host as it writes it (:mod:`gen.unfold`), and each residual add that
-alone reads a conv's output runs fused into it (:func:`gen.network.fuse_adds`). Every output
+three host commands (:mod:`sim.tb.array_runner`). ``--mapping``: ``layers`` compiles the
+network as one program over the whole array, each run one frame; ``pipeline`` as a layer
+pipeline (:mod:`gen.pipeline`), each run every stage on its own frame, so a frame's output
+is read ``depth - 1`` runs after its input was written (the last frames are followed by
+``depth - 1`` runs of zero frames, whose outputs are not kept); by default, whichever runs
+a frame in fewer cycles. A few-channel stem runs unfolded, each frame unfolded by the host
+as it writes it (:mod:`gen.unfold`), and each residual add that alone reads a conv's output
+runs fused into it (:func:`gen.network.fuse_adds`). Every output
 byte is compared with the golden model of the same import (itself checked against LiteRT's
 reference kernels), and every frame's measured cycles with the compiler's prediction; any
 difference makes the command exit 1.
@@ -22,8 +28,9 @@ written (atomically: a temporary file beside it, then renamed) only when every f
 bit-exact and as fast as predicted, and left untouched otherwise. Without them, the
 committed digits test images run and the accuracy against their labels is printed.
 Printed: per layer its cycles (first start to last end over the array) and MAC utilisation
-(its MACs over those cycles times every core's peak), per frame predicted and measured
-cycles, and a progress bar over the batch.
+(its MACs over those cycles times the peak of the cores it may use: every core, or its
+stage's in a pipeline), per run predicted and measured cycles, and a progress bar over the
+batch.
 """
 
 import argparse
@@ -42,11 +49,12 @@ from .array import compile_array
 from .compiler import CompileError, UnsupportedLayerError
 from .network import fuse_adds
 from .paths import check_output_file
+from .pipeline import compile_pipeline
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
 
-__all__ = ["MODELS", "DIGITS", "RunError", "check_output", "load_frames", "save_outputs", "compile_for",
-           "layer_report", "main"]
+__all__ = ["MODELS", "DIGITS", "MAPPINGS", "RunError", "check_output", "load_frames", "save_outputs",
+           "compile_for", "layer_report", "choose_mapping", "main"]
 
 #: The committed models and data.
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -56,6 +64,8 @@ DIGITS_IMAGES = MODELS / "digits_test_images.npy"
 DIGITS_LABELS = MODELS / "digits_test_labels.npy"
 #: Largest array side tried when looking for an array that a refused model fits.
 LARGEST_SIDE = 16
+#: How a model can be mapped (see the module's description), by the function compiling it.
+MAPPINGS = {"pipeline": compile_pipeline, "layers": compile_array}
 
 
 class RunError(ValueError):
@@ -106,12 +116,13 @@ def load_frames(path, imported):
     return frames
 
 
-def compile_for(network, params):
-    """Compile ``network`` for the array of ``params``, or raise :class:`RunError` saying what
-    a core would need against what it has and, if there is one, the smallest larger square
-    array it fits."""
+def compile_for(network, params, mapping="layers"):
+    """Compile ``network`` for the array of ``params`` with ``mapping`` (a key of
+    :data:`MAPPINGS`), or raise :class:`RunError` saying what a core would need against
+    what it has and, if there is one, the smallest larger square array it fits."""
+    compile = MAPPINGS[mapping]
     try:
-        return compile_array(network, params.core, params.rows, params.columns)
+        return compile(network, params.core, params.rows, params.columns)
     except UnsupportedLayerError as error:
         raise RunError(f"the model cannot run on the array, whatever its size: {error}") from None
     except CompileError as error:
@@ -120,7 +131,7 @@ def compile_for(network, params):
     while side < LARGEST_SIDE:
         side = min(LARGEST_SIDE, side * 2)
         try:
-            compile_array(network, params.core, side, side)
+            compile(network, params.core, side, side)
         except CompileError:
             continue
         raise RunError(f"{message}; it fits {side}x{side} ({side * side} cores)")
@@ -128,14 +139,34 @@ def compile_for(network, params):
 
 
 def layer_report(compiled, params):
-    """Per layer ``(name, cycles, MACs, utilisation or None)`` of the compiled schedule."""
+    """Per layer ``(name, cycles, MACs, utilisation or None)`` of the compiled schedule, the
+    utilisation over the peak of every core it may use (its stage's in a pipeline)."""
     macs = compiled.network.macs()
-    peak = params.cores * params.core.mac.peak_macs_per_cycle(compiled.network.precision)
+    peak = params.core.mac.peak_macs_per_cycle(compiled.network.precision)
+    cores = {name: len(stage.places) for stage in compiled.stages for name in stage.layers}
     rows = []
     for name, (first, end) in compiled.layer_spans.items():
         cycles = end - first
-        rows.append((name, cycles, macs[name], macs[name] / (cycles * peak) if macs[name] else None))
+        most = cores.get(name, params.cores) * peak
+        rows.append((name, cycles, macs[name], macs[name] / (cycles * most) if macs[name] else None))
     return rows
+
+
+def choose_mapping(network, params, mapping=None):
+    """``network`` compiled with ``mapping``, or (``None``) with whichever of
+    :data:`MAPPINGS` that fits runs a frame in the fewest cycles (a pipeline one run a
+    frame)."""
+    if mapping is not None:
+        return compile_for(network, params, mapping)
+    compiled, refusal = [], None
+    for name in MAPPINGS:
+        try:
+            compiled.append(compile_for(network, params, name))
+        except RunError as error:
+            refusal = refusal or error
+    if not compiled:
+        raise refusal
+    return min(compiled, key=lambda result: result.predicted_cycles)
 
 
 def _mismatches(frame, expected, got):
@@ -146,8 +177,9 @@ def _mismatches(frame, expected, got):
     return lines
 
 
-def run(imported, name, cores, preset, frames, sim):
-    """Compile the model ``imported`` (named ``name``) and simulate it on ``frames``.
+def run(imported, name, cores, preset, frames, sim, mapping=None):
+    """Compile the model ``imported`` (named ``name``) with ``mapping`` (``None``: see
+    :func:`choose_mapping`) and simulate it on ``frames``.
 
     Returns ``(outputs, errors)``: the int8 outputs per frame (N x the model's output
     shape) and every line of difference from the golden model or the prediction.
@@ -160,28 +192,38 @@ def run(imported, name, cores, preset, frames, sim):
     _, shape, _, _ = imported.outputs[0]
     # Residual adds run fused into their convs; the host unfolds each frame for the stem.
     network = unfold_stem(fuse_adds(imported.network), params.core)
-    compiled = compile_for(network, params)
-    print(f"{name} on {cores} {preset} cores: predicted {compiled.predicted_cycles} cycles a frame")
+    compiled = choose_mapping(network, params, mapping)
+    depth = compiled.depth
+    shape_of = ("as a pipeline of {} stages ({} runs from a frame's input to its output)".format(depth, depth)
+                if compiled.stages else "layer by layer")
+    print(f"{name} on {cores} {preset} cores, {shape_of}: predicted {compiled.predicted_cycles} cycles a run")
     print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
     splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
     for layer, cycles, macs, utilization in layer_report(compiled, params):
         shown = "-" if utilization is None else f"{utilization:.1%}"
         print(f"{layer:<24} {splits[layer]:<14} {cycles:>7} {macs:>10} {shown:>6}")
-    runs = run_batch(compiled, [frame.reshape(network.frame.shape) for frame in frames], params,
-                     sim=sim, test_name=f"run-{Path(name).stem}-{cores}", progress=True)
+    written = [frame.reshape(network.frame.shape) for frame in frames]
+    # A pipeline's last frames come out depth - 1 runs later: zero frames push them through.
+    written += [np.zeros(network.frame.shape, np.int8)] * (depth - 1)
+    runs = run_batch(compiled, written, params, sim=sim, test_name=f"run-{Path(name).stem}-{cores}-{depth}",
+                     progress=True)
     outputs, errors = [], []
-    for index, (frame, (values, result)) in enumerate(zip(frames, runs)):
-        (expected,) = imported.run(frame)
-        got = values[output].reshape(shape)
-        errors += _mismatches(index, expected, got)
+    for number, (values, result) in enumerate(runs):
         status = "" if result["cycles"] == compiled.predicted_cycles else "  DIFFERS"
         if status:
-            errors.append(f"frame {index}: measured {result['cycles']} cycles, predicted "
+            errors.append(f"run {number}: measured {result['cycles']} cycles, predicted "
                           f"{compiled.predicted_cycles}")
         if result["conflict"] or result["overrun"]:
-            errors.append(f"frame {index}: the chip raised its conflict or overrun flag")
-        print(f"frame {index}: predicted {compiled.predicted_cycles} cycles, measured "
-              f"{result['cycles']}{status}")
+            errors.append(f"run {number}: the chip raised its conflict or overrun flag")
+        index = number - depth + 1
+        held = f", output of frame {index}" if index >= 0 else ", the pipeline filling"
+        print(f"run {number}: predicted {compiled.predicted_cycles} cycles, measured "
+              f"{result['cycles']}{status}{held}")
+        if index < 0:
+            continue
+        (expected,) = imported.run(frames[index])
+        got = values[output].reshape(shape)
+        errors += _mismatches(index, expected, got)
         outputs.append(got.reshape(shape[1:]).astype(np.int8))
     return np.stack(outputs), errors
 
@@ -194,6 +236,8 @@ def main(argv=None):
     parser.add_argument("--input", type=Path, help="int8 frames N x H x W x C (.npy)")
     parser.add_argument("--output", type=Path, help="where the int8 outputs go (.npy)")
     parser.add_argument("--limit", type=int, help="run only the first LIMIT frames")
+    parser.add_argument("--mapping", help="pipeline or layers (default: whichever runs a frame in fewer "
+                                          "cycles)")
     parser.add_argument("--sim", choices=("verilator", "icarus"),
                         help="simulator (default: Verilator when installed, else Icarus)")
     args = parser.parse_args(argv)
@@ -206,6 +250,8 @@ def main(argv=None):
             raise RunError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if (args.input is None) != (args.output is None):
             raise RunError("INPUT and OUTPUT go together: give both, or neither for the digits test images")
+        if args.mapping not in (None, *MAPPINGS):
+            raise RunError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {args.mapping!r}")
         if args.limit is not None and args.limit < 1:
             raise RunError(f"LIMIT must be a positive number of frames, not {args.limit}")
         if args.output is not None:
@@ -219,7 +265,7 @@ def main(argv=None):
         else:
             frames, labels = load_frames(args.input, imported), None
         frames = frames[:args.limit]
-        outputs, errors = run(imported, args.model.name, args.cores, args.preset, frames, sim)
+        outputs, errors = run(imported, args.model.name, args.cores, args.preset, frames, sim, args.mapping)
     except (RunError, ModelImportError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -241,7 +241,7 @@ def test_project_reports_the_frames_energy(tmp_path):
     and doubling every figure doubles the energy."""
     clock = 200e6
     network = import_tflite(DIGITS).network
-    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock, mapping="layers")
     result = report["energy"]
     events = result["events_per_frame"]
     joules = result["energy_j_per_frame"]
@@ -261,7 +261,8 @@ def test_project_reports_the_frames_energy(tmp_path):
         load_figures()["leakage_mw_per_core"] * 1e-3 * 4 * report["cycles_per_frame"] / clock, rel=1e-3)
     doubled = tmp_path / "doubled.json"
     doubled.write_text(json.dumps({"figures": {name: 2 * value for name, value in load_figures().items()}}))
-    again = project.project(network, DEFAULT_CORE, 2, 2, clock, energy_file=doubled)["energy"]
+    again = project.project(network, DEFAULT_CORE, 2, 2, clock, energy_file=doubled,
+                            mapping="layers")["energy"]
     assert again["energy_j_per_frame"] == pytest.approx(2 * joules, rel=1e-3)
     assert again["events_per_frame"] == events and again["parameters"] == "doubled.json"
 

@@ -18,7 +18,8 @@ import pytest
 
 from gen import project
 from gen.array import compile_array
-from gen.network import fuse_adds
+from gen.network import Network, fuse_adds, segments
+from gen.pipeline import compile_pipeline
 from gen.resnet import from_catalogue, resnet
 from gen.run import DIGITS
 from gen.tflite import import_tflite
@@ -27,7 +28,7 @@ from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from hdl.router import Router
 from sim import catalogue
 from sim.tb.runner import seed_from_env
-from sim.workloads import WORKLOADS, build, mixed_chain
+from sim.workloads import WORKLOADS, ParameterMaker, build, mixed_chain
 from tests.gen.test_array_multicast import pulses_sent_and_taken
 
 
@@ -36,7 +37,7 @@ from tests.gen.test_array_multicast import pulses_sent_and_taken
 def test_programs_are_the_blocks(name, layers, inside):
     """One program a block; each program's input and layers at their precisions in the network."""
     network = resnet(name, inside=inside)
-    groups = project.segments(network)
+    groups = segments(network)
     assert [name for group in groups for name in group] == [layer.name for layer in network.layers]
     blocks = sum(isinstance(layer, catalogue.ResidualAdd) for layer in layers)
     assert len(groups) == blocks + 4, groups          # conv1, maxpool, the blocks, avgpool, fc
@@ -55,7 +56,7 @@ def test_one_program_projects_to_its_compiled_cycles(fuse):
     seed = seed_from_env()
     network, frame = build(WORKLOADS["bottleneck_block"], 8, seed, shape=(16, 16, 16))
     clock = 200e6
-    report = project.project(network, DEFAULT_CORE, 2, 2, clock, fuse=fuse)
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock, fuse=fuse, mapping="layers")
     if fuse:
         network = fuse_adds(network)
         assert [layer["name"] for layer in report["layers"] if layer["fused_add"]] == ["add"]
@@ -80,7 +81,7 @@ def test_resnet50_stage_4_starts_from_stage_3s_output():
     the cores of its channel slices, many more senders a core than it has tokens) schedules,
     and every core's ``WAIT`` s take exactly the pulses the others send it, per token."""
     network = resnet("resnet50")
-    groups = project.segments(network)
+    groups = segments(network)
     names = [group for group in groups if group[0].startswith("layer3.5")][0]
     earlier = project.subnetwork(network, names)
     placed = compile_array(earlier, NORTHPOLE_CORE, 16, 16).owners[earlier.outputs[0]]
@@ -104,6 +105,7 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--cores", "16x"], "error: CORES must have the form ROWSxCOLUMNS, such as 4x4, not '16x'"),
     (["--preset", "huge"], "error: PRESET must be one of default, northpole, not 'huge'"),
     (["--bits", "3"], "error: BITS must be 8, 4 or 2, not 3"),
+    (["--mapping", "rows"], "error: MAPPING must be one of pipeline, layers, not 'rows'"),
     (["--clock-mhz", "0"], "error: CLOCK_MHZ must be a finite positive number, not 0.0"),
     (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),
     (["--clock-mhz", "inf"], "error: CLOCK_MHZ must be a finite positive number, not inf"),
@@ -134,7 +136,7 @@ def _programs(network, params, rows, columns):
     """Each program of ``network``'s projection, compiled here as ``make project`` does."""
     network = unfold_stem(fuse_adds(network), params)
     programs, placed = [], None
-    for names in project.segments(network):
+    for names in segments(network):
         part = project.subnetwork(network, names)
         programs.append(compile_array(part, params, rows, columns, input_parts=placed))
         placed = programs[-1].owners[part.outputs[0]]
@@ -154,7 +156,7 @@ def test_reloads_are_counted_every_frame():
     frame rewrites every program's ``load_writes()`` through the host port."""
     clock = 200e6
     network = import_tflite(DIGITS).network
-    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock, mapping="layers")
     unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
     assert len(programs) == len(report["programs"]) > 1
     assert not report["weights_resident"] and report["mapping"] == "layers"
@@ -179,7 +181,7 @@ def test_reloads_are_counted_every_frame():
 
 def test_layers_and_sram_per_core():
     network = import_tflite(DIGITS).network
-    report = project.project(network, DEFAULT_CORE, 2, 2, 200e6)
+    report = project.project(network, DEFAULT_CORE, 2, 2, 200e6, mapping="layers")
     unfolded, programs = _programs(network, DEFAULT_CORE, 2, 2)
     layers = {layer.name: layer for layer in unfolded.layers}
     assert [entry["name"] for entry in report["layers"]] == list(layers)
@@ -230,16 +232,18 @@ def _peak(bits, params, cores):
 @pytest.mark.parametrize("inside, precision", [(4, "int8 first and last layers, int4 inside"), (8, "int8")])
 def test_each_layers_precision_and_peak(inside, precision):
     """Each layer's precisions in and out, its utilisation against the peak at the
-    precision it reads, and the total against the peak weighted by each layer's MACs."""
+    precision and its stage's cores (a pipeline's), and the total against the array's peak
+    weighted by each layer's MACs."""
     seed = seed_from_env()
     report = project.project(_small_resnet(seed, inside), DEFAULT_CORE, 2, 2, 200e6)
-    assert report["precision"] == precision
+    assert report["precision"] == precision and report["mapping"] == "pipeline"
+    cores = {name: len(stage["places"]) for stage in report["stages"] for name in stage["layers"]}
     edges = {"conv1": ([8], inside), "avgpool": ([inside], 8), "fc": ([8], 8)}
     for layer in report["layers"]:
         expected = edges.get(layer["name"], ([inside] * (2 if layer["name"].endswith(".add") else 1), inside))
         assert (layer["bits_in"], layer["bits_out"]) == expected, (layer["name"], f"SEED={seed}")
         if layer["macs"]:
-            peak = _peak(layer["bits_in"][0], DEFAULT_CORE, 4)
+            peak = _peak(layer["bits_in"][0], DEFAULT_CORE, cores[layer["name"]])
             assert layer["utilization"] == round(layer["macs"] / (layer["cycles"] * peak), 4), layer["name"]
     assert report["peak_macs_per_cycle_by_precision"] == {f"int{bits}": _peak(bits, DEFAULT_CORE, 4)
                                                           for bits in sorted({8, inside}, reverse=True)}
@@ -273,3 +277,60 @@ def test_bits_sets_a_resnets_inside(monkeypatch, capsys, argv, inside):
     (network,) = projected
     names = ("input", "conv1", "layer4.1.add", "avgpool", "fc")
     assert [network.tensor_precision(name).bits for name in names] == [8, inside, inside, 8, 8]
+
+
+def test_pipeline_projects_to_its_compiled_step():
+    """The digits model on 2x2 cores maps as a pipeline by default: one program loaded once,
+    nothing reloaded; a frame's step is the host's writes of its input and ``RUN``, the
+    compiled run, and the reads of the output; a frame's latency is ``depth`` steps."""
+    clock = 200e6
+    network = import_tflite(DIGITS).network
+    report = project.project(network, DEFAULT_CORE, 2, 2, clock)
+    unfolded = unfold_stem(fuse_adds(network), DEFAULT_CORE)
+    compiled = compile_pipeline(unfolded, DEFAULT_CORE, 2, 2)
+    assert report["mapping"] == "pipeline" and report["weights_resident"]
+    assert "pipeline" in report["modelled"]
+    assert report["reload_words_per_frame"] == report["reload_cycles_per_frame"] == 0
+    assert report["pipeline_depth"] == compiled.depth > 1
+    assert report["load_words"] == len(compiled.load_writes()) > 0
+    host_input = _write_cycles(compiled.input_writes(np.zeros(unfolded.frame.shape, np.int8)), 2)
+    assert report["host_input_cycles_per_frame"] == host_input
+    assert report["compute_cycles_per_frame"] == compiled.predicted_cycles
+    step = host_input + compiled.predicted_cycles + report["host_output_cycles_per_frame"]
+    assert report["step_cycles"] == report["cycles_per_frame"] == step
+    assert report["frames_per_s"] == round(clock / step, 1)
+    assert report["latency_cycles"] == compiled.depth * step - report["host_output_cycles_per_frame"]
+    places = [tuple(place) for stage in report["stages"] for place in stage["places"]]
+    assert len(places) == len(set(places)) <= 4
+    assert [name for stage in report["stages"] for name in stage["layers"]] == \
+        [layer.name for layer in unfolded.layers]
+    stage_of = {name: {tuple(place) for place in stage["places"]}
+                for stage in report["stages"] for name in stage["layers"]}
+    for layer in report["layers"]:
+        assert {tuple(place) for place in layer["places"]} <= stage_of[layer["name"]], layer["name"]
+    json.dumps(report)
+
+
+def _heavy_chain(seed, layers=6):
+    """``layers`` 3x3 convs of 64 channels on 8 x 8 x 64 int8: each one's weights fit a
+    default core, all of them do not."""
+    maker = ParameterMaker(np.random.default_rng(seed), 8)
+    frame = spec = maker.spec((8, 8, 64))
+    chain, source = [], "input"
+    for number in range(layers):
+        chain.append(maker.conv(f"conv{number}", source, spec, 64, 3, 1, True))
+        spec, source = Network(frame, chain).specs()[chain[-1].name], chain[-1].name
+    return Network(frame, chain)
+
+
+def test_pipeline_that_does_not_fit_falls_back_to_layers():
+    """Weights that cannot all stay on one core: the default mapping goes layer by layer,
+    with its reloads counted and the pipeline's refusal in the report; ``mapping="pipeline"``
+    is refused naming the bytes."""
+    network = _heavy_chain(seed_from_env())
+    report = project.project(network, DEFAULT_CORE, 1, 1, 200e6)
+    assert report["mapping"] == "layers" and not report["weights_resident"]
+    assert report["reload_words_per_frame"] > 0
+    assert "221,184 bytes" in report["pipeline_refused"]
+    with pytest.raises(project.ProjectError, match=r"as a pipeline: .*221,184 bytes.* need at least 4 cores"):
+        project.project(network, DEFAULT_CORE, 1, 1, 200e6, mapping="pipeline")

@@ -62,25 +62,33 @@ def test_bad_requests_exit_2_with_one_line(tmp_path, capsys):
         _refusal(capsys, ["--input", str(frames), "--output", "o.npy"])
     assert "INPUT and OUTPUT go together" in _refusal(capsys, ["--input", str(frames)])
     assert "LIMIT must be a positive number of frames, not 0" in _refusal(capsys, ["--limit", "0"])
+    assert "MAPPING must be one of pipeline, layers, not 'both'" in _refusal(capsys, ["--mapping", "both"])
     assert "CORES must have the form ROWSxCOLUMNS" in _refusal(capsys, ["--cores", "2x", "--limit", "1"])
     other = tmp_path / "other.tflite"
     other.write_bytes(run.DIGITS.read_bytes())
     assert "needs INPUT and OUTPUT" in _refusal(capsys, ["--model", str(other)])
 
 
-def test_batch_writes_litert_outputs(tmp_path, capsys):
+@pytest.mark.parametrize("mapping", [[], ["--mapping", "pipeline"]], ids=["default", "pipeline"])
+def test_batch_writes_litert_outputs(tmp_path, capsys, mapping):
+    """Two random frames: by default the digits model on 2x2 runs layer by layer (fewer
+    cycles a frame); as a pipeline, the same outputs come out ``depth - 1`` runs later."""
     seed = seed_from_env()
     frames = np.random.default_rng(seed).integers(-128, 128, (2, *DIGITS.input_shape[1:])).astype(np.int8)
     source, sink = tmp_path / "frames.npy", tmp_path / "out.npy"
     np.save(source, frames)
-    assert run.main(["--cores", "2x2", "--input", str(source), "--output", str(sink)]) == 0, \
+    assert run.main(["--cores", "2x2", "--input", str(source), "--output", str(sink), *mapping]) == 0, \
         capsys.readouterr().err
     got = np.load(sink)
     expected = reference_outputs(run.DIGITS, frames)
     assert got.dtype == np.int8 and got.shape == expected.shape, (got.dtype, got.shape)
     assert np.array_equal(got, expected), f"SEED={seed}: array {got.tolist()}, LiteRT {expected.tolist()}"
     printed = capsys.readouterr().out
-    assert printed.count("cycles, measured") == 2
+    depth = run.compile_for(run.unfold_stem(run.fuse_adds(DIGITS.network), CoreParams()),
+                            ChipParams(rows=2, columns=2), "pipeline").depth if mapping else 1
+    assert depth > 1 or not mapping
+    assert printed.count("cycles, measured") == 2 + depth - 1
+    assert ("as a pipeline" in printed) == bool(mapping)
 
 
 def _frames(tmp_path, count=2):

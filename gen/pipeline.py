@@ -1,0 +1,136 @@
+"""The layer-pipeline mapping: which cores compute which layers, with every weight resident.
+
+The network is cut into stages of consecutive layers (at :func:`gen.network.segments`'
+cuts, where one tensor carries everything later layers read), and each stage gets its own
+group of cores, consecutive along the snake (:func:`gen.array.snake`), sized by its work.
+Every core holds the weights and the program of its stage's layers only, loaded once;
+each run computes every stage at once, stage ``s`` on the frame stage ``s - 1`` computed
+in the run before (:class:`gen.array.Stage`; the array compiler schedules the hand-over
+of each stage's output, see :mod:`gen.array`). A run therefore takes as long as the
+slowest stage with its hand-over, and a frame's output is read ``depth - 1`` runs after
+its input was written.
+
+The work of a layer is estimated as the cycles one core would take for it
+(:func:`layer_cycles`); with more cuts than cores, consecutive runs of layers are merged
+into as many stages as there are cores, least work in the heaviest; the cores are then
+handed out one at a time to the stage of most work per core, each stage first getting
+enough cores to hold its weights and never more than its layers can be split over.
+"""
+
+import numpy as np
+
+from .array import Stage, compile_array, snake
+from .compiler import CompileError
+from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, convolution, segments
+
+__all__ = ["layer_cycles", "weight_bytes", "plan_stages", "compile_pipeline"]
+
+
+def _words(network, params, name):
+    """Words of one pixel of tensor ``name`` at its precision."""
+    per_word = params.word_bytes * network.tensor_precision(name).values_per_lane
+    return -(-network.specs()[name].shape[2] // per_word)
+
+
+def layer_cycles(network, params):
+    """By layer name, the cycles one core of ``params`` would take for the whole layer,
+    estimated: a layer with weights its MACs over the core's peak at the precision it
+    reads; a layer without, one output word a cycle per window element (the input's
+    pixels for a global pool)."""
+    specs, macs = network.specs(), network.macs()
+    cycles = {}
+    for layer in network.layers:
+        height, width, _ = specs[layer.name].shape
+        words = _words(network, params, layer.name)
+        if isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
+            peak = params.mac.peak_macs_per_cycle(network.tensor_precision(layer.sources[0]))
+            cycles[layer.name] = -(-macs[layer.name] // peak)
+        elif isinstance(layer, MaxPool2d):
+            cycles[layer.name] = height * width * words * layer.kernel[0] * layer.kernel[1]
+        elif isinstance(layer, GlobalAvgPool):
+            source_height, source_width, _ = specs[layer.source].shape
+            cycles[layer.name] = source_height * source_width * words
+        else:
+            assert isinstance(layer, Add)
+            cycles[layer.name] = height * width * words
+    return cycles
+
+
+def weight_bytes(network, params):
+    """By layer name, the bytes of weight SRAM the whole layer takes on one core: its
+    output channels in blocks of the MAC's columns, each a column's window of input words."""
+    columns = params.mac.columns
+    result = {}
+    for layer in network.layers:
+        conv = convolution(layer)
+        if conv is None and not isinstance(layer, FullyConnected):
+            result[layer.name] = 0
+            continue
+        weights = (conv or layer).w
+        window = int(np.prod(weights.shape[1:-1]))
+        blocks = -(-weights.shape[0] // columns)
+        words = _words(network, params, layer.sources[0])
+        result[layer.name] = blocks * columns * window * words * params.word_bytes
+    return result
+
+
+def _merge(works, count):
+    """Consecutive runs of ``works`` merged into ``count`` groups, least total in the
+    heaviest (a linear partition), as lists of indices."""
+    prefix = np.concatenate([[0], np.cumsum(works)])
+    size = len(works)
+    # best[k][i]: the least heaviest total splitting the first i works into k groups.
+    best = np.full((count + 1, size + 1), np.inf)
+    cut = np.zeros((count + 1, size + 1), int)
+    best[0][0] = 0
+    for k in range(1, count + 1):
+        for i in range(k, size + 1):
+            for j in range(k - 1, i):
+                heaviest = max(best[k - 1][j], prefix[i] - prefix[j])
+                if heaviest < best[k][i]:
+                    best[k][i], cut[k][i] = heaviest, j
+    groups, end = [], size
+    for k in range(count, 0, -1):
+        groups.append(list(range(cut[k][end], end)))
+        end = cut[k][end]
+    return groups[::-1]
+
+
+def plan_stages(network, params, rows, columns):
+    """The pipeline's :class:`gen.array.Stage` s for a ``rows x columns`` array of ``params``
+    cores (see the module's description). Raises :class:`gen.compiler.CompileError` when
+    the stages' weights need more cores than the array has, naming the bytes."""
+    cores = rows * columns
+    cycles, weights = layer_cycles(network, params), weight_bytes(network, params)
+    cuts = segments(network)
+    merged = _merge([sum(cycles[name] for name in names) for names in cuts], min(cores, len(cuts)))
+    stages = [[name for index in group for name in cuts[index]] for group in merged]
+    work = [sum(cycles[name] for name in names) for names in stages]
+    capacity = params.weight_sram.size_bytes
+    counts = [max(1, -(-sum(weights[name] for name in names) // capacity)) for names in stages]
+    if sum(counts) > cores:
+        needed = sum(weights.values())
+        raise CompileError(f"the network's weights ({needed:,} bytes) need at least {sum(counts)} cores "
+                           f"of {capacity:,} bytes of weight SRAM in a pipeline; a {rows}x{columns} "
+                           f"array has {cores} ({cores * capacity:,} bytes)")
+    specs = network.specs()
+    limits = [max(specs[name].shape[0] * _words(network, params, name) for name in names) for names in stages]
+    for _ in range(cores - sum(counts)):
+        open_stages = [number for number in range(len(stages)) if counts[number] < limits[number]]
+        if not open_stages:
+            break
+        heaviest = max(open_stages, key=lambda number: work[number] / counts[number])
+        counts[heaviest] += 1
+    places = snake(rows, columns)
+    result, first = [], 0
+    for names, count in zip(stages, counts):
+        result.append(Stage(tuple(names), tuple(places[first:first + count])))
+        first += count
+    return result
+
+
+def compile_pipeline(network, params, rows, columns, **options):
+    """``network`` compiled as a layer pipeline (:func:`plan_stages`) for a ``rows x columns``
+    array of ``params`` cores; ``options`` go to :func:`gen.array.compile_array`."""
+    return compile_array(network, params, rows, columns, stages=plan_stages(network, params, rows, columns),
+                         **options)

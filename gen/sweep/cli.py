@@ -140,7 +140,7 @@ def main(argv=None):
               file=sys.stderr)
         return 130
     except ConnectionError as error:      # ray.init: RAY_ADDRESS names no cluster it can reach
-        print(f"\nerror: RAY_ADDRESS {os.environ.get('RAY_ADDRESS', '')!r}: {error}", file=sys.stderr)
+        print(f"\nerror: RAY_ADDRESS {os.environ.get('RAY_ADDRESS')!r}: {error}", file=sys.stderr)
         return 2
     seconds = time.monotonic() - start
     print(file=sys.stderr)

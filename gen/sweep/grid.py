@@ -11,9 +11,11 @@ list::
     weight_kb = [512, 1024]
     bits = [4, 2]                 # a ResNet's precision inside its int8 edges
     clock_mhz = 400
+    mapping = ["pipeline", "layers"]   # gen.project's mappings
 
 A parameter left out takes ``make project``'s default (``cores`` 16x16, ``preset``
-northpole, ``clock_mhz`` 400, the model's ``bits``) or the preset's size; ``model`` has no
+northpole, ``clock_mhz`` 400, the model's ``bits``, the ``mapping`` ``"default"``: the
+pipeline when its weights fit, else layer by layer) or the preset's size; ``model`` has no
 default. An unknown parameter, a parameter with no values, a value listed twice or a value
 outside its limit (:data:`PARAMETERS`) is refused by :func:`load_grid` in one line naming
 the parameter and the limit, before any point runs. A combination the core cannot have
@@ -32,7 +34,7 @@ from pathlib import Path
 from hdl.params import MAX_MAC_LANES, MAX_SRAM_BYTES, MAX_TABLE_DEPTH, PRESETS, parse_cores
 
 from .. import verilog
-from ..project import EDGE_BITS, INSIDE_BITS
+from ..project import EDGE_BITS, INSIDE_BITS, MAPPINGS
 from ..resnet import MODELS
 
 __all__ = ["PARAMETERS", "SIZES", "GridError", "load_grid", "points", "point_key", "chip", "effective"]
@@ -91,6 +93,7 @@ PARAMETERS = {
     "program_depth": _power_of_two(2, MAX_TABLE_DEPTH),
     "bits": (lambda value: _integer(value) and value in (8, 4, 2), "8, 4 or 2"),
     "clock_mhz": (_clock, "a finite positive number of MHz"),
+    "mapping": (lambda value: value in MAPPINGS, f"one of {', '.join(MAPPINGS)}"),
 }
 
 
@@ -171,4 +174,5 @@ def effective(point, params):
             "activation_kb": core.activation_sram.size_bytes // 1024,
             "weight_kb": core.weight_sram.size_bytes // 1024, "activation_banks": core.activation_banks,
             "settings_depth": core.settings_depth, "program_depth": core.program_depth, "bits": bits,
-            "clock_mhz": point.get("clock_mhz", DEFAULT_CLOCK_MHZ)}
+            "clock_mhz": point.get("clock_mhz", DEFAULT_CLOCK_MHZ),
+            "mapping": point.get("mapping", "default")}

@@ -14,6 +14,7 @@ __all__ = ["RESULTS", "failure", "evaluate"]
 
 #: The results of a point that fits, with their units.
 RESULTS = {
+    "mapping_used": "the mapping that ran: pipeline, or layers (also when the pipeline's weights do not fit)",
     "frames_per_s": "frames a second, every cycle of a frame counted (reloads, host traffic)",
     "compute_frames_per_s": "frames a second, the programs' cycles alone",
     "latency_s": "seconds from a frame's first input word to its output, s",
@@ -44,11 +45,13 @@ def evaluate(point, network, energy_file=None):
     try:
         params = chip(point)
         report = project(network, params.core, params.rows, params.columns,
-                         point.get("clock_mhz", DEFAULT_CLOCK_MHZ) * 1e6, energy_file=energy_file)
+                         point.get("clock_mhz", DEFAULT_CLOCK_MHZ) * 1e6, energy_file=energy_file,
+                         mapping=point.get("mapping"))
     except Exception as error:      # every failure is the point's result, never the sweep's end
         return failure(error, time.perf_counter() - start)
     sram = report["sram_bytes_per_core"]
-    found = {**report["energy"], **report, "weight_bytes_per_core": sram["weights"]["max"],
+    found = {**report["energy"], **report, "mapping_used": report["mapping"],
+             "weight_bytes_per_core": sram["weights"]["max"],
              "activation_bytes_per_core": sram["activations"]["max"]}
     figures = {name: found[name] for name in RESULTS}
     return {"fits": True, "reason": "", **figures, "seconds": round(time.perf_counter() - start, 2)}

@@ -40,8 +40,9 @@ def run_on_ray(jobs, done, energy_file=None):
     """Evaluate ``jobs`` as Ray tasks of one CPU each."""
     import ray
 
-    ray.init(runtime_env=_runtime_env(), logging_level=logging.WARNING, log_to_driver=False,
-             include_dashboard=False)
+    # "local": a new Ray of this machine's CPUs, never one left running by an earlier ray start.
+    ray.init(os.environ.get("RAY_ADDRESS") or "local", runtime_env=_runtime_env(),
+             logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False)
     try:
         task = ray.remote(num_cpus=1)(evaluate)
         networks, pending = {}, {}

@@ -76,7 +76,7 @@ def test_model_replaced(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ('model = "resnet18"\nlane = [8]\n', "unknown parameter 'lane' (one of model, cores, preset, lanes, "
                                         "columns, activation_kb, weight_kb, activation_banks, "
-                                        "settings_depth, program_depth, bits, clock_mhz)"),
+                                        "settings_depth, program_depth, bits, clock_mhz, mapping)"),
     ('model = "resnet18"\nlanes = []\n', "lanes has no values, so the grid is empty; give at least one"),
     ('cores = "4x4"\n', "model must be given (resnet18, resnet50 or an existing .tflite file), in the file "
                         "or as MODEL"),
@@ -105,6 +105,7 @@ def test_model_replaced(tmp_path):
     ('model = "resnet18"\nclock_mhz = -400\n', "clock_mhz must be a finite positive number of MHz, not -400"),
     ('model = "resnet18"\nclock_mhz = inf\n', "clock_mhz must be a finite positive number of MHz, not inf"),
     ('model = "resnet18"\nbits = [4, 2, 4]\n', "bits lists 4 more than once"),
+    ('model = "resnet18"\nmapping = "stream"\n', "mapping must be one of pipeline, layers, not 'stream'"),
     ('model = "resnet18"\ncores = [\n', "not TOML (Invalid value (at end of document))"),
 ])
 def test_sweep_file_wrong(tmp_path, capsys, ran, text, message):
@@ -317,7 +318,7 @@ def test_small_sweep_on_local_ray(tmp_path, monkeypatch, capsys):
 
 
 def test_unreachable_cluster_wrong(tmp_path, capsys, monkeypatch, ran):
-    def unreachable(**options):
+    def unreachable(address, **options):
         raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:9")
 
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")

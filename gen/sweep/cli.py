@@ -155,7 +155,8 @@ def main(argv=None):
     for row in rows:
         if row["pareto_energy"] or row["pareto_area"]:
             print(f"  Pareto: {row['cores']} {row['preset']} lanes {row['lanes']} columns {row['columns']} "
-                  f"int{row['bits']}: {row['frames_per_s']:,.0f} frames/s, "
+                  f"weights {row['weight_kb']} KB int{row['bits']} {row['mapping_used']}: "
+                  f"{row['frames_per_s']:,.0f} frames/s, "
                   f"{row['energy_j_per_frame'] * 1e3:.4g} mJ a frame, {row['area_mm2']:.4g} mm^2")
     print(f"wrote {', '.join(map(str, paths))}")
     return 0

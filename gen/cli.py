@@ -12,25 +12,31 @@ the rest of the arguments: ``npgen project --model resnet18`` is ``python -m gen
 import importlib
 import sys
 
+from .extras import MissingExtraError, require
+
 __all__ = ["COMMANDS", "main"]
 
-#: Each command: the module whose ``main(argv)`` runs it, and what it does.
+#: Each command: the module whose ``main(argv)`` runs it, what it does, and the extras
+#: (:data:`gen.extras.EXTRAS`) it needs whatever its options (a command needing one only
+#: for some options checks it itself: ``project`` and ``sweep`` for ``plot``, ``sweep``
+#: without ``--serial`` for ``sweep``).
 COMMANDS = {
-    "verilog": ("gen.verilog", "elaborate a ROWSxCOLUMNS array to Verilog"),
-    "run": ("gen.run", "run an int8 .tflite model on the array's Verilog, frame by frame"),
-    "project": ("gen.project", "compile a full-size network for NorthPole's chip and project it"),
-    "bench": ("gen.bench", "measure the core, the array and the mesh (JSON and a table)"),
-    "fpga": ("fpga.build", "build a scaled-down array for an FPGA board"),
-    "host": ("fpga.host.cli", "drive an array on a board through its UART bridge"),
-    "asm": ("gen.asm", "assemble or disassemble a core's program"),
-    "import": ("gen.tflite", "import an int8 .tflite model and print its layer graph"),
+    "verilog": ("gen.verilog", "elaborate a ROWSxCOLUMNS array to Verilog", ()),
+    "run": ("gen.run", "run an int8 .tflite model on the array's Verilog, frame by frame", ("sim",)),
+    "project": ("gen.project", "compile a full-size network for NorthPole's chip and project it", ()),
+    "sweep": ("gen.sweep", "project a model on every configuration of a grid, on Ray (make sweep)", ()),
+    "bench": ("gen.bench", "measure the core, the array and the mesh (JSON and a table)", ("sim",)),
+    "fpga": ("fpga.build", "build a scaled-down array for an FPGA board", ("fpga",)),
+    "host": ("fpga.host.cli", "drive an array on a board through its UART bridge", ("fpga",)),
+    "asm": ("gen.asm", "assemble or disassemble a core's program", ()),
+    "import": ("gen.tflite", "import an int8 .tflite model and print its layer graph", ()),
 }
 
 
 def usage():
     width = max(map(len, COMMANDS))
     lines = ["usage: npgen COMMAND [OPTIONS]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary, _) in COMMANDS.items()]
     lines += ["", "npgen COMMAND --help shows the command's options and their defaults."]
     return "\n".join(lines)
 
@@ -44,7 +50,13 @@ def main(argv=None):
     if command not in COMMANDS:
         print(f"error: COMMAND must be one of {', '.join(COMMANDS)}, not {command!r}", file=sys.stderr)
         return 2
-    module, _ = COMMANDS[command]
+    module, _, extras = COMMANDS[command]
+    try:
+        for extra in extras:
+            require(extra, f"npgen {command}")
+    except MissingExtraError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return importlib.import_module(module).main(rest)
 
 

@@ -77,8 +77,6 @@ leakage) is reported for the frame only.
 """
 
 import functools
-import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -89,6 +87,7 @@ from hdl.isa import Opcode, instruction_layout
 from hdl.params import ChipParams, Precision
 from hdl.router import Port, flit_layout
 
+from . import figures as figure_files
 from .array import xy_tree
 
 __all__ = ["FIGURES", "DEFAULT_FIGURES", "COMPONENTS", "EnergyError", "Events", "load_figures",
@@ -169,41 +168,9 @@ def load_figures(path=None):
     The file is an object with ``"figures"`` (every figure, a finite non-negative number)
     and optionally ``"description"`` (text) and ``"sources"`` (text per figure). Raises
     :class:`EnergyError` in one line naming the file and the first missing, unknown,
-    non-finite or negative figure.
+    non-finite or negative figure (:func:`gen.figures.load_figures`).
     """
-    path = Path(DEFAULT_FIGURES if path is None else path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise EnergyError(f"{path}: cannot be read ({error.strerror or error})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EnergyError(f"{path}: not JSON ({str(error).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise EnergyError(f"{path}: must hold a JSON object, not {type(data).__name__}")
-    unknown = sorted(set(data) - {"description", "figures", "sources"})
-    if unknown:
-        raise EnergyError(f"{path}: unknown key {unknown[0]!r} (description, figures, sources)")
-    figures = data.get("figures")
-    if not isinstance(figures, dict):
-        raise EnergyError(f"{path}: \"figures\" must be an object of the {len(FIGURES)} figures")
-    for name in figures:
-        if name not in FIGURES:
-            raise EnergyError(f"{path}: unknown figure {name!r}")
-    for name in FIGURES:
-        if name not in figures:
-            raise EnergyError(f"{path}: figure {name} is missing ({FIGURES[name]})")
-        value = figures[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EnergyError(f"{path}: figure {name} must be a number, not {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise EnergyError(f"{path}: figure {name} must be finite and non-negative, not {value!r}")
-    sources = data.get("sources", {})
-    if not isinstance(sources, dict):
-        raise EnergyError(f"{path}: \"sources\" must be an object of text per figure")
-    for name in sources:
-        if name not in FIGURES:
-            raise EnergyError(f"{path}: source given for unknown figure {name!r}")
-    return {name: float(figures[name]) for name in FIGURES}
+    return figure_files.load_figures(DEFAULT_FIGURES if path is None else path, FIGURES, EnergyError)
 
 
 def _flits(count, router_outputs, links):

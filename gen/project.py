@@ -113,6 +113,7 @@ from sim.cycle import host_read_cycles, host_write_cycles
 from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
+from .extras import MissingExtraError, require
 from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds, segments
 from .paths import check_output_directory
 from .pipeline import compile_pipeline
@@ -573,8 +574,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         try:
+            require("plot", "make project")
             rows, columns = parse_cores(args.cores)
-        except ValueError as error:
+        except (ValueError, MissingExtraError) as error:
             raise ProjectError(str(error)) from None
         if args.preset not in PRESETS:
             raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")

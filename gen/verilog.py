@@ -42,7 +42,8 @@ from hdl.params import MAX_SRAM_BYTES, PRESETS, ChipParams, CoreParams, MacParam
 
 from .paths import check_output_directory
 
-__all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "manifest", "elaborate", "main"]
+__all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "memory_bytes", "manifest", "elaborate", "request",
+           "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def _ports(component):
     return ports
 
 
-def _memory(core):
+def memory_bytes(core):
     """Bytes of each memory of one core (``hdl.core``'s four), and their sum."""
     from hdl.isa import instruction_words
     memory = {
@@ -127,7 +128,7 @@ def manifest(params, components, preset=None):
     from hdl.isa import instruction_layout
     core, noc = chip_params(params)
     peak = {f"int{p.bits}": core.mac.peak_macs_per_cycle(p) for p in Precision}
-    per_core = _memory(core)
+    per_core = memory_bytes(core)
     instances = {TOP: 1, TILE: params.cores}
     return {
         "top": TOP,

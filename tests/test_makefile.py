@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from gen import project, run, verilog
+from gen import project, run, sweep, verilog
 
 ROOT = Path(__file__).resolve().parents[1]
-MAINS = {"gen.verilog": verilog.main, "gen.run": run.main, "gen.project": project.main}
+MAINS = {"gen.verilog": verilog.main, "gen.run": run.main, "gen.project": project.main,
+         "gen.sweep": sweep.main}
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
@@ -41,6 +42,8 @@ def command(target, *assignments):
     ("project", "CLOCK_MHZ=400 `id`", "--clock-mhz=400 `id`"),
     ("project", "ENERGY=my figures'.json", "--energy=my figures'.json"),
     ("fpga", "BOARD=ulx3s' 'x", "--board=ulx3s' 'x"),
+    ("sweep", "SWEEP=my grid's.toml", "--sweep=my grid's.toml"),
+    ("sweep", "MODEL=a b.tflite", "--model=a b.tflite"),
 ])
 def test_values_reach_the_command_literally(target, assignment, option):
     assert option in command(target, assignment)
@@ -57,6 +60,7 @@ def test_values_reach_the_command_literally(target, assignment, option):
     ("project", "CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
     ("project", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
                                                "(No such file or directory)"),
+    ("sweep", "SWEEP=grid; rm x.yaml", "SWEEP must be a .toml or .json file, not 'grid; rm x.yaml'"),
 ])
 def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assignment, message):
     module, *argv = command(target, assignment)

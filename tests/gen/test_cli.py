@@ -20,7 +20,7 @@ def test_help_lists_every_command(capsys):
 
 @pytest.mark.parametrize("command", list(cli.COMMANDS))
 def test_each_command_is_a_main(command):
-    module, _ = cli.COMMANDS[command]
+    module, *_ = cli.COMMANDS[command]
     assert callable(importlib.import_module(module).main)
 
 

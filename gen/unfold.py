@@ -1,22 +1,35 @@
-"""The stem packed into lanes: the host unfolds the input frame (im2col), the chip runs a 1x1 conv.
+"""The stem packed into lanes: the host unfolds the input frame, the chip runs a dense conv.
 
 A core's ``MAC`` multiplies one activation word (``lanes`` bytes) by a weight tile a
 cycle. A stem convolution over a frame of few channels (ResNet's 7x7 stride-2 conv over
 224 x 224 x 3) fills 3 of a word's 64 lanes, so it runs at a few percent of the MAC
-array's peak. :func:`unfold_stem` rewrites it as a dense 1x1 stride-1 conv over an
-**unfolded** input of shape ``(out_h, out_w, kh * kw * c)``: for each output pixel, its
-``kh x kw x c`` window in (row, column, channel) order, packed into whole words; the
-weights are the same values reordered ``(O, 1, 1, KH*KW*C)``, and the bias, scales, zero
-points and precision are the conv's. Window positions in the conv's padding hold the
-input zero point, which contributes nothing to ``sum((x - x_zp) * w)`` exactly as
-TFLite's padding does, so every output is bit for bit the original network's.
+array's peak. :func:`unfold_stem` rewrites it as a conv over an **unfolded** input that
+packs many of the window's values into each word, in one of two forms
+(:class:`Unfolding`):
 
-The work moves to the host: it writes ``out_h * out_w * ceil(kh*kw*c / per_word)`` words a
-frame instead of ``h * w * ceil(c / per_word)``, through :meth:`Unfolding.apply`, the one
-place a frame is unfolded (:meth:`gen.network.Network.host_input` calls it for the golden
-model, :meth:`gen.compiler.Compiled.input_words` and
-:meth:`gen.array.ArrayCompiled.input_writes` for the chip). An unfolded network keeps its
-:class:`Unfolding` (``Network.unfolding``), so whoever writes its frames knows.
+- **windows** (im2col, :func:`unfold`): each output pixel's whole ``kh x kw x c``
+  window, shape ``(out_h, out_w, kh * kw * c)``; the stem becomes a 1x1 conv with the
+  weights reordered ``(O, 1, 1, KH*KW*C)``. The ``MAC`` reads the fewest words, but the
+  host writes each frame value about ``kh * kw / (sh * sw)`` times.
+- **row groups** (:func:`unfold_rows`): each unfolded pixel ``(q, x)`` holds the ``sh``
+  padded rows ``q * sh ...`` under the ``kw`` columns of output column ``x``'s window,
+  shape ``(out_h + ceil(kh / sh) - 1, out_w, sh * kw * c)``; the stem becomes a
+  ``ceil(kh / sh) x 1`` stride-1 conv, its weights ``(O, ceil(kh/sh), 1, sh*KW*C)`` with
+  zero rows past ``kh``. Each value is written ``kw / sw`` times: for ResNet's stem 12,880
+  words a frame against the windows' 37,632, for a third more ``MAC`` reads.
+
+:func:`unfold_stem` takes the form of fewer words written (the host's port, one word a
+cycle, is the narrowest path onto the chip), the windows on a tie. Positions in the conv's
+padding (and rows past the frame that only zero weights meet) hold the input zero point,
+which contributes nothing to ``sum((x - x_zp) * w)`` exactly as TFLite's padding does; the
+bias, scales, zero points and precision are the conv's, so every output is bit for bit
+the original network's.
+
+The host does the unfolding through :meth:`Unfolding.apply`, the one place a frame is
+unfolded (:meth:`gen.network.Network.host_input` calls it for the golden model,
+:meth:`gen.compiler.Compiled.input_words` and :meth:`gen.array.ArrayCompiled.input_writes`
+for the chip). An unfolded network keeps its :class:`Unfolding` (``Network.unfolding``),
+so whoever writes its frames knows.
 """
 
 import dataclasses
@@ -29,7 +42,7 @@ from sim.golden.conv import output_size
 
 from .network import Conv2d, Network, TensorSpec
 
-__all__ = ["MAX_UNFOLDED_WORDS", "UnfoldError", "Unfolding", "unfold", "unfold_stem"]
+__all__ = ["MAX_UNFOLDED_WORDS", "FORMS", "UnfoldError", "Unfolding", "unfold", "unfold_rows", "unfold_stem"]
 
 #: The most words an unfolded pixel may take: the host's writes grow with it, and past a
 #: few words per pixel the stem is no longer the few-channel conv this is for.
@@ -38,6 +51,23 @@ MAX_UNFOLDED_WORDS = 32
 
 class UnfoldError(ValueError):
     """A stem that cannot be unfolded; the message names the layer and the limit."""
+
+
+def _output_shape(frame, kernel, stride, padding):
+    """``frame`` checked, and the ``(out_h, out_w)`` of a conv of ``kernel``, ``stride`` and
+    ``padding`` over it."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or not np.issubdtype(frame.dtype, np.integer):
+        raise ValueError(f"frame must be an integer array (H, W, C), not of dtype {frame.dtype} "
+                         f"and shape {frame.shape!r}")
+    height, width, _ = frame.shape
+    top, bottom, left, right = padding
+    out_h = output_size(height, kernel[0], stride[0], top, bottom)
+    out_w = output_size(width, kernel[1], stride[1], left, right)
+    if min(out_h, out_w) < 1:
+        raise ValueError(f"a {kernel[0]}x{kernel[1]} kernel with padding {tuple(padding)!r} does not "
+                         f"fit a {height}x{width} frame")
+    return frame, out_h, out_w
 
 
 def unfold(frame, *, kernel, stride, padding, zero_point):
@@ -57,77 +87,130 @@ def unfold(frame, *, kernel, stride, padding, zero_point):
     :func:`sim.golden.conv.output_size`), each pixel's window in (row, column, channel)
     order, the order of a conv's OHWI weights.
     """
-    frame = np.asarray(frame)
-    if frame.ndim != 3 or not np.issubdtype(frame.dtype, np.integer):
-        raise ValueError(f"frame must be an integer array (H, W, C), not of dtype {frame.dtype} "
-                         f"and shape {frame.shape!r}")
+    frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
     (kh, kw), (sh, sw) = kernel, stride
     top, bottom, left, right = padding
-    height, width, channels = frame.shape
-    out_h = output_size(height, kh, sh, top, bottom)
-    out_w = output_size(width, kw, sw, left, right)
-    if min(out_h, out_w) < 1:
-        raise ValueError(f"a {kh}x{kw} kernel with padding {tuple(padding)!r} does not fit a "
-                         f"{height}x{width} frame")
     padded = np.pad(frame.astype(np.int64), ((top, bottom), (left, right), (0, 0)),
                     constant_values=int(zero_point))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))
     # windows: (H', W', C, kh, kw); keep every stride-th origin, then order (kh, kw, C).
     windows = windows[:sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw]
-    return np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(out_h, out_w, kh * kw * channels)
+    return np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(out_h, out_w, -1)
+
+
+def unfold_rows(frame, *, kernel, stride, padding, zero_point):
+    """The row groups of ``frame``: for each group of ``sh`` padded rows and each output
+    column, the group's rows under the column's ``kw``-wide window.
+
+    Parameters are :func:`unfold`'s. Returns an int64 array ``(out_h + ceil(kh / sh) - 1,
+    out_w, sh * kw * C)``, pixel ``(q, x)`` holding padded rows ``q * sh`` to
+    ``q * sh + sh - 1`` (rows past the padded frame: ``zero_point``), each row's ``kw``
+    columns from ``x * sw``, in (row, column, channel) order.
+    """
+    frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
+    (kh, kw), (sh, sw) = kernel, stride
+    top, bottom, left, right = padding
+    height, _, channels = frame.shape
+    groups = out_h + -(-kh // sh) - 1
+    rows = groups * sh
+    padded = np.pad(frame.astype(np.int64), ((top, max(bottom, rows - height - top)), (left, right), (0, 0)),
+                    constant_values=int(zero_point))[:rows]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kw, axis=1)
+    # windows: (rows, W', C, kw); keep every stride-th column, then order (group, x, row, kw, C).
+    windows = windows[:, :sw * (out_w - 1) + 1:sw].transpose(0, 1, 3, 2)
+    windows = windows.reshape(groups, sh, out_w, kw, channels).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(windows).reshape(groups, out_w, -1)
+
+
+#: The forms of an unfolded input (see the module's description).
+FORMS = ("windows", "rows")
 
 
 @dataclass(frozen=True)
 class Unfolding:
-    """How the host unfolds a frame for an unfolded network (see the module's description).
+    """How the host unfolds a frame for an unfolded network, and the conv that reads it
+    (see the module's description).
 
     Parameters
     ----------
     layer : str
-        The conv that now reads the unfolded input as a 1x1 conv.
+        The conv that now reads the unfolded input.
     frame : TensorSpec
         The frame the host holds, (H, W, C), and its quantization.
     kernel, stride : (int, int)
         The original conv's kernel and stride.
     padding : (top, bottom, left, right)
         The original conv's padding, filled with ``frame.zero_point``.
+    form : str
+        ``"windows"`` (:func:`unfold`) or ``"rows"`` (:func:`unfold_rows`).
     """
     layer: str
     frame: TensorSpec
     kernel: tuple
     stride: tuple
     padding: tuple
+    form: str = "windows"
+
+    def __post_init__(self):
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, not {self.form!r}")
+
+    @property
+    def taps(self):
+        """The unfolded conv's kernel height: 1 for windows, ``ceil(kh / sh)`` for rows."""
+        return 1 if self.form == "windows" else -(-self.kernel[0] // self.stride[0])
+
+    @property
+    def pixel(self):
+        """``(rows, columns, channels)`` of the frame one unfolded pixel holds."""
+        rows = self.kernel[0] if self.form == "windows" else self.stride[0]
+        return rows, self.kernel[1], self.frame.shape[2]
 
     @property
     def shape(self):
-        """The unfolded input's shape ``(out_h, out_w, kh * kw * C)``."""
-        height, width, channels = self.frame.shape
+        """The unfolded input's shape: ``(out_h + taps - 1, out_w, rows * columns * channels)``
+        of :attr:`pixel`."""
+        height, width, _ = self.frame.shape
         (kh, kw), (sh, sw) = self.kernel, self.stride
         top, bottom, left, right = self.padding
-        return (output_size(height, kh, sh, top, bottom), output_size(width, kw, sw, left, right),
-                kh * kw * channels)
+        return (output_size(height, kh, sh, top, bottom) + self.taps - 1,
+                output_size(width, kw, sw, left, right), int(np.prod(self.pixel)))
 
     def apply(self, frame):
         """The unfolded input (:attr:`shape`, int64) of ``frame`` (:attr:`frame`'s shape)."""
         frame = np.asarray(frame)
         if frame.shape != tuple(self.frame.shape):
             raise ValueError(f"frame must have shape {tuple(self.frame.shape)!r}, not {frame.shape!r}")
-        return unfold(frame, kernel=self.kernel, stride=self.stride, padding=self.padding,
-                      zero_point=self.frame.zero_point)
+        form = unfold if self.form == "windows" else unfold_rows
+        return form(frame, kernel=self.kernel, stride=self.stride, padding=self.padding,
+                    zero_point=self.frame.zero_point)
+
+    def conv(self, stem):
+        """The stride-1, unpadded ``taps x 1`` conv over the unfolded input that computes
+        ``stem`` (a :class:`~gen.network.Conv2d` of this unfolding's kernel): its weights
+        in :attr:`pixel` order, zero where a row group reaches past the kernel."""
+        out_channels, kh, kw, channels = stem.w.shape
+        rows = self.taps * self.pixel[0]
+        w = np.zeros((out_channels, rows, kw, channels), stem.w.dtype)
+        w[:, :kh] = stem.w
+        return dataclasses.replace(stem, w=w.reshape(out_channels, self.taps, 1, -1), stride=(1, 1),
+                                   padding=(0, 0, 0, 0))
 
 
 def _words(values, per_word):
     return -(-values // per_word)
 
 
-def unfold_stem(network, params):
+def unfold_stem(network, params, form=None):
     """``network`` with its stem unfolded for cores of ``params``, or ``network`` itself.
 
     The stem is the conv reading the network's input, if unfolding saves words: its
     channels fill less than one word (``per_word``: ``params.word_bytes`` lanes at the
     input's precision), so its ``MAC`` reads ``kh * kw`` words per output pixel, and the
-    unfolded 1x1 conv reads fewer, ``ceil(kh * kw * C / per_word)``. A network whose input
-    no such conv reads (or already unfolded) is returned unchanged.
+    unfolded 1x1 conv reads fewer, ``ceil(kh * kw * C / per_word)``. ``form`` is one of
+    :data:`FORMS`, or ``None`` for the one of fewer words written a frame (the windows on a
+    tie). A network whose input no such conv reads (or already unfolded) is returned
+    unchanged.
 
     Returns a :class:`~gen.network.Network` whose ``input`` is the unfolded tensor, whose
     ``unfolding`` is the :class:`Unfolding`, and whose golden outputs equal ``network``'s
@@ -139,11 +222,12 @@ def unfold_stem(network, params):
         raise TypeError(f"network must be a Network, not {network!r}")
     if not isinstance(params, CoreParams):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
+    if form is not None and form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)} or None, not {form!r}")
     if network.unfolding is not None:
         return network
     readers = [layer for layer in network.layers if "input" in layer.sources]
     per_word = params.word_bytes * network.precision.values_per_lane
-    channels = network.input.shape[2]
     stems = [layer for layer in readers if isinstance(layer, Conv2d)
              and _words(layer.w[0].size, per_word) < layer.w.shape[1] * layer.w.shape[2]]
     if not stems:
@@ -153,14 +237,19 @@ def unfold_stem(network, params):
     if others:
         raise UnfoldError(f"layer {stem.name}: the input is also read by {', '.join(others)}; "
                           f"an unfolded input feeds one conv only")
-    _, kh, kw, _ = stem.w.shape
-    words = _words(kh * kw * channels, per_word)
+
+    def written(unfolding):
+        height, width, values = unfolding.shape
+        return height * width * _words(values, per_word)
+
+    unfolding = min((Unfolding(stem.name, network.input, tuple(stem.w.shape[1:3]), tuple(stem.stride),
+                               tuple(stem.padding), each) for each in FORMS if form in (None, each)),
+                    key=written)
+    words = _words(unfolding.shape[2], per_word)
     if words > MAX_UNFOLDED_WORDS:
-        raise UnfoldError(f"layer {stem.name}: an unfolded pixel ({kh}x{kw}x{channels} values at "
+        rows, columns, channels = unfolding.pixel
+        raise UnfoldError(f"layer {stem.name}: an unfolded pixel ({rows}x{columns}x{channels} values at "
                           f"int{network.bits}) takes {words} words, more than {MAX_UNFOLDED_WORDS}")
-    unfolding = Unfolding(stem.name, network.input, (kh, kw), tuple(stem.stride), tuple(stem.padding))
-    dense = dataclasses.replace(stem, w=stem.w.reshape(stem.w.shape[0], 1, 1, -1), stride=(1, 1),
-                                padding=(0, 0, 0, 0))
-    layers = [dense if layer is stem else layer for layer in network.layers]
+    layers = [unfolding.conv(stem) if layer is stem else layer for layer in network.layers]
     spec = TensorSpec(unfolding.shape, network.input.scale, network.input.zero_point)
     return Network(spec, layers, network.bits, network.outputs, unfolding)

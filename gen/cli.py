@@ -4,9 +4,9 @@ Command line::
 
     npgen COMMAND [OPTIONS]     # npgen --help lists the commands; npgen COMMAND --help its options
 
-Each command is one module's ``main`` (the same the Makefile runs with ``python -m``), given
-the rest of the arguments: ``npgen project --model resnet18`` is ``python -m gen.project
---model resnet18``. ``pip install .`` installs it.
+Each command is one module's ``main``, given the rest of the arguments: ``npgen project
+--model resnet18`` is ``python -m gen.project --model resnet18``. ``pip install .``
+installs it, and the Makefile's targets run it (``make project`` is ``npgen project ...``).
 """
 
 import importlib

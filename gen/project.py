@@ -359,7 +359,7 @@ def _output_places(compiled):
 
 
 def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=True, fuse=True,
-            energy_file=None, mapping=None):
+            energy_file=None, energy_figures=None, mapping=None):
     """Compile ``network`` for a ``rows x columns`` array of ``params`` and return the
     projection's figures (see the module's description); ``mapping``: ``"pipeline"``,
     ``"layers"`` or ``None`` (the pipeline when its weights fit the array, else layer by
@@ -367,8 +367,9 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     (:func:`gen.unfold.unfold_stem`) when it qualifies; ``fuse``: each residual add runs in
     the conv before it (:func:`gen.network.fuse_adds`); ``energy_file``: the energy model's
     parameters (:func:`gen.energy.load_figures`, read first: :class:`gen.energy.EnergyError`
-    if refused)."""
-    figures = energy.load_figures(energy_file)
+    if refused); ``energy_figures``: that file's figures, already read (the file itself is
+    then not read again, only named in the report)."""
+    figures = energy.load_figures(energy_file) if energy_figures is None else energy_figures
     if mapping not in (None, *MAPPINGS):
         raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {mapping!r}")
     if fuse:

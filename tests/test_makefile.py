@@ -1,11 +1,13 @@
-"""The Makefile passes every variable to the Python side as one literal word.
+"""The Makefile runs every tool through ``npgen`` and passes every variable to it as one
+literal word.
 
 ``make -n`` prints the command a target would run (without running it or bootstrapping);
-each value, however odd (a ``;``, spaces, quotes, ``$(...)``, empty, a leading ``-``), must
-reach the command line as the value of its option, and the command must then refuse it in
-one line naming the variable.
+it must be the environment's ``npgen`` with the target's command, each value, however odd
+(a ``;``, spaces, quotes, ``$(...)``, empty, a leading ``-``), reaching it as the value of
+its option, and ``npgen`` must then refuse it in one line naming the variable.
 """
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -13,23 +15,39 @@ from pathlib import Path
 
 import pytest
 
-from gen import project, run, sweep, verilog
+from gen import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-MAINS = {"gen.verilog": verilog.main, "gen.run": run.main, "gen.project": project.main,
-         "gen.sweep": sweep.main}
+NPGEN = ".venv/bin/npgen"
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
 def command(target, *assignments):
-    """The argument list ``make target assignments...`` would run for the target itself."""
-    result = subprocess.run(["make", "-n", "-s", target, *assignments], cwd=ROOT, capture_output=True,
-                            text=True, timeout=30, check=True)
+    """The arguments of ``npgen`` (its command first) in the one line ``make target
+    assignments...`` would run it with."""
+    # pytest exports COLUMNS, the terminal's width, which make would take for the MAC columns.
+    environment = {name: value for name, value in os.environ.items() if name != "COLUMNS"}
+    result = subprocess.run(["make", "-n", "-s", target, *assignments], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=30, check=True)
     text = result.stdout.replace("\\\n", " ")
-    (line,) = [line for line in text.splitlines() if " -m gen." in line or " -m fpga." in line]
+    (line,) = [line for line in text.splitlines() if NPGEN in line]
     words = shlex.split(line)
-    return words[words.index("-m") + 1:]
+    return words[words.index(NPGEN) + 1:]
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("verilog", ["verilog", "--cores=4x4", "--preset=default", "--out", "build"]),
+    ("run", ["run", "--cores=4x4", "--preset=default"]),
+    ("project", ["project", "--out", "build/report"]),
+    ("bench", ["bench", "--out", "build/bench"]),
+    ("sweep", ["sweep", "--sweep=sweeps/resnet18.toml", "--out", "build/sweep"]),
+    ("fpga", ["fpga", "--board=ulx3s", "--out", "build/fpga"]),
+])
+def test_targets_run_npgen(target, expected):
+    assignments = ["BOARD=ulx3s"] if target == "fpga" else []
+    assert command(target, *assignments) == expected
+    assert expected[0] in cli.COMMANDS
 
 
 @pytest.mark.parametrize("target, assignment, option", [
@@ -44,6 +62,7 @@ def command(target, *assignments):
     ("fpga", "BOARD=ulx3s' 'x", "--board=ulx3s' 'x"),
     ("sweep", "SWEEP=my grid's.toml", "--sweep=my grid's.toml"),
     ("sweep", "MODEL=a b.tflite", "--model=a b.tflite"),
+    ("sweep", "ENERGY=my figures'.json", "--energy=my figures'.json"),
 ])
 def test_values_reach_the_command_literally(target, assignment, option):
     assert option in command(target, assignment)
@@ -61,9 +80,10 @@ def test_values_reach_the_command_literally(target, assignment, option):
     ("project", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
                                                "(No such file or directory)"),
     ("sweep", "SWEEP=grid; rm x.yaml", "SWEEP must be a .toml or .json file, not 'grid; rm x.yaml'"),
+    ("sweep", "ENERGY=no such figures.json", "ENERGY no such figures.json: cannot be read "
+                                             "(No such file or directory)"),
 ])
 def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assignment, message):
-    module, *argv = command(target, assignment)
-    argv = [str(tmp_path / "out") if word == "build" else word for word in argv]
-    assert MAINS[module](argv) == 2
+    argv = [str(tmp_path / "out") if word == "build" else word for word in command(target, assignment)]
+    assert cli.main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]

@@ -2,7 +2,8 @@
 
 Command line::
 
-    python -m gen.sweep --sweep FILE [--model MODEL] [--serial] [--area FILE] [--out build/sweep]
+    python -m gen.sweep --sweep FILE [--model MODEL] [--serial] [--energy FILE] [--area FILE]
+                        [--out build/sweep]
 
 ``FILE`` is a sweep file (:mod:`gen.sweep.grid`); ``--model`` replaces its model. Each
 point is one :func:`gen.project.project` of the model on the point's array
@@ -12,13 +13,17 @@ another in this process. A progress line on stderr counts the points done.
 
 A point's row is saved as soon as it is done (:class:`gen.sweep.store.Results`, under
 ``<out>/<name>/``), and a run skips the points saved by earlier runs of the same file:
-an interrupted sweep run again resumes. Writes ``<out>/<name>.csv``, ``<name>.json`` and
-``<name>_pareto.png`` (:mod:`gen.sweep.table`), ``name`` being the file's stem, with the
-area of each array from ``--area FILE`` (default ``gen/area_12nm.json``, see
-:mod:`gen.area`).
+an interrupted sweep run again resumes (and a sweep run again with other energy figures
+runs every point again). Writes
+``<out>/<name>.csv``, ``<name>.json`` and ``<name>_pareto.png`` (:mod:`gen.sweep.table`),
+``name`` being the file's stem. Every point is priced with the energy model's figures of
+``--energy FILE`` (default ``gen/energy_12nm.json``, see :mod:`gen.energy`; read once,
+here), as ``make project`` prices its network, and its array's area comes from ``--area
+FILE`` (default ``gen/area_12nm.json``, see :mod:`gen.area`).
 
-A bad sweep file, area file or output directory, or a missing extra, is refused before any
-point runs: one line ``error: ...`` naming the parameter and its limit, exit status 2.
+A bad sweep file, energy file, area file or output directory, or a missing extra, is
+refused before any point runs: one line ``error: ...`` naming the parameter and its limit,
+exit status 2.
 """
 
 import argparse
@@ -27,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from .. import area
+from .. import area, energy
 from ..extras import MissingExtraError, require
 from ..paths import check_output_directory
 from ..project import ProjectError, _network
@@ -75,7 +80,8 @@ def _networks():
 
 
 def _check(args):
-    """The grid and area figures of ``args``, every refusal raised before any point runs."""
+    """The grid, energy figures and area figures of ``args``, every refusal raised before any
+    point runs."""
     require("plot", "make sweep")
     if not args.serial:
         try:
@@ -84,7 +90,11 @@ def _check(args):
             raise MissingExtraError(f"{error} (or run serially: SERIAL=1, --serial)") from None
     grid = load_grid(args.sweep, args.model)
     check_output_directory("OUT", args.out)
-    return grid, area.load_figures(args.area)
+    try:
+        energy_figures = energy.load_figures(args.energy)
+    except energy.EnergyError as error:
+        raise energy.EnergyError(f"ENERGY {error}") from None
+    return grid, energy_figures, area.load_figures(args.area)
 
 
 def main(argv=None):
@@ -93,17 +103,20 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="resnet18, resnet50 or a .tflite file, in place of "
                                                       "the file's model (default: the file's)")
     parser.add_argument("--serial", action="store_true", help="run the points one after another, without Ray")
+    parser.add_argument("--energy", default=None,
+                        help=f"the energy model's parameters, a JSON file (default "
+                             f"{energy.DEFAULT_FIGURES.name}; see gen.energy)")
     parser.add_argument("--area", default=None,
                         help=f"the area model's figures (default {area.DEFAULT_FIGURES.name}; see gen.area)")
     parser.add_argument("--out", default="build/sweep", help="output directory (default build/sweep)")
     args = parser.parse_args(argv)
     try:
-        grid, area_figures = _check(args)
-    except (ValueError, MissingExtraError) as error:    # GridError, AreaError, a bad OUT
+        grid, energy_figures, area_figures = _check(args)
+    except (ValueError, MissingExtraError) as error:    # GridError, EnergyError, AreaError, a bad OUT
         print(f"error: {error}", file=sys.stderr)
         return 2
     name, out = Path(args.sweep).stem, Path(args.out)
-    results, network = Results(out / name), _networks()
+    results, network = Results(out / name, energy_figures), _networks()
     entries, jobs = {}, []
     for point in points(grid):
         try:
@@ -134,7 +147,8 @@ def main(argv=None):
     start = time.monotonic()
     try:
         if jobs:
-            (run_serial if args.serial else run_on_ray)(jobs, done)
+            (run_serial if args.serial else run_on_ray)(
+                jobs, done, {"energy_file": args.energy, "energy_figures": energy_figures})
     except KeyboardInterrupt:
         print(f"\ninterrupted: {progress.done} of {len(entries)} points done; run again to resume",
               file=sys.stderr)
@@ -147,6 +161,7 @@ def main(argv=None):
     rows = table(entries.values(), area_figures)
     about = {"sweep": str(args.sweep), "runner": "serial" if args.serial else "ray",
              "points_run": len(jobs), "run_seconds": round(seconds, 1),
+             "energy_parameters": Path(args.energy or energy.DEFAULT_FIGURES).name,
              "area_parameters": Path(args.area or area.DEFAULT_FIGURES).name}
     paths = write(rows, out, name, about)
     fits = sum(row["fits"] for row in rows)

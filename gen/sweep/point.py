@@ -37,16 +37,18 @@ def failure(reason, seconds=0.0):
     return {"fits": False, "reason": lines[0], "seconds": round(seconds, 2)}
 
 
-def evaluate(point, network, energy_file=None):
+def evaluate(point, network, energy=None):
     """The row of ``point`` (:mod:`gen.sweep.grid`) for ``network`` (a :class:`gen.network.Network`):
     ``fits``, ``reason`` (empty when it fits), each of :data:`RESULTS` when it fits, and
-    ``seconds``, the point's wall time."""
+    ``seconds``, the point's wall time. ``energy``: the energy model's parameters as
+    :func:`gen.project.project` takes them (``energy_file`` and ``energy_figures``; ``None``:
+    the default file)."""
     start = time.perf_counter()
     try:
         params = chip(point)
         report = project(network, params.core, params.rows, params.columns,
-                         point.get("clock_mhz", DEFAULT_CLOCK_MHZ) * 1e6, energy_file=energy_file,
-                         mapping=point.get("mapping"))
+                         point.get("clock_mhz", DEFAULT_CLOCK_MHZ) * 1e6, mapping=point.get("mapping"),
+                         **(energy or {}))
     except Exception as error:      # every failure is the point's result, never the sweep's end
         return failure(error, time.perf_counter() - start)
     sram = report["sram_bytes_per_core"]

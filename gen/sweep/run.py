@@ -1,12 +1,14 @@
 """Running a sweep's points: one after another in this process, or in parallel on Ray.
 
-Both take the same jobs, ``(point, network)`` pairs, and call ``done(point, row)`` in this
-process as each point finishes (in the order they finish), so that the caller saves each
-row at once. Ray (:func:`run_on_ray`) is started locally with a worker per CPU, unless
-``RAY_ADDRESS`` names an existing cluster, which ``ray.init`` then joins; each distinct
-network is put in Ray's object store once and shared by its points. A task whose worker
-dies (the point's own failures are rows, see :func:`gen.sweep.point.evaluate`) is
-recorded as a failure with Ray's reason.
+Both take the same jobs, ``(point, network)`` pairs, and the energy model's parameters
+every point is priced with (:func:`gen.sweep.point.evaluate`'s ``energy``: the figures
+travel with the tasks, so a cluster's workers never read the file), and call ``done(point,
+row)`` in this process as each point finishes (in the order they finish), so that the
+caller saves each row at once. Ray (:func:`run_on_ray`) is started locally with a worker
+per CPU, unless ``RAY_ADDRESS`` names an existing cluster, which ``ray.init`` then joins;
+each distinct network is put in Ray's object store once and shared by its points. A task
+whose worker dies (the point's own failures are rows, see
+:func:`gen.sweep.point.evaluate`) is recorded as a failure with Ray's reason.
 """
 
 import logging
@@ -21,10 +23,10 @@ __all__ = ["run_serial", "run_on_ray"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_serial(jobs, done, energy_file=None):
+def run_serial(jobs, done, energy=None):
     """Evaluate each of ``jobs`` in turn."""
     for point, network in jobs:
-        done(point, evaluate(point, network, energy_file))
+        done(point, evaluate(point, network, energy))
 
 
 def _runtime_env():
@@ -36,7 +38,7 @@ def _runtime_env():
     return {"working_dir": str(ROOT), "excludes": ["build/", ".venv/", ".git/", "*.vcd", "*.fst"]}
 
 
-def run_on_ray(jobs, done, energy_file=None):
+def run_on_ray(jobs, done, energy=None):
     """Evaluate ``jobs`` as Ray tasks of one CPU each."""
     import ray
 
@@ -49,7 +51,7 @@ def run_on_ray(jobs, done, energy_file=None):
         for point, network in jobs:
             if id(network) not in networks:
                 networks[id(network)] = ray.put(network)
-            pending[task.remote(point, networks[id(network)], energy_file)] = point
+            pending[task.remote(point, networks[id(network)], energy)] = point
         while pending:
             finished, _ = ray.wait(list(pending), num_returns=1)
             for reference in finished:

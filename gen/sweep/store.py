@@ -1,10 +1,11 @@
 """The results of a sweep's points, one file each, so that a sweep interrupted and run again
 resumes from the points already done.
 
-Point ``p``'s row is ``<directory>/<point_key(p)>.json``, holding the point and its row,
-written whole (to a temporary file, then renamed) as soon as the point is done. A file that
-is missing, unreadable or holds another point is a point still to run. Remove the
-directory to run every point again.
+Point ``p``'s row is ``<directory>/<point_key(p)>.json``, holding the point, the energy
+figures it was priced with and its row, written whole (to a temporary file, then renamed)
+as soon as the point is done. A file that is missing, unreadable, holds another point or
+was priced with other energy figures is a point still to run. Remove the directory to run
+every point again.
 """
 
 import json
@@ -23,10 +24,13 @@ class Results:
     ----------
     directory : str or Path
         Where each point's file goes.
+    energy_figures : dict
+        The energy model's figures (:func:`gen.energy.load_figures`) the rows are priced with.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, energy_figures):
         self.directory = Path(directory)
+        self.energy_figures = energy_figures
 
     def _path(self, point):
         return self.directory / f"{point_key(point)}.json"
@@ -37,7 +41,8 @@ class Results:
             saved = json.loads(self._path(point).read_text())
         except (OSError, ValueError):
             return None
-        if not isinstance(saved, dict) or saved.get("point") != point:
+        if (not isinstance(saved, dict) or saved.get("point") != point
+                or saved.get("energy_figures") != self.energy_figures):
             return None
         return saved.get("row")
 
@@ -46,5 +51,6 @@ class Results:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(point)
         temporary = path.with_suffix(".part")
-        temporary.write_text(json.dumps({"point": point, "row": row}, allow_nan=False) + "\n")
+        temporary.write_text(json.dumps({"point": point, "energy_figures": self.energy_figures, "row": row},
+                                        allow_nan=False) + "\n")
         os.replace(temporary, path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gen import cli, extras, project
+from gen import cli, energy, extras, project
 from gen.area import AreaError, chip_area, load_figures
 from gen.sweep import main
 from gen.sweep import point as sweep_point
@@ -49,9 +49,9 @@ def ran(monkeypatch):
     """The points each run evaluates, in order (the serial runner's evaluate, wrapped)."""
     evaluated = []
 
-    def evaluate(point, network, energy_file=None):
+    def evaluate(point, network, energy=None):
         evaluated.append(point)
-        return sweep_point.evaluate(point, network, energy_file)
+        return sweep_point.evaluate(point, network, energy)
 
     monkeypatch.setattr(sweep_run, "evaluate", evaluate)
     return evaluated
@@ -129,6 +129,51 @@ def test_area_file_wrong(tmp_path, capsys):
     assert sweep(sweep_file(tmp_path, TINY), tmp_path / "out", "--serial", "--area", str(figures)) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"error: {figures}: figure sram_um2_per_bit must be finite and non-negative, not -0.1"]
+
+
+def test_energy_file_prices_every_point(tmp_path, ran):
+    path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
+    assert sweep(path, out, "--serial") == 0
+    default = rows(out)
+    doubled = tmp_path / "doubled.json"
+    figures = {name: 2 * value for name, value in energy.load_figures().items()}
+    doubled.write_text(json.dumps({"figures": figures}))
+    ran.clear()
+    assert sweep(path, out, "--serial", "--energy", str(doubled)) == 0
+    # Rows priced with other figures are not resumed: every point runs again.
+    assert len(ran) == 4
+    again = rows(out)
+    fitting = [(before, after) for before, after in zip(default, again, strict=True)
+               if after["fits"] == "True"]
+    assert len(fitting) == 2
+    for before, after in fitting:
+        assert float(after["energy_j_per_frame"]) == pytest.approx(2 * float(before["energy_j_per_frame"]),
+                                                                   rel=1e-3)
+        assert after["frames_per_s"] == before["frames_per_s"]
+    assert json.loads((out / "grid.json").read_text())["energy_parameters"] == "doubled.json"
+
+
+@pytest.mark.parametrize("figures, message", [
+    ({"mac_int8_pj": 0.05}, "figure mac_int4_pj is missing"),
+    ({**energy.load_figures(), "link_pj_per_bit": -1}, "figure link_pj_per_bit must be finite and "
+                                                       "non-negative, not -1"),
+])
+def test_energy_file_wrong(tmp_path, capsys, ran, figures, message):
+    path = tmp_path / "energy.json"
+    path.write_text(json.dumps({"figures": figures}))
+    assert sweep(sweep_file(tmp_path, TINY), tmp_path / "out", "--serial", "--energy", str(path)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: ENERGY {path}: {message}")
+    assert ran == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_energy_file_missing_wrong(tmp_path, capsys, ran):
+    path = tmp_path / "none.json"
+    assert sweep(sweep_file(tmp_path, TINY), tmp_path / "out", "--serial", "--energy", str(path)) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: ENERGY {path}: cannot be read (No such file or directory)"]
+    assert ran == []
 
 
 def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
@@ -244,10 +289,10 @@ def test_interrupted_sweep_resumes(tmp_path, capsys, monkeypatch, ran):
     path, out = sweep_file(tmp_path, TINY), tmp_path / "out"
     counting = sweep_run.evaluate
 
-    def interrupted(point, network, energy_file=None):
+    def interrupted(point, network, energy=None):
         if len(ran) == 2:
             raise KeyboardInterrupt
-        return counting(point, network, energy_file)
+        return counting(point, network, energy)
 
     monkeypatch.setattr(sweep_run, "evaluate", interrupted)
     assert sweep(path, out, "--serial") == 130

@@ -13,22 +13,27 @@ Amaranth's build system (the tools the environment names: ``YOSYS``, ``NEXTPNR_I
 ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``) in ``<out>/<board>/`` and writes
 ``<out>/<board>/report.json``: resources used and available, the achieved Fmax (the last
 ``Max frequency for clock`` line of nextpnr's log) and the target, and the peak MACs per
-cycle and per second at the achieved clock.
+cycle and per second at the achieved clock. A bad option, an unusable ``--out`` or a tool
+the build needs but cannot find is refused in one line (exit status 2) before any work.
 """
 
 import argparse
 import json
 import logging
+import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
+from gen.paths import check_output_directory
 from hdl.params import Precision, parse_cores
 
 from .boards import BOARDS, TOPS
 
-__all__ = ["lut_multipliers", "prepare", "build", "parse_utilisation", "parse_fmax", "report", "main"]
+__all__ = ["lut_multipliers", "prepare", "build", "parse_utilisation", "parse_fmax", "report", "check_tools",
+           "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +141,18 @@ def build(board_name, params, out_dir):
     return path
 
 
+def check_tools(board_name):
+    """Refuse a build whose tools cannot be found, naming the first missing one: each tool the
+    board's platform requires, found as Amaranth finds it (the program its environment
+    variable names, such as ``YOSYS``, else the tool's name on ``PATH``)."""
+    for tool in BOARDS[board_name].platform().required_tools:
+        variable = tool.upper().replace("-", "_")
+        program = os.environ.get(variable, tool)
+        if shutil.which(program) is None:
+            raise ValueError(f"BOARD {board_name} needs {tool}: set {variable} to it or put it on PATH "
+                             f"(make fpga uses the project's YoWASP tools), not {program!r}")
+
+
 def request(args):
     """``(board name, ChipParams)`` from parsed arguments; ``ValueError`` naming the bad value."""
     if args.board not in BOARDS:
@@ -166,6 +183,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         board_name, params = request(args)
+        check_output_directory("OUT", args.out)
+        check_tools(board_name)
     except (TypeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

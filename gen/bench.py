@@ -70,6 +70,7 @@ import numpy as np
 
 from gen.array import compile_array
 from gen.network import ConvAdd, fuse_adds
+from gen.paths import check_output_directory
 from gen.pipeline import compile_pipeline
 from gen.resnet import scaled_resnet50
 from gen.unfold import unfold_stem
@@ -390,6 +391,11 @@ def main(argv=None):
     parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only this part (repeatable; default: all)")
     args = parser.parse_args(argv)
+    try:
+        check_output_directory("OUT", args.out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("COCOTB_LOG_LEVEL", "WARNING")     # one line per case, not cocotb's report
     os.environ.setdefault("SEED", str(SEED))                 # the same traffic every time

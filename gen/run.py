@@ -25,7 +25,9 @@ difference makes the command exit 1.
 ``--output``: a ``.npy`` file, other than the input, where the int8 outputs go, N x the
 model's output shape (batch dimension dropped); it is checked before anything is compiled,
 written (atomically: a temporary file beside it, then renamed) only when every frame is
-bit-exact and as fast as predicted, and left untouched otherwise. Without them, the
+bit-exact and as fast as predicted, and left untouched otherwise: what the array computed
+then goes to ``<output stem>.mismatched.npy`` beside it (:func:`mismatched_path`; the
+same shape, written the same way) and the command exits 1. Without them, the
 committed digits test images run and the accuracy against their labels is printed.
 Printed: per layer its cycles (first start to last end over the array) and MAC utilisation
 (its MACs over those cycles times the peak of the cores it may use: every core, or its
@@ -53,7 +55,8 @@ from .pipeline import compile_pipeline
 from .tflite import ModelImportError, import_tflite
 from .unfold import unfold_stem
 
-__all__ = ["MODELS", "DIGITS", "MAPPINGS", "RunError", "check_output", "load_frames", "save_outputs",
+__all__ = ["MODELS", "DIGITS", "MAPPINGS", "RunError", "mismatched_path", "check_output", "load_frames",
+           "save_outputs",
            "compile_for", "layer_report", "choose_mapping", "main"]
 
 #: The committed models and data.
@@ -72,11 +75,21 @@ class RunError(ValueError):
     """A request ``make run`` refuses, in one line naming the value and the limit."""
 
 
+def mismatched_path(path):
+    """Where a run whose outputs differ writes them instead of ``OUTPUT`` (``path``):
+    ``<stem>.mismatched.npy`` beside it."""
+    return path.with_name(f"{path.stem}.mismatched.npy")
+
+
 def check_output(path, input_path):
     """Refuse an ``OUTPUT`` path that could not be written, before any work is done: it must
-    end in ``.npy``, differ from ``INPUT`` and lie in (or below) a writable directory."""
+    end in ``.npy``, differ from ``INPUT`` (and so must its :func:`mismatched_path`) and lie
+    in (or below) a writable directory."""
     if input_path is not None and path.resolve() == input_path.resolve():
         raise RunError(f"OUTPUT must differ from INPUT, not {str(path)!r}")
+    if input_path is not None and mismatched_path(path).resolve() == input_path.resolve():
+        raise RunError(f"OUTPUT must differ from INPUT also as {mismatched_path(path).name} (where "
+                       f"outputs that differ go), not {str(path)!r}")
     try:
         check_output_file("OUTPUT", path, ".npy")
     except ValueError as error:
@@ -269,20 +282,23 @@ def main(argv=None):
     except (RunError, ModelImportError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.output is not None and not errors:
+    # Outputs that differ are kept, but never under OUTPUT's name.
+    written = None if args.output is None else args.output if not errors else mismatched_path(args.output)
+    if written is not None:
         try:
-            save_outputs(args.output, outputs)
+            save_outputs(written, outputs)
         except OSError as error:
-            print(f"error: OUTPUT {args.output}: cannot be written ({error.strerror})", file=sys.stderr)
+            print(f"error: OUTPUT {written}: cannot be written ({error.strerror})", file=sys.stderr)
             return 2
-        print(f"wrote {args.output}: {' x '.join(map(str, outputs.shape))} int8")
+        print(f"wrote {written}: {' x '.join(map(str, outputs.shape))} int8")
     if labels is not None:
         correct = int(np.sum(outputs.reshape(len(outputs), -1).argmax(axis=1) == labels[:len(outputs)]))
         print(f"accuracy: {correct}/{len(outputs)} = {correct / len(outputs):.2%}")
     for line in errors[:20]:
         print(f"error: {line}", file=sys.stderr)
     if errors:
-        unwritten = f"; OUTPUT {args.output} not written" if args.output is not None else ""
+        unwritten = (f"; OUTPUT {args.output} not written, the outputs that differ are in {written}"
+                     if written is not None else "")
         print(f"error: {len(errors)} differences from the golden model or the prediction{unwritten}",
               file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ progress.
 
 A bad request exits with status 2 and one line ``error: ...`` naming the value and the
 limit; the limits are in ``hdl.params`` (``MAX_CORE_ROWS``, ``MAX_MAC_LANES``,
-``MAX_SRAM_BYTES``, ...).
+``MAX_SRAM_BYTES``, ``MAX_ACTIVATION_BANKS``, ...).
 """
 
 import argparse
@@ -38,7 +38,16 @@ from pathlib import Path
 
 from amaranth.hdl import Const, Shape, Value
 
-from hdl.params import MAX_SRAM_BYTES, PRESETS, ChipParams, CoreParams, MacParams, Precision, parse_cores
+from hdl.params import (
+    MAX_ACTIVATION_BANKS,
+    MAX_SRAM_BYTES,
+    PRESETS,
+    ChipParams,
+    CoreParams,
+    MacParams,
+    Precision,
+    parse_cores,
+)
 
 from .paths import check_output_directory
 
@@ -217,6 +226,9 @@ def request(args):
              "weight_kb": preset.weight_sram.size_bytes // 1024,
              "activation_banks": preset.activation_banks, "settings_depth": preset.settings_depth,
              "program_depth": preset.program_depth, "buffer_depth": ChipParams.buffer_depth, **given}
+    if sizes["activation_banks"] > MAX_ACTIVATION_BANKS:
+        raise ValueError(f"ACTIVATION_BANKS must be at most {MAX_ACTIVATION_BANKS}, "
+                         f"not {sizes['activation_banks']!r}")
     mac = MacParams(sizes["lanes"], sizes["columns"])
     core = CoreParams(
         mac, activation_banks=sizes["activation_banks"],

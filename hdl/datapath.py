@@ -61,13 +61,17 @@ def settings_entry_layout(columns):
     })
 
 
-def unpack_values(word, offset, precision, count):
+def unpack_values(m, word, offset, precision, count, name):
     """The ``count`` values at ``precision`` starting at byte ``offset`` of ``word``, sign-extended to 8 bits.
 
     Value ``i`` is byte ``i`` (int8), nibble ``i`` (int4) or bit pair ``i`` (int2) from
-    the offset on, as :func:`sim.golden.simd.pack_lanes` packs them.
+    the offset on, as :func:`sim.golden.simd.pack_lanes` packs them. The word is shifted
+    once, into the signal ``name`` of ``m``: a shift expression sliced for each value is
+    lowered once per slice, ``3 * count`` shifters as wide as the word (at NorthPole's
+    size most of the tile's combinational edges, which elaboration checks one by one).
     """
-    shifted = word >> (offset * LANE_WIDTH)
+    shifted = Signal(len(word), name=name)
+    m.d.comb += shifted.eq(word >> (offset * LANE_WIDTH))
     values = []
     for index in range(count):
         by_precision = {p: shifted[index * p.bits:(index + 1) * p.bits].as_signed() for p in Precision}
@@ -196,6 +200,10 @@ class Datapath(wiring.Component):
             mac.payload.last.eq(element.last),
         ]
         fused_input = self._add_residual(m, vector)
+        a_values, b_values = (
+            Cat(unpack_values(m, words[f"{operand}_word"], offset, instruction.precision, columns,
+                              f"{operand}_unpacked"))
+            for operand, offset in (("a", a_offset), ("b", b_offset)))
         with m.If(self._fused()):
             m.d.comb += fused_input
         with m.Else():
@@ -203,10 +211,8 @@ class Datapath(wiring.Component):
                 vector.valid.eq(element.valid & ~multiplies),
                 vector.payload.first.eq(element.first),
                 vector.payload.last.eq(element.last),
-                vector.payload.a.eq(Cat(unpack_values(words["a_word"], a_offset, instruction.precision,
-                                                      columns))),
-                vector.payload.b.eq(Cat(unpack_values(words["b_word"], b_offset, instruction.precision,
-                                                      columns))),
+                vector.payload.a.eq(a_values),
+                vector.payload.b.eq(b_values),
             ]
         with m.Switch(instruction.opcode):
             with m.Case(Opcode.ADD, Opcode.MACADD):
@@ -233,9 +239,10 @@ class Datapath(wiring.Component):
             vector.valid.eq(conv.valid),
             vector.payload.first.eq(1),
             vector.payload.last.eq(1),
-            vector.payload.a.eq(Cat(unpack_values(conv.payload.as_value(), 0, instruction.out_precision,
-                                                  columns))),
-            vector.payload.b.eq(Cat(unpack_values(residual, offset, instruction.out_precision, columns))),
+            vector.payload.a.eq(Cat(unpack_values(m, conv.payload.as_value(), 0, instruction.out_precision,
+                                                  columns, "conv_unpacked"))),
+            vector.payload.b.eq(Cat(unpack_values(m, residual, offset, instruction.out_precision, columns,
+                                                  "residual_unpacked"))),
         ]
 
     def _requantize(self, m):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
-           "MAX_MAC_LANES",
+           "MAX_MAC_LANES", "MAX_ACTIVATION_BANKS",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -94,6 +94,10 @@ MAX_CORE_ROWS = 32
 MAX_CORE_COLUMNS = 32
 #: Most 8-bit lanes (and so MAC columns) of a MAC array (NorthPole's core has 64 x 32).
 MAX_MAC_LANES = 128
+#: Most banks of a core's activation SRAM (NorthPole's core has 4). The read multiplexers and
+#: the collision check are trees over the banks and requests, but their Verilog still grows
+#: with the banks: a 1x1 array with 512 banks takes about 20 s of CPU to elaborate.
+MAX_ACTIVATION_BANKS = 512
 #: Largest activation or weight SRAM of a core, in bytes (16 MB: 24-bit byte addresses in
 #: the instructions' address streams; NorthPole's core has 768 KB of SRAM in all).
 MAX_SRAM_BYTES = 1 << 24
@@ -217,7 +221,8 @@ class CoreParams:
         The MAC array; ``columns <= lanes``, so that one output tile of ``columns``
         values fits in one ``lanes``-byte word at every precision.
     activation_banks : int
-        Power of two, at least 2 (a residual add reads two operands a cycle).
+        Power of two, at least 2 (a residual add reads two operands a cycle), at most
+        ``MAX_ACTIVATION_BANKS``.
     activation_depth, weight_depth : int
         Words per bank, powers of two of at least 2; each SRAM holds at most
         ``MAX_SRAM_BYTES``.
@@ -245,6 +250,9 @@ class CoreParams:
             if not _is_power_of_two(value) or value < minimum:
                 raise ValueError(f"core {name} must be a power of two of at least {minimum}, "
                                  f"not {value!r}")
+        if self.activation_banks > MAX_ACTIVATION_BANKS:
+            raise ValueError(f"core activation_banks must be at most {MAX_ACTIVATION_BANKS}, "
+                             f"not {self.activation_banks!r}")
         for name in ("settings_depth", "program_depth"):
             if getattr(self, name) > MAX_TABLE_DEPTH:
                 raise ValueError(f"core {name} must be at most {MAX_TABLE_DEPTH}, "

@@ -11,9 +11,10 @@ Environment variables:
 ``SIM``
     ``icarus`` (default) or ``verilator``.
 ``WAVES``
-    ``1`` to dump waveforms (Icarus: ``<toplevel>.fst`` in the test's directory; Verilator:
-    ``dump.vcd``). The design is Verilog-2005 for Icarus (``-g2005``, see :func:`_build_args`),
-    so its waveform dump is too (:func:`_icarus_runner`), not cocotb's SystemVerilog one.
+    ``1`` to dump waveforms (:func:`waves_path`: Icarus ``<toplevel>.fst``, Verilator
+    ``dump.vcd``, in the test's directory); a failing run names the file. The design is
+    Verilog-2005 for Icarus (``-g2005``, see :func:`_build_args`), so its waveform dump is too
+    (:func:`_icarus_runner`), not cocotb's SystemVerilog one.
 ``SEED``
     Seed for randomized testbenches; without it each run picks one and prints it.
 
@@ -35,8 +36,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_name", "run_directory",
-           "elaborated", "run_cocotb", "run_job",
-           "testbench_params"]
+           "waves_path", "elaborated", "run_cocotb", "run_job", "testbench_params"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_ROOT = ROOT / "build" / "tests"
@@ -91,6 +91,11 @@ def elaborated(component, params, toplevel):
 def run_directory(test_name, sim):
     """The directory a run of ``test_name`` on ``sim`` writes its results (and waveforms) to."""
     return _build_dir(f"{run_name(test_name)}-{sim}")
+
+
+def waves_path(test_name, sim, toplevel):
+    """The waveform file a run of ``test_name`` on ``sim`` dumps with ``WAVES=1``."""
+    return run_directory(test_name, sim) / (f"{toplevel}.fst" if sim == "icarus" else "dump.vcd")
 
 
 def _build_args(sim, hierarchical=()):
@@ -192,8 +197,8 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     hierarchical : tuple of str
         Modules of ``design`` that Verilator compiles once each as hierarchical blocks.
 
-    Raises ``SystemExit`` under pytest (cocotb's convention) or ``AssertionError``
-    otherwise when a cocotb test fails.
+    Raises ``AssertionError`` when a cocotb test fails (or the simulator does), naming the
+    seed, the results and, with ``WAVES=1``, the waveform file.
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -228,17 +233,24 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
         source.write_text(verilog)
         _build(runner, sim, source, toplevel=toplevel, build_dir=build_dir, waves=waves,
                hierarchical=hierarchical)
-    results = runner.test(
-        hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=f"sim.tb.{test_module}",
-        testcase=testcase,
-        build_dir=build_dir, test_dir=test_dir, waves=waves, seed=seed,
-        plusargs=[f"+dumpfile_path={test_dir / toplevel}.fst"] if waves and sim == "icarus" else [],
-        extra_env={"TB_PARAMS": json.dumps({**(params or {}), "seed": seed}),
-                   "PYTHONPATH": str(ROOT)})
+    waves_file = f"; waveforms in {waves_path(test_name, sim, toplevel)}" if waves else ""
+    try:
+        # Under pytest, cocotb exits (SystemExit) when a test fails.
+        results = runner.test(
+            hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=f"sim.tb.{test_module}",
+            testcase=testcase,
+            build_dir=build_dir, test_dir=test_dir, waves=waves, seed=seed,
+            plusargs=[f"+dumpfile_path={waves_path(test_name, sim, toplevel)}"] if waves and sim == "icarus"
+            else [],
+            extra_env={"TB_PARAMS": json.dumps({**(params or {}), "seed": seed}),
+                       "PYTHONPATH": str(ROOT)})
+    except SystemExit as exit:
+        raise AssertionError(f"cocotb tests failed (exit status {exit.code}, seed {seed}); results in "
+                             f"{test_dir}{waves_file}") from None
     tests, failed = get_results(results)
     if tests == 0 or failed:
         raise AssertionError(f"{failed} of {tests} cocotb tests failed (seed {seed}); "
-                             f"results in {results}")
+                             f"results in {results}{waves_file}")
 
 
 def run_job(design, *, toplevel, test_module, test_name, sim, job=None, params=None,

@@ -49,6 +49,27 @@ def test_build_arguments_wrong(argv, message, capsys):
     assert re.match(message, capsys.readouterr().err.strip())
 
 
+def test_build_out_wrong(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["--board", "ulx3s", "--out", str(tmp_path / "file")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: OUT must name a directory, not the file {str(tmp_path / 'file')!r}"]
+
+
+@pytest.mark.parametrize("tool, variable", [("yosys", "YOSYS"), ("openFPGALoader", "OPENFPGALOADER")])
+def test_build_tool_missing_wrong(tool, variable, tmp_path, capsys, monkeypatch):
+    """A tool the build needs but cannot find is refused before elaboration, naming its
+    variable: each tool the platform requires is checked, the ULX3S's programmer too."""
+    for name in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK", "OPENFPGALOADER"):
+        monkeypatch.setenv(name, "true")
+    monkeypatch.setenv(variable, str(tmp_path / "no-tool"))
+    assert main(["--board", "ulx3s", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: BOARD ulx3s needs {tool}: set {variable} to it or put it on PATH (make fpga uses the "
+        f"project's YoWASP tools), not {str(tmp_path / 'no-tool')!r}"]
+    assert not (tmp_path / "out").exists()
+
+
 def test_pll_settings():
     assert ice40_pll_settings(12e6, 24e6) == (0, 63, 5, 24e6)
     assert ecp5_pll_settings(25e6, 50e6)[3] == 50e6

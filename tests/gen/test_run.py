@@ -110,6 +110,12 @@ def test_output_wrong(tmp_path, capsys):
                                                  f"the file {str(tmp_path / 'file')!r}")]:
         (tmp_path / "dir.npy").mkdir(exist_ok=True)
         assert _refusal(capsys, ["--input", str(frames), "--output", output]) == message
+    # A run that differs writes beside OUTPUT: never over the input frames either.
+    kept = frames.rename(tmp_path / "out.mismatched.npy")
+    output = tmp_path / "out.npy"
+    assert _refusal(capsys, ["--input", str(kept), "--output", str(output)]) == \
+        f"error: OUTPUT must differ from INPUT also as {kept.name} (where outputs that differ go), " \
+        f"not {str(output)!r}"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
@@ -136,15 +142,18 @@ def test_input_wrong(tmp_path, capsys):
     assert not (tmp_path / "out.npy").exists()
 
 
-def test_differences_leave_output_unwritten(tmp_path, capsys, monkeypatch):
+def test_differences_written_apart_from_output(tmp_path, capsys, monkeypatch):
     frames, output = _frames(tmp_path), tmp_path / "out.npy"
-    monkeypatch.setattr(run, "run", lambda *args: (np.zeros((2, 10), np.int8),
-                                                   ["frame 1 output[0, 3]: expected 5, got 6"]))
+    got = np.arange(20, dtype=np.int8).reshape(2, 10)
+    monkeypatch.setattr(run, "run", lambda *args: (got, ["frame 1 output[0, 3]: expected 5, got 6"]))
     assert run.main(["--input", str(frames), "--output", str(output)]) == 1
+    mismatched = tmp_path / "out.mismatched.npy"
     assert capsys.readouterr().err.splitlines() == [
         "error: frame 1 output[0, 3]: expected 5, got 6",
-        f"error: 1 differences from the golden model or the prediction; OUTPUT {output} not written"]
-    assert list(tmp_path.iterdir()) == [frames]
+        f"error: 1 differences from the golden model or the prediction; OUTPUT {output} not written, "
+        f"the outputs that differ are in {mismatched}"]
+    assert sorted(tmp_path.iterdir()) == sorted([frames, mismatched])
+    assert np.array_equal(np.load(mismatched), got)
 
 
 def test_save_outputs_atomic(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 from gen.verilog import TILE, TOP, chip_verilog
 from hdl.params import (
     DEFAULT_CORE,
+    MAX_ACTIVATION_BANKS,
     MAX_MAC_LANES,
     MAX_SRAM_BYTES,
     MAX_TABLE_DEPTH,
@@ -64,10 +65,14 @@ DEFAULT_ACTIVATION_BYTES = DEFAULT_CORE.activation_sram.size_bytes
      f"{NORTHPOLE_CORE.mac.columns} banks of {NORTHPOLE_CORE.word_bytes} bytes), "
      f"not {NORTHPOLE_WEIGHT_ROW // 1024}"),
     # Too many banks for the preset's SRAM: the option given is blamed, not the size left out.
-    (["--activation-banks", "4096"],
-     f"ACTIVATION_BANKS must be at most {DEFAULT_ACTIVATION_BYTES // (2 * DEFAULT_CORE.word_bytes)} "
+    (["--activation-banks", "512", "--lanes", "128"],
+     f"ACTIVATION_BANKS must be at most {DEFAULT_ACTIVATION_BYTES // (2 * 128)} "
      f"(ACTIVATION_KB {DEFAULT_ACTIVATION_BYTES // 1024} must hold 2 words of "
-     f"{DEFAULT_CORE.word_bytes} bytes in each of 4096 banks), not 4096"),
+     f"128 bytes in each of 512 banks), not 512"),
+    # More banks than any SRAM may have, however large.
+    (["--activation-banks", str(2 * MAX_ACTIVATION_BANKS), "--activation-kb", str(MAX_SRAM_BYTES // 1024)],
+     f"ACTIVATION_BANKS must be at most {MAX_ACTIVATION_BANKS}, not {2 * MAX_ACTIVATION_BANKS}"),
+    (["--activation-banks", "4096"], f"ACTIVATION_BANKS must be at most {MAX_ACTIVATION_BANKS}, not 4096"),
     (["--program-depth", "1"], "core program_depth must be a power of two of at least 2, not 1"),
     (["--settings-depth", str(2 * MAX_TABLE_DEPTH)],
      f"core settings_depth must be at most {MAX_TABLE_DEPTH}, not {2 * MAX_TABLE_DEPTH}"),

@@ -3,6 +3,7 @@
 import pytest
 
 from hdl.params import (
+    MAX_ACTIVATION_BANKS,
     MAX_BUFFER_DEPTH,
     MAX_MAC_LANES,
     MAX_SRAM_BYTES,
@@ -47,6 +48,8 @@ def test_mac_params_wrong(kwargs, error, message):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
+    ({"activation_banks": 2 * MAX_ACTIVATION_BANKS, "activation_depth": 2}, ValueError,
+     rf"^core activation_banks must be at most {MAX_ACTIVATION_BANKS}, not {2 * MAX_ACTIVATION_BANKS}$"),
     ({"settings_depth": 2 * MAX_TABLE_DEPTH}, ValueError,
      rf"^core settings_depth must be at most {MAX_TABLE_DEPTH}, not {2 * MAX_TABLE_DEPTH}$"),
     ({"program_depth": 2 * MAX_TABLE_DEPTH}, ValueError,

@@ -1,17 +1,21 @@
-"""``sim.tb.runner``: ``WAVES=1`` on Icarus writes a waveform into the test's directory, and
-every pytest test's directory and job files are its own.
+"""``sim.tb.runner``: ``WAVES=1`` on Icarus writes a waveform into the test's directory (and a
+failing run on either simulator names its waveform file), and every pytest test's directory
+and job files are its own.
 
 The design is built as Verilog-2005 (``-g2005``), so the waveform dump module must be too:
 cocotb's own uses a SystemVerilog ``string`` and failed every test.
 """
 
+import re
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 from hdl.mac import MacArray
 from hdl.params import MacParams
-from sim.tb.runner import run_cocotb, run_directory, run_name
+from sim.tb.runner import run_cocotb, run_directory, run_name, waves_path
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed")
@@ -23,6 +27,27 @@ def test_waves_on_icarus(monkeypatch):
                params={"lanes": 4, "columns": 4, "latency": dut.LATENCY})
     waves = run_directory("waves-mac-4x4", "icarus") / "mac_array.fst"
     assert waves.stat().st_size > 0
+
+
+def _installed(tool):
+    return shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_failure_names_its_waveforms(monkeypatch, sim):
+    """A testbench that fails (told the wrong latency) on either simulator: the error names the
+    waveform file, which holds the failed run."""
+    if not _installed({"icarus": "iverilog", "verilator": "verilator"}[sim]):
+        pytest.skip(f"{sim} is not installed")
+    monkeypatch.setenv("WAVES", "1")
+    dut = MacArray(MacParams(4, 4))
+    name = "waves-failing-mac-4x4"
+    path = waves_path(name, sim, "mac_array")
+    with pytest.raises(AssertionError, match=rf"; waveforms in {re.escape(str(path))}$"):
+        run_cocotb(dut, toplevel="mac_array", test_module="mac",
+                   testcase="random_mixed_precision_back_to_back", test_name=name, sim=sim,
+                   params={"lanes": 4, "columns": 4, "latency": dut.LATENCY + 1})
+    assert path.stat().st_size > 0
 
 
 def test_run_names_are_unique_per_test(monkeypatch):

@@ -94,7 +94,7 @@ from sim.cycle import instruction_cycles, write_cycles
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
-__all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "snake", "xy_tree"]
+__all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "snake", "bands", "xy_tree"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
@@ -143,7 +143,8 @@ class Part:
 class Stage:
     """One stage of a layer pipeline: consecutive ``layers`` (names) computed by the cores
     at ``places`` ((x, y), disjoint from every other stage's), on the frame the previous
-    stage computed in the previous run."""
+    stage computed in the previous run. The stage's layers are split over its cores in the
+    order ``places`` gives them (as the whole array's are along the snake)."""
     layers: tuple
     places: tuple
 
@@ -153,7 +154,7 @@ def snake(rows, columns):
     return [(x if y % 2 == 0 else columns - 1 - x, y) for y in range(rows) for x in range(columns)]
 
 
-def _bands(total, parts):
+def bands(total, parts):
     """``parts`` contiguous, near-equal ``[first, last)`` ranges covering ``range(total)``."""
     return [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
 
@@ -351,6 +352,7 @@ class _ArrayCompiler:
                 self.consumers[source].append(layer)
         self.stages = tuple(stages)
         self.groups, self.piped = self._check_stages()
+        self.reserves = self._reserves()
 
     def _check_stages(self):
         """``({layer: core indices of its group}, {tensor a stage leaves for the next})``:
@@ -360,8 +362,6 @@ class _ArrayCompiler:
         everyone = list(range(len(self.places)))
         if not self.stages:
             return {layer.name: everyone for layer in self.network.layers}, set()
-        if self.input_parts is not None:
-            raise CompileError("a pipeline's input is written by the host, not left by an earlier program")
         order = [name for stage in self.stages for name in stage.layers]
         if order != [layer.name for layer in self.network.layers]:
             raise CompileError(f"the stages must take the network's layers in order, each once, "
@@ -377,9 +377,14 @@ class _ArrayCompiler:
                 if place in taken:
                     raise CompileError(f"core {place} is given to two stages")
                 taken.add(place)
-            indices = sorted(self.index[place] for place in stage.places)
+            indices = [self.index[place] for place in stage.places]
             for name in stage.layers:
                 groups[name], stage_of[name] = indices, number
+        first = self.stages[0].places
+        for index in self.input_parts or {}:
+            if self.places[index] not in first:
+                raise CompileError(f"core {self.places[index]} is given a part of the input, which only "
+                                   f"stage 0's cores read")
         piped = set()
         for layer in self.network.layers:
             for source in layer.sources:
@@ -432,9 +437,10 @@ class _ArrayCompiler:
             raise CompileError(f"input parts leave row {row}, word {word} of the input on no core")
         return parts
 
-    def _options(self, layer, owners):
+    def _options(self, layer, owners, fits):
         """``{Split: {core index: Part}}``: each way of splitting ``layer``, spread over the
-        cores as the module describes; of the grids, the one of least estimated cycles."""
+        cores as the module describes; of the grids, the one of least estimated cycles
+        among those that ``fits`` (a predicate on parts), if any does."""
         height, _, channels = self.specs[layer.name].shape
         group = self.groups[layer.name]
         cores = len(group)
@@ -442,8 +448,8 @@ class _ArrayCompiler:
 
         def spread(row_bands, slices):
             return {group[band * cores // row_bands + slice]: Part(rows, word_band)
-                    for band, rows in enumerate(_bands(height, row_bands))
-                    for slice, word_band in enumerate(_bands(words, slices))}
+                    for band, rows in enumerate(bands(height, row_bands))
+                    for slice, word_band in enumerate(bands(words, slices))}
 
         options = {}
         if isinstance(layer, (Conv2d, ConvAdd, MaxPool2d, Add)):
@@ -455,7 +461,8 @@ class _ArrayCompiler:
                     grids.append(spread(min(height, cores // slices), slices))
                 slices *= 2
             if grids:
-                options[Split.GRID] = min(grids, key=lambda parts: self._estimate(layer, parts, owners))
+                options[Split.GRID] = min([parts for parts in grids if fits(parts)] or grids,
+                                          key=lambda parts: self._estimate(layer, parts, owners))
         options[Split.CHANNELS] = spread(1, min(cores, words))
         return options
 
@@ -478,13 +485,27 @@ class _ArrayCompiler:
         for offset in range(1, len(group)):
             yield {group[(position[index] + offset) % len(group)]: part for index, part in parts.items()}
 
+    def _reserves(self):
+        """By layer name: the weight bytes each core of its group keeps free for the group's
+        later layers, their weights spread evenly over the group (no split needs less), so
+        that an early layer's split cannot take the room a later one needs."""
+        reserves, later = {}, {}
+        for layer in reversed(self.network.layers):
+            group = tuple(self.groups[layer.name])
+            reserves[layer.name] = later.get(group, 0)
+            whole, _ = self._footprint(layer, Part((0, 1), (0, self._words(layer.name))))
+            later[group] = later.get(group, 0) + -(-whole // len(group))
+        return reserves
+
     def _fits(self, layer, parts, used, held):
-        """Whether ``parts`` of ``layer`` fit every core's weight SRAM and settings table
-        next to ``used`` (by core index: the weight bytes and settings entries so far), and
-        its activation SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the
-        buffers so far, see :meth:`_held`)."""
+        """Whether ``parts`` of ``layer`` fit every core's weight SRAM (with the room the
+        group's later layers need, :meth:`_reserves`) and settings table next to ``used``
+        (by core index: the weight bytes and settings entries so far), and its activation
+        SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the buffers so far, see
+        :meth:`_held`)."""
         for index, part in parts.items():
             weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
+            weights += self.reserves[layer.name]
             if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
                 return False
             if self._activation_bytes(self._held(layer, index, part, held.get(index, {}))) \
@@ -582,7 +603,7 @@ class _ArrayCompiler:
         for index, part in (self.input_parts or {}).items():
             held[index] = {"input": part.rows}
         for layer in self.network.layers:
-            options = self._options(layer, owners)
+            options = self._options(layer, owners, lambda parts: self._fits(layer, parts, used, held))
             forced = self.splits.get(layer.name)
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
@@ -1146,7 +1167,8 @@ def compile_array(network, params, rows, columns, splits=None, input_parts=None,
     read first, so that its words travel while it computes the rest (``_bands``), when
     that schedule is the shorter of the two (the programs are compiled both ways). ``stages``
     (:class:`Stage` s) makes the programs a layer pipeline (see the module's description;
-    :mod:`gen.pipeline` chooses them). Raises
+    :mod:`gen.pipeline` chooses them); its ``input_parts``, on stage 0's cores, say where the
+    host writes each frame's parts, and their owners send on what the others need. Raises
     :class:`gen.compiler.CompileError` naming the value and the limit when something does
     not fit.
     """

@@ -15,15 +15,20 @@ The work of a layer is estimated as the cycles one core would take for it
 into as many stages as there are cores, least work in the heaviest; the cores are then
 handed out one at a time to the stage of most work per core, each stage first getting
 enough cores to hold its weights and never more than its layers can be split over.
+
+The host writes each row of a frame once, to one core of the first stage (the rows in
+near-equal bands over its cores, :func:`input_parts`); the cores send each other the rows
+their windows reach into (an unfolded stem's row groups overlap by ``taps - 1`` rows),
+instead of the host's writing those rows twice.
 """
 
 import numpy as np
 
-from .array import Stage, compile_array, snake
+from .array import Part, Stage, bands, compile_array, snake
 from .compiler import CompileError
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, convolution, segments
 
-__all__ = ["layer_cycles", "weight_bytes", "plan_stages", "compile_pipeline"]
+__all__ = ["layer_cycles", "weight_bytes", "plan_stages", "input_parts", "compile_pipeline"]
 
 
 def _words(network, params, name):
@@ -129,8 +134,19 @@ def plan_stages(network, params, rows, columns):
     return result
 
 
+def input_parts(network, params, stage):
+    """``{(x, y): Part}``: the input's rows in near-equal bands over the cores of ``stage``
+    (the first), each with all its words, in the stage's core order."""
+    height, _, channels = network.input.shape
+    words = -(-channels // (params.word_bytes * network.precision.values_per_lane))
+    return {place: Part(rows, (0, words))
+            for place, rows in zip(stage.places, bands(height, min(height, len(stage.places))))}
+
+
 def compile_pipeline(network, params, rows, columns, **options):
     """``network`` compiled as a layer pipeline (:func:`plan_stages`) for a ``rows x columns``
-    array of ``params`` cores; ``options`` go to :func:`gen.array.compile_array`."""
-    return compile_array(network, params, rows, columns, stages=plan_stages(network, params, rows, columns),
-                         **options)
+    array of ``params`` cores, the host writing each input row once (:func:`input_parts`);
+    ``options`` go to :func:`gen.array.compile_array`."""
+    stages = plan_stages(network, params, rows, columns)
+    return compile_array(network, params, rows, columns, stages=stages,
+                         input_parts=input_parts(network, params, stages[0]), **options)

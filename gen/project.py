@@ -288,9 +288,10 @@ def _program_entry(compiled, names, params, seconds, load, columns, first):
 
 
 def _input_places(compiled):
-    """``(x, y)`` of each word the host writes of a frame."""
-    return [place for place, core in compiled.cores.items() if "input" in core.buffers
-            for _ in core.output_addresses("input")]
+    """``(x, y)`` of each word the host writes of a frame (the words of any frame: where
+    they go does not depend on its values)."""
+    frame = np.zeros(compiled.network.frame.shape, np.int64)
+    return [(x, y) for x, y, _, _ in compiled.input_writes(frame)]
 
 
 def _compiled(names, compile):

@@ -128,8 +128,11 @@ def test_stem_unfolded_by_default():
     assert [layer["unfolded"] for layer in unfolded["layers"]] == [True]
     assert [layer["unfolded"] for layer in folded["layers"]] == [False]
     assert unfolded["frame_words"] == folded["frame_words"] == 32 * 32
-    assert unfolded["host_input_words_per_frame"] == 16 * 16 * 19, f"SEED={seed}"
-    assert unfolded["compute_cycles_per_frame"] < folded["compute_cycles_per_frame"] / 2, f"SEED={seed}"
+    # Row groups: 16 + 3 groups of 16 pixels, two rows of a 7 x 3 window each, 6 words of
+    # 8 lanes; each written once (16 x 16 windows of 19 words would be 4,864).
+    assert unfolded["host_input_words_per_frame"] == (16 + 3) * 16 * 6, f"SEED={seed}"
+    # The stem reads 4 taps of 6 words a pixel instead of 49 words: about half the cycles.
+    assert unfolded["compute_cycles_per_frame"] < folded["compute_cycles_per_frame"] * 0.6, f"SEED={seed}"
 
 
 def _programs(network, params, rows, columns):

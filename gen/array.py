@@ -487,14 +487,16 @@ class _ArrayCompiler:
 
     def _reserves(self):
         """By layer name: the weight bytes each core of its group keeps free for the group's
-        later layers, their weights spread evenly over the group (no split needs less), so
-        that an early layer's split cannot take the room a later one needs."""
+        later layers, each one's weights spread evenly over as many of the group's cores as
+        it has output words (no split needs less), so that an early layer's split cannot
+        take the room a later one needs."""
         reserves, later = {}, {}
         for layer in reversed(self.network.layers):
             group = tuple(self.groups[layer.name])
             reserves[layer.name] = later.get(group, 0)
-            whole, _ = self._footprint(layer, Part((0, 1), (0, self._words(layer.name))))
-            later[group] = later.get(group, 0) + -(-whole // len(group))
+            words = self._words(layer.name)
+            whole, _ = self._footprint(layer, Part((0, 1), (0, words)))
+            later[group] = later.get(group, 0) + -(-whole // min(len(group), words))
         return reserves
 
     def _fits(self, layer, parts, used, held):

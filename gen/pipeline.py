@@ -28,7 +28,8 @@ from .array import Part, Stage, bands, compile_array, snake
 from .compiler import CompileError
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, convolution, segments
 
-__all__ = ["layer_cycles", "weight_bytes", "plan_stages", "input_parts", "compile_pipeline"]
+__all__ = ["LAYOUTS", "layer_cycles", "weight_bytes", "slots", "plan_stages", "input_parts",
+           "compile_pipeline"]
 
 
 def _words(network, params, name):
@@ -101,35 +102,80 @@ def _merge(works, count):
     return groups[::-1]
 
 
-def plan_stages(network, params, rows, columns):
+def _cores_for_weights(network, params, names, weights):
+    """The fewest cores whose weight SRAMs hold the weights of layers ``names``, each layer's
+    spread over at most as many cores as it has output words (a split's finest slice); one
+    more than the most words when no count does."""
+    capacity = params.weight_sram.size_bytes
+    finest = max(_words(network, params, name) for name in names)
+    for count in range(1, finest + 1):
+        if sum(-(-weights[name] // min(count, _words(network, params, name))) for name in names) <= capacity:
+            return count
+    return finest + 1
+
+
+#: How :func:`plan_stages` lays the stages out on the mesh (see :func:`slots`).
+LAYOUTS = ("columns", "snake")
+
+
+def slots(rows, columns, layout):
+    """The mesh cut into the slots :func:`plan_stages` hands out, in the order stages take
+    them, each a list of core coordinates ``(x, y)``.
+
+    ``"snake"``: one core a slot, along :func:`gen.array.snake`; consecutive stages meet at
+    one or two links. ``"columns"``: a path of half-rows, down the west half of the mesh
+    (rows ``0 .. rows - 2``), across the whole last row, and up the east half, so that
+    consecutive stages sit one above the other and a stage's output goes down (or up)
+    ``columns / 2`` links at once rather than along a row; a stage's cores are taken
+    column by column (:func:`plan_stages`), so that the rows a core computes sit above the
+    next stage's cores that read them. Arrays of fewer than two rows or columns are laid
+    out as the snake.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    if layout == "snake" or rows < 2 or columns < 2:
+        return [[place] for place in snake(rows, columns)]
+    half = columns // 2
+    west = [[(x, y) for x in range(half)] for y in range(rows - 1)]
+    east = [[(x, y) for x in range(half, columns)] for y in range(rows - 2, -1, -1)]
+    return west + [[(x, rows - 1) for x in range(columns)]] + east
+
+
+def plan_stages(network, params, rows, columns, layout="snake"):
     """The pipeline's :class:`gen.array.Stage` s for a ``rows x columns`` array of ``params``
-    cores (see the module's description). Raises :class:`gen.compiler.CompileError` when
-    the stages' weights need more cores than the array has, naming the bytes."""
+    cores (see the module's description), on the :func:`slots` of ``layout``. Raises
+    :class:`gen.compiler.CompileError` when the stages' weights need more cores than the
+    array has, naming the bytes."""
     cores = rows * columns
+    path = slots(rows, columns, layout)
+    width = min(len(slot) for slot in path)    # cores a slot is counted as, when sizing
     cycles, weights = layer_cycles(network, params), weight_bytes(network, params)
     cuts = segments(network)
-    merged = _merge([sum(cycles[name] for name in names) for names in cuts], min(cores, len(cuts)))
+    merged = _merge([sum(cycles[name] for name in names) for names in cuts], min(len(path), len(cuts)))
     stages = [[name for index in group for name in cuts[index]] for group in merged]
     work = [sum(cycles[name] for name in names) for names in stages]
     capacity = params.weight_sram.size_bytes
-    counts = [max(1, -(-sum(weights[name] for name in names) // capacity)) for names in stages]
-    if sum(counts) > cores:
+    needs = [_cores_for_weights(network, params, names, weights) for names in stages]
+    counts = [-(-need // width) for need in needs]
+    if sum(counts) > len(path):
         needed = sum(weights.values())
-        raise CompileError(f"the network's weights ({needed:,} bytes) need at least {sum(counts)} cores "
+        raise CompileError(f"the network's weights ({needed:,} bytes) need at least {sum(needs)} cores "
                            f"of {capacity:,} bytes of weight SRAM in a pipeline; a {rows}x{columns} "
                            f"array has {cores} ({cores * capacity:,} bytes)")
     specs = network.specs()
     limits = [max(specs[name].shape[0] * _words(network, params, name) for name in names) for names in stages]
-    for _ in range(cores - sum(counts)):
-        open_stages = [number for number in range(len(stages)) if counts[number] < limits[number]]
+    for _ in range(len(path) - sum(counts)):
+        open_stages = [number for number in range(len(stages)) if counts[number] * width < limits[number]]
         if not open_stages:
             break
         heaviest = max(open_stages, key=lambda number: work[number] / counts[number])
         counts[heaviest] += 1
-    places = snake(rows, columns)
     result, first = [], 0
     for names, count in zip(stages, counts):
-        result.append(Stage(tuple(names), tuple(places[first:first + count])))
+        places = [place for slot in path[first:first + count] for place in slot]
+        if layout == "columns":
+            places.sort()
+        result.append(Stage(tuple(names), tuple(places)))
         first += count
     return result
 
@@ -143,10 +189,10 @@ def input_parts(network, params, stage):
             for place, rows in zip(stage.places, bands(height, min(height, len(stage.places))))}
 
 
-def compile_pipeline(network, params, rows, columns, **options):
-    """``network`` compiled as a layer pipeline (:func:`plan_stages`) for a ``rows x columns``
-    array of ``params`` cores, the host writing each input row once (:func:`input_parts`);
-    ``options`` go to :func:`gen.array.compile_array`."""
-    stages = plan_stages(network, params, rows, columns)
+def compile_pipeline(network, params, rows, columns, layout="snake", **options):
+    """``network`` compiled as a layer pipeline (:func:`plan_stages` on ``layout``) for a
+    ``rows x columns`` array of ``params`` cores, the host writing each input row once
+    (:func:`input_parts`); ``options`` go to :func:`gen.array.compile_array`."""
+    stages = plan_stages(network, params, rows, columns, layout)
     return compile_array(network, params, rows, columns, stages=stages,
                          input_parts=input_parts(network, params, stages[0]), **options)

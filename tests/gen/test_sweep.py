@@ -24,8 +24,8 @@ from hdl.params import NORTHPOLE_CORE, PRESETS, ChipParams
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = str(ROOT / "models" / "digits_resnet.tflite")
-#: The regression's sweep: 1x1 and 2x2 arrays with 4 KB (too little) or 64 KB of weight SRAM.
-TINY = f'model = "{DIGITS}"\ncores = ["1x1", "2x2"]\npreset = "default"\nweight_kb = [4, 64]\n'
+#: The regression's sweep: 1x1 and 2x2 arrays with 2 KB (too little) or 64 KB of weight SRAM.
+TINY = f'model = "{DIGITS}"\ncores = ["1x1", "2x2"]\npreset = "default"\nweight_kb = [2, 64]\n'
 
 
 def sweep_file(tmp_path, text, name="grid.toml"):
@@ -211,20 +211,20 @@ def test_npgen_dispatches_sweep(capsys):
 
 
 def test_points_that_cannot_fit_are_rows_with_their_reason(tmp_path, ran):
-    # Columns beyond the lanes: no such core. 4 KB of weights: the digits ResNet's 3x3 convs
+    # Columns beyond the lanes: no such core. 2 KB of weights: the digits ResNet's 3x3 convs
     # of 16 channels need more on one core.
-    path = sweep_file(tmp_path, TINY.replace("weight_kb = [4, 64]", "weight_kb = [4, 64]\ncolumns = [8, 16]"))
+    path = sweep_file(tmp_path, TINY.replace("weight_kb = [2, 64]", "weight_kb = [2, 64]\ncolumns = [8, 16]"))
     assert sweep(path, tmp_path / "out", "--serial") == 0
     table = rows(tmp_path / "out")
     assert [(row["cores"], row["columns"], row["weight_kb"], row["fits"]) for row in table] == [
-        ("1x1", "8", "4", "False"), ("1x1", "8", "64", "True"), ("1x1", "16", "4", "False"),
-        ("1x1", "16", "64", "False"), ("2x2", "8", "4", "False"), ("2x2", "8", "64", "True"),
-        ("2x2", "16", "4", "False"), ("2x2", "16", "64", "False")]
+        ("1x1", "8", "2", "False"), ("1x1", "8", "64", "True"), ("1x1", "16", "2", "False"),
+        ("1x1", "16", "64", "False"), ("2x2", "8", "2", "False"), ("2x2", "8", "64", "True"),
+        ("2x2", "16", "2", "False"), ("2x2", "16", "64", "False")]
     for row in table:
         if row["columns"] == "16":
             assert row["reason"] == "core MAC columns must be at most its 8 lanes, not 16"
             assert row["area_mm2"] == "" and row["frames_per_s"] == ""
-        elif row["weight_kb"] == "4":
+        elif row["weight_kb"] == "2":
             assert f"do not fit a {row['cores']} array of this core: weight SRAM overflows" in row["reason"]
     assert [(point["cores"], point["columns"]) for point in ran] == [("1x1", 8)] * 2 + [("2x2", 8)] * 2
 
@@ -267,7 +267,7 @@ def test_rerun_runs_only_the_removed_points(tmp_path, ran):
         (out / "grid" / f"{key}.json").unlink()
     ran.clear()
     assert sweep(path, out, "--serial") == 0
-    assert [point["cores"] + "/" + str(point["weight_kb"]) for point in ran] == ["1x1/64", "2x2/4"]
+    assert [point["cores"] + "/" + str(point["weight_kb"]) for point in ran] == ["1x1/64", "2x2/2"]
     again = rows(out)
     for before, after in zip(first, again, strict=True):
         assert {**before, "seconds": ""} == {**after, "seconds": ""}
@@ -278,10 +278,10 @@ def test_rerun_after_a_subset_runs_the_rest(tmp_path, ran):
     (tmp_path / "subset").mkdir()
     subset = sweep_file(tmp_path / "subset", TINY.replace('cores = ["1x1", "2x2"]', 'cores = "1x1"'))
     assert sweep(subset, out, "--serial") == 0
-    assert [point["weight_kb"] for point in ran] == [4, 64]
+    assert [point["weight_kb"] for point in ran] == [2, 64]
     ran.clear()
     assert sweep(sweep_file(tmp_path, TINY), out, "--serial") == 0
-    assert [(point["cores"], point["weight_kb"]) for point in ran] == [("2x2", 4), ("2x2", 64)]
+    assert [(point["cores"], point["weight_kb"]) for point in ran] == [("2x2", 2), ("2x2", 64)]
     assert len(rows(out)) == 4
 
 
@@ -301,7 +301,7 @@ def test_interrupted_sweep_resumes(tmp_path, capsys, monkeypatch, ran):
     monkeypatch.setattr(sweep_run, "evaluate", counting)
     ran.clear()
     assert sweep(path, out, "--serial") == 0
-    assert [(point["cores"], point["weight_kb"]) for point in ran] == [("2x2", 4), ("2x2", 64)]
+    assert [(point["cores"], point["weight_kb"]) for point in ran] == [("2x2", 2), ("2x2", 64)]
     assert [row["fits"] for row in rows(out)] == ["False", "True", "False", "True"]
 
 
@@ -346,7 +346,7 @@ def test_small_sweep_on_local_ray(tmp_path, monkeypatch, capsys):
     assert sweep(sweep_file(tmp_path, TINY), out) == 0
     table = rows(out)
     assert [(row["cores"], row["weight_kb"], row["fits"]) for row in table] == [
-        ("1x1", "4", "False"), ("1x1", "64", "True"), ("2x2", "4", "False"), ("2x2", "64", "True")]
+        ("1x1", "2", "False"), ("1x1", "64", "True"), ("2x2", "2", "False"), ("2x2", "64", "True")]
     assert json.loads((out / "grid.json").read_text())["runner"] == "ray"
     assert (out / "grid_pareto.png").stat().st_size > 0
     # Each point that fits has what make project reports for its array.

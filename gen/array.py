@@ -85,7 +85,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hdl.host import load_entry
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
+from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 from hdl.router import Port, Router, xy_tree_route
@@ -266,6 +268,13 @@ class ArrayCompiled:
         A layer pipeline's stages (empty: every run computes one frame through the whole
         network). Run ``r`` computes stage ``s`` on frame ``r - s``: the host writes frame
         ``r`` before run ``r`` and reads, after it, the output of frame ``r - depth + 1``.
+    input_delay : int or None
+        When the input's holders compute nothing (a pipeline whose ``input_parts`` lie on
+        cores of no stage, which only send the input on): the fewest cycles after the cycle
+        ``RUN`` is taken before the host may start writing the next frame, one ``WRITE`` a
+        cycle, so that every word lands after the run's last ``SEND`` has read the word it
+        replaces. The host then writes frame ``r + 1`` while run ``r`` computes. ``None``:
+        the host writes between runs.
     """
     rows: int
     columns: int
@@ -281,6 +290,7 @@ class ArrayCompiled:
     network_words: int = 0
     sending_while_computing: dict = field(default_factory=dict)
     stages: tuple = ()
+    input_delay: int | None = None
 
     @property
     def depth(self):
@@ -382,9 +392,9 @@ class _ArrayCompiler:
                 groups[name], stage_of[name] = indices, number
         first = self.stages[0].places
         for index in self.input_parts or {}:
-            if self.places[index] not in first:
-                raise CompileError(f"core {self.places[index]} is given a part of the input, which only "
-                                   f"stage 0's cores read")
+            if self.places[index] in taken and self.places[index] not in first:
+                raise CompileError(f"core {self.places[index]} of a later stage is given a part of the "
+                                   f"input, which only stage 0's cores read")
         piped = set()
         for layer in self.network.layers:
             for source in layer.sources:
@@ -1025,14 +1035,8 @@ class _ArrayCompiler:
         """The activation SRAM bank of each word ``instruction`` writes: per element of a
         ``SEND`` (at its destinations), per result tile of a compute instruction."""
         if instruction not in self.banks:
-            stream = instruction.o
-            levels = range(0 if instruction.opcode == Opcode.SEND else instruction.reduce_levels,
-                           len(instruction.counts))
-            addresses = np.full((), stream.base, np.int64)
-            for level in reversed(levels):
-                addresses = (addresses[..., None]
-                             + stream.strides[level] * np.arange(instruction.counts[level], dtype=np.int64))
-            words = addresses.reshape(-1) // self.params.word_bytes
+            first = 0 if instruction.opcode == Opcode.SEND else instruction.reduce_levels
+            words = _addresses(instruction.o, instruction.counts, first) // self.params.word_bytes
             self.banks[instruction] = words % self.params.activation_banks
         return self.banks[instruction]
 
@@ -1055,7 +1059,7 @@ class _ArrayCompiler:
             starts, offers, pulses = self.simulate(ops, messages)
             violations = self._violations(ops, messages, starts, offers, pulses)
             if not violations:
-                return starts
+                return starts, offers
             for index, number, delay in violations:
                 op = ops[index][number]
                 op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
@@ -1082,7 +1086,7 @@ class _ArrayCompiler:
                 except CompileError:
                     pass        # this core keeps its packed buffers, each reader a message of its own
         ops, messages, transfers = self.programs(plans, owners, needs)
-        starts = self.schedule(ops, messages)
+        starts, offers = self.schedule(ops, messages)
         cores = {}
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
@@ -1104,9 +1108,38 @@ class _ArrayCompiler:
         for plan, layer in zip(plans, self.network.layers):
             for index, part in plan.parts.items():
                 weights[self.places[index]][layer.name] = self._footprint(layer, part)[0]
-        return ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
-                             transfers, spans, busy, weights, sum(message.words for message in messages),
-                             self._overlap(ops, starts), self.stages)
+        compiled = ArrayCompiled(self.rows, self.columns, self.network, cores, plans, owners, predicted,
+                                 transfers, spans, busy, weights, sum(message.words for message in messages),
+                                 self._overlap(ops, starts), self.stages)
+        holders = set(self.input_parts or ())
+        if self.stages and holders and not holders & {index for group in self.groups.values()
+                                                      for index in group}:
+            compiled.input_delay = self._input_delay(compiled, ops, offers)
+        return compiled
+
+    def _input_delay(self, compiled, ops, offers):
+        """:attr:`ArrayCompiled.input_delay`: cycles count from the one ``RUN`` is taken in,
+        the compiler's cycle ``t`` being cycle ``t + 1`` (``hdl.host``). The ``k``-th word of
+        a ``SEND`` offered at ``t`` is read in cycle ``t + k`` (``hdl.core``: offered the
+        cycle after its read), and the host's ``j``-th write after a delay ``d`` is taken in
+        cycle ``1 + d + j`` and lands ``Mesh.latency`` cycles later (``hdl.host``); every
+        word must land at least a cycle after its last read."""
+        last = {}       # (core, word address) -> the last cycle a SEND reads it
+        cores = len(self.places)
+        for index in self.input_parts:
+            for op in ops[cores + index]:
+                if op.instruction.opcode != Opcode.SEND:
+                    continue
+                addresses = _addresses(op.instruction.a, op.instruction.counts, 0) // self.params.word_bytes
+                for offset, address in enumerate(addresses.tolist()):
+                    key = (self.places[index], address)
+                    last[key] = max(last.get(key, 0), offers[op.message] + offset)
+        entry = load_entry(self.columns)
+        frame = np.zeros(self.network.frame.shape, np.int64)
+        late = [last[(x, y), address] + 1 - (1 + number + Mesh.latency(entry, (x, y)))
+                for number, (x, y, address, _) in enumerate(compiled.input_writes(frame))
+                if ((x, y), address) in last]
+        return max(0, *late)
 
     def _overlap(self, ops, starts):
         """Per core, the cycles its ``SEND`` s issue words while it computes."""
@@ -1133,6 +1166,15 @@ class _ArrayCompiler:
                 layer_busy = busy[self.places[index]]
                 layer_busy[op.layer] = layer_busy.get(op.layer, 0) + end - start
         return {layer.name: spans[layer.name] for layer in self.network.layers}, busy
+
+
+def _addresses(stream, counts, first):
+    """The byte addresses ``stream`` takes over loop levels ``first ..`` of ``counts``, the
+    innermost (lowest) level fastest, as a flat array."""
+    addresses = np.full((), stream.base, np.int64)
+    for level in reversed(range(first, len(counts))):
+        addresses = addresses[..., None] + stream.strides[level] * np.arange(counts[level], dtype=np.int64)
+    return addresses.reshape(-1)
 
 
 def _delays(cycles):

@@ -47,7 +47,10 @@ injected per sending node per cycle over the whole run), ``delivered_per_injecte
 streamed ``depth + PIPELINE_EXTRA_FRAMES`` random frames through the host's commands on the
 chip's Verilog: ``cores``, ``depth``, ``stages`` (each one's layers and core count),
 ``predicted_cycles`` (of every run), ``run_cycles`` (measured, per run), ``cycles`` (the
-first measured that differs from the prediction, else the prediction), ``frames_checked``
+first measured that differs from the prediction, else the prediction), ``input_delay``
+(:attr:`gen.array.ArrayCompiled.input_delay`: ``null`` when the host writes between runs),
+``step_cycles`` (:func:`gen.pipeline.step_cycles`, the modelled bound on a frame's period),
+``periods`` (measured, ``RUN`` to ``RUN``, per run after the first), ``frames_checked``
 (outputs compared with ``sim.golden``), ``bit_exact``, ``conflict`` and
 ``compile_seconds``, ``simulation_seconds``.
 
@@ -71,7 +74,7 @@ import numpy as np
 from gen.array import compile_array
 from gen.network import ConvAdd, fuse_adds
 from gen.paths import check_output_directory
-from gen.pipeline import compile_pipeline
+from gen.pipeline import compile_pipeline, step_cycles
 from gen.resnet import scaled_resnet50
 from gen.unfold import unfold_stem
 from hdl.isa import FETCH_CYCLES, Opcode
@@ -324,6 +327,8 @@ def run_pipeline_bench(out_dir, simulator="verilator"):
         "predicted_cycles": compiled.predicted_cycles, "run_cycles": measured,
         "cycles": next((cycles for cycles in measured if cycles != compiled.predicted_cycles),
                        compiled.predicted_cycles),
+        "input_delay": compiled.input_delay, "step_cycles": step_cycles(compiled),
+        "periods": [result["period"] for _, result in runs[1:]],
         "frames_checked": len(exact), "bit_exact": all(exact),
         "conflict": any(result["conflict"] or result["overrun"] for _, result in runs),
         "compile_seconds": round(compiled_at - begin, 1), "simulation_seconds": round(simulated, 1),
@@ -370,7 +375,9 @@ def _report_pipeline(out_dir):
     (r,) = records
     print(f"scaled ResNet-50 as a pipeline of {r['depth']} stages on {r['cores']} cores: "
           f"{r['predicted_cycles']} cycles a run predicted, {r['cycles']} measured, "
-          f"{r['frames_checked']} frames {'bit-exact' if r['bit_exact'] else 'DIFFERENT'}")
+          f"{r['frames_checked']} frames {'bit-exact' if r['bit_exact'] else 'DIFFERENT'}; "
+          f"{max(r['periods'], default=0)} cycles from RUN to RUN at most, modelled as at most "
+          f"{r['step_cycles']}")
     print(f"wrote {Path(out_dir) / 'pipeline.json'}")
     return records
 

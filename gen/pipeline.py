@@ -16,20 +16,28 @@ into as many stages as there are cores, least work in the heaviest; the cores ar
 handed out one at a time to the stage of most work per core, each stage first getting
 enough cores to hold its weights and never more than its layers can be split over.
 
-The host writes each row of a frame once, to one core of the first stage (the rows in
-near-equal bands over its cores, :func:`input_parts`); the cores send each other the rows
-their windows reach into (an unfolded stem's row groups overlap by ``taps - 1`` rows),
-instead of the host's writing those rows twice.
+The host writes each row of a frame once, in near-equal bands over some cores
+(:func:`input_parts`), which send the stage-0 cores the rows their windows reach into (an
+unfolded stem's row groups overlap by ``taps - 1`` rows) instead of the host's writing
+those rows twice. Where the array allows, those cores are **input holders** that compute
+nothing, the first slot of the layout (:func:`slots`), the stages taking the rest: they
+send a frame's rows at the start of the run that computes its first stage, so that the
+host writes the next frame into them while that run computes
+(:attr:`gen.array.ArrayCompiled.input_delay`), and a frame costs the longer of the run
+and the host's writes, not their sum. Otherwise the first stage's cores hold the rows
+they compute, written between runs.
 """
 
 import numpy as np
+
+from sim.cycle import host_read_cycles, host_write_cycles
 
 from .array import Part, Stage, bands, compile_array, snake
 from .compiler import CompileError
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, convolution, segments
 
 __all__ = ["LAYOUTS", "layer_cycles", "weight_bytes", "slots", "plan_stages", "input_parts",
-           "compile_pipeline"]
+           "compile_pipeline", "step_cycles"]
 
 
 def _words(network, params, name):
@@ -141,13 +149,15 @@ def slots(rows, columns, layout):
     return west + [[(x, rows - 1) for x in range(columns)]] + east
 
 
-def plan_stages(network, params, rows, columns, layout="snake"):
+def plan_stages(network, params, rows, columns, layout="columns", holders=False):
     """The pipeline's :class:`gen.array.Stage` s for a ``rows x columns`` array of ``params``
-    cores (see the module's description), on the :func:`slots` of ``layout``. Raises
-    :class:`gen.compiler.CompileError` when the stages' weights need more cores than the
-    array has, naming the bytes."""
+    cores (see the module's description), on the :func:`slots` of ``layout``, the first
+    left to the input's holders if ``holders``. Raises :class:`gen.compiler.CompileError`
+    when the stages' weights need more cores than that leaves, naming the bytes."""
     cores = rows * columns
-    path = slots(rows, columns, layout)
+    path = slots(rows, columns, layout)[1 if holders else 0:]
+    if not path:
+        raise CompileError(f"a {rows}x{columns} array has no core for a stage beside the input's holders")
     width = min(len(slot) for slot in path)    # cores a slot is counted as, when sizing
     cycles, weights = layer_cycles(network, params), weight_bytes(network, params)
     cuts = segments(network)
@@ -180,19 +190,54 @@ def plan_stages(network, params, rows, columns, layout="snake"):
     return result
 
 
-def input_parts(network, params, stage):
-    """``{(x, y): Part}``: the input's rows in near-equal bands over the cores of ``stage``
-    (the first), each with all its words, in the stage's core order."""
+def input_parts(network, params, places):
+    """``{(x, y): Part}``: the input's rows in near-equal bands over the cores ``places``,
+    each with all its words, in their order."""
     height, _, channels = network.input.shape
     words = -(-channels // (params.word_bytes * network.precision.values_per_lane))
     return {place: Part(rows, (0, words))
-            for place, rows in zip(stage.places, bands(height, min(height, len(stage.places))))}
+            for place, rows in zip(places, bands(height, min(height, len(places))))}
 
 
-def compile_pipeline(network, params, rows, columns, layout="snake", **options):
+def compile_pipeline(network, params, rows, columns, layout="columns", holders=None, **options):
     """``network`` compiled as a layer pipeline (:func:`plan_stages` on ``layout``) for a
     ``rows x columns`` array of ``params`` cores, the host writing each input row once
-    (:func:`input_parts`); ``options`` go to :func:`gen.array.compile_array`."""
-    stages = plan_stages(network, params, rows, columns, layout)
-    return compile_array(network, params, rows, columns, stages=stages,
-                         input_parts=input_parts(network, params, stages[0]), **options)
+    (:func:`input_parts`): with ``holders`` true, into the input holders of the layout's
+    first slot; false, into the first stage's cores; ``None``, whichever gives the shorter
+    :func:`step_cycles` (the holders' cores compute nothing and the host's writes overlap the
+    run: worth it where the writes are long beside the run), both compiled. ``options`` go
+    to :func:`gen.array.compile_array`."""
+    compiled = []
+    if holders is None or holders:
+        try:
+            stages = plan_stages(network, params, rows, columns, layout, holders=True)
+            places = slots(rows, columns, layout)[0]
+            compiled.append(compile_array(network, params, rows, columns, stages=stages,
+                                          input_parts=input_parts(network, params, places), **options))
+        except CompileError:
+            if holders:
+                raise
+    if not holders:
+        stages = plan_stages(network, params, rows, columns, layout)
+        try:
+            compiled.append(compile_array(network, params, rows, columns, stages=stages,
+                                          input_parts=input_parts(network, params, stages[0].places),
+                                          **options))
+        except CompileError:
+            if not compiled:
+                raise
+    return min(compiled, key=step_cycles)
+
+
+def step_cycles(compiled):
+    """At most the cycles from one ``RUN`` of a stream of frames through the pipeline
+    ``compiled`` to the next (``hdl.host``'s timing, :mod:`sim.cycle`): the run and the reads
+    of its output after it, and the next frame's writes, before the next ``RUN`` or, with
+    an ``input_delay``, from that many cycles into the run, overlapping it."""
+    frame = np.zeros(compiled.network.frame.shape, np.int64)
+    writes = host_write_cycles([(x, y) for x, y, *_ in compiled.input_writes(frame)], compiled.columns)
+    reads = host_read_cycles([(x, y) for name in compiled.network.outputs
+                              for x, y, _ in compiled.output_reads(name)], compiled.columns)
+    if compiled.input_delay is None:
+        return writes + compiled.predicted_cycles + reads
+    return max(compiled.predicted_cycles, compiled.input_delay + writes) + reads

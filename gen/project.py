@@ -116,7 +116,7 @@ from .compiler import CompileError, UnsupportedLayerError
 from .extras import MissingExtraError, require
 from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds, segments
 from .paths import check_output_directory
-from .pipeline import compile_pipeline
+from .pipeline import compile_pipeline, step_cycles
 from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
@@ -227,6 +227,14 @@ def _modelled(mapped, columns):
             "plus the latency to the last words' core and RUN_LATENCY (sim.cycle.host_write_cycles, "
             "checked exactly on a 2x2 chip's Verilog); reads at most "
             "NetworkInterface.READ_INTERVAL cycles a word plus the round trip (a bound).")
+    if mapped.pipelined and mapped.programs[0][1].input_delay is not None:
+        return (f"{compiled} {port} A layer pipeline: every stage's weights and program stay resident, "
+                "loaded once; the input has holder cores that only send it on, so the host writes "
+                "frame f + 1 into them while the run computes (from input_delay cycles after RUN, "
+                "checked against every word's last read by the compiler and on the Verilog by "
+                "tests/integration/test_pipeline.py); a frame's step is the longer of the run and "
+                "the delayed writes, then the reads of the output of the frame written depth - 1 "
+                "steps before (gen.pipeline.step_cycles).")
     if mapped.pipelined:
         return (f"{compiled} {port} A layer pipeline: every stage's weights and program stay resident, "
                 "loaded once; a frame's step is the host writing its input, the run (every stage at "
@@ -346,10 +354,13 @@ def _pipeline(network, params, rows, columns, progress):
     if progress:
         progress(0, 1, names)
     compiled, seconds = _compiled(names, lambda: compile_pipeline(network, params, rows, columns))
-    step = (host_write_cycles(_input_places(compiled), columns) + compiled.predicted_cycles
-            + host_read_cycles(_output_places(compiled), columns))
-    # A frame written before run r is read after run r + depth - 1.
-    latency = compiled.depth * step - host_read_cycles(_output_places(compiled), columns)
+    step, reads = step_cycles(compiled), host_read_cycles(_output_places(compiled), columns)
+    # A frame written before run r is read after run r + depth - 1; with holders, its
+    # writes begin input_delay cycles into run r - 1.
+    if compiled.input_delay is None:
+        latency = compiled.depth * step - reads
+    else:
+        latency = compiled.depth * step - compiled.input_delay + compiled.predicted_cycles + reads
     return _Mapped([(names, compiled, compiled.load_writes(), seconds)], [], compiled.predicted_cycles,
                    latency, True)
 
@@ -417,7 +428,11 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
     host_input = (host_write_cycles(input_places + first_load, columns)
                   - (host_write_cycles(first_load, columns) if first_load else 0))
     host_output = host_read_cycles(output_places, columns)
-    total = mapped.compute + reload + host_input + host_output
+    delay = first.input_delay if mapped.pipelined else None
+    if delay is None:
+        total = mapped.compute + reload + host_input + host_output
+    else:
+        total = max(mapped.compute, delay + host_input) + host_output
     total_macs = sum(macs.values())
     # The peak weighted by each layer's MACs: the MACs over the cycles they need at the peak.
     peak = Fraction(total_macs) / sum(Fraction(macs[name], peaks[name]) for name in macs)
@@ -441,6 +456,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
         "reload_words_per_frame": reload_words, "reload_cycles_per_frame": reload,
         "load_words": sum(len(load) for *_, load, _ in mapped.programs) if resident else 0,
         "host_input_cycles_per_frame": host_input, "host_output_cycles_per_frame": host_output,
+        "host_input_overlapped": delay is not None, "input_delay_cycles": delay,
         "latency_cycles": mapped.latency, "latency_s": mapped.latency / clock_hz,
         "sram_bytes_per_core": {"weights": sram(1), "activations": sram(0),
                                 "capacity": {"weights": params.weight_sram.size_bytes,

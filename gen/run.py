@@ -210,6 +210,9 @@ def run(imported, name, cores, preset, frames, sim, mapping=None):
     shape_of = ("as a pipeline of {} stages ({} runs from a frame's input to its output)".format(depth, depth)
                 if compiled.stages else "layer by layer")
     print(f"{name} on {cores} {preset} cores, {shape_of}: predicted {compiled.predicted_cycles} cycles a run")
+    if compiled.input_delay is not None:
+        print(f"each frame written into the input's holder cores while the run before computes, "
+              f"from {compiled.input_delay} cycles after its RUN")
     print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
     splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
     for layer, cycles, macs, utilization in layer_report(compiled, params):

@@ -25,14 +25,16 @@ def chip_verilog_once(params):
     return chip_verilog(params)
 
 
-def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progress=False):
+def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, input_delay=None, progress=False):
     """Load with ``load`` writes ``(x, y, addr, value)``, then per frame of ``frames`` (its
     ``(writes, reads)``, a read being ``(x, y, addr)``) write, run and read, on a chip with
-    ``params``. ``progress`` draws a progress bar over the frames on standard error.
+    ``params``; with ``input_delay``, each frame after the first is written while the run
+    before it computes, from that many cycles after its ``RUN`` (see ``sim/tb/chip.py``).
+    ``progress`` draws a progress bar over the frames on standard error.
 
     Returns per frame the testbench's result (``cycles``, ``counter``, ``conflict``,
-    ``overrun``, ``write_cycles``, ``read_cycles``, and the load's ``load_cycles``; see
-    ``sim/tb/chip.py``) and ``{(x, y, addr): word}`` of its reads.
+    ``overrun``, ``write_cycles``, ``read_cycles``, ``period``, and the load's
+    ``load_cycles``; see ``sim/tb/chip.py``) and ``{(x, y, addr): word}`` of its reads.
     """
     from gen.verilog import TILE
 
@@ -51,6 +53,7 @@ def run_frames(params, load, frames, predicted_cycles, *, sim, test_name, progre
                                     for writes, reads in frames],
                          "run": command(Command.RUN, 0, 0),
                          "predicted_cycles": predicted_cycles,
+                         "input_delay": input_delay,
                          "progress": progress,
                      })
     runs = []
@@ -72,7 +75,9 @@ def run_commands(params, writes, reads, predicted_cycles, *, sim, test_name):
 
 def run_batch(compiled, frames, params, *, sim, test_name, tensors=None, progress=False):
     """Load ``compiled`` on a chip with ``params`` once, then for each input frame of
-    ``frames`` (H, W, C) write it, run and read ``tensors`` (default: the network's outputs).
+    ``frames`` (H, W, C) write it, run and read ``tensors`` (default: the network's outputs),
+    the writes overlapping the run before when the program allows
+    (:attr:`gen.array.ArrayCompiled.input_delay`).
 
     Returns per frame ``({name: (H, W, C) values}, result)``.
     """
@@ -83,7 +88,7 @@ def run_batch(compiled, frames, params, *, sim, test_name, tensors=None, progres
     reads = [read for name in tensors for read in compiled.output_reads(name)]
     inputs = [(compiled.input_writes(frame), reads) for frame in frames]
     runs = run_frames(params, compiled.load_writes(), inputs, compiled.predicted_cycles, sim=sim,
-                      test_name=test_name, progress=progress)
+                      test_name=test_name, input_delay=compiled.input_delay, progress=progress)
     return [({name: compiled.decode(name, [words[read] for read in compiled.output_reads(name)])
               for name in tensors}, result) for result, words in runs]
 

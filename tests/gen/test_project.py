@@ -314,6 +314,27 @@ def test_pipeline_projects_to_its_compiled_step():
     json.dumps(report)
 
 
+def test_pipeline_with_input_holders_overlaps_the_writes():
+    """On 8x8 cores the digits model's pipeline is shorter with input holders: the host's
+    writes of the next frame overlap the run from ``input_delay`` cycles into it, so a step
+    is the longer of the two, then the reads; the latency runs from the first write, a step
+    before the frame's first run, to its output's reads."""
+    clock = 200e6
+    report = project.project(import_tflite(DIGITS).network, DEFAULT_CORE, 8, 8, clock)
+    unfolded = unfold_stem(fuse_adds(import_tflite(DIGITS).network), DEFAULT_CORE)
+    compiled = compile_pipeline(unfolded, DEFAULT_CORE, 8, 8)
+    delay = compiled.input_delay
+    assert report["host_input_overlapped"] and report["input_delay_cycles"] == delay is not None
+    assert "while the run computes" in report["modelled"]
+    host_input = _write_cycles(compiled.input_writes(np.zeros(unfolded.frame.shape, np.int8)), 8)
+    assert report["host_input_cycles_per_frame"] == host_input
+    step = max(compiled.predicted_cycles, delay + host_input) + report["host_output_cycles_per_frame"]
+    assert report["step_cycles"] == report["cycles_per_frame"] == step
+    assert step < host_input + compiled.predicted_cycles + report["host_output_cycles_per_frame"]
+    assert report["latency_cycles"] == (compiled.depth * step - delay + compiled.predicted_cycles
+                                        + report["host_output_cycles_per_frame"])
+
+
 def _heavy_chain(seed, layers=6):
     """``layers`` 3x3 convs of 64 channels on 8 x 8 x 64 int8: each one's weights fit a
     default core, all of them do not."""

@@ -6,17 +6,25 @@ Two networks, each mapped as a pipeline (:mod:`gen.pipeline`), loaded once, then
 it is the output of the frame written ``depth - 1`` runs before.
 
 - The digits ResNet (``models/digits_resnet.tflite``, residual adds fused, stem unfolded,
-  as ``make run`` compiles it) on 2x2 and 4x4 arrays, held-out test images drawn with the
-  seed: every logit must equal LiteRT's reference kernels (``BUILTIN_REF``) on the file.
+  as ``make run`` compiles it) on a 2x2 array, its input written between runs into the
+  first stage's cores, and on a 4x4 array, written into input holders while the run before
+  computes; held-out test images drawn with the seed: every logit must equal LiteRT's
+  reference kernels (``BUILTIN_REF``) on the file.
 - A ResNet-50 scaled down (:func:`gen.resnet.scaled_resnet50`: bottleneck blocks, a projection in
   the first block of every stage, the stem unfolded, int8 edges and int4 inside, residual
-  adds fused) on a 4x4 array, random frames drawn with the seed, against ``sim.golden``.
+  adds fused) on a 4x4 array with input holders, random frames drawn with the seed, against
+  ``sim.golden``.
   ResNet-50's whole structure on NorthPole's 16 x 16 mesh of small cores runs in
   ``make bench`` (:mod:`gen.bench`), too slow for the regression.
 
 Every run, the first ``depth - 1`` included (their stages compute on the pipeline's
 initial contents), must last the predicted cycles, by the testbench and the chip's counter,
-with neither the conflict nor the overrun flag raised. Replay with ``SEED=<seed>``.
+with neither the conflict nor the overrun flag raised, and every frame's period (``RUN`` to
+``RUN``) be at most :func:`gen.pipeline.step_cycles`. Where the input has holders of its
+own (:attr:`gen.array.ArrayCompiled.input_delay`), the testbench writes each frame while
+the run before computes, from the first cycle the compiler allows: a word written too early
+would replace one a holder had not yet sent, and the frame's output would differ.
+Replay with ``SEED=<seed>``.
 """
 
 import numpy as np
@@ -24,7 +32,7 @@ import pytest
 
 from gen import resnet
 from gen.network import fuse_adds
-from gen.pipeline import compile_pipeline
+from gen.pipeline import compile_pipeline, step_cycles
 from gen.run import DIGITS, DIGITS_IMAGES
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
@@ -63,17 +71,22 @@ def stream(compiled, network, frames, expected, params, name, seed):
             context += f", frame {run - depth + 1}"
             wanted = {output: expected[run - depth + 1].reshape(values[output].shape)}
         assert_exact_run(context, network, wanted, values, result, compiled.predicted_cycles, counter="chip")
+        step = step_cycles(compiled)
+        assert run == 0 or result["period"] <= step, \
+            f"{context}: {result['period']} cycles from RUN to RUN, modelled as at most {step}"
 
 
-@pytest.mark.parametrize("rows, columns", [(2, 2), (4, 4)], ids=["2x2", "4x4"])
-def test_digits_pipeline(rows, columns):
+@pytest.mark.parametrize("rows, columns, holders", [(2, 2, False), (4, 4, True)],
+                         ids=["2x2-written-between-runs", "4x4-written-while-running"])
+def test_digits_pipeline(rows, columns, holders):
     seed = seed_from_env()
     imported = import_tflite(DIGITS)
     params = ChipParams(rows=rows, columns=columns)
     network = unfold_stem(fuse_adds(imported.network), params.core)
-    compiled = compile_pipeline(network, params.core, rows, columns)
+    compiled = compile_pipeline(network, params.core, rows, columns, holders=holders)
     depth = compiled.depth
     assert depth > 1, f"{rows}x{columns}: the pipeline has one stage"
+    assert (compiled.input_delay is not None) == holders
     images = np.load(DIGITS_IMAGES)
     chosen = np.random.default_rng(seed).choice(len(images), depth + EXTRA_FRAMES, replace=False)
     frames = [images[index].reshape(network.frame.shape) for index in chosen]
@@ -85,9 +98,10 @@ def test_scaled_resnet50_pipeline_on_4x4():
     seed = seed_from_env()
     network = scaled_resnet50(seed)
     params = ChipParams(rows=4, columns=4)
-    compiled = compile_pipeline(network, params.core, 4, 4)
+    compiled = compile_pipeline(network, params.core, 4, 4, holders=True)
     staged = [name for stage in compiled.stages for name in stage.layers]
     assert compiled.depth > 1 and any(name.endswith(".downsample") for name in staged)
+    assert compiled.input_delay is not None
     rng = np.random.default_rng(seed)
     frames = [rng.integers(-128, 128, network.frame.shape).astype(np.int8)
               for _ in range(compiled.depth + EXTRA_FRAMES)]

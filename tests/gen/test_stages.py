@@ -1,0 +1,93 @@
+"""The layer pipeline's layout on the mesh (:mod:`gen.pipeline`): the slots stages take,
+the input holders' slot, the choice between holders and none, and refusals.
+
+Whether the holders' ``input_delay`` is early enough (and the overlapped writes correct)
+is checked on the Verilog by ``tests/integration/test_pipeline.py``: the testbench writes
+from the first cycle it allows.
+"""
+
+import numpy as np
+import pytest
+
+from gen.array import Part, compile_array
+from gen.compiler import CompileError
+from gen.network import fuse_adds
+from gen.pipeline import LAYOUTS, compile_pipeline, plan_stages, slots, step_cycles
+from gen.run import DIGITS
+from gen.tflite import import_tflite
+from gen.unfold import unfold_stem
+from hdl.params import DEFAULT_CORE
+
+
+def digits():
+    return unfold_stem(fuse_adds(import_tflite(DIGITS).network), DEFAULT_CORE)
+
+
+def neighbours(first, second):
+    return any(abs(x0 - x1) + abs(y0 - y1) == 1 for x0, y0 in first for x1, y1 in second)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("rows, columns", [(1, 4), (2, 2), (4, 4), (3, 8), (16, 16)])
+def test_slots_cover_the_mesh_each_next_to_the_last(layout, rows, columns):
+    path = slots(rows, columns, layout)
+    places = [place for slot in path for place in slot]
+    assert sorted(places) == sorted((x, y) for x in range(columns) for y in range(rows))
+    for number, (first, second) in enumerate(zip(path, path[1:])):
+        assert neighbours(first, second), f"{layout} {rows}x{columns}: slots {number} and {number + 1}"
+
+
+def test_columns_slots_are_half_rows():
+    path = slots(4, 4, "columns")
+    assert path == [[(0, 0), (1, 0)], [(0, 1), (1, 1)], [(0, 2), (1, 2)], [(0, 3), (1, 3), (2, 3), (3, 3)],
+                    [(2, 2), (3, 2)], [(2, 1), (3, 1)], [(2, 0), (3, 0)]]
+
+
+def test_layout_wrong():
+    with pytest.raises(ValueError, match=r"^layout must be one of columns, snake, not 'spiral'$"):
+        slots(4, 4, "spiral")
+
+
+def test_holders_keep_the_first_slot_out_of_every_stage():
+    stages = plan_stages(digits(), DEFAULT_CORE, 4, 4, holders=True)
+    staged = {place for stage in stages for place in stage.places}
+    assert not staged & {(0, 0), (1, 0)}
+    assert staged <= {(x, y) for x in range(4) for y in range(4)}
+
+
+def test_no_core_for_a_stage_beside_the_holders_wrong():
+    message = r"^a 1x1 array has no core for a stage beside the input's holders$"
+    with pytest.raises(CompileError, match=message):
+        plan_stages(digits(), DEFAULT_CORE, 1, 1, holders=True)
+
+
+@pytest.mark.parametrize("rows, columns", [(2, 2), (4, 4)])
+def test_the_shorter_step_is_chosen(rows, columns):
+    network = digits()
+    compiled = {holders: compile_pipeline(network, DEFAULT_CORE, rows, columns, holders=holders)
+                for holders in (False, True)}
+    assert compiled[False].input_delay is None and compiled[True].input_delay is not None
+    chosen = compile_pipeline(network, DEFAULT_CORE, rows, columns)
+    assert step_cycles(chosen) == min(step_cycles(each) for each in compiled.values())
+    assert chosen.input_delay == min(compiled.values(), key=step_cycles).input_delay
+
+
+def test_input_on_a_later_stage_wrong():
+    network = digits()
+    stages = plan_stages(network, DEFAULT_CORE, 2, 2)
+    later = stages[1].places[0]
+    height = network.input.shape[0]
+    with pytest.raises(CompileError, match=rf"^core \({later[0]}, {later[1]}\) of a later stage is given a "
+                                           r"part of the input, which only stage 0's cores read$"):
+        compile_array(network, DEFAULT_CORE, 2, 2, stages=stages,
+                      input_parts={later: Part((0, height), (0, 1))})
+
+
+def test_holders_hold_the_input_and_compute_nothing():
+    network = digits()
+    compiled = compile_pipeline(network, DEFAULT_CORE, 4, 4, holders=True)
+    holders = {(0, 0), (1, 0)}
+    assert set(compiled.owners["input"]) == holders
+    assert all(not compiled.busy[place] for place in holders)
+    writes = compiled.input_writes(np.zeros(network.frame.shape, np.int64))
+    assert {(x, y) for x, y, *_ in writes} == holders

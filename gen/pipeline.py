@@ -28,6 +28,9 @@ and the host's writes, not their sum. Otherwise the first stage's cores hold the
 they compute, written between runs.
 """
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from sim.cycle import host_read_cycles, host_write_cycles
@@ -205,8 +208,10 @@ def compile_pipeline(network, params, rows, columns, layout="columns", holders=N
     (:func:`input_parts`): with ``holders`` true, into the input holders of the layout's
     first slot; false, into the first stage's cores; ``None``, whichever gives the shorter
     :func:`step_cycles` (the holders' cores compute nothing and the host's writes overlap the
-    run: worth it where the writes are long beside the run), both compiled. ``options`` go
-    to :func:`gen.array.compile_array`."""
+    run: worth it where the writes are long beside the run). ``None`` compiles both, unless
+    the holders' step is already no longer than the other's could be at best (its writes,
+    then a run of every layer's MACs at the whole array's peak, then no reads). ``options``
+    go to :func:`gen.array.compile_array`."""
     compiled = []
     if holders is None or holders:
         try:
@@ -217,16 +222,31 @@ def compile_pipeline(network, params, rows, columns, layout="columns", holders=N
         except CompileError:
             if holders:
                 raise
-    if not holders:
-        stages = plan_stages(network, params, rows, columns, layout)
-        try:
-            compiled.append(compile_array(network, params, rows, columns, stages=stages,
-                                          input_parts=input_parts(network, params, stages[0].places),
-                                          **options))
-        except CompileError:
-            if not compiled:
-                raise
+        if holders or compiled and step_cycles(compiled[0]) <= _between_runs_bound(compiled[0], params):
+            return compiled[0]
+    stages = plan_stages(network, params, rows, columns, layout)
+    try:
+        compiled.append(compile_array(network, params, rows, columns, stages=stages,
+                                      input_parts=input_parts(network, params, stages[0].places), **options))
+    except CompileError:
+        if not compiled:
+            raise
     return min(compiled, key=step_cycles)
+
+
+def _between_runs_bound(compiled, params):
+    """A lower bound on :func:`step_cycles` of ``compiled``'s network and array with the
+    input written between runs: the writes of its words, one a cycle, then a run no shorter
+    than every multiplying layer's MACs over the whole array's peak."""
+    network, cores = compiled.network, compiled.rows * compiled.columns
+    macs = network.macs()
+
+    def peak(layer):
+        return params.mac.peak_macs_per_cycle(network.tensor_precision(layer.sources[0]))
+    run = sum(Fraction(macs[layer.name], peak(layer)) for layer in network.layers
+              if isinstance(layer, (Conv2d, ConvAdd, FullyConnected)))
+    writes = len(compiled.input_writes(np.zeros(network.frame.shape, np.int64)))
+    return writes + math.ceil(run / cores)
 
 
 def step_cycles(compiled):

@@ -139,12 +139,13 @@ def slots(rows, columns, layout):
     consecutive stages sit one above the other and a stage's output goes down (or up)
     ``columns / 2`` links at once rather than along a row; a stage's cores are taken
     column by column (:func:`plan_stages`), so that the rows a core computes sit above the
-    next stage's cores that read them. Arrays of fewer than two rows or columns are laid
-    out as the snake.
+    next stage's cores that read them. Arrays of fewer than two rows or four columns
+    (half-rows of one core, fewer slots than the snake's for nothing) are laid out as the
+    snake.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
-    if layout == "snake" or rows < 2 or columns < 2:
+    if layout == "snake" or rows < 2 or columns < 4:
         return [[place] for place in snake(rows, columns)]
     half = columns // 2
     west = [[(x, y) for x in range(half)] for y in range(rows - 1)]

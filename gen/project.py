@@ -548,10 +548,15 @@ def _table(report, name):
                f"{report['reload_cycles_per_frame']:,} of them reloading "
                f"{report['reload_words_per_frame']:,} words of weights, settings and programs "
                f"through the host port (modelled)")
+    if report["host_input_overlapped"]:
+        host = (f"{report['host_input_cycles_per_frame']:,} writing the input from cycle "
+                f"{report['input_delay_cycles']:,} of the {report['compute_cycles_per_frame']:,} computing, "
+                f"{report['host_output_cycles_per_frame']:,} reading the output")
+    else:
+        host = (f"{report['host_input_cycles_per_frame'] + report['host_output_cycles_per_frame']:,} writing "
+                f"the input and reading the output, {report['compute_cycles_per_frame']:,} computing")
     lines += ["", f"{name} on {rows}x{columns} cores, {report['precision']}, mapping "
-              f"{report['mapping']!r}: {report['cycles_per_frame']:,} cycles a frame, {reloads}, "
-              f"{report['host_input_cycles_per_frame'] + report['host_output_cycles_per_frame']:,} "
-              f"writing the input and reading the output, {report['compute_cycles_per_frame']:,} computing",
+              f"{report['mapping']!r}: {report['cycles_per_frame']:,} cycles a frame, {reloads}, {host}",
               f"{report['frames_per_s']:,.0f} frames/s at {mhz:.0f} MHz counting every cycle "
               f"({report['compute_frames_per_s']:,.0f} frames/s counting the compute alone), latency "
               f"{report['latency_s'] * 1e3:.3f} ms, MAC utilisation {report['utilization']:.1%} "

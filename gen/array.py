@@ -509,21 +509,34 @@ class _ArrayCompiler:
             later[group] = later.get(group, 0) + -(-whole // min(len(group), words))
         return reserves
 
-    def _fits(self, layer, parts, used, held):
+    def _fits(self, layer, parts, used, held, reserve=True):
         """Whether ``parts`` of ``layer`` fit every core's weight SRAM (with the room the
-        group's later layers need, :meth:`_reserves`) and settings table next to ``used``
+        group's later layers need, :meth:`_reserves`, if ``reserve``) and settings table next to ``used``
         (by core index: the weight bytes and settings entries so far), and its activation
         SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the buffers so far, see
         :meth:`_held`)."""
         for index, part in parts.items():
             weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
-            weights += self.reserves[layer.name]
+            weights += self.reserves[layer.name] if reserve else 0
             if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
                 return False
             if self._activation_bytes(self._held(layer, index, part, held.get(index, {}))) \
                     > self.params.activation_sram.size_bytes:
                 return False
         return True
+
+    def _fitting(self, layer, options, used, held, reserve):
+        """Of ``options`` (by split, the parts), those that :meth:`_fits`, each where it is or,
+        when none does, on other cores: those the earlier layers' weights leave room on."""
+        fitting = {split: parts for split, parts in options.items()
+                   if self._fits(layer, parts, used, held, reserve)}
+        if not fitting:
+            for split, parts in options.items():
+                rotated = next((rotated for rotated in self._rotations(layer, parts)
+                                if self._fits(layer, rotated, used, held, reserve)), None)
+                if rotated is not None:
+                    fitting[split] = rotated
+        return fitting
 
     def _held(self, layer, index, part, rows):
         """``rows`` (``{tensor: (first, end)}``, the rows a core's buffers hold) with those
@@ -620,15 +633,10 @@ class _ArrayCompiler:
             if forced is not None and forced not in options:
                 raise CompileError(f"layer {layer.name} ({type(layer).__name__}) cannot be split by "
                                    f"{forced.value}; it can by {', '.join(s.value for s in options)}")
-            fitting = {split: parts for split, parts in options.items()
-                       if self._fits(layer, parts, used, held)}
-            if not fitting:
-                # The same splits on other cores: those the earlier layers' weights leave room on.
-                for split, parts in options.items():
-                    rotated = next((rotated for rotated in self._rotations(layer, parts)
-                                    if self._fits(layer, rotated, used, held)), None)
-                    if rotated is not None:
-                        fitting[split] = rotated
+            # Keeping the room the group's later layers need where some split can, else not
+            # (an even spread of their weights over the group is not the only way to place them).
+            fitting = (self._fitting(layer, options, used, held, True)
+                       or self._fitting(layer, options, used, held, False))
             options = {**options, **fitting}
             split = forced or min(fitting or options, key=lambda s: self._estimate(layer, options[s], owners))
             parts = options[split]

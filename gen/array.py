@@ -362,7 +362,7 @@ class _ArrayCompiler:
                 self.consumers[source].append(layer)
         self.stages = tuple(stages)
         self.groups, self.piped = self._check_stages()
-        self.reserves = self._reserves()
+        self.later = self._later()
 
     def _check_stages(self):
         """``({layer: core indices of its group}, {tensor a stage leaves for the next})``:
@@ -495,35 +495,51 @@ class _ArrayCompiler:
         for offset in range(1, len(group)):
             yield {group[(position[index] + offset) % len(group)]: part for index, part in parts.items()}
 
-    def _reserves(self):
-        """By layer name: the weight bytes each core of its group keeps free for the group's
-        later layers, each one's weights spread evenly over as many of the group's cores as
-        it has output words (no split needs less), so that an early layer's split cannot
-        take the room a later one needs."""
-        reserves, later = {}, {}
+    def _later(self):
+        """By layer name: ``(bytes, cores)`` for each later layer of its group, in network
+        order: its whole weights, and the most cores its finest split spreads them over (as
+        many as its output words, at most the group's)."""
+        later, groups = {}, {}
         for layer in reversed(self.network.layers):
             group = tuple(self.groups[layer.name])
-            reserves[layer.name] = later.get(group, 0)
+            later[layer.name] = groups.get(group, [])[::-1]
             words = self._words(layer.name)
             whole, _ = self._footprint(layer, Part((0, 1), (0, words)))
-            later[group] = later.get(group, 0) + -(-whole // min(len(group), words))
-        return reserves
+            groups.setdefault(group, []).append((whole, min(len(group), words)))
+        return later
+
+    def _leaves_room(self, layer, parts, used):
+        """Whether, with ``parts`` of ``layer`` placed next to ``used``, the weight SRAMs of
+        its group still hold each of the group's later layers at its finest split, each
+        split's equal shares on the cores with the most room left (a greedy test, so that an
+        early layer's split cannot take the room a later one needs)."""
+        capacity = self.params.weight_sram.size_bytes
+        room = {index: capacity - used.get(index, (0, 0))[0] for index in self.groups[layer.name]}
+        for index, part in parts.items():
+            room[index] = room.get(index, capacity) - self._footprint(layer, part)[0]
+        for whole, cores in self.later[layer.name]:
+            share = -(-whole // cores)
+            roomiest = sorted(room, key=room.get, reverse=True)[:cores]
+            if room[roomiest[-1]] < share:
+                return False
+            for index in roomiest:
+                room[index] -= share
+        return True
 
     def _fits(self, layer, parts, used, held, reserve=True):
-        """Whether ``parts`` of ``layer`` fit every core's weight SRAM (with the room the
-        group's later layers need, :meth:`_reserves`, if ``reserve``) and settings table next to ``used``
-        (by core index: the weight bytes and settings entries so far), and its activation
-        SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the buffers so far, see
-        :meth:`_held`)."""
+        """Whether ``parts`` of ``layer`` fit every core's weight SRAM (leaving the room the
+        group's later layers need, :meth:`_leaves_room`, if ``reserve``) and settings table
+        next to ``used`` (by core index: the weight bytes and settings entries so far), and
+        its activation SRAM next to ``held`` (by core index: ``{tensor: rows}`` of the
+        buffers so far, see :meth:`_held`)."""
         for index, part in parts.items():
             weights, entries = (a + b for a, b in zip(used.get(index, (0, 0)), self._footprint(layer, part)))
-            weights += self.reserves[layer.name] if reserve else 0
             if weights > self.params.weight_sram.size_bytes or entries > self.params.settings_depth:
                 return False
             if self._activation_bytes(self._held(layer, index, part, held.get(index, {}))) \
                     > self.params.activation_sram.size_bytes:
                 return False
-        return True
+        return not reserve or self._leaves_room(layer, parts, used)
 
     def _fitting(self, layer, options, used, held, reserve):
         """Of ``options`` (by split, the parts), those that :meth:`_fits`, each where it is or,

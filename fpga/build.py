@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from gen.paths import check_output_directory
-from hdl.params import Precision, parse_cores
+from hdl.params import MAX_MAC_LANES, Precision, parse_cores
 
 from .boards import BOARDS, TOPS
 
@@ -56,14 +56,34 @@ def _platform(board):
     return board.platform(), add_tile
 
 
+#: nextpnr's machine-readable report (``--report``), in the build directory.
+NEXTPNR_REPORT = "top.nextpnr.json"
+#: Yosys's ``stat -json`` of the hierarchical copy of the design, in the build directory.
+BREAKDOWN_STAT = "top.breakdown.json"
+
+
+def _small_multipliers(width):
+    return f"techmap -map +/techmap.v t:$mul r:A_WIDTH<={width} %i r:B_WIDTH<={width} %i"
+
+
 def lut_multipliers(board):
     """The Yosys commands that build the multipliers no wider than the board's
     ``lut_multiplier_width`` from logic, before synthesis maps the rest to DSP blocks: the
     MAC array's int4 and int2 sub-products, which would take a DSP block each."""
-    width = board.lut_multiplier_width
     # After flattening and width reduction, so that the operands' real widths count.
     return (f"hierarchy -top top; proc; flatten; opt -fast; wreduce; "
-            f"techmap -map +/techmap.v t:$mul r:A_WIDTH<={width} %i r:B_WIDTH<={width} %i")
+            f"{_small_multipliers(board.lut_multiplier_width)}")
+
+
+def breakdown_script(board):
+    """The Yosys commands, run right after reading the design, that synthesize a
+    hierarchical (``-noflatten``) copy of it for the board's family with the board's
+    options, write its per-module statistics to :data:`BREAKDOWN_STAT` (``stat -json``)
+    and restore the design as read, for the real (flattened) synthesis."""
+    return (f"hierarchy -top top; design -save read; proc; opt -fast; wreduce; "
+            f"{_small_multipliers(board.lut_multiplier_width)}; "
+            f"synth_{board.family} {board.synth_opts} -noflatten -top top; "
+            f"tee -q -o {BREAKDOWN_STAT} stat -json; design -load read")
 
 
 def prepare(board_name, params, build_dir, *, do_build=True):
@@ -74,9 +94,10 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     add_tile(platform, params)
     top = TOPS[board_name](params)
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
-                            synth_opts=board.synth_opts, script_after_read=lut_multipliers(board),
+                            synth_opts=board.synth_opts,
+                            script_after_read=f"{breakdown_script(board)}; {lut_multipliers(board)}",
                             # A missed target is reported (report.json "met"), not fatal.
-                            nextpnr_opts="--timing-allow-fail")
+                            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}")
     return top, result
 
 
@@ -153,19 +174,39 @@ def check_tools(board_name):
                              f"(make fpga uses the project's YoWASP tools), not {program!r}")
 
 
+#: The smallest MAC lanes or columns (``hdl.params.MacParams``: an int2 output vector fills
+#: whole bytes).
+MIN_MAC_SIZE = 4
+
+
+def _size(option, text):
+    """The value of ``--lanes`` or ``--columns`` given as ``text``; ``ValueError`` naming it and
+    its limits (a power of two from ``MIN_MAC_SIZE`` to ``MAX_MAC_LANES``)."""
+    name = option.upper()
+    if not text.isdigit():
+        raise ValueError(f"{name} must be a positive integer, not {text!r}")
+    value = int(text)
+    if value < MIN_MAC_SIZE or value > MAX_MAC_LANES or value & (value - 1):
+        raise ValueError(f"{name} must be a power of two from {MIN_MAC_SIZE} to {MAX_MAC_LANES}, not {value}")
+    return value
+
+
 def request(args):
-    """``(board name, ChipParams)`` from parsed arguments; ``ValueError`` naming the bad value."""
+    """``(board name, ChipParams)`` from parsed arguments; ``ValueError`` naming the bad value
+    and its limit, before any elaboration: a size out of range, one the board's memories
+    cannot hold, or an array that does not fit the device (see ``Board.refusal``)."""
     if args.board not in BOARDS:
         raise ValueError(f"BOARD must be one of {', '.join(BOARDS)}, not {args.board!r}")
     board = BOARDS[args.board]
     cores = parse_cores(args.cores) if args.cores else None
-    sizes = {}
-    for option in ("lanes", "columns"):
-        text = getattr(args, option)
-        if text is not None:
-            if not text.isdigit():
-                raise ValueError(f"{option.upper()} must be a positive integer, not {text!r}")
-            sizes[option] = int(text)
+    sizes = {option: _size(option, getattr(args, option)) for option in ("lanes", "columns")
+             if getattr(args, option) is not None}
+    lanes, columns = sizes.get("lanes", board.lanes), sizes.get("columns", board.columns)
+    if columns > lanes:
+        raise ValueError(f"COLUMNS must be at most LANES ({lanes}), not {columns}")
+    refusal = board.size_refusal(lanes, columns)
+    if refusal:
+        raise ValueError(refusal)
     params = board.params(cores, **sizes)
     refusal = board.refusal(params)
     if refusal:

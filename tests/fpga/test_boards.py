@@ -41,12 +41,56 @@ def test_ulx3s_default_fits_and_2x2_refused():
     (["--board", "ulx3s", "--cores", "2x"], r"^error: CORES must have the form ROWSxCOLUMNS, such as 4x4, "
                                             r"not '2x'$"),
     (["--board", "ulx3s", "--lanes", "six"], r"^error: LANES must be a positive integer, not 'six'$"),
-    (["--board", "ulx3s", "--lanes", "6"], r"^error: MAC lanes must be a power of two of at least 4, not 6$"),
+    (["--board", "ulx3s", "--lanes", "6"], r"^error: LANES must be a power of two from 4 to 128, not 6$"),
+    (["--board", "ulx3s", "--lanes", "0"], r"^error: LANES must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--lanes", "00"], r"^error: LANES must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--lanes", "-4"], r"^error: LANES must be a positive integer, not '-4'$"),
+    (["--board", "ulx3s", "--lanes", ""], r"^error: LANES must be a positive integer, not ''$"),
+    (["--board", "ulx3s", "--lanes", "256"], r"^error: LANES must be a power of two from 4 to 128, not 256$"),
+    (["--board", "ulx3s", "--columns", "0"], r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+    (["--board", "icebreaker", "--columns", "0"],
+     r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--columns", "8"], r"^error: COLUMNS must be at most LANES \(4\), not 8$"),
+    (["--board", "ulx3s", "--lanes", "64", "--columns", "64"],
+     r"^error: ulx3s: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
+     r"them\), not 64x64 = 4096$"),
+    (["--board", "ulx3s", "--lanes", "16"], r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it "
+                                            r"needs an estimated 192 dsps \(the ulx3s has 156\)$"),
+    (["--board", "ulx3s", "--cores", "0x1"], r"^error: CORES must be between 1x1 and 32x32, not '0x1'$"),
     (["--board", "icebreaker"], r"^error: icebreaker: .* does not fit: it needs an estimated .*$"),
 ])
-def test_build_arguments_wrong(argv, message, capsys):
-    assert main(argv) == 2
-    assert re.match(message, capsys.readouterr().err.strip())
+def test_build_arguments_wrong(argv, message, tmp_path, capsys, monkeypatch):
+    """A bad size or one the board cannot take is refused in one line naming the value and
+    its limit, with exit status 2, before any elaboration or synthesis and before the output
+    directory is made, even with every tool present."""
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("synthesis started")
+    monkeypatch.setattr("fpga.build.prepare", no_synthesis)
+    for name in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK", "NEXTPNR_ICE40", "ICEPACK", "OPENFPGALOADER"):
+        monkeypatch.setenv(name, "true")
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and re.match(message, lines[0]), lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_npgen_fpga_lanes_zero_wrong(tmp_path, capsys, monkeypatch):
+    """``make fpga LANES=0`` runs ``npgen fpga --lanes=0``: refused, not built at the default."""
+    from gen.cli import main as npgen
+
+    monkeypatch.setattr("fpga.build.prepare", lambda *args, **kwargs: pytest.fail("synthesis started"))
+    assert npgen(["fpga", "--board=ulx3s", "--lanes=0", f"--out={tmp_path / 'out'}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: LANES must be a power of two from 4 to 128, not 0"]
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_params_zero_wrong(board):
+    """A zero size reaches ``MacParams`` and is refused there, never replaced by the default."""
+    with pytest.raises(ValueError, match=r"^MAC lanes must be a power of two of at least 4, not 0$"):
+        BOARDS[board].params(lanes=0)
+    with pytest.raises(ValueError, match=r"^MAC columns must be a power of two of at least 4, not 0$"):
+        BOARDS[board].params(columns=0)
 
 
 def test_build_out_wrong(tmp_path, capsys):

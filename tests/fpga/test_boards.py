@@ -1,12 +1,25 @@
 """Board targets without the tools: elaboration through each platform (``do_build=False``),
 the up-front fit check, PLL settings, report parsing and the framing protocol."""
 
+import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 
+from fpga.board import RESOURCES
 from fpga.boards import BOARDS
-from fpga.build import main, parse_fmax, parse_utilisation, prepare
+from fpga.build import (
+    BREAKDOWN_STAT,
+    NEXTPNR_REPORT,
+    build,
+    main,
+    parse_breakdown,
+    parse_nextpnr_report,
+    prepare,
+    write_atomically,
+)
 from fpga.host.protocol import REPLY_SYNC, Frames, Op, ProtocolError, Status, crc8
 from fpga.pll import ecp5_pll_settings, ice40_pll_settings
 
@@ -121,27 +134,160 @@ def test_pll_settings():
         ice40_pll_settings(12e6, 1e6)
 
 
-LOG = """Info: Device utilisation:
-Info:            TRELLIS_COMB:  1000/83640     1%
-Info:              TRELLIS_FF:   500/83640     0%
-Info:              MULT18X18D:    16/  156    10%
-Info:                  DP16KD:     6/  208     2%
-Info: Max frequency for clock '$glbnet$clk': 40.00 MHz (FAIL at 50.00 MHz)
-Info: Device utilisation:
-Info:            TRELLIS_COMB:  1100/83640     1%
-Info: Max frequency for clock '$glbnet$clk': 61.25 MHz (PASS at 50.00 MHz)
-"""
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_report_parsing():
-    assert parse_fmax(LOG) == {"clock": "$glbnet$clk", "achieved_mhz": 61.25, "target_mhz": 50.0, "met": True}
-    assert parse_utilisation(LOG, "ecp5")["luts"] == (1100, 83640)
-    with pytest.raises(ValueError, match=r"^nextpnr's log has no 'Max frequency for clock' line$"):
-        parse_fmax("Info: nothing")
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_nextpnr_report_ecp5():
+    resources, timing = parse_nextpnr_report(fixture("ecp5_small_nextpnr.json"), "ecp5")
+    assert resources == {"luts": (80, 83640), "ffs": (76, 83640), "dsps": (1, 156), "block_rams": (1, 208),
+                         "sprams": None}
+    assert timing == {"clock": "$glbnet$clk", "achieved_mhz": 72.05, "target_mhz": 25, "met": True}
+
+
+def test_nextpnr_report_ice40():
+    resources, timing = parse_nextpnr_report(fixture("ice40_small_nextpnr.json"), "ice40")
+    assert resources == {"luts": (107, 5280), "ffs": None, "dsps": (1, 8), "block_rams": (2, 30),
+                         "sprams": (0, 4)}
+    assert timing == {"clock": "clk", "achieved_mhz": 71.16, "target_mhz": 12, "met": True}
+
+
+def test_nextpnr_report_worst_clock():
+    """With several clocks, the one furthest from its target is the report's."""
+    value = {"utilization": {}, "fmax": {"fast": {"achieved": 120.0, "constraint": 100.0},
+                                         "slow": {"achieved": 45.5, "constraint": 50.0},
+                                         "easy": {"achieved": 30.0, "constraint": 12.0}}}
+    assert parse_nextpnr_report(value, "ecp5")[1] == {
+        "clock": "slow", "achieved_mhz": 45.5, "target_mhz": 50.0, "met": False}
+
+
+def test_nextpnr_report_wrong():
+    with pytest.raises(ValueError, match=r"^nextpnr's report must give a clock's 'fmax', not none$"):
+        parse_nextpnr_report({"utilization": {}, "fmax": {}}, "ecp5")
+
+
+def test_breakdown_ulx3s():
+    """The hierarchical ULX3S 1x1 build: every cell counted once, in the part that holds it."""
+    value = fixture("ulx3s_1x1_stat.json")
+    breakdown = parse_breakdown(value, "ecp5")
+    design = value["design"]["num_cells_by_type"]
+    total = breakdown.pop("total")
+    assert total == {"luts": design["LUT4"] + 2 * design["CCU2C"] + 4 * design["TRELLIS_DPR16X4"],
+                     "ffs": design["TRELLIS_FF"], "dsps": design["MULT18X18D"],
+                     "block_rams": design["DP16KD"], "sprams": 0}
+    assert {kind: sum(part[kind] for part in breakdown.values()) for kind in RESOURCES} == total
+    # 16 multipliers on the MAC lanes, 16 in each of the two requantizers, 16 on the vector unit.
+    assert {name: part["dsps"] for name, part in breakdown.items() if part["dsps"]} == {
+        "mac_array": 16, "requantizer": 32, "vector_unit": 16}
+    # 6 DP16KD of activations and 4 of weights (the weights' module is ``weights$129``).
+    assert {name: part["block_rams"] for name, part in breakdown.items() if part["block_rams"]} == {
+        "sram": 10}
+    assert breakdown["network_interface"] == {
+        "luts": 127, "ffs": 109, "dsps": 0, "block_rams": 0, "sprams": 0}
+    # The bridge's five modules: UART receiver and transmitter, frames, executor, replies.
+    assert breakdown["bridge"]["luts"] == (51 + 2 * 5) + (39 + 2 * 5) + (137 + 2 * 8) + (226 + 2 * 8) + 107
+    # Two routers, each 70 flip-flops and five FIFOs (the load router's local one smaller).
+    assert breakdown["routers"]["ffs"] == (70 + 5 * 4) + (70 + 4 * 4 + 2)
+    assert breakdown["other"] == {"luts": 2, "ffs": 2, "dsps": 0, "block_rams": 0, "sprams": 0}
+
+
+def test_breakdown_ice40():
+    value = fixture("ice40_small_stat.json")
+    breakdown = parse_breakdown(value, "ice40")
+    assert breakdown["total"] == breakdown["other"] == {"luts": 50, "ffs": 59, "dsps": 1, "block_rams": 2,
+                                                        "sprams": 0}
+
+
+def test_breakdown_instances():
+    """A module instantiated N times counts N times, in the part of the instance's path."""
+    value = {"modules": {
+        "\\top": {"num_cells_by_type": {"LUT4": 1, "top.chip": 1}},
+        "\\top.chip": {"num_cells_by_type": {"np_tile": 4, "TRELLIS_FF": 3}},
+        "\\np_tile": {"num_cells_by_type": {"np_tile.core$7": 1, "np_tile.east_router": 1}},
+        "\\np_tile.core$7": {"num_cells_by_type": {"CCU2C": 5, "np_tile.core.datapath.mac": 1}},
+        "\\np_tile.core.datapath.mac": {"num_cells_by_type": {"MULT18X18D": 2, "LUT4": 7}},
+        "\\np_tile.east_router": {"num_cells_by_type": {"TRELLIS_FF": 11}},
+    }}
+    breakdown = parse_breakdown(value, "ecp5")
+    assert {name: part for name, part in breakdown.items() if any(part.values())} == {
+        "mac_array": {"luts": 28, "ffs": 0, "dsps": 8, "block_rams": 0, "sprams": 0},
+        "core": {"luts": 40, "ffs": 0, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "routers": {"luts": 0, "ffs": 44, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "other": {"luts": 1, "ffs": 3, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "total": {"luts": 69, "ffs": 47, "dsps": 8, "block_rams": 0, "sprams": 0},
+    }
+
+
+def test_breakdown_wrong():
+    with pytest.raises(ValueError, match=r"^Yosys's statistics must have the top module 'top', "
+                                         r"not only \['other'\]$"):
+        parse_breakdown({"modules": {"\\other": {"num_cells_by_type": {}}}}, "ecp5")
+
+
+def test_write_atomically(tmp_path, monkeypatch):
+    """A write stopped before its rename leaves the old file whole and no temporary file."""
+    path = tmp_path / "report.json"
+    write_atomically(path, "old")
+    assert path.read_text() == "old"
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(path, "new")
+    assert path.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [path]
+
+
+class _Top:
+    frequency = 50e6
+
+
+def _fake_build(stop=None):
+    def prepare(board_name, params, build_dir):
+        build_dir.mkdir(parents=True, exist_ok=True)
+        if stop:
+            raise stop
+        (build_dir / NEXTPNR_REPORT).write_text((FIXTURES / "ecp5_small_nextpnr.json").read_text())
+        (build_dir / BREAKDOWN_STAT).write_text((FIXTURES / "ulx3s_1x1_stat.json").read_text())
+        return _Top(), None
+    return prepare
+
+
+def test_build_report(tmp_path, monkeypatch):
+    """``report.json`` from the tools' JSON: resources and clock from nextpnr, the breakdown
+    from Yosys; nothing else left beside it."""
+    monkeypatch.setattr("fpga.build.prepare", _fake_build())
+    path = build("ulx3s", BOARDS["ulx3s"].default_params(), tmp_path)
+    value = json.loads(path.read_text())
+    assert value["resources"]["dsps"] == {"used": 1, "available": 156}
+    assert value["resources"]["sprams"] is None
+    assert value["clock"] == {"clock": "$glbnet$clk", "achieved_mhz": 72.05, "target_mhz": 25, "met": True,
+                              "pll_mhz": 50.0}
+    assert value["breakdown"]["mac_array"]["dsps"] == 16
+    assert value["peak_macs_per_second"]["int8"] == 16 * 72.05e6
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [BREAKDOWN_STAT, NEXTPNR_REPORT, "report.json"])
+
+
+def test_build_stopped_leaves_no_report(tmp_path, monkeypatch):
+    """A build stopped halfway (here in place and route) leaves no report.json, not even the
+    previous build's."""
+    (tmp_path / "ulx3s").mkdir()
+    old = tmp_path / "ulx3s" / "report.json"
+    old.write_text('{"board": "ulx3s"}\n')
+    monkeypatch.setattr("fpga.build.prepare", _fake_build(stop=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        build("ulx3s", BOARDS["ulx3s"].default_params(), tmp_path)
+    assert not old.exists()
 
 
 def test_crc8():
-    assert crc8(b"123456789") == 0xF4        # CRC-8 (polynomial 0x07) check value
+    assert crc8(b"123456789") == 0xF4        # CRC-8/SMBUS (polynomial 0x07) check value
+    assert crc8(b"") == 0x00
 
 
 def test_frames():

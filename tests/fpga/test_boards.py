@@ -42,11 +42,17 @@ def test_icebreaker_refused():
                     message), message
 
 
-def test_ulx3s_default_fits_and_2x2_refused():
+def test_ulx3s_fit():
+    """From the measured 1x1 build (64 MULT18X18D a core): two cores fit, three do not."""
     board = BOARDS["ulx3s"]
     assert board.refusal(board.default_params()) is None
+    assert board.refusal(board.params((1, 2))) is None
+    assert board.refusal(board.params((1, 3))) == (
+        "ulx3s: a 1x3 array of 4x4-MAC cores does not fit: it needs an estimated 84093 luts (the ulx3s has "
+        "83640), 192 dsps (the ulx3s has 156)")
     assert re.match(r"^ulx3s: a 2x2 array of 4x4-MAC cores does not fit: it needs an estimated "
-                    r"\d+ dsps \(the ulx3s has 156\)$", board.refusal(board.params((2, 2))))
+                    r"\d+ luts \(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$",
+                    board.refusal(board.params((2, 2))))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -67,8 +73,9 @@ def test_ulx3s_default_fits_and_2x2_refused():
     (["--board", "ulx3s", "--lanes", "64", "--columns", "64"],
      r"^error: ulx3s: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
      r"them\), not 64x64 = 4096$"),
-    (["--board", "ulx3s", "--lanes", "16"], r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it "
-                                            r"needs an estimated 192 dsps \(the ulx3s has 156\)$"),
+    (["--board", "ulx3s", "--lanes", "16"],
+     r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
+     r"\(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$"),
     (["--board", "ulx3s", "--cores", "0x1"], r"^error: CORES must be between 1x1 and 32x32, not '0x1'$"),
     (["--board", "icebreaker"], r"^error: icebreaker: .* does not fit: it needs an estimated .*$"),
 ])
@@ -146,6 +153,14 @@ def test_nextpnr_report_ecp5():
     assert resources == {"luts": (80, 83640), "ffs": (76, 83640), "dsps": (1, 156), "block_rams": (1, 208),
                          "sprams": None}
     assert timing == {"clock": "$glbnet$clk", "achieved_mhz": 72.05, "target_mhz": 25, "met": True}
+
+
+def test_nextpnr_report_ulx3s():
+    """The ULX3S 1x1 build's own report."""
+    resources, timing = parse_nextpnr_report(fixture("ulx3s_1x1_nextpnr.json"), "ecp5")
+    assert resources == {"luts": (28031, 83640), "ffs": (8685, 83640), "dsps": (64, 156),
+                         "block_rams": (10, 208), "sprams": None}
+    assert timing == {"clock": "$glbnet$clk", "achieved_mhz": 56.64, "target_mhz": 50, "met": True}
 
 
 def test_nextpnr_report_ice40():

@@ -91,10 +91,13 @@ def breakdown_script(board):
     """The Yosys commands, run right after reading the design, that synthesize a
     hierarchical (``-noflatten``) copy of it for the board's family with the board's
     options, write its per-module statistics to :data:`BREAKDOWN_STAT` (``stat -json``)
-    and restore the design as read, for the real (flattened) synthesis."""
+    and restore the design as read, for the real (flattened) synthesis. Always without
+    ``abc9``: Yosys 0.63's fails an assertion on the hierarchical design (as on the
+    flattened one for the ECP5) on both families."""
+    options = " ".join(dict.fromkeys([*board.synth_opts.split(), "-noabc9", "-noflatten"]))
     return (f"hierarchy -top top; design -save read; proc; opt -fast; wreduce; "
             f"{_small_multipliers(board.lut_multiplier_width)}; "
-            f"synth_{board.family} {board.synth_opts} -noflatten -top top; "
+            f"synth_{board.family} {options} -top top; "
             f"tee -q -o {BREAKDOWN_STAT} stat -json; design -load read")
 
 

@@ -13,6 +13,7 @@ from fpga.boards import BOARDS
 from fpga.build import (
     BREAKDOWN_STAT,
     NEXTPNR_REPORT,
+    breakdown_script,
     build,
     main,
     parse_breakdown,
@@ -32,6 +33,22 @@ def test_smoke(board, tmp_path):
     pll = "SB_PLL40_PAD" if BOARDS[board].family == "ice40" else "EHXPLLL"
     assert pll in plan.files["top.il"]
     assert "module np_tile" in plan.files["np_tile.v"]
+    # The hierarchical copy's statistics, then the real synthesis; nextpnr's JSON report.
+    script = plan.files["top.ys"]
+    assert script.index("stat -json") < script.index("design -load read") < script.index("flatten;")
+    assert f"tee -q -o {BREAKDOWN_STAT} stat -json" in script
+    assert f"--report {NEXTPNR_REPORT}" in plan.files["build_top.sh"]
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_breakdown_script(board):
+    """The hierarchical copy is synthesized with the board's options, without flattening
+    and without abc9 (Yosys 0.63's fails on it for both families)."""
+    synthesis = [command for command in breakdown_script(BOARDS[board]).split("; ")
+                 if command.startswith("synth_")]
+    options = BOARDS[board].synth_opts.split()
+    assert synthesis == [" ".join([f"synth_{BOARDS[board].family}", *dict.fromkeys(
+        [*options, "-noabc9", "-noflatten"]), "-top", "top"])]
 
 
 def test_icebreaker_refused():

@@ -226,6 +226,24 @@ def test_breakdown_ulx3s():
     assert breakdown["other"] == {"luts": 2, "ffs": 2, "dsps": 0, "block_rams": 0, "sprams": 0}
 
 
+def test_breakdown_icebreaker():
+    """The iCEBreaker's 4x4 core, hierarchical synth_ice40: flip-flops are every SB_DFF* type."""
+    value = fixture("icebreaker_1x1_stat.json")
+    breakdown = parse_breakdown(value, "ice40")
+    design = value["design"]["num_cells_by_type"]
+    total = breakdown.pop("total")
+    flip_flops = sum(number for cell, number in design.items() if cell.startswith("SB_DFF"))
+    assert total == {"luts": design["SB_LUT4"], "ffs": flip_flops, "dsps": design["SB_MAC16"],
+                     "block_rams": design["SB_RAM40_4K"], "sprams": 0}
+    assert total["ffs"] == 4024 + 7630 + 2741 + 1182
+    assert {kind: sum(part[kind] for part in breakdown.values()) for kind in RESOURCES} == total
+    assert {name: part["dsps"] for name, part in breakdown.items() if part["dsps"]} == {
+        "mac_array": 16, "requantizer": 32, "vector_unit": 16}
+    # Activations 24 EBR and weights 8; the core's own 18 (its settings table and program).
+    assert {name: part["block_rams"] for name, part in breakdown.items() if part["block_rams"]} == {
+        "sram": 32, "core": 18}
+
+
 def test_breakdown_ice40():
     value = fixture("ice40_small_stat.json")
     breakdown = parse_breakdown(value, "ice40")

@@ -13,10 +13,12 @@ from hdl.params import ChipParams
 from .params import fpga_core
 from .top import FpgaTop
 
-__all__ = ["RESOURCES", "Board", "BoardTop"]
+__all__ = ["RESOURCES", "WEIGHT_ROWS", "Board", "BoardTop"]
 
 #: The resource kinds a report and a fit check count.
 RESOURCES = ("luts", "ffs", "dsps", "block_rams", "sprams")
+#: The fewest rows of weights a core's weight SRAM holds (``CoreParams``: a depth of at least 2).
+WEIGHT_ROWS = 2
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,20 @@ class Board:
 
     def params(self, cores=None, lanes=None, columns=None):
         rows, cols = cores or self.cores
-        core = fpga_core(lanes or self.lanes, columns or self.columns, activation_kb=self.activation_kb,
+        core = fpga_core(self.lanes if lanes is None else lanes, self.columns if columns is None else columns,
+                         activation_kb=self.activation_kb,
                          weight_kb=self.weight_kb)
         return ChipParams(rows, cols, core, buffer_depth=2)
+
+    def size_refusal(self, lanes, columns):
+        """One line naming a MAC array of ``lanes`` x ``columns`` that the board's core
+        memories cannot hold (its weight SRAM takes at least two rows of ``lanes`` x
+        ``columns`` int8 weights), or ``None``."""
+        limit = self.weight_kb * 1024 // WEIGHT_ROWS
+        if lanes * columns > limit:
+            return (f"{self.name}: LANES x COLUMNS must be at most {limit} (a core's {self.weight_kb} KB of "
+                    f"weights holds {WEIGHT_ROWS} rows of them), not {lanes}x{columns} = {lanes * columns}")
+        return None
 
     def default_params(self):
         return self.params()

@@ -15,23 +15,36 @@ from .isa import Opcode, instruction_layout
 from .mac import MacArray, mac_latency
 from .params import ACC_WIDTH, LANE_WIDTH, CoreParams, Precision, Rounding
 from .pipeline import delay
-from .requantize import Requantizer
+from .requantize import Requantizer, requantize_latency
 from .sram import BankedSram
 from .vector import VectorOp, VectorUnit
 
-__all__ = ["Datapath", "OPERAND_LATENCY", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD", "drain_latencies",
+__all__ = ["Datapath", "OPERAND_LATENCY", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD", "fused_add_latency",
+           "residual_lead", "drain_latencies",
            "settings_entry_layout", "unpack_values"]
 
 #: Registers between the SRAM read data and the MAC array's or vector unit's inputs. They
 #: cut the path from the block RAM outputs through the banks' read crossbar into the
 #: multipliers, the longest path of a core on an FPGA.
 OPERAND_LATENCY = 1
-#: Cycles ``MACADD`` adds after the conv's requantizer: the vector unit's ``ADD`` of the
-#: conv's output and the residual, then the second requantizer.
+
+
+def fused_add_latency(params):
+    """Cycles ``MACADD`` adds after the conv's requantizer, for :class:`~hdl.params.MacParams`
+    ``params``: the vector unit's ``ADD`` of the conv's output and the residual, then the
+    second requantizer."""
+    return VectorUnit.LATENCY + requantize_latency(params)
+
+
+def residual_lead(params):
+    """Cycles from a ``MACADD`` tile entering the first requantizer (``tile_in``) to its
+    residual read (``residual_read``): the word then arrives, through the SRAM and the
+    operand register, in the cycle the conv's requantized tile does."""
+    return requantize_latency(params) - BankedSram.LATENCY - OPERAND_LATENCY
+
+
+#: :func:`fused_add_latency` and :func:`residual_lead` with a one-stage multiply.
 FUSED_ADD_LATENCY = VectorUnit.LATENCY + Requantizer.LATENCY
-#: Cycles from a ``MACADD`` tile entering the first requantizer (``tile_in``) to its
-#: residual read (``residual_read``): the word then arrives, through the SRAM and the
-#: operand register, in the cycle the conv's requantized tile does.
 RESIDUAL_LEAD = Requantizer.LATENCY - BankedSram.LATENCY - OPERAND_LATENCY
 
 
@@ -40,11 +53,11 @@ def drain_latencies(params):
 
     ``{"mac": ..., "vector": ..., "macadd": ...}`` for :class:`~hdl.params.MacParams`
     ``params``: the SRAM read, the operand register, the MAC array or the vector unit,
-    the requantize unit; for ``MACADD`` the ``MAC``'s and :data:`FUSED_ADD_LATENCY`.
+    the requantize unit; for ``MACADD`` the ``MAC``'s and :func:`fused_add_latency`.
     """
-    tail = BankedSram.LATENCY + OPERAND_LATENCY + Requantizer.LATENCY
+    tail = BankedSram.LATENCY + OPERAND_LATENCY + requantize_latency(params)
     mac = tail + mac_latency(params)
-    return {"mac": mac, "vector": tail + VectorUnit.LATENCY, "macadd": mac + FUSED_ADD_LATENCY}
+    return {"mac": mac, "vector": tail + VectorUnit.LATENCY, "macadd": mac + fused_add_latency(params)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,7 +116,7 @@ class Datapath(wiring.Component):
 
     ``MACADD`` runs its elements through the MAC array and its tiles through the
     requantizer with the instruction's ``a_zero_point`` and ``mid_clamp_*`` (the conv's
-    output). ``RESIDUAL_LEAD`` cycles after a tile's ``tile_in``, ``residual_read`` asks
+    output). :func:`residual_lead` cycles after a tile's ``tile_in``, ``residual_read`` asks
     for its residual word (``r_offset`` with it), which arrives ``BankedSram.LATENCY``
     cycles later on ``r_word``. The requantized tile (``columns`` values unpacked at
     ``out_precision``) and the residual's ``columns`` values at ``out_precision`` then
@@ -227,11 +240,12 @@ class Datapath(wiring.Component):
 
     def _add_residual(self, m, vector):
         """``MACADD``'s vector-unit input (statements to apply while it runs): the conv's
-        requantized tile as operand a, the residual tile read ``RESIDUAL_LEAD`` cycles after
+        requantized tile as operand a, the residual tile read :func:`residual_lead` cycles after
         its ``tile_in`` as operand b."""
         instruction, columns = self.instruction, self._params.mac.columns
-        m.d.comb += self.residual_read.eq(delay(m, self.tile_in & self._fused(), RESIDUAL_LEAD,
-                                                "residual_read", reset_less=False))
+        lead = residual_lead(self._params.mac)
+        m.d.comb += self.residual_read.eq(delay(m, self.tile_in & self._fused(), lead, "residual_read",
+                                                reset_less=False))
         offset = delay(m, self.r_offset, BankedSram.LATENCY + OPERAND_LATENCY, "r_offset")
         residual = delay(m, self.r_word, OPERAND_LATENCY, "r_word_operand")
         conv = self._requantizer.o_data

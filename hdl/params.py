@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
-           "MAX_MAC_LANES", "MAX_ACTIVATION_BANKS",
+           "MAX_MAC_LANES", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -105,6 +105,8 @@ MAX_SRAM_BYTES = 1 << 24
 MAX_TABLE_DEPTH = 4096
 #: Most flits a router buffers per input port.
 MAX_BUFFER_DEPTH = 64
+#: Pipeline stages a requantizer's 32 x 32 product may take (``MacParams.multiply_stages``).
+MULTIPLY_STAGES = (1, 2)
 
 
 def _is_power_of_two(value):
@@ -125,11 +127,22 @@ class MacParams:
         output vector of int2 results fills whole bytes), at most ``MAX_MAC_LANES``.
     columns : int
         Number of output columns N; a power of two, at least 4, at most ``MAX_MAC_LANES``.
+    multiply_stages : int
+        Pipeline stages of the requantizers' 32 x 32 products, 1 or 2 (``MULTIPLY_STAGES``):
+        2 registers the four 16-bit partial products and adds them a cycle later (one
+        cycle more of latency, a shorter path for an FPGA's DSP blocks and carry chains).
     """
     lanes: int = 8
     columns: int = 8
+    multiply_stages: int = 1
 
     def __post_init__(self):
+        value = self.multiply_stages
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"MAC multiply_stages must be an integer, not {value!r}")
+        if value not in MULTIPLY_STAGES:
+            raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
+                             f"not {value!r}")
         for name in ("lanes", "columns"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):

@@ -15,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
 from .pipeline import register
 
-__all__ = ["Requantizer", "Stage", "requantize_settings_layout", "requantize_input_layout",
+__all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "sum_partial_products",
+           "requantize_settings_layout", "requantize_input_layout",
            "requantize_output_layout", "packed_bytes"]
 
 INT32_MIN = -(1 << (ACC_WIDTH - 1))
@@ -104,6 +105,31 @@ def multiply(x, multiplier):
     return x * multiplier, (x == INT32_MIN) & (multiplier == INT32_MIN)
 
 
+#: Bits of the halves a split multiply (``MacParams.multiply_stages = 2``) takes apart.
+HALF_WIDTH = ACC_WIDTH // 2
+
+
+def partial_products(x, multiplier):
+    """``x * multiplier`` as the four products of their 16-bit halves, each within one DSP
+    block: ``(high x high, high x low, low x high, low x low)``, the high halves signed and
+    the low ones unsigned."""
+    x_high, x_low = x[HALF_WIDTH:].as_signed(), x[:HALF_WIDTH]
+    m_high, m_low = multiplier[HALF_WIDTH:].as_signed(), multiplier[:HALF_WIDTH]
+    return x_high * m_high, x_high * m_low, x_low * m_high, x_low * m_low
+
+
+def sum_partial_products(high, high_low, low_high, low):
+    """The exact 64-bit product from :func:`partial_products`'s four."""
+    total = (high << ACC_WIDTH) + ((high_low + low_high) << HALF_WIDTH) + low
+    return total[:2 * ACC_WIDTH].as_signed()
+
+
+def requantize_latency(params):
+    """:attr:`Requantizer.LATENCY` for :class:`~hdl.params.MacParams` ``params``: one cycle
+    per :class:`Stage`, and one more when the multiply takes two stages."""
+    return len(Stage) + params.multiply_stages - 1
+
+
 def high_mul(product, overflow):
     """gemmlowp's ``SaturatingRoundingDoublingHighMul`` from the 64-bit product.
 
@@ -171,12 +197,20 @@ def pack_results(results, precision):
     return chosen[:LANE_WIDTH * len(results)]
 
 
-def _delay_line(m, value, name, last_stage, *, reset_less=True):
-    """``value`` as each stage up to ``last_stage`` sees it: ``{stage: value delayed stage - 1}``."""
+def _cycles(extra):
+    """``{stage: cycle}``: the cycle at whose end each stage registers, the stages after the
+    multiply ``extra`` cycles later; and ``{cycle: name}`` of the registers of each cycle."""
+    cycles = {stage: stage + (extra if stage > Stage.MULTIPLY else 0) for stage in Stage}
+    names = {cycle: stage.name.lower() for stage, cycle in cycles.items()}
+    names.update({Stage.MULTIPLY + 1 + index: f"sum_{index}" for index in range(extra)})
+    return cycles, names
+
+
+def _delay_line(m, value, name, last_cycle, names, *, reset_less=True):
+    """``value`` as each cycle up to ``last_cycle`` sees it: ``{cycle: value delayed cycle - 1}``."""
     line = {Stage.BIAS_ADD: value}
-    for stage in range(Stage.BIAS_ADD + 1, last_stage + 1):
-        line[Stage(stage)] = value = register(m, value, f"{name}_{Stage(stage).name.lower()}",
-                                               reset_less=reset_less)
+    for cycle in range(Stage.BIAS_ADD + 1, last_cycle + 1):
+        line[cycle] = value = register(m, value, f"{name}_{names[cycle]}", reset_less=reset_less)
     return line
 
 
@@ -207,12 +241,14 @@ class Requantizer(wiring.Component):
 
     Fully pipelined: one vector per cycle, never stalls, one register per :class:`Stage`
     (bias add; left shift; 32 x 32 multiply; rounding high half with saturation, or the
-    single rounding; rounding right shift; zero point, clamp and packing).
+    single rounding; rounding right shift; zero point, clamp and packing). With
+    ``params.multiply_stages = 2`` the multiply registers the four partial products of
+    its 16-bit halves and adds them in the next cycle, one cycle more.
 
     Parameters
     ----------
     params : MacParams
-        N = ``params.columns`` results per vector.
+        N = ``params.columns`` results per vector; ``multiply_stages``.
 
     Attributes
     ----------
@@ -224,7 +260,9 @@ class Requantizer(wiring.Component):
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N), always_ready=True))
         The packed results.
     LATENCY : int
-        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6.
+        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6, and
+        7 with a two-stage multiply (:func:`requantize_latency`). The class's is the
+        one-stage multiply's.
     """
 
     LATENCY = len(Stage)
@@ -233,6 +271,7 @@ class Requantizer(wiring.Component):
         if not isinstance(params, MacParams):
             raise TypeError(f"Requantizer params must be a MacParams, not {params!r}")
         self._params = params
+        self.LATENCY = requantize_latency(params)
         super().__init__({
             "i_data": In(stream.Signature(requantize_input_layout(params), always_ready=True)),
             "o_data": Out(stream.Signature(requantize_output_layout(params), always_ready=True)),
@@ -250,32 +289,43 @@ class Requantizer(wiring.Component):
         def stage(name, values):
             return [register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
 
+        extra = self._params.multiply_stages - 1
+        at, names = _cycles(extra)
+
         # Each setting, delayed to the stages that use it.
-        shift = _delay_line(m, payload.shift, "shift", Stage.HIGH_MUL)
-        multiplier = _delay_line(m, payload.multiplier, "multiplier", Stage.MULTIPLY)
-        rounding = _delay_line(m, payload.rounding, "rounding", Stage.DIVIDE)
-        layer = {name: _delay_line(m, payload[name], name, Stage.OUTPUT)[Stage.OUTPUT]
+        shift = _delay_line(m, payload.shift, "shift", at[Stage.HIGH_MUL], names)
+        multiplier = _delay_line(m, payload.multiplier, "multiplier", at[Stage.MULTIPLY], names)
+        rounding = _delay_line(m, payload.rounding, "rounding", at[Stage.DIVIDE], names)
+        layer = {name: _delay_line(m, payload[name], name, at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
                  for name in ("zero_point", "clamp_min", "clamp_max", "precision")}
-        valid = _delay_line(m, self.i_data.valid, "valid", Stage.OUTPUT, reset_less=False)
+        valid = _delay_line(m, self.i_data.valid, "valid", at[Stage.OUTPUT], names, reset_less=False)
 
         biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
-        shifted = stage("shifted", (left_shift(biased[c], shift[Stage.LEFT_SHIFT][c],
-                                               rounding[Stage.LEFT_SHIFT]) for c in columns))
-        products = [multiply(shifted[c], multiplier[Stage.MULTIPLY][c]) for c in columns]
-        product = stage("product", (product for product, _ in products))
-        overflow = stage("overflow", (overflow for _, overflow in products))
-        high = stage("high", (Mux(rounding[Stage.HIGH_MUL] == Rounding.SINGLE,
-                                  single_rounding(product[c], shift[Stage.HIGH_MUL][c]),
+        shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
+                                               rounding[at[Stage.LEFT_SHIFT]]) for c in columns))
+        products = [multiply(shifted[c], multiplier[at[Stage.MULTIPLY]][c]) for c in columns]
+        if extra:       # the partial products, then their sum
+            overflow = stage("overflow", (overflow for _, overflow in products))
+            partials = [[register(m, value, f"partial_{c}_{index}") for index, value in
+                         enumerate(partial_products(shifted[c], multiplier[at[Stage.MULTIPLY]][c]))]
+                        for c in columns]
+            product = stage("product", (sum_partial_products(*partials[c]) for c in columns))
+            overflow = stage("overflow_sum", overflow)
+        else:
+            product = stage("product", (product for product, _ in products))
+            overflow = stage("overflow", (overflow for _, overflow in products))
+        high = stage("high", (Mux(rounding[at[Stage.HIGH_MUL]] == Rounding.SINGLE,
+                                  single_rounding(product[c], shift[at[Stage.HIGH_MUL]][c]),
                                   high_mul(product[c], overflow[c])) for c in columns))
-        divisors = [pot_divisor(shift[Stage.HIGH_MUL][c]) for c in columns]
+        divisors = [pot_divisor(shift[at[Stage.HIGH_MUL]][c]) for c in columns]
         exponent = stage("exponent", (exponent for exponent, _ in divisors))
         mask = stage("mask", (mask for _, mask in divisors))
         scaled = stage("scaled", (rounding_divide_by_pot(high[c], exponent[c], mask[c],
-                                                         rounding[Stage.DIVIDE]) for c in columns))
+                                                         rounding[at[Stage.DIVIDE]]) for c in columns))
         results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
                    for c in columns]
         m.d.sync += [
             self.o_data.payload.eq(pack_results(results, layer["precision"])),
-            self.o_data.valid.eq(valid[Stage.OUTPUT]),
+            self.o_data.valid.eq(valid[at[Stage.OUTPUT]]),
         ]
         return m

@@ -87,3 +87,22 @@ def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assign
     argv = [str(tmp_path / "out") if word == "build" else word for word in command(target, assignment)]
     assert cli.main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("LANES=0", "LANES must be a power of two from 4 to 128, not 0"),
+    ("COLUMNS=0", "COLUMNS must be a power of two from 4 to 128, not 0"),
+    ("LANES=16", "ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
+                 "(the ulx3s has 83640), 256 dsps (the ulx3s has 156)"),
+])
+def test_fpga_bad_size_refused_before_synthesis(capsys, tmp_path, monkeypatch, assignment, message):
+    """``make fpga BOARD=ulx3s LANES=0`` passes ``--lanes=0`` on, and it is refused in one line
+    naming the value and its limit before anything is elaborated (not built at the default)."""
+    argv = command("fpga", "BOARD=ulx3s", assignment)
+    name, value = assignment.split("=")
+    assert f"--{name.lower()}={value}" in argv
+    monkeypatch.setattr("fpga.build.prepare", lambda *args, **kwargs: pytest.fail("synthesis started"))
+    argv = [str(tmp_path / "out") if word == "build/fpga" else word for word in argv]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {message}"]
+    assert not (tmp_path / "out").exists()

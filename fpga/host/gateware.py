@@ -20,6 +20,7 @@ from hdl.sequencer import CYCLE_COUNTER_WIDTH
 
 from .protocol import (
     ADDR_BYTES,
+    CRC,
     IDLE_BITS,
     NO_OP,
     REPLY_SYNC,
@@ -29,30 +30,13 @@ from .protocol import (
     Frames,
     Op,
     Status,
-    crc8,
 )
 from .uart import DATA_BITS, RX_LAYOUT, UARTReceiver, UARTTransmitter, check_divisor
 
-__all__ = ["crc8_step", "request_layout", "reply_layout", "FrameReceiver", "Executor", "ReplySender",
+__all__ = ["request_layout", "reply_layout", "FrameReceiver", "Executor", "ReplySender",
            "Bridge"]
 
 BYTE = DATA_BITS
-
-
-def crc8_step(crc, byte):
-    """The CRC-8 (:func:`~fpga.host.protocol.crc8`) of ``crc`` extended by ``byte``, as an expression."""
-    # CRC-8 is linear over GF(2): output bit i is the parity of the bits j of ``crc ^ byte``
-    # whose own checksum has bit i set.
-    value = crc ^ byte
-    columns = [crc8(bytes([1 << j])) for j in range(BYTE)]
-    return Cat(_parity([value[j] for j in range(BYTE) if columns[j] >> i & 1]) for i in range(BYTE))
-
-
-def _parity(bits):
-    result = Const(0, 1)
-    for bit in bits:
-        result = result ^ bit
-    return result
 
 
 def _check_params(params):
@@ -112,7 +96,8 @@ class FrameReceiver(wiring.Component):
         arrived = self.i_data.valid
         idle = Signal(range(self._timeout + 1))
         count = Signal(range(frames.max_request_body + 1))
-        crc = Signal(BYTE)
+        m.submodules.crc = crc = CRC.create()
+        m.d.comb += crc.data.eq(byte)
         m.d.sync += idle.eq(Mux(arrived, 0, Mux(idle == self._timeout, idle, idle + 1)))
         quiet = ~arrived & (idle == self._timeout - 1)
         lengths = {op: frames.request_body_bytes(op) for op in Op}
@@ -127,7 +112,8 @@ class FrameReceiver(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.sync += [request.op.eq(NO_OP), crc.eq(0)]
+                m.d.sync += request.op.eq(NO_OP)
+                m.d.comb += crc.start.eq(1)
                 with m.If(arrived):
                     with m.If(error | (byte != REQUEST_SYNC)):
                         drop(Status.FRAMING)
@@ -135,7 +121,8 @@ class FrameReceiver(wiring.Component):
                         m.next = "OP"
             with m.State("OP"):
                 with m.If(arrived):
-                    m.d.sync += [request.op.eq(byte), crc.eq(crc8_step(crc, byte))]
+                    m.d.sync += request.op.eq(byte)
+                    m.d.comb += crc.valid.eq(1)
                     with m.If(error):
                         drop(Status.FRAMING)
                     with m.Switch(byte):
@@ -149,8 +136,8 @@ class FrameReceiver(wiring.Component):
                     cut_short()
             with m.State("BODY"):
                 with m.If(arrived):
-                    m.d.sync += [request.body.eq(Cat(request.body[BYTE:], byte)),
-                                 crc.eq(crc8_step(crc, byte)), count.eq(count - 1)]
+                    m.d.sync += [request.body.eq(Cat(request.body[BYTE:], byte)), count.eq(count - 1)]
+                    m.d.comb += crc.valid.eq(1)
                     with m.If(error):
                         drop(Status.FRAMING)
                     with m.Elif(count == 1):
@@ -160,7 +147,7 @@ class FrameReceiver(wiring.Component):
             with m.State("CRC"):
                 with m.If(arrived):
                     m.d.sync += request.status.eq(Mux(error, Status.FRAMING,
-                                                      Mux(byte == crc, Status.OK, Status.CHECKSUM)))
+                                                      Mux(byte == crc.crc, Status.OK, Status.CHECKSUM)))
                     m.next = "EMIT"
                 with m.Elif(quiet):
                     cut_short()
@@ -306,26 +293,27 @@ class ReplySender(wiring.Component):
         # sync, status, op, body, crc: the bytes before the crc in one shift register.
         shift = Signal(BYTE * (3 + self._frames.max_reply_body))
         left = Signal(range(4 + self._frames.max_reply_body))
-        crc = Signal(BYTE)
+        m.submodules.crc = crc = CRC.create()
+        m.d.comb += crc.data.eq(shift[:BYTE])
         first = Signal()
         sent = self.o_data.valid & self.o_data.ready
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.i_reply.ready.eq(1)
+                m.d.comb += [self.i_reply.ready.eq(1), crc.start.eq(1)]
                 with m.If(self.i_reply.valid):
                     m.d.sync += [shift.eq(Cat(Const(REPLY_SYNC, BYTE), reply.status, reply.op, reply.body)),
-                                 left.eq(3 + reply.length), crc.eq(0), first.eq(1)]
+                                 left.eq(3 + reply.length), first.eq(1)]
                     m.next = "FRAME"
             with m.State("FRAME"):
                 m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(shift[:BYTE])]
                 with m.If(sent):
                     m.d.sync += [shift.eq(shift >> BYTE), left.eq(left - 1), first.eq(0)]
                     with m.If(~first):      # the crc covers every byte after the sync
-                        m.d.sync += crc.eq(crc8_step(crc, shift[:BYTE]))
+                        m.d.comb += crc.valid.eq(1)
                     with m.If(left == 1):
                         m.next = "CRC"
             with m.State("CRC"):
-                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(crc)]
+                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(crc.crc)]
                 with m.If(sent):
                     m.next = "IDLE"
         return m

@@ -12,8 +12,10 @@ Reply::
 
     REPLY_SYNC  status  op  body...  crc
 
-``crc`` is CRC-8 (polynomial ``CRC_POLYNOMIAL``, initial value 0, no reflection) of every
-byte after the sync byte. Requests and their bodies:
+``crc`` is the CRC-8/SMBUS (``CRC``: polynomial 0x07, initial value 0, no reflection, no
+final XOR; ``amaranth.lib.crc``'s catalog) of every byte after the sync byte. The gateware
+computes it with the same algorithm's :class:`~amaranth.lib.crc.Processor` (``CRC.create()``),
+the host with its software model (:func:`crc8`), so the two agree by construction. Requests and their bodies:
 
 ========  ==============================  ===========================================
 ``op``    request body                    reply body (when ``status`` is ``OK``)
@@ -44,14 +46,17 @@ it stay as they were.
 
 import enum
 
+from amaranth.lib.crc import catalog
+
 from hdl.params import ChipParams
 
-__all__ = ["REQUEST_SYNC", "REPLY_SYNC", "CRC_POLYNOMIAL", "VERSION", "IDLE_BITS", "ADDR_BYTES",
+__all__ = ["REQUEST_SYNC", "REPLY_SYNC", "CRC", "VERSION", "IDLE_BITS", "ADDR_BYTES",
            "CYCLES_BYTES", "NO_OP", "Op", "Status", "Flag", "crc8", "Frames", "ProtocolError"]
 
 REQUEST_SYNC = 0xA5
 REPLY_SYNC = 0x5A
-CRC_POLYNOMIAL = 0x07
+#: The frame check: CRC-8/SMBUS over bytes (an ``amaranth.lib.crc.Parameters``).
+CRC = catalog.CRC8_SMBUS(data_width=8)
 #: Protocol version the INFO reply carries.
 VERSION = 1
 #: Idle line time, in bit times, that ends a dropped or cut-short frame.
@@ -89,13 +94,9 @@ class Flag(enum.IntFlag):
     OVERRUN = 0x08
 
 
-def crc8(data, crc=0):
-    """CRC-8 of ``data`` (bytes), polynomial ``CRC_POLYNOMIAL``, starting from ``crc``."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ CRC_POLYNOMIAL if crc & 0x80 else crc << 1) & 0xFF
-    return crc
+def crc8(data):
+    """The frame check (``CRC``) of ``data`` (bytes), from ``amaranth.lib.crc``'s software model."""
+    return CRC.compute(bytes(data))
 
 
 class ProtocolError(Exception):

@@ -1,12 +1,26 @@
 """Board targets without the tools: elaboration through each platform (``do_build=False``),
 the up-front fit check, PLL settings, report parsing and the framing protocol."""
 
+import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 
+from fpga.board import RESOURCES
 from fpga.boards import BOARDS
-from fpga.build import main, parse_fmax, parse_utilisation, prepare
+from fpga.build import (
+    BREAKDOWN_STAT,
+    NEXTPNR_REPORT,
+    breakdown_script,
+    build,
+    main,
+    parse_breakdown,
+    parse_nextpnr_report,
+    prepare,
+    write_atomically,
+)
 from fpga.host.protocol import REPLY_SYNC, Frames, Op, ProtocolError, Status, crc8
 from fpga.pll import ecp5_pll_settings, ice40_pll_settings
 
@@ -19,6 +33,22 @@ def test_smoke(board, tmp_path):
     pll = "SB_PLL40_PAD" if BOARDS[board].family == "ice40" else "EHXPLLL"
     assert pll in plan.files["top.il"]
     assert "module np_tile" in plan.files["np_tile.v"]
+    # The hierarchical copy's statistics, then the real synthesis; nextpnr's JSON report.
+    script = plan.files["top.ys"]
+    assert script.index("stat -json") < script.index("design -load read") < script.index("flatten;")
+    assert f"tee -q -o {BREAKDOWN_STAT} stat -json" in script
+    assert f"--report {NEXTPNR_REPORT}" in plan.files["build_top.sh"]
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_breakdown_script(board):
+    """The hierarchical copy is synthesized with the board's options, without flattening
+    and without abc9 (Yosys 0.63's fails on it for both families)."""
+    synthesis = [command for command in breakdown_script(BOARDS[board]).split("; ")
+                 if command.startswith("synth_")]
+    options = BOARDS[board].synth_opts.split()
+    assert synthesis == [" ".join([f"synth_{BOARDS[board].family}", *dict.fromkeys(
+        [*options, "-noabc9", "-noflatten"]), "-top", "top"])]
 
 
 def test_icebreaker_refused():
@@ -29,11 +59,17 @@ def test_icebreaker_refused():
                     message), message
 
 
-def test_ulx3s_default_fits_and_2x2_refused():
+def test_ulx3s_fit():
+    """From the measured 1x1 build (64 MULT18X18D a core): two cores fit, three do not."""
     board = BOARDS["ulx3s"]
     assert board.refusal(board.default_params()) is None
+    assert board.refusal(board.params((1, 2))) is None
+    assert board.refusal(board.params((1, 3))) == (
+        "ulx3s: a 1x3 array of 4x4-MAC cores does not fit: it needs an estimated 84093 luts (the ulx3s has "
+        "83640), 192 dsps (the ulx3s has 156)")
     assert re.match(r"^ulx3s: a 2x2 array of 4x4-MAC cores does not fit: it needs an estimated "
-                    r"\d+ dsps \(the ulx3s has 156\)$", board.refusal(board.params((2, 2))))
+                    r"\d+ luts \(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$",
+                    board.refusal(board.params((2, 2))))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -41,12 +77,57 @@ def test_ulx3s_default_fits_and_2x2_refused():
     (["--board", "ulx3s", "--cores", "2x"], r"^error: CORES must have the form ROWSxCOLUMNS, such as 4x4, "
                                             r"not '2x'$"),
     (["--board", "ulx3s", "--lanes", "six"], r"^error: LANES must be a positive integer, not 'six'$"),
-    (["--board", "ulx3s", "--lanes", "6"], r"^error: MAC lanes must be a power of two of at least 4, not 6$"),
+    (["--board", "ulx3s", "--lanes", "6"], r"^error: LANES must be a power of two from 4 to 128, not 6$"),
+    (["--board", "ulx3s", "--lanes", "0"], r"^error: LANES must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--lanes", "00"], r"^error: LANES must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--lanes", "-4"], r"^error: LANES must be a positive integer, not '-4'$"),
+    (["--board", "ulx3s", "--lanes", ""], r"^error: LANES must be a positive integer, not ''$"),
+    (["--board", "ulx3s", "--lanes", "256"], r"^error: LANES must be a power of two from 4 to 128, not 256$"),
+    (["--board", "ulx3s", "--columns", "0"], r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+    (["--board", "icebreaker", "--columns", "0"],
+     r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--columns", "8"], r"^error: COLUMNS must be at most LANES \(4\), not 8$"),
+    (["--board", "ulx3s", "--lanes", "64", "--columns", "64"],
+     r"^error: ulx3s: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
+     r"them\), not 64x64 = 4096$"),
+    (["--board", "ulx3s", "--lanes", "16"],
+     r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
+     r"\(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$"),
+    (["--board", "ulx3s", "--cores", "0x1"], r"^error: CORES must be between 1x1 and 32x32, not '0x1'$"),
     (["--board", "icebreaker"], r"^error: icebreaker: .* does not fit: it needs an estimated .*$"),
 ])
-def test_build_arguments_wrong(argv, message, capsys):
-    assert main(argv) == 2
-    assert re.match(message, capsys.readouterr().err.strip())
+def test_build_arguments_wrong(argv, message, tmp_path, capsys, monkeypatch):
+    """A bad size or one the board cannot take is refused in one line naming the value and
+    its limit, with exit status 2, before any elaboration or synthesis and before the output
+    directory is made, even with every tool present."""
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("synthesis started")
+    monkeypatch.setattr("fpga.build.prepare", no_synthesis)
+    for name in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK", "NEXTPNR_ICE40", "ICEPACK", "OPENFPGALOADER"):
+        monkeypatch.setenv(name, "true")
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and re.match(message, lines[0]), lines
+    assert not (tmp_path / "out").exists()
+
+
+def test_npgen_fpga_lanes_zero_wrong(tmp_path, capsys, monkeypatch):
+    """``make fpga LANES=0`` runs ``npgen fpga --lanes=0``: refused, not built at the default."""
+    from gen.cli import main as npgen
+
+    monkeypatch.setattr("fpga.build.prepare", lambda *args, **kwargs: pytest.fail("synthesis started"))
+    assert npgen(["fpga", "--board=ulx3s", "--lanes=0", f"--out={tmp_path / 'out'}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: LANES must be a power of two from 4 to 128, not 0"]
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_board_params_zero_wrong(board):
+    """A zero size reaches ``MacParams`` and is refused there, never replaced by the default."""
+    with pytest.raises(ValueError, match=r"^MAC lanes must be a power of two of at least 4, not 0$"):
+        BOARDS[board].params(lanes=0)
+    with pytest.raises(ValueError, match=r"^MAC columns must be a power of two of at least 4, not 0$"):
+        BOARDS[board].params(columns=0)
 
 
 def test_build_out_wrong(tmp_path, capsys):
@@ -77,27 +158,186 @@ def test_pll_settings():
         ice40_pll_settings(12e6, 1e6)
 
 
-LOG = """Info: Device utilisation:
-Info:            TRELLIS_COMB:  1000/83640     1%
-Info:              TRELLIS_FF:   500/83640     0%
-Info:              MULT18X18D:    16/  156    10%
-Info:                  DP16KD:     6/  208     2%
-Info: Max frequency for clock '$glbnet$clk': 40.00 MHz (FAIL at 50.00 MHz)
-Info: Device utilisation:
-Info:            TRELLIS_COMB:  1100/83640     1%
-Info: Max frequency for clock '$glbnet$clk': 61.25 MHz (PASS at 50.00 MHz)
-"""
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_report_parsing():
-    assert parse_fmax(LOG) == {"clock": "$glbnet$clk", "achieved_mhz": 61.25, "target_mhz": 50.0, "met": True}
-    assert parse_utilisation(LOG, "ecp5")["luts"] == (1100, 83640)
-    with pytest.raises(ValueError, match=r"^nextpnr's log has no 'Max frequency for clock' line$"):
-        parse_fmax("Info: nothing")
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_nextpnr_report_ecp5():
+    resources, timing = parse_nextpnr_report(fixture("ecp5_small_nextpnr.json"), "ecp5")
+    assert resources == {"luts": (80, 83640), "ffs": (76, 83640), "dsps": (1, 156), "block_rams": (1, 208),
+                         "sprams": None}
+    assert timing == {"clock": "$glbnet$clk", "achieved_mhz": 72.05, "target_mhz": 25, "met": True}
+
+
+def test_nextpnr_report_ulx3s():
+    """The ULX3S 1x1 build's own report."""
+    resources, timing = parse_nextpnr_report(fixture("ulx3s_1x1_nextpnr.json"), "ecp5")
+    assert resources == {"luts": (28031, 83640), "ffs": (8685, 83640), "dsps": (64, 156),
+                         "block_rams": (10, 208), "sprams": None}
+    assert timing == {"clock": "$glbnet$clk", "achieved_mhz": 56.64, "target_mhz": 50, "met": True}
+
+
+def test_nextpnr_report_ice40():
+    resources, timing = parse_nextpnr_report(fixture("ice40_small_nextpnr.json"), "ice40")
+    assert resources == {"luts": (107, 5280), "ffs": None, "dsps": (1, 8), "block_rams": (2, 30),
+                         "sprams": (0, 4)}
+    assert timing == {"clock": "clk", "achieved_mhz": 71.16, "target_mhz": 12, "met": True}
+
+
+def test_nextpnr_report_worst_clock():
+    """With several clocks, the one furthest from its target is the report's."""
+    value = {"utilization": {}, "fmax": {"fast": {"achieved": 120.0, "constraint": 100.0},
+                                         "slow": {"achieved": 45.5, "constraint": 50.0},
+                                         "easy": {"achieved": 30.0, "constraint": 12.0}}}
+    assert parse_nextpnr_report(value, "ecp5")[1] == {
+        "clock": "slow", "achieved_mhz": 45.5, "target_mhz": 50.0, "met": False}
+
+
+def test_nextpnr_report_wrong():
+    with pytest.raises(ValueError, match=r"^nextpnr's report must give a clock's 'fmax', not none$"):
+        parse_nextpnr_report({"utilization": {}, "fmax": {}}, "ecp5")
+
+
+def test_breakdown_ulx3s():
+    """The hierarchical ULX3S 1x1 build: every cell counted once, in the part that holds it."""
+    value = fixture("ulx3s_1x1_stat.json")
+    breakdown = parse_breakdown(value, "ecp5")
+    design = value["design"]["num_cells_by_type"]
+    total = breakdown.pop("total")
+    assert total == {"luts": design["LUT4"] + 2 * design["CCU2C"] + 4 * design["TRELLIS_DPR16X4"],
+                     "ffs": design["TRELLIS_FF"], "dsps": design["MULT18X18D"],
+                     "block_rams": design["DP16KD"], "sprams": 0}
+    assert {kind: sum(part[kind] for part in breakdown.values()) for kind in RESOURCES} == total
+    # 16 multipliers on the MAC lanes, 16 in each of the two requantizers, 16 on the vector unit.
+    assert {name: part["dsps"] for name, part in breakdown.items() if part["dsps"]} == {
+        "mac_array": 16, "requantizer": 32, "vector_unit": 16}
+    # 6 DP16KD of activations and 4 of weights (the weights' module is ``weights$129``).
+    assert {name: part["block_rams"] for name, part in breakdown.items() if part["block_rams"]} == {
+        "sram": 10}
+    assert breakdown["network_interface"] == {
+        "luts": 127, "ffs": 109, "dsps": 0, "block_rams": 0, "sprams": 0}
+    # The bridge's five modules: UART receiver and transmitter, frames, executor, replies.
+    assert breakdown["bridge"]["luts"] == (51 + 2 * 5) + (39 + 2 * 5) + (137 + 2 * 8) + (226 + 2 * 8) + 107
+    # Two routers, each 70 flip-flops and five FIFOs (the load router's local one smaller).
+    assert breakdown["routers"]["ffs"] == (70 + 5 * 4) + (70 + 4 * 4 + 2)
+    assert breakdown["other"] == {"luts": 2, "ffs": 2, "dsps": 0, "block_rams": 0, "sprams": 0}
+
+
+def test_breakdown_icebreaker():
+    """The iCEBreaker's 4x4 core, hierarchical synth_ice40: flip-flops are every SB_DFF* type."""
+    value = fixture("icebreaker_1x1_stat.json")
+    breakdown = parse_breakdown(value, "ice40")
+    design = value["design"]["num_cells_by_type"]
+    total = breakdown.pop("total")
+    flip_flops = sum(number for cell, number in design.items() if cell.startswith("SB_DFF"))
+    assert total == {"luts": design["SB_LUT4"], "ffs": flip_flops, "dsps": design["SB_MAC16"],
+                     "block_rams": design["SB_RAM40_4K"], "sprams": 0}
+    assert total["ffs"] == 4024 + 7630 + 2741 + 1182
+    assert {kind: sum(part[kind] for part in breakdown.values()) for kind in RESOURCES} == total
+    assert {name: part["dsps"] for name, part in breakdown.items() if part["dsps"]} == {
+        "mac_array": 16, "requantizer": 32, "vector_unit": 16}
+    # Activations 24 EBR and weights 8; the core's own 18 (its settings table and program).
+    assert {name: part["block_rams"] for name, part in breakdown.items() if part["block_rams"]} == {
+        "sram": 32, "core": 18}
+
+
+def test_breakdown_ice40():
+    value = fixture("ice40_small_stat.json")
+    breakdown = parse_breakdown(value, "ice40")
+    assert breakdown["total"] == breakdown["other"] == {"luts": 50, "ffs": 59, "dsps": 1, "block_rams": 2,
+                                                        "sprams": 0}
+
+
+def test_breakdown_instances():
+    """A module instantiated N times counts N times, in the part of the instance's path."""
+    value = {"modules": {
+        "\\top": {"num_cells_by_type": {"LUT4": 1, "top.chip": 1}},
+        "\\top.chip": {"num_cells_by_type": {"np_tile": 4, "TRELLIS_FF": 3}},
+        "\\np_tile": {"num_cells_by_type": {"np_tile.core$7": 1, "np_tile.east_router": 1}},
+        "\\np_tile.core$7": {"num_cells_by_type": {"CCU2C": 5, "np_tile.core.datapath.mac": 1}},
+        "\\np_tile.core.datapath.mac": {"num_cells_by_type": {"MULT18X18D": 2, "LUT4": 7}},
+        "\\np_tile.east_router": {"num_cells_by_type": {"TRELLIS_FF": 11}},
+    }}
+    breakdown = parse_breakdown(value, "ecp5")
+    assert {name: part for name, part in breakdown.items() if any(part.values())} == {
+        "mac_array": {"luts": 28, "ffs": 0, "dsps": 8, "block_rams": 0, "sprams": 0},
+        "core": {"luts": 40, "ffs": 0, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "routers": {"luts": 0, "ffs": 44, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "other": {"luts": 1, "ffs": 3, "dsps": 0, "block_rams": 0, "sprams": 0},
+        "total": {"luts": 69, "ffs": 47, "dsps": 8, "block_rams": 0, "sprams": 0},
+    }
+
+
+def test_breakdown_wrong():
+    with pytest.raises(ValueError, match=r"^Yosys's statistics must have the top module 'top', "
+                                         r"not only \['other'\]$"):
+        parse_breakdown({"modules": {"\\other": {"num_cells_by_type": {}}}}, "ecp5")
+
+
+def test_write_atomically(tmp_path, monkeypatch):
+    """A write stopped before its rename leaves the old file whole and no temporary file."""
+    path = tmp_path / "report.json"
+    write_atomically(path, "old")
+    assert path.read_text() == "old"
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(path, "new")
+    assert path.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [path]
+
+
+class _Top:
+    frequency = 50e6
+
+
+def _fake_build(stop=None):
+    def prepare(board_name, params, build_dir):
+        build_dir.mkdir(parents=True, exist_ok=True)
+        if stop:
+            raise stop
+        (build_dir / NEXTPNR_REPORT).write_text((FIXTURES / "ecp5_small_nextpnr.json").read_text())
+        (build_dir / BREAKDOWN_STAT).write_text((FIXTURES / "ulx3s_1x1_stat.json").read_text())
+        return _Top(), None
+    return prepare
+
+
+def test_build_report(tmp_path, monkeypatch):
+    """``report.json`` from the tools' JSON: resources and clock from nextpnr, the breakdown
+    from Yosys; nothing else left beside it."""
+    monkeypatch.setattr("fpga.build.prepare", _fake_build())
+    path = build("ulx3s", BOARDS["ulx3s"].default_params(), tmp_path)
+    value = json.loads(path.read_text())
+    assert value["resources"]["dsps"] == {"used": 1, "available": 156}
+    assert value["resources"]["sprams"] is None
+    assert value["clock"] == {"clock": "$glbnet$clk", "achieved_mhz": 72.05, "target_mhz": 25, "met": True,
+                              "pll_mhz": 50.0}
+    assert value["breakdown"]["mac_array"]["dsps"] == 16
+    assert value["peak_macs_per_second"]["int8"] == 16 * 72.05e6
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [BREAKDOWN_STAT, NEXTPNR_REPORT, "report.json"])
+
+
+def test_build_stopped_leaves_no_report(tmp_path, monkeypatch):
+    """A build stopped halfway (here in place and route) leaves no report.json, not even the
+    previous build's."""
+    (tmp_path / "ulx3s").mkdir()
+    old = tmp_path / "ulx3s" / "report.json"
+    old.write_text('{"board": "ulx3s"}\n')
+    monkeypatch.setattr("fpga.build.prepare", _fake_build(stop=KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        build("ulx3s", BOARDS["ulx3s"].default_params(), tmp_path)
+    assert not old.exists()
 
 
 def test_crc8():
-    assert crc8(b"123456789") == 0xF4        # CRC-8 (polynomial 0x07) check value
+    assert crc8(b"123456789") == 0xF4        # CRC-8/SMBUS (polynomial 0x07) check value
+    assert crc8(b"") == 0x00
 
 
 def test_frames():

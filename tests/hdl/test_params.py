@@ -41,6 +41,9 @@ def test_parse_cores_wrong(text, message):
     ({"lanes": 8.0}, TypeError, r"^MAC lanes must be an integer, not 8\.0$"),
     ({"lanes": 2 * MAX_MAC_LANES}, ValueError, rf"^MAC lanes must be at most {MAX_MAC_LANES}, not "
                                                rf"{2 * MAX_MAC_LANES}$"),
+    ({"multiply_stages": 3}, ValueError, r"^MAC multiply_stages must be one of 1, 2, not 3$"),
+    ({"multiply_stages": 0}, ValueError, r"^MAC multiply_stages must be one of 1, 2, not 0$"),
+    ({"multiply_stages": True}, TypeError, r"^MAC multiply_stages must be an integer, not True$"),
 ])
 def test_mac_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -68,7 +71,7 @@ def test_core_params_wrong(kwargs, error, message):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"core": 8}, TypeError, r"^chip core must be a CoreParams, not 8$"),
     ({"core": MacParams()}, TypeError,
-     r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8\)$"),
+     r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1\)$"),
     ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
     ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),
     ({"buffer_depth": 1}, ValueError,

@@ -37,11 +37,14 @@ from hdl.requantize import (
     multiply,
     pack_results,
     packed_bytes,
+    partial_products,
     pot_divisor,
     requantize_input_layout,
+    requantize_latency,
     requantize_output_layout,
     rounding_divide_by_pot,
     single_rounding,
+    sum_partial_products,
 )
 from sim.golden.fixedpoint import (
     INT32_MAX,
@@ -187,10 +190,12 @@ def test_precision_code_3_packs_as_int2():
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 
 
-@pytest.mark.parametrize("columns", [4, 8])
-def test_requantizer_matches_golden(columns, seed=7, operations=60):
-    """Random operations (every precision, both roundings), back to back then with idle cycles."""
-    params = MacParams(4, columns)
+@pytest.mark.parametrize("columns, multiply_stages", [(4, 1), (8, 1), (4, 2), (8, 2)])
+def test_requantizer_matches_golden(columns, multiply_stages, seed=7, operations=60):
+    """Random operations (every precision, both roundings), back to back then with idle
+    cycles; the split multiply gives the same results a cycle later."""
+    params = MacParams(4, columns, multiply_stages=multiply_stages)
+    latency = Requantizer(params).LATENCY
     rng = np.random.default_rng(seed)
     inputs, expected = [], []
     for index in range(operations):
@@ -202,16 +207,18 @@ def test_requantizer_matches_golden(columns, seed=7, operations=60):
                              clamp_min=fields["clamp_min"], clamp_max=fields["clamp_max"],
                              rounding=fields["rounding"].name.lower())
         packed = pack_lanes(results, fields["precision"]).tolist()
-        expected.append((len(inputs) + Requantizer.LATENCY,
+        expected.append((len(inputs) + latency,
                          packed + [0] * (columns - len(packed))))
         inputs.append({key: value.tolist() if isinstance(value, np.ndarray) else value
                        for key, value in fields.items()})
-    got = run_stream(Requantizer(params), inputs, o_port="o_data", drain=Requantizer.LATENCY + 2)
+    got = run_stream(Requantizer(params), inputs, o_port="o_data", drain=latency + 2)
     assert got == expected, f"seed {seed}"
 
 
 def test_latency_is_one_cycle_per_stage():
     assert Requantizer.LATENCY == len(Stage) == max(Stage) == 6
+    assert Requantizer(MacParams(4, 4)).LATENCY == requantize_latency(MacParams(4, 4)) == 6
+    assert Requantizer(MacParams(4, 4, multiply_stages=2)).LATENCY == 7
 
 
 def test_signature():
@@ -237,3 +244,30 @@ def test_params_wrong(value):
     with pytest.raises(TypeError, match=rf"^Requantizer params must be a MacParams, "
                                         rf"not {re.escape(repr(value))}$"):
         Requantizer(value)
+
+
+@pytest.mark.parametrize("seed", [18])
+def test_split_multiply_is_exact(seed):
+    """The four 16-bit partial products add up to the exact 64-bit product: the extremes of
+    int32 and their halves' boundaries, then random pairs."""
+    edges = [INT32_MIN, INT32_MIN + 1, -(1 << 16), -(1 << 16) + 1, -1, 0, 1, (1 << 16) - 1, 1 << 16,
+             INT32_MAX - 1, INT32_MAX]
+    rng = np.random.default_rng(seed)
+    pairs = list(itertools.product(edges, repeat=2))
+    pairs += [tuple(int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 2, endpoint=True)) for _ in range(200)]
+    m = Module()
+    x, multiplier = Signal(signed(ACC_WIDTH)), Signal(signed(ACC_WIDTH))
+    product = Signal(signed(2 * ACC_WIDTH))
+    m.d.comb += product.eq(sum_partial_products(*partial_products(x, multiplier)))
+    got = []
+
+    async def testbench(ctx):
+        for a, b in pairs:
+            ctx.set(x, a)
+            ctx.set(multiplier, b)
+            got.append(ctx.get(product))
+
+    simulator = Simulator(m)
+    simulator.add_testbench(testbench)
+    simulator.run()
+    assert got == [a * b for a, b in pairs], f"seed {seed}"

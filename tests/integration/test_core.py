@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gen.network import ConvAdd, MaxPool2d, Network, fuse_adds
+from hdl.params import CoreParams, MacParams
 from sim.tb.core_runner import run_on_core
 from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import BLOCKS, LAYERS, ParameterMaker, build
@@ -118,6 +119,37 @@ def test_random_network(index):
                f"{conv.stride} padding {conv.padding}, pool {pool.kernel} stride {pool.stride} "
                f"padding {pool.padding} (SEED={seed - index})")
     check_network(simulator("verilator"), f"core-random-{index}", network, x, context)
+
+
+#: The FPGA-lean option: the default core's shape, its requantizers' multiplies over two stages.
+LEAN = CoreParams(MacParams(multiply_stages=2))
+
+
+@pytest.mark.parametrize("name, bits", [("conv_3x3_s2", 8), ("global_avgpool", 4), ("residual_add_relu", 2),
+                                        ("basic_block", 4)])
+def test_lean_core(name, bits):
+    """The two-stage multiply: every layer kind (MAC, vector unit, ADD) bit-exact, in the
+    cycles the compiler predicts from the hardware's latencies (one more per drain)."""
+    seed = seed_from_env()
+    workload = {**LAYERS, **BLOCKS}[name]
+    network, x = build(workload, bits, seed)
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-lean-{name}-int{bits}", network, x,
+                                            LEAN)
+    assert_exact_run(f"lean {name} int{bits} (SEED={seed})", network, network.golden(x), decoded, result,
+                     compiled.predicted_cycles, counter="core")
+
+
+@pytest.mark.parametrize("bits", [8, 2])
+def test_lean_fused_block(bits):
+    """``MACADD`` on the lean core: its residual read leads by one cycle more."""
+    seed = seed_from_env()
+    network, x = build(BLOCKS["basic_block"], bits, seed)
+    fused = fuse_adds(network)
+    assert any(isinstance(layer, ConvAdd) for layer in fused.layers), "basic_block: nothing fused"
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-lean-fused-int{bits}", fused, x,
+                                            LEAN)
+    assert_exact_run(f"lean basic_block fused int{bits} (SEED={seed})", fused, network.golden(x), decoded,
+                     result, compiled.predicted_cycles, counter="core")
 
 
 @pytest.mark.smoke

@@ -50,6 +50,7 @@ from hdl.params import (
 )
 
 from . import lowering
+from .entry import command
 from .paths import check_output_directory
 
 __all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "memory_bytes", "manifest", "elaborate", "request",
@@ -241,6 +242,7 @@ def request(args):
     return params, args.preset, stem
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.verilog", description=__doc__.split("\n")[0])
     parser.add_argument("--cores", default="4x4", help="array size ROWSxCOLUMNS (default 4x4)")

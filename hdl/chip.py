@@ -6,7 +6,9 @@ array's Verilog holds one tile module whatever the array's size (see
 ``gen.verilog.chip_verilog``, which writes both).
 """
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Value
+from types import SimpleNamespace
+
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -100,7 +102,7 @@ class Chip(wiring.Component):
                                 if not member.is_signature})
         tiles = [[own.create(path=(f"tile_{y}_{x}",)) for x in range(params.columns)]
                  for y in range(params.rows)]
-        flits = stream.Signature(flit_layout(noc))
+        flit_bits = flit_layout(noc).size
 
         def edge(network):
             def east(x, y, side):     # the host interface, east of the mesh
@@ -113,7 +115,12 @@ class Chip(wiring.Component):
 
         for network in NETWORKS:
             def create(x, y, flow, side, network=network):
-                return flits.create(path=(f"tile_{y}_{x}", link_name(flow, network, side)))
+                # Plain signals: the tile's ports are flat vectors, and a struct-shaped
+                # signal per link would only add its fields' names to the netlist.
+                name = f"tile_{y}_{x}__{link_name(flow, network, side)}"
+                return SimpleNamespace(payload=Signal(flit_bits, name=f"{name}__payload"),
+                                       valid=Signal(name=f"{name}__valid"),
+                                       ready=Signal(name=f"{name}__ready"))
             streams = mesh_streams(noc, create, edge(network))
             tie_off(m, noc, streams, edge(network))
             for (x, y, flow, side), link in streams.items():

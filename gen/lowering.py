@@ -6,7 +6,7 @@ RTLIL emitter's steps replaced, while it runs, by one that writes the same text 
 
 - A memory's initial contents (``$meminit_v2``): Amaranth turns every bit of every word
   into a netlist constant and back into one character, a Python object per bit (a
-  NorthPole tile has 7 Mbit of SRAM, 20 s of CPU). :func:`memory_init_bits` writes the
+  NorthPole tile has 7 Mbit of SRAM: 20 to 30 s of CPU). :func:`memory_init_bits` writes the
   same constant from each word's binary digits.
 
 The replacement is installed only for the Amaranth version it was written against

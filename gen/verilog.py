@@ -19,9 +19,10 @@ module's submodules follow it, named after it (``np_tile.core``, ...). The tile 
 elaborated once, so the file's size and the time to write it grow with the array's
 wiring, not with copies of the core. The manifest holds the parameters, the memory of
 each core and of the array, the peak MACs per cycle per precision, and each module's
-ports and instance count. Each module's elaboration and lowering to Verilog are logged as
-they finish (``INFO``, which the command line prints on stderr), so a long run shows
-progress.
+ports and instance count. Each module's steps are logged as they finish (``INFO``, which
+the command line prints on stderr): elaborating it, building its netlist and RTLIL
+(:mod:`gen.lowering`, which makes Amaranth's slowest steps at this size fast), and Yosys
+writing its Verilog, so a long run shows progress.
 
 A bad request exits with status 2 and one line ``error: ...`` naming the value and the
 limit; the limits are in ``hdl.params`` (``MAX_CORE_ROWS``, ``MAX_MAC_LANES``,

@@ -170,8 +170,13 @@ class BankedSram(wiring.Component):
         """Read ports of each bank."""
         return 1 + max(port.channel for port in self._ports)
 
-    def _requests(self, kind, channel=0):
-        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable)."""
+    def _requests(self, m, kind, channel=0):
+        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable).
+
+        A word's address after the first is a signal in ``m`` (``<port>_w<word>_addr``): every
+        bank compares and takes it, and an expression would be lowered, its adder and all,
+        once per bank.
+        """
         params = self._params
         requests = []
         for port in self._ports:
@@ -179,7 +184,10 @@ class BankedSram(wiring.Component):
                 continue
             interface = getattr(self, port.name)
             for word in range(port.span):
-                address = (interface.addr + word)[:params.addr_width]
+                address = interface.addr
+                if word:
+                    address = Signal(params.addr_width, name=f"{port.name}_w{word}_addr")
+                    m.d.comb += address.eq(interface.addr + word)       # modulo the address space
                 bank = address[:params.bank_bits] if params.bank_bits else 0
                 requests.append((port, word, bank, address[params.bank_bits:], interface.en))
         return requests
@@ -197,8 +205,8 @@ class BankedSram(wiring.Component):
         m = Module()
         params = self._params
         word_width = LANE_WIDTH * params.word_bytes
-        reads = [self._requests("read", channel) for channel in range(self.channels)]
-        writes = self._requests("write")
+        reads = [self._requests(m, "read", channel) for channel in range(self.channels)]
+        writes = self._requests(m, "write")
         collisions = []
         read_ports = [[] for _ in range(self.channels)]     # by channel, by bank
         for bank in range(params.banks):

@@ -56,8 +56,9 @@ first measured that differs from the prediction, else the prediction), ``input_d
 
 ``<out>/elaboration.json`` holds one record per array size of ``ELABORATION_SIZES`` (the
 default core, and NorthPole's 16x16 chip of its own core): ``cores``, ``preset``,
-``seconds`` (wall clock of ``python -m gen.verilog``), ``cpu_seconds``, ``peak_memory_bytes``
-(the elaborating process's maximum resident set) and ``verilog_bytes``.
+``seconds`` (wall clock of ``python -m gen.verilog``), ``cpu_seconds`` (its own and its Yosys
+processes'), ``peak_memory_bytes`` (the largest maximum resident set of the elaborating
+process and its Yosys processes) and ``verilog_bytes``.
 """
 
 import argparse
@@ -254,10 +255,13 @@ def run_noc(out_dir, simulator="verilator"):
 ELABORATION_SIZES = (("2x2", "default"), ("4x4", "default"), ("8x8", "default"),
                      ("16x16", "default"), ("16x16", "northpole"))
 
-#: Runs ``gen.verilog`` in a child process and prints its CPU seconds and peak memory (bytes).
+#: Runs ``gen.verilog`` in a child process and prints its CPU seconds and peak memory (bytes),
+#: counting the Yosys processes it runs (CPU summed, memory the largest process's).
 _MEASURED = ("import resource, sys; from gen.verilog import main; status = main(sys.argv[1:]); "
-             "usage = resource.getrusage(resource.RUSAGE_SELF); "
-             "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024); sys.exit(status)")
+             "own, yosys = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, "
+             "resource.RUSAGE_CHILDREN)); "
+             "print(own.ru_utime + own.ru_stime + yosys.ru_utime + yosys.ru_stime, "
+             "max(own.ru_maxrss, yosys.ru_maxrss) * 1024); sys.exit(status)")
 
 
 def run_elaboration(out_dir):

@@ -113,6 +113,7 @@ from sim.cycle import host_read_cycles, host_write_cycles
 from . import energy
 from .array import compile_array, snake
 from .compiler import CompileError, UnsupportedLayerError
+from .entry import command
 from .extras import MissingExtraError, require
 from .network import Add, Conv2d, ConvAdd, FullyConnected, Network, fuse_adds, segments
 from .paths import check_output_directory
@@ -570,6 +571,7 @@ def _table(report, name):
     return "\n".join(lines)
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.project", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="resnet50",

@@ -49,11 +49,12 @@ from sim.tb.array_runner import run_batch
 
 from .array import compile_array
 from .compiler import CompileError, UnsupportedLayerError
+from .entry import command
 from .network import fuse_adds
 from .paths import check_output_file
 from .pipeline import compile_pipeline, step_cycles
 from .tflite import ModelImportError, import_tflite
-from .unfold import unfold_stem
+from .unfold import UnfoldError, unfold_stem
 
 __all__ = ["MODELS", "DIGITS", "MAPPINGS", "RunError", "mismatched_path", "check_output", "load_frames",
            "save_outputs",
@@ -204,7 +205,10 @@ def run(imported, name, cores, preset, frames, sim, mapping=None):
     (output,) = imported.network.outputs
     _, shape, _, _ = imported.outputs[0]
     # Residual adds run fused into their convs; the host unfolds each frame for the stem.
-    network = unfold_stem(fuse_adds(imported.network), params.core)
+    try:
+        network = unfold_stem(fuse_adds(imported.network), params.core)
+    except UnfoldError as error:
+        raise RunError(f"the model's stem cannot be unfolded for the core: {error}") from None
     compiled = choose_mapping(network, params, mapping)
     depth = compiled.depth
     shape_of = ("as a pipeline of {} stages ({} runs from a frame's input to its output)".format(depth, depth)
@@ -244,6 +248,16 @@ def run(imported, name, cores, preset, frames, sim, mapping=None):
     return np.stack(outputs), errors
 
 
+def _import(model):
+    """The model at ``model`` imported, or a :class:`RunError` (:class:`ModelImportError`)
+    naming MODEL and why it cannot be read (imported)."""
+    try:
+        return import_tflite(model)
+    except OSError as error:
+        raise RunError(f"MODEL {str(model)!r} cannot be read ({error.strerror or error})") from None
+
+
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.run", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DIGITS, help="int8 .tflite model (default: digits)")
@@ -261,7 +275,10 @@ def main(argv=None):
     os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
     sim = args.sim or os.environ.get("SIM") or ("verilator" if _has_verilator() else "icarus")
     try:
-        parse_cores(args.cores)          # refused before the model is read
+        try:
+            parse_cores(args.cores)          # refused before the model is read
+        except ValueError as error:
+            raise RunError(str(error)) from None
         if args.preset not in PRESETS:
             raise RunError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if (args.input is None) != (args.output is None):
@@ -272,7 +289,7 @@ def main(argv=None):
             raise RunError(f"LIMIT must be a positive number of frames, not {args.limit}")
         if args.output is not None:
             check_output(args.output, args.input)
-        imported = import_tflite(args.model)
+        imported = _import(args.model)
         if args.input is None:
             if args.model.resolve() != DIGITS.resolve():
                 raise RunError(f"MODEL {args.model} needs INPUT and OUTPUT; only the digits model has "
@@ -282,7 +299,7 @@ def main(argv=None):
             frames, labels = load_frames(args.input, imported), None
         frames = frames[:args.limit]
         outputs, errors = run(imported, args.model.name, args.cores, args.preset, frames, sim, args.mapping)
-    except (RunError, ModelImportError, ValueError, OSError) as error:
+    except (RunError, ModelImportError) as error:     # anything else is a bug (gen.entry)
         print(f"error: {error}", file=sys.stderr)
         return 2
     # Outputs that differ are kept, but never under OUTPUT's name.

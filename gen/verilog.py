@@ -19,9 +19,10 @@ module's submodules follow it, named after it (``np_tile.core``, ...). The tile 
 elaborated once, so the file's size and the time to write it grow with the array's
 wiring, not with copies of the core. The manifest holds the parameters, the memory of
 each core and of the array, the peak MACs per cycle per precision, and each module's
-ports and instance count. Each module's elaboration and lowering to Verilog are logged as
-they finish (``INFO``, which the command line prints on stderr), so a long run shows
-progress.
+ports and instance count. Each module's steps are logged as they finish (``INFO``, which
+the command line prints on stderr): elaborating it, building its netlist and RTLIL
+(:mod:`gen.lowering`, which makes Amaranth's slowest steps at this size fast), and Yosys
+writing its Verilog, so a long run shows progress.
 
 A bad request exits with status 2 and one line ``error: ...`` naming the value and the
 limit; the limits are in ``hdl.params`` (``MAX_CORE_ROWS``, ``MAX_MAC_LANES``,
@@ -49,6 +50,8 @@ from hdl.params import (
     parse_cores,
 )
 
+from . import lowering
+from .entry import command
 from .paths import check_output_directory
 
 __all__ = ["TOP", "TILE", "to_verilog", "chip_verilog", "memory_bytes", "manifest", "elaborate", "request",
@@ -71,15 +74,14 @@ def to_verilog(component, name):
     (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry. Logs each
     step's time (``INFO``): elaborating the component, then lowering it to Verilog.
     """
-    from amaranth.back import verilog
     from amaranth.hdl import Fragment
     ports = [Value.cast(value) for _, _, value in component.signature.flatten(component)
              if not isinstance(value, Const)]
-    start = time.perf_counter()
+    start = time.process_time()
     fragment = Fragment.get(component, None)
-    logger.info("%s: elaborated in %.1f s; lowering to Verilog", name, time.perf_counter() - start)
+    logger.info("%s: elaborated in %.1f s of CPU; lowering to a netlist", name, time.process_time() - start)
     start = time.perf_counter()
-    text, _ = verilog.convert_fragment(fragment, ports, name, emit_src=False)
+    text = lowering.convert(fragment, ports, name)
     logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)
     return text
 
@@ -241,6 +243,7 @@ def request(args):
     return params, args.preset, stem
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.verilog", description=__doc__.split("\n")[0])
     parser.add_argument("--cores", default="4x4", help="array size ROWSxCOLUMNS (default 4x4)")

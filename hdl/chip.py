@@ -6,15 +6,17 @@ array's Verilog holds one tile module whatever the array's size (see
 ``gen.verilog.chip_verilog``, which writes both).
 """
 
-from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Value
+from types import SimpleNamespace
+
+from amaranth import Cat, ClockSignal, Instance, Module, ResetSignal, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .host import HostInterface, command_layout, read_layout
-from .mesh import link_mesh
+from .mesh import mesh_streams, tie_off
 from .network import network_payload_layout
 from .params import ChipParams, NocParams
-from .router import Port
+from .router import Port, flit_layout
 from .sequencer import CYCLE_COUNTER_WIDTH
 from .tile import NETWORKS, link_name, tile_signature
 
@@ -94,14 +96,13 @@ class Chip(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i_command), host.i_command)
         wiring.connect(m, host.o_data, wiring.flipped(self.o_data))
 
+        # The tile's own ports; its links are the streams it shares with its neighbours.
         signature = tile_signature(self._core, noc)
-        tiles = [[signature.create(path=(f"tile_{y}_{x}",)) for x in range(params.columns)]
+        own = wiring.Signature({name: member for name, member in signature.members.items()
+                                if not member.is_signature})
+        tiles = [[own.create(path=(f"tile_{y}_{x}",)) for x in range(params.columns)]
                  for y in range(params.rows)]
-        for y, row in enumerate(tiles):
-            for x, tile in enumerate(row):
-                m.submodules[f"tile_{y}_{x}"] = _instance(self._tile, signature, tile)
-                m.d.comb += [tile.x.eq(x), tile.y.eq(y), tile.start.eq(host.start),
-                             host.consumed[y * params.columns + x].eq(tile.consumed)]
+        flit_bits = flit_layout(noc).size
 
         def edge(network):
             def east(x, y, side):     # the host interface, east of the mesh
@@ -112,11 +113,24 @@ class Chip(wiring.Component):
                 return None, getattr(host, f"i_response_{y}")
             return east
 
-        def ports(network):
-            return lambda x, y, flow, side: getattr(tiles[y][x], link_name(flow, network, side))
-
         for network in NETWORKS:
-            link_mesh(m, noc, ports(network), edge(network))
+            def create(x, y, flow, side, network=network):
+                # Plain signals: the tile's ports are flat vectors, and a struct-shaped
+                # signal per link would only add its fields' names to the netlist.
+                name = f"tile_{y}_{x}__{link_name(flow, network, side)}"
+                return SimpleNamespace(payload=Signal(flit_bits, name=f"{name}__payload"),
+                                       valid=Signal(name=f"{name}__valid"),
+                                       ready=Signal(name=f"{name}__ready"))
+            streams = mesh_streams(noc, create, edge(network))
+            tie_off(m, noc, streams, edge(network))
+            for (x, y, flow, side), link in streams.items():
+                setattr(tiles[y][x], link_name(flow, network, side), link)
+
+        for y, row in enumerate(tiles):
+            for x, tile in enumerate(row):
+                m.submodules[f"tile_{y}_{x}"] = _instance(self._tile, signature, tile)
+                m.d.comb += [tile.x.eq(x), tile.y.eq(y), tile.start.eq(host.start),
+                             host.consumed[y * params.columns + x].eq(tile.consumed)]
 
         every = [tile for row in tiles for tile in row]
         m.d.comb += [

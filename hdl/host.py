@@ -73,6 +73,16 @@ def load_entry(columns):
     return (columns - 1, 0)
 
 
+def _count(bits):
+    """How many of ``bits`` are set, as a balanced tree of adders ``log2(len(bits))`` deep,
+    each as wide as its count: a chain (``sum``) would hold an adder as wide as every bit
+    before it, ``len(bits)**2 / 2`` bits in all."""
+    level = list(bits)
+    while len(level) > 1:
+        level = [a + b for a, b in zip(level[0::2], level[1::2])] + level[len(level) // 2 * 2:]
+    return level[0] if level else 0
+
+
 class HostInterface(wiring.Component):
     """Commands in, flits out on the load network; responses in, words out; run control.
 
@@ -154,7 +164,7 @@ class HostInterface(wiring.Component):
         can_run = (outstanding == 0) & ~self.busy
         m.d.comb += self.i_command.ready.eq(is_access & self.o_load.ready | ~is_access & can_run)
         sent = self.o_load.valid & self.o_load.ready
-        taken = sum(self.consumed[i] for i in range(len(self.consumed)))
+        taken = _count(self.consumed)
         m.d.sync += outstanding.eq(outstanding + sent - taken)
         with m.If(self.i_command.valid & self.i_command.ready & ~is_access):
             m.d.comb += self.start.eq(1)

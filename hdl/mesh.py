@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from .params import NocParams
 from .router import Port, Router, flit_layout
 
-__all__ = ["link_mesh", "Mesh"]
+__all__ = ["link_mesh", "mesh_streams", "tie_off", "Mesh"]
 
 #: The side facing each side: a router's ``o_east`` feeds its east neighbour's ``i_west``.
 _OPPOSITE = {Port.NORTH: Port.SOUTH, Port.EAST: Port.WEST, Port.SOUTH: Port.NORTH,
@@ -65,6 +65,49 @@ def link_mesh(m, params, port, edge=_no_edge):
                     m.d.comb += port(x, y, "o", side).ready.eq(0)
                 else:
                     wiring.connect(m, port(x, y, "o", side), outward)
+
+
+def mesh_streams(params, create, edge=_no_edge):
+    """The stream each port of ``params.rows`` x ``params.columns`` nodes binds to: one per
+    link, shared by its two ends, so that nodes instantiated by module name need no
+    connection between them (``hdl.chip``).
+
+    Returns ``{(x, y, flow, side): stream}`` (``flow`` and ``side`` as for
+    :func:`link_mesh`): node ``(x, y)``'s ``o`` on ``EAST`` and node ``(x + 1, y)``'s ``i``
+    on ``WEST`` are one stream, ``create(x, y, flow, side)``, named after the sender's
+    port. On a side facing out of the mesh, ``edge(x, y, side)`` gives ``(inward,
+    outward)`` as for :func:`link_mesh`: the node's input there is ``inward`` itself, its
+    output ``outward`` itself, or, for ``None``, a stream of its own, which
+    :func:`tie_off` ties off.
+    """
+    streams = {}
+    for y in range(params.rows):
+        for x in range(params.columns):
+            for side in _STEP:
+                neighbour = _neighbour(params, x, y, side)
+                if neighbour is not None:
+                    streams[x, y, "o", side] = streams[(*neighbour, "i", _OPPOSITE[side])] = \
+                        create(x, y, "o", side)
+                    continue
+                inward, outward = edge(x, y, side)
+                streams[x, y, "i", side] = create(x, y, "i", side) if inward is None else inward
+                streams[x, y, "o", side] = create(x, y, "o", side) if outward is None else outward
+    return streams
+
+
+def tie_off(m, params, streams, edge=_no_edge):
+    """In ``m``, tie off the edge streams of :func:`mesh_streams` (``streams``, with the
+    same ``edge``) that face nothing: an input is never ``valid``, an output never ``ready``."""
+    for y in range(params.rows):
+        for x in range(params.columns):
+            for side in _STEP:
+                if _neighbour(params, x, y, side) is not None:
+                    continue
+                inward, outward = edge(x, y, side)
+                if inward is None:
+                    m.d.comb += [streams[x, y, "i", side].valid.eq(0), streams[x, y, "i", side].payload.eq(0)]
+                if outward is None:
+                    m.d.comb += streams[x, y, "o", side].ready.eq(0)
 
 
 class Mesh(wiring.Component):

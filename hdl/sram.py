@@ -87,6 +87,22 @@ def _select(index, values):
     return values[0]
 
 
+def _rotate(m, amount, values, name):
+    """``values`` (``2**len(amount)`` of them, of one width) rotated by ``amount`` places:
+    element ``i`` of the result is ``values[(i + amount) % len(values)]``, as ``len(amount)``
+    levels of ``len(values)`` multiplexers (a barrel rotator). Each level is a signal in
+    ``m`` (``<name>_rotated<level>``), which the next level reads: nested expressions
+    would be lowered once per use, a whole tree per element."""
+    width = len(values[0])
+    for bit in range(len(amount)):
+        step = 1 << bit
+        level = Signal(width * len(values), name=f"{name}_rotated{bit}")
+        m.d.comb += level.eq(Cat(*(Mux(amount[bit], values[(i + step) % len(values)], value)
+                                   for i, value in enumerate(values))))
+        values = [level.word_select(i, width) for i in range(len(values))]
+    return values
+
+
 class BankedSram(wiring.Component):
     """Banked single-cycle SRAM with several read and write ports and a conflict flag.
 
@@ -154,8 +170,13 @@ class BankedSram(wiring.Component):
         """Read ports of each bank."""
         return 1 + max(port.channel for port in self._ports)
 
-    def _requests(self, kind, channel=0):
-        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable)."""
+    def _requests(self, m, kind, channel=0):
+        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable).
+
+        A word's address after the first is a signal in ``m`` (``<port>_w<word>_addr``): every
+        bank compares and takes it, and an expression would be lowered, its adder and all,
+        once per bank.
+        """
         params = self._params
         requests = []
         for port in self._ports:
@@ -163,7 +184,10 @@ class BankedSram(wiring.Component):
                 continue
             interface = getattr(self, port.name)
             for word in range(port.span):
-                address = (interface.addr + word)[:params.addr_width]
+                address = interface.addr
+                if word:
+                    address = Signal(params.addr_width, name=f"{port.name}_w{word}_addr")
+                    m.d.comb += address.eq(interface.addr + word)       # modulo the address space
                 bank = address[:params.bank_bits] if params.bank_bits else 0
                 requests.append((port, word, bank, address[params.bank_bits:], interface.en))
         return requests
@@ -181,8 +205,8 @@ class BankedSram(wiring.Component):
         m = Module()
         params = self._params
         word_width = LANE_WIDTH * params.word_bytes
-        reads = [self._requests("read", channel) for channel in range(self.channels)]
-        writes = self._requests("write")
+        reads = [self._requests(m, "read", channel) for channel in range(self.channels)]
+        writes = self._requests(m, "write")
         collisions = []
         read_ports = [[] for _ in range(self.channels)]     # by channel, by bank
         for bank in range(params.banks):
@@ -209,12 +233,22 @@ class BankedSram(wiring.Component):
                         write_port.en.eq(interface.mask.word_select(word, params.word_bytes)),
                     ]
 
-        # Read data returns from the bank each word was addressed to a cycle earlier.
+        # Read data returns from the bank each word was addressed to a cycle earlier. Word
+        # ``w`` of a port is in bank ``(first + w) % banks``, ``first`` its first word's: a
+        # wide port takes the banks' data rotated by ``first`` (``bank_bits`` levels of
+        # ``banks`` multiplexers), a narrow one a tree per word (``banks - 1`` each).
         for port in self._ports:
             if port.kind != "read":
                 continue
             interface = getattr(self, port.name)
             banks = read_ports[port.channel]
+            if params.bank_bits and params.bank_bits * params.banks < port.span * (params.banks - 1):
+                _, _, first, _, _ = next(r for r in reads[port.channel] if r[0] is port)
+                first_then = Signal(params.bank_bits, name=f"{port.name}_bank")
+                m.d.sync += first_then.eq(first)
+                rotated = _rotate(m, first_then, [bank.data for bank in banks], port.name)
+                m.d.comb += interface.data.eq(Cat(*rotated[:port.span]))
+                continue
             words = []
             for word, (_, _, bank, _, _) in enumerate(r for r in reads[port.channel] if r[0] is port):
                 if not params.bank_bits:

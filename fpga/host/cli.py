@@ -11,15 +11,19 @@ loads the image into core ``(x, y)``, writes the input, runs, reads the output a
 every value against :mod:`sim.golden`; it exits 0 only when all match. Errors are one line
 on standard error, exit status 2 for bad arguments (checked before the port is opened: a
 positive ``--baud``, a finite positive ``--timeout``, a core ``(x, y)`` of the array), 1 for a
-failed run or check.
+failed run or check, and for a port that cannot be opened (``error: --port '...' cannot be
+opened as a serial port (reason)``). A bug of the driver itself is reported as an internal
+error (:mod:`gen.entry`).
 """
 
 import argparse
 import math
+import os
 import sys
 
 import numpy as np
 
+from gen.entry import command
 from hdl.params import parse_cores
 
 __all__ = ["main"]
@@ -46,6 +50,7 @@ def _parser():
     return parser
 
 
+@command
 def main(argv=None):
     args = _parser().parse_args(argv)
     import serial
@@ -61,7 +66,13 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        with serial.Serial(args.port, args.baud, timeout=args.timeout) as port:
+        port = serial.Serial(args.port, args.baud, timeout=args.timeout)
+    except (serial.SerialException, OSError, ValueError) as error:
+        print(f"error: --port {args.port!r} cannot be opened as a serial port ({_reason(error)})",
+              file=sys.stderr)
+        return 1
+    try:
+        with port:
             interface = ArrayInterface(port, params)
             if args.command == "info":
                 print("rows {}, columns {}, lanes {}, MAC columns {}, protocol {}".format(*interface.info()))
@@ -73,6 +84,13 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _reason(error):
+    """Why pyserial could not open a port, without its repetition of the port's name: the
+    operating system's reason (``No such file or directory``) when it gives one."""
+    number = getattr(error, "errno", None)
+    return os.strerror(number) if isinstance(number, int) and number > 0 else str(error)
 
 
 def _check(args, params):

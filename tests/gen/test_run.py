@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gen import run
+from gen.entry import INTERNAL_ERROR
 from gen.pipeline import step_cycles
 from gen.tflite import import_tflite
 from hdl.params import ChipParams, CoreParams
@@ -167,3 +168,29 @@ def test_save_outputs_atomic(tmp_path):
     run.save_outputs(path, np.arange(3, dtype=np.int8))
     assert np.load(path).tolist() == [0, 1, 2]
     assert list(path.parent.iterdir()) == [path]
+
+
+def test_model_unreadable_wrong(tmp_path, capsys):
+    missing = tmp_path / "missing.tflite"
+    frames = _frames(tmp_path)
+    assert _refusal(capsys, ["--model", str(missing), "--input", str(frames), "--output",
+                             str(tmp_path / "out.npy")]) == \
+        f"error: MODEL {str(missing)!r} cannot be read (No such file or directory)"
+
+
+def test_internal_error_is_not_a_refusal(tmp_path, capsys, monkeypatch):
+    """A bug inside the run (here a ValueError, the type a refusal derives from) keeps its
+    traceback and is reported as an internal error, with its own exit status."""
+    def broken(*args):
+        raise ValueError("cannot reshape array of size 3 into shape (2,)")
+    monkeypatch.setattr(run, "run", broken)
+    frames = _frames(tmp_path)
+    assert run.main(["--input", str(frames), "--output", str(tmp_path / "out.npy")]) == INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last):" in err
+    assert "ValueError: cannot reshape array of size 3 into shape (2,)" in err
+    assert not any(line.startswith("error:") for line in err.splitlines()), err
+    assert err.splitlines()[-1] == ("internal error: ValueError in gen.run (a bug, not a mistake in the "
+                                    "request): please report it with the command line and the traceback "
+                                    "above")
+    assert not (tmp_path / "out.npy").exists()

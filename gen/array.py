@@ -1235,8 +1235,9 @@ def compile_array(network, params, rows, columns, splits=None, input_parts=None,
     read first, so that its words travel while it computes the rest (``_bands``), when
     that schedule is the shorter of the two (the programs are compiled both ways). ``stages``
     (:class:`Stage` s) makes the programs a layer pipeline (see the module's description;
-    :mod:`gen.pipeline` chooses them); its ``input_parts``, on stage 0's cores, say where the
-    host writes each frame's parts, and their owners send on what the others need. Raises
+    :mod:`gen.pipeline` chooses them); its ``input_parts``, on stage 0's cores or on cores of
+    no stage (input holders, see :attr:`ArrayCompiled.input_delay`), say where the host
+    writes each frame's parts, and their owners send on what the others need. Raises
     :class:`gen.compiler.CompileError` naming the value and the limit when something does
     not fit.
     """

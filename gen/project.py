@@ -430,10 +430,7 @@ def project(network, params, rows, columns, clock_hz, *, progress=None, unfold=T
                   - (host_write_cycles(first_load, columns) if first_load else 0))
     host_output = host_read_cycles(output_places, columns)
     delay = first.input_delay if mapped.pipelined else None
-    if delay is None:
-        total = mapped.compute + reload + host_input + host_output
-    else:
-        total = max(mapped.compute, delay + host_input) + host_output
+    total = step_cycles(first) if mapped.pipelined else mapped.compute + reload + host_input + host_output
     total_macs = sum(macs.values())
     # The peak weighted by each layer's MACs: the MACs over the cycles they need at the peak.
     peak = Fraction(total_macs) / sum(Fraction(macs[name], peaks[name]) for name in macs)

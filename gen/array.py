@@ -85,7 +85,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hdl.host import load_entry
+from hdl.host import HostInterface, load_entry
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
 from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
@@ -1146,8 +1146,8 @@ class _ArrayCompiler:
         the compiler's cycle ``t`` being cycle ``t + 1`` (``hdl.host``). The ``k``-th word of
         a ``SEND`` offered at ``t`` is read in cycle ``t + k`` (``hdl.core``: offered the
         cycle after its read), and the host's ``j``-th write after a delay ``d`` is taken in
-        cycle ``1 + d + j`` and lands ``Mesh.latency`` cycles later (``hdl.host``); every
-        word must land at least a cycle after its last read."""
+        cycle ``1 + d + j * HostInterface.WRITE_INTERVAL`` and lands ``Mesh.latency`` cycles
+        later (``hdl.host``); every word must land at least a cycle after its last read."""
         last = {}       # (core, word address) -> the last cycle a SEND reads it
         cores = len(self.places)
         for index in self.input_parts:
@@ -1160,7 +1160,8 @@ class _ArrayCompiler:
                     last[key] = max(last.get(key, 0), offers[op.message] + offset)
         entry = load_entry(self.columns)
         frame = np.zeros(self.network.frame.shape, np.int64)
-        late = [last[(x, y), address] + 1 - (1 + number + Mesh.latency(entry, (x, y)))
+        interval = HostInterface.WRITE_INTERVAL
+        late = [last[(x, y), address] + 1 - (1 + number * interval + Mesh.latency(entry, (x, y)))
                 for number, (x, y, address, _) in enumerate(compiled.input_writes(frame))
                 if ((x, y), address) in last]
         return max(0, *late)

@@ -462,6 +462,8 @@ class _ArrayCompiler:
                     for slice, word_band in enumerate(bands(words, slices))}
 
         options = {}
+        if getattr(layer, "pack", 1) > 1:       # every position computes all its columns' channels
+            return {Split.ROWS: spread(min(cores, height), 1)}
         if isinstance(layer, (Conv2d, ConvAdd, MaxPool2d, Add)):
             options[Split.ROWS] = spread(min(cores, height), 1)
             grids = []
@@ -482,8 +484,9 @@ class _ArrayCompiler:
             return 0, 1
         low, high = self._channels(layer.name, part)
         columns = self.params.mac.columns
-        blocks = -(-(high - low) // columns)
-        window = int(np.prod((convolution(layer) or layer).w.shape[1:-1]))
+        conv = convolution(layer) or layer
+        blocks = -(-(high - low) // columns) * getattr(conv, "pack", 1)
+        window = int(np.prod(conv.w.shape[1:-1]))
         return (blocks * columns * window * self._words(layer.sources[0]) * self.params.word_bytes,
                 blocks)
 

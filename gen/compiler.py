@@ -487,28 +487,63 @@ class CoreCompiler:
                 x_scale=spec.scale, w_scale=conv.w_scale, y_scale=conv.y_scale,
                 out_channels=w.shape[0])
         bias = golden.fold_input_zero_point(w, conv.bias, spec.zero_point)
+        pack = getattr(conv, "pack", 1)
+        if pack > 1:
+            # Every position computes all ``pack`` columns' channels.
+            if (low, high) != (0, self.specs[layer.name].shape[2]):
+                raise CompileError(f"layer {layer.name} computes {pack} columns a position: its "
+                                   f"channels cannot be split, not computed as {low}..{high}")
+            low, high = 0, w.shape[0]
         w, bias, multiplier, shift = (array[low:high] for array in (w, bias, multiplier, shift))
         out_channels, kh, kw, in_channels = w.shape
         entries = [_settings_entry(params, bias[i:i + columns], multiplier[i:i + columns],
                                    shift[i:i + columns]) for i in range(0, out_channels, columns)]
         tile = columns * word
         words_in = x.words_per_pixel
-        levels = [
-            (words_in, {"a": word, "b": tile}),
-            (kw, {"a": x.pixel_bytes, "b": words_in * tile}),
-            (kh, {"a": x.pitch, "b": kw * words_in * tile}),
-            (y.width, {"a": stride[1] * x.pixel_bytes, "o": y.pixel_bytes}),
-            (last - first, {"a": stride[0] * x.pitch, "o": y.pitch}),
-            (len(entries), {"b": kh * kw * words_in * tile, "o": columns * out.bits // LANE_WIDTH,
-                            "s": 1}),
-        ]
-        instruction = Instruction(Opcode.MAC, precision, rounding, reduce_levels=3, **_nest(
+        if pack > 1:
+            levels, reduce_levels = self._packed_levels(layer, pack, x, y, w.shape, stride, last - first), 2
+        else:
+            levels, reduce_levels = [
+                (words_in, {"a": word, "b": tile}),
+                (kw, {"a": x.pixel_bytes, "b": words_in * tile}),
+                (kh, {"a": x.pitch, "b": kw * words_in * tile}),
+                (y.width, {"a": stride[1] * x.pixel_bytes, "o": y.pixel_bytes}),
+                (last - first, {"a": stride[0] * x.pitch, "o": y.pitch}),
+                (len(entries), {"b": kh * kw * words_in * tile, "o": columns * out.bits // LANE_WIDTH,
+                                "s": 1}),
+            ], 3
+        instruction = Instruction(Opcode.MAC, precision, rounding, reduce_levels=reduce_levels, **_nest(
             levels, a=x.address(first * stride[0] - padding[0], -padding[2]),
             b=self._add_weights(layer, w, precision), o=y.address(first, 0) + offset,
             s=self._add_settings(layer, entries)), **output_range)
         if isinstance(layer, ConvAdd):
             return self.fuse_add(layer, instruction, buffers, first, offset)
         return instruction
+
+    def _packed_levels(self, layer, pack, x, y, shape, stride, rows):
+        """The loop nest of a conv of weights ``shape`` (OHWI) computing ``pack`` output
+        columns a position (:class:`~gen.network.Conv2d`'s ``pack``), its kernel one column
+        wide (an unfolded stem's): each position's tiles in order, column by column, so that
+        the columns' tiles land in ``pack`` consecutive pixels of ``y``; ``rows`` output rows.
+        A conv's six levels have room for this only with the kernel's column level gone."""
+        params = self.params
+        _, kh, kw, _ = shape
+        columns, word = params.mac.columns, params.word_bytes
+        _, out = self._in_out(layer)
+        channels = self.specs[layer.name].shape[2]
+        if kw != 1 or channels % columns:
+            raise CompileError(f"layer {layer.name} computes {pack} columns a position: it needs a "
+                               f"kernel 1 wide (not {kw}) and output channels a multiple of the "
+                               f"MAC's {columns} columns (not {channels})")
+        tile, words_in, tiles = columns * word, x.words_per_pixel, channels // columns
+        return [
+            (words_in, {"a": word, "b": tile}),
+            (kh, {"a": x.pitch, "b": words_in * tile}),
+            (tiles, {"b": kh * words_in * tile, "o": columns * out.bits // LANE_WIDTH, "s": 1}),
+            (pack, {"b": tiles * kh * words_in * tile, "o": y.pixel_bytes, "s": tiles}),
+            (y.width // pack, {"a": stride[1] * x.pixel_bytes, "o": pack * y.pixel_bytes}),
+            (rows, {"a": stride[0] * x.pitch, "o": y.pitch}),
+        ]
 
     def fuse_add(self, layer, mac, buffers, first, offset):
         """``MACADD``: the ``MAC`` ``mac`` of a :class:`~gen.network.ConvAdd` from output row

@@ -52,7 +52,14 @@ def _frozen_array(values, dtype=np.int64):
 
 @dataclass(frozen=True, eq=False)
 class Conv2d:
-    """``CONV_2D`` (:func:`sim.golden.conv2d`); ``w`` is OHWI."""
+    """``CONV_2D`` (:func:`sim.golden.conv2d`); ``w`` is OHWI.
+
+    ``pack`` > 1: each position of the conv computes ``pack`` adjacent output columns,
+    ``w`` holding their channels one column after the other (``w.shape[0]`` is ``pack``
+    times the output's channels). Its ``(H, W, pack * C)`` result, in HWC order, is the
+    ``(H, pack * W, C)`` tensor it stands for, which :meth:`output` gives (an unfolded
+    stem's column groups, :mod:`gen.unfold`).
+    """
     name: str
     source: str
     w: np.ndarray
@@ -65,11 +72,16 @@ class Conv2d:
     relu: bool = False
     relu6: bool = False
     bits: int = None
+    pack: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "w", _frozen_array(self.w))
         object.__setattr__(self, "bias", _frozen_array(self.bias))
         _check_bits(self)
+        if isinstance(self.pack, bool) or not isinstance(self.pack, int) or self.pack < 1 \
+                or self.w.shape[0] % self.pack:
+            raise ValueError(f"layer {self.name} pack must be a positive integer dividing its "
+                             f"{self.w.shape[0]} output channels, not {self.pack!r}")
 
     @property
     def sources(self):
@@ -80,14 +92,17 @@ class Conv2d:
         out_channels, kh, kw, _ = self.w.shape
         top, bottom, left, right = self.padding
         return TensorSpec((output_size(height, kh, self.stride[0], top, bottom),
-                           output_size(width, kw, self.stride[1], left, right), out_channels),
+                           output_size(width, kw, self.stride[1], left, right) * self.pack,
+                           out_channels // self.pack),
                           self.y_scale, self.y_zp)
 
     def golden(self, bits, x, spec, out_bits=None):
-        return golden.conv2d(x, self.w, self.bias, x_scale=spec.scale, x_zp=spec.zero_point,
-                             w_scale=self.w_scale, y_scale=self.y_scale, y_zp=self.y_zp,
-                             stride=self.stride, padding=self.padding, relu=self.relu, bits=bits,
-                             relu6=self.relu6, out_bits=out_bits)
+        y = golden.conv2d(x, self.w, self.bias, x_scale=spec.scale, x_zp=spec.zero_point,
+                          w_scale=self.w_scale, y_scale=self.y_scale, y_zp=self.y_zp,
+                          stride=self.stride, padding=self.padding, relu=self.relu, bits=bits,
+                          relu6=self.relu6, out_bits=out_bits)
+        batch, height, width, channels = y.shape
+        return y.reshape(batch, height, width * self.pack, channels // self.pack)
 
     def macs(self, x):
         height, width, channels = self.output(x).shape
@@ -266,6 +281,9 @@ class ConvAdd:
         if self.conv.name not in self.add.sources:
             raise ValueError(f"fused add {self.add.name} must read conv {self.conv.name}, "
                              f"not {self.add.sources!r}")
+        if self.conv.pack != 1:
+            raise ValueError(f"fused add {self.add.name}: conv {self.conv.name} computes "
+                             f"{self.conv.pack} columns a position; a fused add takes one")
 
     @property
     def name(self):
@@ -444,7 +462,7 @@ def fuse_adds(network):
         for source in layer.sources:
             if source in readers:
                 readers[source].append(layer)
-    convs = {layer.name: layer for layer in network.layers if isinstance(layer, Conv2d)}
+    convs = {layer.name: layer for layer in network.layers if isinstance(layer, Conv2d) and layer.pack == 1}
     fused, dropped = {}, set()
     for layer in network.layers:
         if not isinstance(layer, Add) or layer.sources[0] == layer.sources[1]:

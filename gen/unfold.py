@@ -25,6 +25,14 @@ which contributes nothing to ``sum((x - x_zp) * w)`` exactly as TFLite's padding
 bias, scales, zero points and precision are the conv's, so every output is bit for bit
 the original network's.
 
+Either form may also **pack** output columns (:attr:`Unfolding.pack`): a pixel holds the
+windows of ``pack`` adjacent output columns side by side, ``kw + (pack - 1) * sw`` columns
+of the frame, and the conv computes all their channels at each position
+(:class:`~gen.network.Conv2d`'s ``pack``), writing them as ``pack`` consecutive pixels of
+its output. Where the wider pixel takes no more words than one column's, the ``MAC`` reads
+as many words per output pixel and the host writes ``pack`` times fewer: ResNet's stem in
+row groups of two columns, ``2 x 9 x 3`` = 54 bytes, is 6,440 words a frame.
+
 The host does the unfolding through :meth:`Unfolding.apply`, the one place a frame is
 unfolded (:meth:`gen.network.Network.host_input` calls it for the golden model,
 :meth:`gen.compiler.Compiled.input_words` and :meth:`gen.array.ArrayCompiled.input_writes`
@@ -42,11 +50,14 @@ from sim.golden.conv import output_size
 
 from .network import Conv2d, Network, TensorSpec
 
-__all__ = ["MAX_UNFOLDED_WORDS", "FORMS", "UnfoldError", "Unfolding", "unfold", "unfold_rows", "unfold_stem"]
+__all__ = ["MAX_UNFOLDED_WORDS", "MAX_PACK", "FORMS", "UnfoldError", "Unfolding", "unfold", "unfold_rows", "unfold_stem"]
 
 #: The most words an unfolded pixel may take: the host's writes grow with it, and past a
 #: few words per pixel the stem is no longer the few-channel conv this is for.
 MAX_UNFOLDED_WORDS = 32
+#: The most output columns an unfolded pixel holds: each multiplies the stem's weights and
+#: settings entries on every core computing it.
+MAX_PACK = 8
 
 
 class UnfoldError(ValueError):
@@ -70,7 +81,18 @@ def _output_shape(frame, kernel, stride, padding):
     return frame, out_h, out_w
 
 
-def unfold(frame, *, kernel, stride, padding, zero_point):
+def _columns(frame, kernel, stride, padding, pack):
+    """``frame`` checked, ``(out_h, positions)`` (``positions``: ``out_w / pack``), and the
+    width and step of a position's columns: ``pack`` output columns' windows side by side."""
+    frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1 or out_w % pack:
+        raise ValueError(f"pack must be a positive integer dividing the {out_w} output columns, "
+                         f"not {pack!r}")
+    (_, kw), (_, sw) = kernel, stride
+    return frame, out_h, out_w // pack, kw + (pack - 1) * sw, pack * sw
+
+
+def unfold(frame, *, kernel, stride, padding, zero_point, pack=1):
     """The im2col of ``frame``: each output pixel's window, padded with ``zero_point``.
 
     Parameters
@@ -82,44 +104,48 @@ def unfold(frame, *, kernel, stride, padding, zero_point):
         Pixels of ``zero_point`` around the frame, as ``CONV_2D`` pads.
     zero_point : int
         The input's zero point.
+    pack : int
+        Output columns a pixel of the result holds (dividing ``out_w``): their windows
+        together, ``kw + (pack - 1) * sw`` columns wide.
 
-    Returns an int64 array ``(out_h, out_w, kh * kw * C)`` (``out_h`` and ``out_w`` by
-    :func:`sim.golden.conv.output_size`), each pixel's window in (row, column, channel)
-    order, the order of a conv's OHWI weights.
+    Returns an int64 array ``(out_h, out_w / pack, kh * (kw + (pack - 1) * sw) * C)``
+    (``out_h`` and ``out_w`` by :func:`sim.golden.conv.output_size`), each pixel's window in
+    (row, column, channel) order, the order of a conv's OHWI weights.
     """
-    frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
-    (kh, kw), (sh, sw) = kernel, stride
+    frame, out_h, positions, width, step = _columns(frame, kernel, stride, padding, pack)
+    (kh, _), (sh, _) = kernel, stride
     top, bottom, left, right = padding
     padded = np.pad(frame.astype(np.int64), ((top, bottom), (left, right), (0, 0)),
                     constant_values=int(zero_point))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(0, 1))
-    # windows: (H', W', C, kh, kw); keep every stride-th origin, then order (kh, kw, C).
-    windows = windows[:sh * (out_h - 1) + 1:sh, :sw * (out_w - 1) + 1:sw]
-    return np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(out_h, out_w, -1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, width), axis=(0, 1))
+    # windows: (H', W', C, kh, width); keep every stride-th origin, then order (kh, width, C).
+    windows = windows[:sh * (out_h - 1) + 1:sh, :step * (positions - 1) + 1:step]
+    return np.ascontiguousarray(windows.transpose(0, 1, 3, 4, 2)).reshape(out_h, positions, -1)
 
 
-def unfold_rows(frame, *, kernel, stride, padding, zero_point):
+def unfold_rows(frame, *, kernel, stride, padding, zero_point, pack=1):
     """The row groups of ``frame``: for each group of ``sh`` padded rows and each output
-    column, the group's rows under the column's ``kw``-wide window.
+    column (each ``pack`` of them), the group's rows under the columns' windows.
 
     Parameters are :func:`unfold`'s. Returns an int64 array ``(out_h + ceil(kh / sh) - 1,
-    out_w, sh * kw * C)``, pixel ``(q, x)`` holding padded rows ``q * sh`` to
-    ``q * sh + sh - 1`` (rows past the padded frame: ``zero_point``), each row's ``kw``
-    columns from ``x * sw``, in (row, column, channel) order.
+    out_w / pack, sh * (kw + (pack - 1) * sw) * C)``, pixel ``(q, x)`` holding padded rows
+    ``q * sh`` to ``q * sh + sh - 1`` (rows past the padded frame: ``zero_point``), each
+    row's ``kw + (pack - 1) * sw`` columns from ``x * pack * sw``, in (row, column,
+    channel) order.
     """
-    frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
-    (kh, kw), (sh, sw) = kernel, stride
+    frame, out_h, positions, width, step = _columns(frame, kernel, stride, padding, pack)
+    (kh, _), (sh, _) = kernel, stride
     top, bottom, left, right = padding
     height, _, channels = frame.shape
     groups = out_h + -(-kh // sh) - 1
     rows = groups * sh
     padded = np.pad(frame.astype(np.int64), ((top, max(bottom, rows - height - top)), (left, right), (0, 0)),
                     constant_values=int(zero_point))[:rows]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, kw, axis=1)
-    # windows: (rows, W', C, kw); keep every stride-th column, then order (group, x, row, kw, C).
-    windows = windows[:, :sw * (out_w - 1) + 1:sw].transpose(0, 1, 3, 2)
-    windows = windows.reshape(groups, sh, out_w, kw, channels).transpose(0, 2, 1, 3, 4)
-    return np.ascontiguousarray(windows).reshape(groups, out_w, -1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=1)
+    # windows: (rows, W', C, width); keep every step-th column, then order (group, x, row, width, C).
+    windows = windows[:, :step * (positions - 1) + 1:step].transpose(0, 1, 3, 2)
+    windows = windows.reshape(groups, sh, positions, width, channels).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(windows).reshape(groups, positions, -1)
 
 
 #: The forms of an unfolded input (see the module's description).
@@ -143,6 +169,8 @@ class Unfolding:
         The original conv's padding, filled with ``frame.zero_point``.
     form : str
         ``"windows"`` (:func:`unfold`) or ``"rows"`` (:func:`unfold_rows`).
+    pack : int
+        Output columns an unfolded pixel holds the windows of (see the module's description).
     """
     layer: str
     frame: TensorSpec
@@ -150,10 +178,23 @@ class Unfolding:
     stride: tuple
     padding: tuple
     form: str = "windows"
+    pack: int = 1
 
     def __post_init__(self):
         if self.form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, not {self.form!r}")
+        _, out_w = self.out_size
+        if isinstance(self.pack, bool) or not isinstance(self.pack, int) or self.pack < 1 or out_w % self.pack:
+            raise ValueError(f"pack must be a positive integer dividing the {out_w} output columns, "
+                             f"not {self.pack!r}")
+
+    @property
+    def out_size(self):
+        """The original conv's ``(out_h, out_w)``."""
+        height, width, _ = self.frame.shape
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        top, bottom, left, right = self.padding
+        return output_size(height, kh, sh, top, bottom), output_size(width, kw, sw, left, right)
 
     @property
     def taps(self):
@@ -162,19 +203,17 @@ class Unfolding:
 
     @property
     def pixel(self):
-        """``(rows, columns, channels)`` of the frame one unfolded pixel holds."""
+        """``(rows, columns, channels)`` of the frame one unfolded pixel holds: ``pack``
+        output columns' windows side by side, ``kw + (pack - 1) * sw`` columns."""
         rows = self.kernel[0] if self.form == "windows" else self.stride[0]
-        return rows, self.kernel[1], self.frame.shape[2]
+        return rows, self.kernel[1] + (self.pack - 1) * self.stride[1], self.frame.shape[2]
 
     @property
     def shape(self):
-        """The unfolded input's shape: ``(out_h + taps - 1, out_w, rows * columns * channels)``
-        of :attr:`pixel`."""
-        height, width, _ = self.frame.shape
-        (kh, kw), (sh, sw) = self.kernel, self.stride
-        top, bottom, left, right = self.padding
-        return (output_size(height, kh, sh, top, bottom) + self.taps - 1,
-                output_size(width, kw, sw, left, right), int(np.prod(self.pixel)))
+        """The unfolded input's shape: ``(out_h + taps - 1, out_w / pack, rows * columns *
+        channels)`` of :attr:`pixel`."""
+        out_h, out_w = self.out_size
+        return out_h + self.taps - 1, out_w // self.pack, int(np.prod(self.pixel))
 
     def apply(self, frame):
         """The unfolded input (:attr:`shape`, int64) of ``frame`` (:attr:`frame`'s shape)."""
@@ -183,25 +222,31 @@ class Unfolding:
             raise ValueError(f"frame must have shape {tuple(self.frame.shape)!r}, not {frame.shape!r}")
         form = unfold if self.form == "windows" else unfold_rows
         return form(frame, kernel=self.kernel, stride=self.stride, padding=self.padding,
-                    zero_point=self.frame.zero_point)
+                    zero_point=self.frame.zero_point, pack=self.pack)
 
     def conv(self, stem):
         """The stride-1, unpadded ``taps x 1`` conv over the unfolded input that computes
-        ``stem`` (a :class:`~gen.network.Conv2d` of this unfolding's kernel): its weights
-        in :attr:`pixel` order, zero where a row group reaches past the kernel."""
+        ``stem`` (a :class:`~gen.network.Conv2d` of this unfolding's kernel), ``pack``
+        output columns a position: its weights in :attr:`pixel` order, column ``p``'s at
+        the pixel's columns ``p * sw ..``, zero where a row group reaches past the kernel
+        and at the other columns' window columns."""
         out_channels, kh, kw, channels = stem.w.shape
-        rows = self.taps * self.pixel[0]
-        w = np.zeros((out_channels, rows, kw, channels), stem.w.dtype)
-        w[:, :kh] = stem.w
-        return dataclasses.replace(stem, w=w.reshape(out_channels, self.taps, 1, -1), stride=(1, 1),
-                                   padding=(0, 0, 0, 0))
+        rows, columns, _ = self.pixel
+        w = np.zeros((self.pack, out_channels, self.taps * rows, columns, channels), stem.w.dtype)
+        for column in range(self.pack):
+            w[column, :, :kh, column * self.stride[1]:column * self.stride[1] + kw] = stem.w
+        w_scale = np.asarray(stem.w_scale)
+        return dataclasses.replace(
+            stem, w=w.reshape(self.pack * out_channels, self.taps, 1, -1),
+            bias=np.tile(stem.bias, self.pack), w_scale=np.tile(w_scale, self.pack) if w_scale.ndim else stem.w_scale,
+            stride=(1, 1), padding=(0, 0, 0, 0), pack=self.pack)
 
 
 def _words(values, per_word):
     return -(-values // per_word)
 
 
-def unfold_stem(network, params, form=None):
+def unfold_stem(network, params, form=None, pack=None):
     """``network`` with its stem unfolded for cores of ``params``, or ``network`` itself.
 
     The stem is the conv reading the network's input, if unfolding saves words: its
@@ -209,8 +254,12 @@ def unfold_stem(network, params, form=None):
     input's precision), so its ``MAC`` reads ``kh * kw`` words per output pixel, and the
     unfolded 1x1 conv reads fewer, ``ceil(kh * kw * C / per_word)``. ``form`` is one of
     :data:`FORMS`, or ``None`` for the one of fewer words written a frame (the windows on a
-    tie). A network whose input no such conv reads (or already unfolded) is returned
-    unchanged.
+    tie). ``pack`` is the output columns an unfolded pixel holds, or ``None`` for the most,
+    up to :data:`MAX_PACK`, whose pixel takes no more words than one column's (the ``MAC``
+    then reads as many words per output pixel, and the host writes ``pack`` times fewer):
+    more than one needs the stem's output channels in whole tiles of the MAC's columns
+    (:meth:`gen.compiler.CoreCompiler.mac`). A network whose input no such conv reads (or
+    already unfolded) is returned unchanged.
 
     Returns a :class:`~gen.network.Network` whose ``input`` is the unfolded tensor, whose
     ``unfolding`` is the :class:`Unfolding`, and whose golden outputs equal ``network``'s
@@ -224,6 +273,8 @@ def unfold_stem(network, params, form=None):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
     if form is not None and form not in FORMS:
         raise ValueError(f"form must be one of {', '.join(FORMS)} or None, not {form!r}")
+    if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+        raise ValueError(f"pack must be a positive integer or None, not {pack!r}")
     if network.unfolding is not None:
         return network
     readers = [layer for layer in network.layers if "input" in layer.sources]
@@ -242,9 +293,30 @@ def unfold_stem(network, params, form=None):
         height, width, values = unfolding.shape
         return height * width * _words(values, per_word)
 
-    unfolding = min((Unfolding(stem.name, network.input, tuple(stem.w.shape[1:3]), tuple(stem.stride),
-                               tuple(stem.padding), each) for each in FORMS if form in (None, each)),
-                    key=written)
+    def unfolding(each, columns):
+        return Unfolding(stem.name, network.input, tuple(stem.w.shape[1:3]), tuple(stem.stride),
+                         tuple(stem.padding), each, columns)
+
+    def packed(each):
+        """The form ``each`` packed ``pack`` columns, or as many as keep one column's words."""
+        if pack is not None:
+            if pack > 1 and stem.w.shape[0] % params.mac.columns:
+                raise UnfoldError(f"layer {stem.name}: its {stem.w.shape[0]} output channels are not "
+                                  f"whole tiles of the MAC's {params.mac.columns} columns; it cannot "
+                                  f"compute {pack} columns a position")
+            try:
+                return unfolding(each, pack)
+            except ValueError as error:
+                raise UnfoldError(f"layer {stem.name}: {error}") from None
+        single = unfolding(each, 1)
+        if stem.w.shape[0] % params.mac.columns:
+            return single
+        _, out_w = single.out_size
+        packs = [unfolding(each, columns) for columns in range(2, MAX_PACK + 1) if out_w % columns == 0]
+        return max([single, *(candidate for candidate in packs if _words(candidate.shape[2], per_word)
+                              == _words(single.shape[2], per_word))], key=lambda candidate: candidate.pack)
+
+    unfolding = min((packed(each) for each in FORMS if form in (None, each)), key=written)
     words = _words(unfolding.shape[2], per_word)
     if words > MAX_UNFOLDED_WORDS:
         rows, columns, channels = unfolding.pixel

@@ -50,7 +50,8 @@ from sim.golden.conv import output_size
 
 from .network import Conv2d, Network, TensorSpec
 
-__all__ = ["MAX_UNFOLDED_WORDS", "MAX_PACK", "FORMS", "UnfoldError", "Unfolding", "unfold", "unfold_rows", "unfold_stem"]
+__all__ = ["MAX_UNFOLDED_WORDS", "MAX_PACK", "FORMS", "UnfoldError", "Unfolding", "unfold", "unfold_rows",
+           "unfold_stem"]
 
 #: The most words an unfolded pixel may take: the host's writes grow with it, and past a
 #: few words per pixel the stem is no longer the few-channel conv this is for.
@@ -81,13 +82,17 @@ def _output_shape(frame, kernel, stride, padding):
     return frame, out_h, out_w
 
 
+def _check_pack(pack, columns):
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1 or columns % pack:
+        raise ValueError(f"pack must be a positive integer dividing the {columns} output columns, "
+                         f"not {pack!r}")
+
+
 def _columns(frame, kernel, stride, padding, pack):
     """``frame`` checked, ``(out_h, positions)`` (``positions``: ``out_w / pack``), and the
     width and step of a position's columns: ``pack`` output columns' windows side by side."""
     frame, out_h, out_w = _output_shape(frame, kernel, stride, padding)
-    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1 or out_w % pack:
-        raise ValueError(f"pack must be a positive integer dividing the {out_w} output columns, "
-                         f"not {pack!r}")
+    _check_pack(pack, out_w)
     (_, kw), (_, sw) = kernel, stride
     return frame, out_h, out_w // pack, kw + (pack - 1) * sw, pack * sw
 
@@ -183,10 +188,7 @@ class Unfolding:
     def __post_init__(self):
         if self.form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, not {self.form!r}")
-        _, out_w = self.out_size
-        if isinstance(self.pack, bool) or not isinstance(self.pack, int) or self.pack < 1 or out_w % self.pack:
-            raise ValueError(f"pack must be a positive integer dividing the {out_w} output columns, "
-                             f"not {self.pack!r}")
+        _check_pack(self.pack, self.out_size[1])
 
     @property
     def out_size(self):
@@ -237,9 +239,9 @@ class Unfolding:
             w[column, :, :kh, column * self.stride[1]:column * self.stride[1] + kw] = stem.w
         w_scale = np.asarray(stem.w_scale)
         return dataclasses.replace(
-            stem, w=w.reshape(self.pack * out_channels, self.taps, 1, -1),
-            bias=np.tile(stem.bias, self.pack), w_scale=np.tile(w_scale, self.pack) if w_scale.ndim else stem.w_scale,
-            stride=(1, 1), padding=(0, 0, 0, 0), pack=self.pack)
+            stem, w=w.reshape(self.pack * out_channels, self.taps, 1, -1), bias=np.tile(stem.bias, self.pack),
+            w_scale=np.tile(w_scale, self.pack) if w_scale.ndim else stem.w_scale, stride=(1, 1),
+            padding=(0, 0, 0, 0), pack=self.pack)
 
 
 def _words(values, per_word):
@@ -293,7 +295,7 @@ def unfold_stem(network, params, form=None, pack=None):
         height, width, values = unfolding.shape
         return height * width * _words(values, per_word)
 
-    def unfolding(each, columns):
+    def candidate(each, columns):
         return Unfolding(stem.name, network.input, tuple(stem.w.shape[1:3]), tuple(stem.stride),
                          tuple(stem.padding), each, columns)
 
@@ -305,16 +307,16 @@ def unfold_stem(network, params, form=None, pack=None):
                                   f"whole tiles of the MAC's {params.mac.columns} columns; it cannot "
                                   f"compute {pack} columns a position")
             try:
-                return unfolding(each, pack)
+                return candidate(each, pack)
             except ValueError as error:
                 raise UnfoldError(f"layer {stem.name}: {error}") from None
-        single = unfolding(each, 1)
+        single = candidate(each, 1)
         if stem.w.shape[0] % params.mac.columns:
             return single
         _, out_w = single.out_size
-        packs = [unfolding(each, columns) for columns in range(2, MAX_PACK + 1) if out_w % columns == 0]
-        return max([single, *(candidate for candidate in packs if _words(candidate.shape[2], per_word)
-                              == _words(single.shape[2], per_word))], key=lambda candidate: candidate.pack)
+        packs = [candidate(each, columns) for columns in range(2, MAX_PACK + 1) if out_w % columns == 0]
+        return max([single, *(wider for wider in packs if _words(wider.shape[2], per_word)
+                              == _words(single.shape[2], per_word))], key=lambda wider: wider.pack)
 
     unfolding = min((packed(each) for each in FORMS if form in (None, each)), key=written)
     words = _words(unfolding.shape[2], per_word)

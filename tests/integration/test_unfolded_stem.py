@@ -26,12 +26,13 @@ def test_stem_unfolded_on_core(bits, form, pack):
     name = f"{form}-pack{pack}-int{bits}"
     compiled, result, decoded = run_on_core(simulator("verilator"), f"core-unfolded-stem-{name}",
                                             unfolded, frame)
-    assert_exact_run(f"stem_7x7_s2 unfolded ({form}, {pack} columns a pixel) int{bits} (SEED={seed})", network,
-                     network.golden(frame), decoded, result, compiled.predicted_cycles, counter="core")
+    assert_exact_run(f"stem_7x7_s2 unfolded ({form}, {pack} columns a pixel) int{bits} (SEED={seed})",
+                     network, network.golden(frame), decoded, result, compiled.predicted_cycles,
+                     counter="core")
 
 
-@pytest.mark.parametrize("side, bits, form, pack", [(2, 8, "rows", 1), (4, 4, "windows", 1), (4, 8, "rows", 1),
-                                                    (2, 4, "rows", 2), (4, 8, "rows", 2)])
+@pytest.mark.parametrize("side, bits, form, pack", [(2, 8, "rows", 1), (4, 4, "windows", 1),
+                                                    (4, 8, "rows", 1), (2, 4, "rows", 2), (4, 8, "rows", 2)])
 def test_stem_unfolded_on_array(side, bits, form, pack):
     seed = seed_from_env()
     network, frame = build(WORKLOADS["stem_7x7_s2"], bits, seed, shape=(32, 32, 3))

@@ -82,6 +82,7 @@ import bisect
 import enum
 import heapq
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -113,6 +114,9 @@ INJECTION = "injection"
 #: Fewest words the other cores must read of a part's earlier row bands for the part to be
 #: computed band by band (each band costs an instruction's fetch and drain and a hand-off).
 FORWARD_MIN_WORDS = 16
+#: The fraction of a tensor's rows from which a core reading it holds all of them (see
+#: ``_ArrayCompiler._whole``).
+WHOLE_ROWS = Fraction(7, 8)
 #: Delays of a message, in cycles, tried for one that would meet a write-back in a bank,
 #: before delaying it past the whole compute instruction.
 BANK_SLOT_TRIES = 8
@@ -678,6 +682,8 @@ class _ArrayCompiler:
                 for source, need in self._needs(layer, part).items():
                     held = needs[index].get(source)
                     needs[index][source] = need if held is None else held | need
+        for index in needs:
+            needs[index] = self._whole(index, needs[index], owners)
         geometry = {}
         for index in range(len(self.places)):
             shapes = {}
@@ -695,6 +701,25 @@ class _ArrayCompiler:
                 shapes[name] = (first, last - first, border, fill)
             geometry[index] = shapes
         return geometry, needs
+
+    def _whole(self, index, needs, owners):
+        """Core ``index``'s ``needs`` (``{tensor: Part}``), each tensor it needs at least
+        :data:`WHOLE_ROWS` of the rows of held whole (its rows, the words it needs), where
+        its activation SRAM has room for all of them (``owners``: the parts it computes): readers that
+        need nearly all of a tensor then take each sender's part at one address, one
+        multicast for them all, rather than one message for each slightly different need."""
+        whole = dict(needs)
+        for name, need in needs.items():
+            height = self.specs[name].shape[0]
+            if min(height, need.rows[1]) - max(0, need.rows[0]) >= WHOLE_ROWS * height:
+                whole[name] = need | Part((0, height), need.words)
+        rows = {name: part.rows for name, part in whole.items()}
+        for name, part in owners.items():
+            if index in part:
+                own = part[index].rows
+                held = rows.get(name, own)
+                rows[name] = (min(held[0], own[0]), max(held[1], own[1]))
+        return whole if self._activation_bytes(rows) <= self.params.activation_sram.size_bytes else needs
 
     def _common_floors(self):
         """``{tensor: address}``: where each tensor's buffer starts on every core holding it,

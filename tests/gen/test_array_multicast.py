@@ -10,14 +10,16 @@ per reader. The hardware runs of multicast programs are in
 import itertools
 from collections import Counter
 
+import numpy as np
 import pytest
 
-from gen.array import _rectangles, compile_array, xy_tree
+from gen.array import WHOLE_ROWS, Split, _rectangles, compile_array, xy_tree
+from gen.network import Network
 from hdl.isa import Opcode
 from hdl.params import DEFAULT_CORE
 from hdl.router import Port
 from sim.tb.runner import seed_from_env
-from sim.workloads import WORKLOADS, build
+from sim.workloads import WORKLOADS, ParameterMaker, build
 
 
 def rectangles_of(rows, columns):
@@ -130,3 +132,32 @@ def test_cores_send_while_they_compute():
     compiled = compile_array(network, DEFAULT_CORE, 4, 4, {"conv3": "channels"})
     assert sum(compiled.sending_while_computing.values()) > 0, f"SEED={seed}"
     assert set(compiled.sending_while_computing) == set(compiled.cores)
+
+
+def _two_convs(second_kernel, second_stride):
+    """A 16 x 8 x 16 input, a 3x3 conv ``a`` and a conv ``b`` of ``second_kernel`` and
+    ``second_stride`` (padded to keep the size at stride 1) reading it, 32 channels (four
+    words of the default core), at int8."""
+    maker = ParameterMaker(np.random.default_rng(seed_from_env()), 8)
+    x = maker.spec((16, 8, 16))
+    a = maker.conv2d("a", "input", x, 16, (3, 3), (1, 1), (1, 1, 1, 1), True)
+    pad = second_kernel // 2
+    b = maker.conv2d("b", "a", Network(x, [a]).specs()["a"], 32, (second_kernel,) * 2, (second_stride,) * 2,
+                     (pad,) * 4, False)
+    return Network(x, [a, b], 8)
+
+
+def test_reader_of_nearly_every_row_holds_the_whole_tensor():
+    """A stride-2 1x1 conv split by channels reads rows 0 to 14 of its 16-row source on every
+    core (15 of 16, at least ``WHOLE_ROWS``): each core holds all 16, so each owner of a
+    band of ``a`` multicasts it to one address on every reader. A 3x3 conv split by rows
+    reads its band and a row on either side: it holds those only."""
+    network = _two_convs(1, 2)
+    compiled = compile_array(network, DEFAULT_CORE, 2, 2, splits={"a": Split.ROWS, "b": Split.CHANNELS})
+    for place, core in compiled.cores.items():
+        buffer = core.buffers["a"]
+        assert (buffer.first_row, buffer.height) == (0, 16), place
+    assert WHOLE_ROWS * 16 <= 15
+    network = _two_convs(3, 1)
+    compiled = compile_array(network, DEFAULT_CORE, 2, 2, splits={"a": Split.ROWS, "b": Split.ROWS})
+    assert max(core.buffers["a"].height for core in compiled.cores.values()) <= 6

@@ -841,9 +841,11 @@ class _ArrayCompiler:
                                                           dest_y=y), len(messages) - 1))
                         ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
                                                       awaited=(len(messages) - 1,)))
-                        if layer.name in self.piped:
-                            # The next stage still reads the last run's: wait until it is done.
-                            readers = {reader for op in sent for reader in messages[op.message].destinations}
+                        if layer.name in self.piped and index not in freed:
+                            # The next stage still reads the last run's: wait until it is done,
+                            # before the first band's SEND (the readers of every band's).
+                            readers = {reader for reader in range(cores) if reader != index
+                                       and layer.name in needs[reader] and part & needs[reader][layer.name]}
                             freed[index] = (_Op(None), readers, layer.name)
                             ops[cores + index].append(freed[index][0])
                         ops[cores + index] += sent
@@ -908,7 +910,7 @@ class _ArrayCompiler:
         first, last = part.rows
         read = [common.rows for reader, need in needs.items() if reader != index and layer.name in need
                 for common in [part & need[layer.name]] if common]
-        if not self.forward or last - first < 2 or not read or layer.name in self.piped:
+        if not self.forward or last - first < 2 or not read:
             return [part]
         top = max((end for begin, end in read if begin == first), default=first)
         bottom = min((begin for begin, end in read if end == last), default=last)

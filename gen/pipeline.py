@@ -52,24 +52,24 @@ def _words(network, params, name):
 def layer_cycles(network, params):
     """By layer name, the cycles one core of ``params`` would take for the whole layer,
     estimated: a layer with weights its MACs over the core's peak at the precision it
-    reads; a layer without, one output word a cycle per window element (the input's
-    pixels for a global pool)."""
+    reads; a layer without, one tile of the MAC's columns of output channels a cycle per
+    window element (the input's pixels for a global pool), as the vector unit takes them."""
     specs, macs = network.specs(), network.macs()
     cycles = {}
     for layer in network.layers:
-        height, width, _ = specs[layer.name].shape
-        words = _words(network, params, layer.name)
+        height, width, channels = specs[layer.name].shape
+        tiles = -(-channels // params.mac.columns)      # the vector unit's, a pixel
         if isinstance(layer, (Conv2d, ConvAdd, FullyConnected)):
             peak = params.mac.peak_macs_per_cycle(network.tensor_precision(layer.sources[0]))
             cycles[layer.name] = -(-macs[layer.name] // peak)
         elif isinstance(layer, MaxPool2d):
-            cycles[layer.name] = height * width * words * layer.kernel[0] * layer.kernel[1]
+            cycles[layer.name] = height * width * tiles * layer.kernel[0] * layer.kernel[1]
         elif isinstance(layer, GlobalAvgPool):
             source_height, source_width, _ = specs[layer.source].shape
-            cycles[layer.name] = source_height * source_width * words
+            cycles[layer.name] = source_height * source_width * tiles
         else:
             assert isinstance(layer, Add)
-            cycles[layer.name] = height * width * words
+            cycles[layer.name] = height * width * tiles
     return cycles
 
 

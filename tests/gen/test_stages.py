@@ -1,5 +1,6 @@
 """The layer pipeline's layout on the mesh (:mod:`gen.pipeline`): the slots stages take,
-the input holders' slot, the choice between holders and none, and refusals.
+the input holders' slot, the choice between holders and none, the work estimates, and
+refusals.
 
 Whether the holders' ``input_delay`` is early enough (and the overlapped writes correct)
 is checked on the Verilog by ``tests/integration/test_pipeline.py``: the testbench writes
@@ -10,13 +11,15 @@ import numpy as np
 import pytest
 
 from gen.array import Part, compile_array
-from gen.compiler import CompileError
-from gen.network import fuse_adds
-from gen.pipeline import LAYOUTS, compile_pipeline, plan_stages, slots, step_cycles
+from gen.compiler import CompileError, compile_network
+from gen.network import Add, MaxPool2d, Network, fuse_adds
+from gen.pipeline import LAYOUTS, compile_pipeline, layer_cycles, plan_stages, slots, step_cycles
 from gen.run import DIGITS
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
-from hdl.params import DEFAULT_CORE
+from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
+from sim.tb.runner import seed_from_env
+from sim.workloads import ParameterMaker
 
 
 def digits():
@@ -91,3 +94,18 @@ def test_holders_hold_the_input_and_compute_nothing():
     assert all(not compiled.busy[place] for place in holders)
     writes = compiled.input_writes(np.zeros(network.frame.shape, np.int64))
     assert {(x, y) for x, y, *_ in writes} == holders
+
+
+def test_vector_layer_estimates_count_the_vector_units_tiles():
+    """A layer without weights is estimated at the elements its instruction issues on one
+    core: a tile of the MAC's columns of channels a cycle, so 64 int4 channels (one word of
+    NorthPole's core) are two tiles of its 32 columns, not one word."""
+    maker = ParameterMaker(np.random.default_rng(seed_from_env()), 4)
+    x = maker.spec((8, 8, 64))
+    network = Network(x, [MaxPool2d("pool", "input", (3, 3), (2, 2), (1, 1, 1, 1)),
+                          MaxPool2d("other", "input", (2, 2), (2, 2)),
+                          Add("add", ("pool", "other"), x.scale, x.zero_point)], 4)
+    compiled = compile_network(network, NORTHPOLE_CORE)
+    elements = [instruction.elements for instruction in compiled.program if instruction.opcode.computes]
+    assert [layer_cycles(network, NORTHPOLE_CORE)[layer.name] for layer in network.layers] == elements == \
+        [4 * 4 * 2 * 9, 4 * 4 * 2 * 4, 4 * 4 * 2]

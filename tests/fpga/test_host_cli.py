@@ -1,5 +1,8 @@
 """``python -m fpga.host`` refuses bad arguments in one line, before it opens the port."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from fpga.host.cli import main
@@ -19,6 +22,68 @@ def test_arguments_wrong(tmp_path, capsys, argv, message):
     port = tmp_path / "no-such-port"        # never opened: the arguments are refused first
     assert main(["--port", str(port), "--board", "ulx3s", *argv]) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "import"
+
+
+def _frames(tmp_path, shape=(2, 4, 4, 8), dtype=np.int8):
+    path = tmp_path / "frames.npy"
+    np.save(path, np.zeros(shape, dtype))
+    return path
+
+
+#: ``run-model``'s refusals: model, frames' shape and dtype, OUTPUT (in the test's directory),
+#: options, and the message (``{model}``, ``{frames}``, ``{output}``: the paths given).
+RUN_MODEL_WRONG = {
+    "limit": ("reshape_fc", (2, 1, 1, 8), np.int8, "out.npy", ["--limit", "0"],
+              "--limit must be a positive number of frames, not 0"),
+    "output-suffix": ("reshape_fc", (2, 1, 1, 8), np.int8, "out", [],
+                      "OUTPUT must end in .npy, not {output!r}"),
+    "output-is-input": ("reshape_fc", (2, 1, 1, 8), np.int8, "frames.npy", [],
+                        "OUTPUT must differ from INPUT, not {output!r}"),
+    "model-missing": ("missing", (2, 1, 1, 8), np.int8, "out.npy", [],
+                      "MODEL {model!r} cannot be read (No such file or directory)"),
+    "input-dtype": ("reshape_fc", (2, 1, 1, 8), np.int16, "out.npy", [],
+                    "INPUT {frames}: frames must be int8, not int16"),
+    "input-shape": ("reshape_fc", (2, 1, 2, 8), np.int8, "out.npy", [],
+                    "INPUT {frames}: frames must have shape N x 1 x 1 x 8, not 2 x 1 x 2 x 8"),
+    "input-empty": ("reshape_fc", (0, 1, 1, 8), np.int8, "out.npy", [],
+                    "INPUT {frames}: must hold at least one frame, not 0"),
+    "unsupported-operator": ("softmax_inside", (2, 4, 4, 8), np.int8, "out.npy", [],
+                             "node 2 SOFTMAX (tensor 'functional_7_1/dense_3_1/Softmax'): operator not "
+                             "supported; supported: ADD, AVERAGE_POOL_2D, CONV_2D, DEQUANTIZE, "
+                             "FULLY_CONNECTED, MAX_POOL_2D, MEAN, PAD, QUANTIZE, RESHAPE"),
+    "unsupported-layer": ("average_pool", (2, 4, 4, 8), np.int8, "out.npy", [],
+                          "the model cannot run on the array, whatever its size: global pool "
+                          "average_pool_2d_1: the AVGPOOL instruction requantizes as MEAN does; "
+                          "AVERAGE_POOL_2D's rounding (kind 'average_pool') is not implemented"),
+}
+
+
+@pytest.mark.parametrize("case", RUN_MODEL_WRONG)
+def test_run_model_arguments_wrong(tmp_path, capsys, case):
+    """``run-model``'s files and model are refused as ``make run`` refuses them, in one line
+    with exit status 2, before the port is opened and without writing anything."""
+    name, shape, dtype, output, options, message = RUN_MODEL_WRONG[case]
+    model, frames = str(VECTORS / f"{name}.tflite"), str(_frames(tmp_path, shape, dtype))
+    output = str(tmp_path / output)
+    before = sorted(tmp_path.iterdir())
+    argv = ["--port", str(tmp_path / "no-such-port"), "--board", "icebreaker", "run-model", model, frames,
+            output, *options]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message.format(model=model, frames=frames, output=output)}\n"
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_run_model_malformed_wrong(tmp_path, capsys):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"TFL3")
+    argv = ["--port", str(tmp_path / "no-such-port"), "run-model", str(model), str(_frames(tmp_path)),
+            str(tmp_path / "out.npy")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (f"error: {model}: not a TFLite flatbuffer: the file's 4 bytes are too "
+                                       f"few for a root offset and an identifier\n")
 
 
 def _not_a_tty(tmp_path):

@@ -5,8 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fpga.boards import BOARDS
 from fpga.host.cli import main
+from fpga.host.protocol import CYCLES_BYTES, VERSION, Flag, Frames, Op, Status
 from gen.entry import INTERNAL_ERROR
+from gen.run import compile_model
+from gen.tflite import import_tflite
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -129,3 +133,47 @@ def test_internal_error_is_not_a_refusal(tmp_path, capsys, monkeypatch):
     assert "Traceback (most recent call last):" in err and "IndexError: list index out of range" in err
     assert not any(line.startswith("error:") for line in err.splitlines()), err
     assert err.splitlines()[-1].startswith("internal error: IndexError in fpga.host.cli (a bug")
+
+
+class SilentArray:
+    """A bridge that answers every request OK and computes nothing: INFO gives ``params``'
+    shape, READ a zero word, STATUS a finished run of ``cycles``."""
+
+    def __init__(self, params, cycles):
+        self.frames, self.params, self.cycles = Frames(params), params, cycles
+        self.pending = b""
+
+    def write(self, data):
+        op = data[1]
+        mac = self.params.core.mac
+        body = {Op.INFO: bytes([self.params.rows, self.params.columns, mac.lanes, mac.columns, VERSION]),
+                Op.READ: bytes(self.frames.word_bytes),
+                Op.STATUS: bytes([Flag.DONE]) + self.cycles.to_bytes(CYCLES_BYTES, "little")}.get(op, b"")
+        self.pending += self.frames.reply(Status.OK, op, body)
+
+    def read(self, count):
+        data, self.pending = self.pending[:count], self.pending[count:]
+        return data
+
+
+def test_run_model_differences_exit_1(tmp_path, capsys):
+    """Outputs and cycles that differ: exit 1, every difference named, OUTPUT not written and
+    what the array gave beside it."""
+    model = VECTORS / "reshape_fc.tflite"
+    params = BOARDS["icebreaker"].params()
+    predicted = compile_model(import_tflite(model), params).predicted_cycles
+    frames = tmp_path / "frames.npy"
+    np.save(frames, np.random.default_rng(0).integers(-128, 128, (2, 1, 1, 8)).astype(np.int8))
+    output, mismatched = tmp_path / "out.npy", tmp_path / "out.mismatched.npy"
+    argv = ["--port", "simulated", "--board", "icebreaker", "run-model", str(model), str(frames), str(output)]
+    assert main(argv, transport=SilentArray(params, predicted + 1)) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines[0] == f"error: run 0: measured {predicted + 1} cycles, predicted {predicted}"
+    assert any(line.startswith("error: frame 1 output[0, ") and line.endswith(", got 0") for line in lines)
+    assert lines[-1].startswith("error: ") and lines[-1].endswith(
+        f"differences from the golden model or the prediction; OUTPUT {output} not written, the outputs "
+        f"that differ are in {mismatched}")
+    assert f"measured {predicted + 1}  DIFFERS" in captured.out
+    assert sorted(tmp_path.iterdir()) == [frames, mismatched]
+    assert not np.load(mismatched).any()

@@ -28,6 +28,7 @@ from fpga.host.cli import main
 from fpga.top import top_verilog
 from gen.run import DIGITS, DIGITS_IMAGES, compile_model
 from gen.tflite import import_tflite
+from gen.verilog import TILE
 from hdl.params import parse_cores
 from sim.tb.runner import run_job, seed_from_env, simulator
 from tests.fpga.test_bridge import DIVISOR
@@ -83,7 +84,7 @@ def test_model_through_bridge(tmp_path, configuration, model):
     np.save(source, frames)
     verilog, toplevel = top_verilog(params, DIVISOR)
     result = run_job(verilog, toplevel=toplevel, test_module="fpga_model", sim=simulator("verilator"),
-                     test_name=f"fpga-run-model-{configuration}-{model.stem}",
+                     test_name=f"fpga-run-model-{configuration}-{model.stem}", hierarchical=(TILE,),
                      job={"divisor": DIVISOR, "argv": ["--port", "simulated-uart", *argv, "run-model",
                                                        str(model), str(source), str(output)]})
     context = f"{model.name} on {configuration} through the UART bridge (SEED={seed})"

@@ -38,9 +38,14 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "import"
 #: Frames each model runs on.
 FRAMES = 3
 
-#: The board configurations: ``--board`` and ``--cores`` arguments.
-CONFIGURATIONS = {"ulx3s-2x2": ["--board", "ulx3s", "--cores", "2x2"],
-                  "icebreaker": ["--board", "icebreaker"]}
+#: The board configurations: board and array (``None``: the board's own).
+CONFIGURATIONS = {"ulx3s-2x2": ("ulx3s", "2x2"), "icebreaker": ("icebreaker", None)}
+
+
+def _options(configuration):
+    """The ``--board`` and ``--cores`` options of ``configuration``."""
+    board, cores = CONFIGURATIONS[configuration]
+    return ["--board", board, *(["--cores", cores] if cores else [])]
 
 
 @pytest.mark.parametrize("configuration, message", [
@@ -55,7 +60,7 @@ def test_digits_refused(tmp_path, capsys, configuration, message):
     """Refused in one line, exit 2, before the port is opened (it does not exist: opening it
     would exit 1) and without writing OUTPUT."""
     output = tmp_path / "logits.npy"
-    argv = ["--port", str(tmp_path / "no-such-port"), *CONFIGURATIONS[configuration], "run-model",
+    argv = ["--port", str(tmp_path / "no-such-port"), *_options(configuration), "run-model",
             str(DIGITS), str(DIGITS_IMAGES), str(output)]
     assert main(argv) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
@@ -75,8 +80,8 @@ def _differences(name, expected, got):
 def test_model_through_bridge(tmp_path, configuration, model):
     seed = seed_from_env()
     model = VECTORS / model
-    argv = CONFIGURATIONS[configuration]
-    params = BOARDS[argv[1]].params(parse_cores(argv[3]) if len(argv) > 2 else None)
+    board, cores = CONFIGURATIONS[configuration]
+    params = BOARDS[board].params(parse_cores(cores) if cores else None)
     imported = import_tflite(model)
     frames = np.random.default_rng(seed).integers(-128, 128, (FRAMES, *imported.input_shape[1:]))
     frames = frames.astype(np.int8)
@@ -85,8 +90,8 @@ def test_model_through_bridge(tmp_path, configuration, model):
     verilog, toplevel = top_verilog(params, DIVISOR)
     result = run_job(verilog, toplevel=toplevel, test_module="fpga_model", sim=simulator("verilator"),
                      test_name=f"fpga-run-model-{configuration}-{model.stem}", hierarchical=(TILE,),
-                     job={"divisor": DIVISOR, "argv": ["--port", "simulated-uart", *argv, "run-model",
-                                                       str(model), str(source), str(output)]})
+                     job={"divisor": DIVISOR, "argv": ["--port", "simulated-uart", *_options(configuration),
+                                                       "run-model", str(model), str(source), str(output)]})
     context = f"{model.name} on {configuration} through the UART bridge (SEED={seed})"
     assert result["status"] == 0, f"{context}: exit status {result['status']}:\n{result['stderr']}"
     got = np.load(output)

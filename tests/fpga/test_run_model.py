@@ -9,10 +9,12 @@ in one line that says so (``test_digits_refused``).
 ``test_model_through_bridge`` runs the command line's own code on the whole board top
 (bridge and array, the board's clock and reset replaced by the testbench's; a fast
 simulated UART, :data:`tests.fpga.test_bridge.DIVISOR`) with the models of
-``tests/vectors/`` that do fit: on the ULX3S's 2x2 array a fully-connected pair compiled
-as a two-stage pipeline (each output read a run after its input was written, a zero frame
-pushing the last one through), on the iCEBreaker's core a padded convolution and a
-max-pool. Each writes seeded random frames as INPUT; every value of OUTPUT must equal
+``tests/vectors/import/`` that do fit: on the ULX3S's 2x2 array a 1x1 convolution and a
+fully-connected layer compiled as a two-stage pipeline (each output read a run after its
+input was written, a zero frame pushing the last one through), on the iCEBreaker's core a
+convolution, a padded max-pool and a stride-2 convolution. Neither configuration builds on
+its device (``make fpga`` refuses both); they are simulated with the boards' core
+parameters. Each writes seeded random frames as INPUT; every value of OUTPUT must equal
 the golden model's and LiteRT's, every run must take the compiler's predicted cycles.
 Replay with ``SEED=<seed>``.
 """

@@ -16,9 +16,12 @@ convolution, a padded max-pool and a stride-2 convolution. Neither configuration
 its device (``make fpga`` refuses both); they are simulated with the boards' core
 parameters. Each writes seeded random frames as INPUT; every value of OUTPUT must equal
 the golden model's and LiteRT's, every run must take the compiler's predicted cycles.
-Replay with ``SEED=<seed>``.
+``test_input_holders_written_between_runs`` checks, on the array alone, that a program
+with input holders still runs exactly when its frames are written between runs, as
+``run-model`` writes them. Replay with ``SEED=<seed>``.
 """
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -28,10 +31,11 @@ import pytest
 from fpga.boards import BOARDS
 from fpga.host.cli import main
 from fpga.top import top_verilog
-from gen.run import DIGITS, DIGITS_IMAGES, compile_model
+from gen.run import DIGITS, DIGITS_IMAGES, compile_model, frames_to_write
 from gen.tflite import import_tflite
 from gen.verilog import TILE
 from hdl.params import parse_cores
+from sim.tb.array_runner import run_batch
 from sim.tb.runner import run_job, seed_from_env, simulator
 from tests.fpga.test_bridge import DIVISOR
 from tests.litert import reference_outputs
@@ -112,3 +116,32 @@ def test_model_through_bridge(tmp_path, configuration, model):
     for number, predicted, measured in runs:
         assert predicted == measured == compiled.predicted_cycles, \
             f"{context}: run {number} measured {measured} cycles, predicted {compiled.predicted_cycles}"
+
+
+def test_input_holders_written_between_runs():
+    """The bridge takes no WRITE during a run, so ``run-model`` writes each frame after the run
+    before even where the program lets a host write it while that run computes (input
+    holders, ``input_delay``). The array's own testbench, written that way, must still give
+    the golden outputs in the predicted cycles: on the ULX3S's 2x2 array, the stride-2
+    convolution of ``tests/vectors/`` is compiled with input holders."""
+    seed = seed_from_env()
+    model = VECTORS.parent / "conv3x3_s2_odd.tflite"
+    params = BOARDS["ulx3s"].params((2, 2))
+    imported = import_tflite(model)
+    compiled = compile_model(imported, params)
+    assert compiled.input_delay is not None, "the model no longer runs with input holders on 2x2"
+    frames = np.random.default_rng(seed).integers(-128, 128, (FRAMES, *imported.input_shape[1:]))
+    frames = frames.astype(np.int8)
+    between = dataclasses.replace(compiled, input_delay=None)
+    runs = run_batch(between, frames_to_write(compiled, frames), params, sim=simulator("verilator"),
+                     test_name="fpga-run-model-input-between-runs")
+    context = f"{model.name} on ulx3s-2x2, each frame written between runs (SEED={seed})"
+    (output,) = compiled.network.outputs
+    got = np.stack([values[output] for values, _ in runs[compiled.depth - 1:]])
+    got = got.reshape(FRAMES, *imported.outputs[0][1][1:])
+    golden = np.stack([imported.run(frame)[0][0] for frame in frames])
+    wrong = _differences("golden model", golden, got)
+    assert not wrong, f"{context}: {len(wrong)} values differ:\n" + "\n".join(wrong[:20])
+    cycles = [result["cycles"] for _, result in runs]
+    assert cycles == [compiled.predicted_cycles] * len(runs), \
+        f"{context}: runs took {cycles} cycles, predicted {compiled.predicted_cycles}"

@@ -19,13 +19,13 @@ INTERNAL_ERROR = 3
 
 
 def command(main):
-    """``main(argv=None)`` of a command line, reporting an unexpected exception as an internal
-    error (see the module's description). ``SystemExit`` (argparse's refusals, ``--help``) and
-    ``KeyboardInterrupt`` pass through."""
+    """``main(argv=None, **options)`` of a command line, reporting an unexpected exception as
+    an internal error (see the module's description). ``SystemExit`` (argparse's refusals,
+    ``--help``) and ``KeyboardInterrupt`` pass through."""
     @functools.wraps(main)
-    def checked(argv=None):
+    def checked(argv=None, **options):
         try:
-            return main(argv)
+            return main(argv, **options)
         except Exception as error:
             traceback.print_exc()
             print(f"internal error: {type(error).__name__} in {main.__module__} (a bug, not a mistake "

@@ -57,8 +57,8 @@ from .tflite import ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
 __all__ = ["MODELS", "DIGITS", "MAPPINGS", "RunError", "mismatched_path", "check_output", "load_frames",
-           "save_outputs",
-           "compile_for", "layer_report", "choose_mapping", "main"]
+           "save_outputs", "import_model", "compile_for", "layer_report", "choose_mapping", "compile_model",
+           "mapping_summary", "frames_to_write", "check_runs", "conclude", "main"]
 
 #: The committed models and data.
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -191,54 +191,58 @@ def _mismatches(frame, expected, got):
     return lines
 
 
-def run(imported, name, cores, preset, frames, sim, mapping=None):
-    """Compile the model ``imported`` (named ``name``) with ``mapping`` (``None``: see
-    :func:`choose_mapping`) and simulate it on ``frames``.
-
-    Returns ``(outputs, errors)``: the int8 outputs per frame (N x the model's output
-    shape) and every line of difference from the golden model or the prediction.
-    """
-    rows, columns = parse_cores(cores)
-    params = ChipParams(rows=rows, columns=columns, core=PRESETS[preset])
+def compile_model(imported, params, mapping=None):
+    """The network of ``imported`` (one output), its residual adds fused and its stem
+    unfolded for the core, compiled for the array of ``params`` with ``mapping`` (``None``:
+    see :func:`choose_mapping`); :class:`RunError` when it cannot run there."""
     if len(imported.outputs) != 1:
-        raise RunError(f"the model has {len(imported.outputs)} outputs; make run takes models with one")
-    (output,) = imported.network.outputs
-    _, shape, _, _ = imported.outputs[0]
+        raise RunError(f"the model has {len(imported.outputs)} outputs; only models with one can run")
     # Residual adds run fused into their convs; the host unfolds each frame for the stem.
     try:
         network = unfold_stem(fuse_adds(imported.network), params.core)
     except UnfoldError as error:
         raise RunError(f"the model's stem cannot be unfolded for the core: {error}") from None
-    compiled = choose_mapping(network, params, mapping)
+    return choose_mapping(network, params, mapping)
+
+
+def mapping_summary(compiled):
+    """How ``compiled`` runs, in words: layer by layer, or as a pipeline of how many stages."""
     depth = compiled.depth
-    shape_of = ("as a pipeline of {} stages ({} runs from a frame's input to its output)".format(depth, depth)
-                if compiled.stages else "layer by layer")
-    print(f"{name} on {cores} {preset} cores, {shape_of}: predicted {compiled.predicted_cycles} cycles a run")
-    if compiled.input_delay is not None:
-        print(f"each frame written into the input's holder cores while the run before computes, "
-              f"from {compiled.input_delay} cycles after its RUN")
-    print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
-    splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
-    for layer, cycles, macs, utilization in layer_report(compiled, params):
-        shown = "-" if utilization is None else f"{utilization:.1%}"
-        print(f"{layer:<24} {splits[layer]:<14} {cycles:>7} {macs:>10} {shown:>6}")
-    written = [frame.reshape(network.frame.shape) for frame in frames]
-    # A pipeline's last frames come out depth - 1 runs later: zero frames push them through.
-    written += [np.zeros(network.frame.shape, np.int8)] * (depth - 1)
-    runs = run_batch(compiled, written, params, sim=sim, test_name=f"run-{Path(name).stem}-{cores}-{depth}",
-                     progress=True)
+    return (f"as a pipeline of {depth} stages ({depth} runs from a frame's input to its output)"
+            if compiled.stages else "layer by layer")
+
+
+def frames_to_write(compiled, frames):
+    """The (H, W, C) frames the host writes for ``frames`` (N x the model's input shape
+    without its batch), one a run: a pipeline's last frames come out ``depth - 1`` runs
+    later, so that many zero frames follow to push them through."""
+    shape = compiled.network.frame.shape
+    return [frame.reshape(shape) for frame in frames] + [np.zeros(shape, np.int8)] * (compiled.depth - 1)
+
+
+def check_runs(imported, compiled, frames, runs):
+    """Compare each run of ``runs`` (an iterable, one item per frame of
+    :func:`frames_to_write` of ``frames``: ``({name: values}, cycles, flagged)``, ``flagged``
+    when the chip raised its conflict or overrun flag) with the compiler's prediction, and
+    each frame's output with the golden model of ``imported``, printing a line per run as
+    it comes.
+
+    Returns ``(outputs, errors)``: the int8 outputs per frame (N x the model's output shape
+    without its batch) and every line of difference from the golden model or the prediction.
+    """
+    (output,) = compiled.network.outputs
+    _, shape, _, _ = imported.outputs[0]
+    depth, predicted = compiled.depth, compiled.predicted_cycles
     outputs, errors = [], []
-    for number, (values, result) in enumerate(runs):
-        status = "" if result["cycles"] == compiled.predicted_cycles else "  DIFFERS"
+    for number, (values, cycles, flagged) in enumerate(runs):
+        status = "" if cycles == predicted else "  DIFFERS"
         if status:
-            errors.append(f"run {number}: measured {result['cycles']} cycles, predicted "
-                          f"{compiled.predicted_cycles}")
-        if result["conflict"] or result["overrun"]:
+            errors.append(f"run {number}: measured {cycles} cycles, predicted {predicted}")
+        if flagged:
             errors.append(f"run {number}: the chip raised its conflict or overrun flag")
         index = number - depth + 1
         held = f", output of frame {index}" if index >= 0 else ", the pipeline filling"
-        print(f"run {number}: predicted {compiled.predicted_cycles} cycles, measured "
-              f"{result['cycles']}{status}{held}")
+        print(f"run {number}: predicted {predicted} cycles, measured {cycles}{status}{held}", flush=True)
         if index < 0:
             continue
         (expected,) = imported.run(frames[index])
@@ -248,7 +252,63 @@ def run(imported, name, cores, preset, frames, sim, mapping=None):
     return np.stack(outputs), errors
 
 
-def _import(model):
+def run(imported, name, cores, preset, frames, sim, mapping=None):
+    """Compile the model ``imported`` (named ``name``) with ``mapping`` (``None``: see
+    :func:`choose_mapping`) and simulate it on ``frames``.
+
+    Returns ``(outputs, errors)`` (see :func:`check_runs`).
+    """
+    rows, columns = parse_cores(cores)
+    params = ChipParams(rows=rows, columns=columns, core=PRESETS[preset])
+    compiled = compile_model(imported, params, mapping)
+    print(f"{name} on {cores} {preset} cores, {mapping_summary(compiled)}: predicted "
+          f"{compiled.predicted_cycles} cycles a run")
+    if compiled.input_delay is not None:
+        print(f"each frame written into the input's holder cores while the run before computes, "
+              f"from {compiled.input_delay} cycles after its RUN")
+    print(f"{'layer':<24} {'split':<14} {'cycles':>7} {'MACs':>10} {'util':>6}")
+    splits = {plan.name: f"{plan.split.value}/{len(plan.parts)}" for plan in compiled.plans}
+    for layer, cycles, macs, utilization in layer_report(compiled, params):
+        shown = "-" if utilization is None else f"{utilization:.1%}"
+        print(f"{layer:<24} {splits[layer]:<14} {cycles:>7} {macs:>10} {shown:>6}")
+    runs = run_batch(compiled, frames_to_write(compiled, frames), params, sim=sim,
+                     test_name=f"run-{Path(name).stem}-{cores}-{compiled.depth}", progress=True)
+    return check_runs(imported, compiled, frames,
+                      ((values, result["cycles"], bool(result["conflict"] or result["overrun"]))
+                       for values, result in runs))
+
+
+def conclude(output, outputs, errors, labels=None):
+    """Finish a run of ``outputs`` with ``errors`` (:func:`check_runs`): write the outputs
+    to ``output`` (a path, or ``None``) when there is no error, else to its
+    :func:`mismatched_path`; print the accuracy against ``labels`` when given, and the
+    errors. Returns the exit status: 0 when every frame matched, 1 when some did not, 2
+    when the file cannot be written."""
+    # Outputs that differ are kept, but never under OUTPUT's name.
+    written = None if output is None else output if not errors else mismatched_path(output)
+    if written is not None:
+        try:
+            save_outputs(written, outputs)
+        except OSError as error:
+            print(f"error: OUTPUT {written}: cannot be written ({error.strerror})", file=sys.stderr)
+            return 2
+        print(f"wrote {written}: {' x '.join(map(str, outputs.shape))} int8")
+    if labels is not None:
+        correct = int(np.sum(outputs.reshape(len(outputs), -1).argmax(axis=1) == labels[:len(outputs)]))
+        print(f"accuracy: {correct}/{len(outputs)} = {correct / len(outputs):.2%}")
+    for line in errors[:20]:
+        print(f"error: {line}", file=sys.stderr)
+    if errors:
+        unwritten = (f"; OUTPUT {output} not written, the outputs that differ are in {written}"
+                     if written is not None else "")
+        print(f"error: {len(errors)} differences from the golden model or the prediction{unwritten}",
+              file=sys.stderr)
+        return 1
+    print(f"all {len(outputs)} frames bit-exact against the golden model, cycles as predicted")
+    return 0
+
+
+def import_model(model):
     """The model at ``model`` imported, or a :class:`RunError` (:class:`ModelImportError`)
     naming MODEL and why it cannot be read (imported)."""
     try:
@@ -289,7 +349,7 @@ def main(argv=None):
             raise RunError(f"LIMIT must be a positive number of frames, not {args.limit}")
         if args.output is not None:
             check_output(args.output, args.input)
-        imported = _import(args.model)
+        imported = import_model(args.model)
         if args.input is None:
             if args.model.resolve() != DIGITS.resolve():
                 raise RunError(f"MODEL {args.model} needs INPUT and OUTPUT; only the digits model has "
@@ -302,28 +362,7 @@ def main(argv=None):
     except (RunError, ModelImportError) as error:     # anything else is a bug (gen.entry)
         print(f"error: {error}", file=sys.stderr)
         return 2
-    # Outputs that differ are kept, but never under OUTPUT's name.
-    written = None if args.output is None else args.output if not errors else mismatched_path(args.output)
-    if written is not None:
-        try:
-            save_outputs(written, outputs)
-        except OSError as error:
-            print(f"error: OUTPUT {written}: cannot be written ({error.strerror})", file=sys.stderr)
-            return 2
-        print(f"wrote {written}: {' x '.join(map(str, outputs.shape))} int8")
-    if labels is not None:
-        correct = int(np.sum(outputs.reshape(len(outputs), -1).argmax(axis=1) == labels[:len(outputs)]))
-        print(f"accuracy: {correct}/{len(outputs)} = {correct / len(outputs):.2%}")
-    for line in errors[:20]:
-        print(f"error: {line}", file=sys.stderr)
-    if errors:
-        unwritten = (f"; OUTPUT {args.output} not written, the outputs that differ are in {written}"
-                     if written is not None else "")
-        print(f"error: {len(errors)} differences from the golden model or the prediction{unwritten}",
-              file=sys.stderr)
-        return 1
-    print(f"all {len(outputs)} frames bit-exact against the golden model, cycles as predicted")
-    return 0
+    return conclude(args.output, outputs, errors, labels)
 
 
 def _has_verilator():

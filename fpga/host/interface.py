@@ -3,8 +3,9 @@
 :class:`ArrayInterface` speaks :mod:`fpga.host.protocol` over any byte transport with
 ``write(data)`` and ``read(count)`` (a ``serial.Serial`` from pyserial, or a simulated
 UART in the cocotb tests), one request and one reply at a time. On top of the four
-commands it loads a compiled model image (:class:`gen.compiler.Compiled`), writes an
-input frame, runs and reads the output tensors back.
+commands it loads a compiled image, one core's (:class:`gen.compiler.Compiled`) or a whole
+array's (:class:`gen.array.ArrayCompiled`), writes input frames, runs and reads the output
+tensors back.
 """
 
 import logging
@@ -105,11 +106,39 @@ class ArrayInterface:
 
     def write_words(self, x, y, words):
         """Write ``(addr, value)`` pairs to core ``(x, y)``, logging progress."""
-        words = list(words)
-        for number, (addr, value) in enumerate(words):
+        self.write_all((x, y, addr, value) for addr, value in words)
+
+    def write_all(self, writes):
+        """Write ``(x, y, addr, value)`` words, each to its core, logging progress."""
+        writes = list(writes)
+        for number, (x, y, addr, value) in enumerate(writes):
             self.write(x, y, addr, value)
             if number % 1024 == 1023:
-                self._log.info("core (%d, %d): %d of %d words written", x, y, number + 1, len(words))
+                self._log.info("%d of %d words written", number + 1, len(writes))
+
+    def load(self, compiled):
+        """Load every core of ``compiled`` (a :class:`gen.array.ArrayCompiled`): its
+        :meth:`~gen.array.ArrayCompiled.load_writes`, once before the first run."""
+        self.write_all(compiled.load_writes())
+
+    def run_frames(self, compiled, frames, timeout=10.0):
+        """Run the loaded ``compiled`` (a :class:`gen.array.ArrayCompiled`) on each (H, W, C)
+        frame of ``frames`` in turn: write its input, run, wait and read every output tensor.
+
+        The bridge takes no WRITE during a run, so each frame is written after the run
+        before has finished, even where ``compiled.input_delay`` would let a host write it
+        while that run computes; a run's cycles do not depend on when its input was written.
+
+        Yields per frame ``({name: (H, W, C) values}, status)``: the output tensors decoded
+        as :meth:`~gen.array.ArrayCompiled.decode` does, and the run's :class:`RunStatus`.
+        """
+        reads = {name: compiled.output_reads(name) for name in compiled.network.outputs}
+        for frame in frames:
+            self.write_all(compiled.input_writes(frame))
+            self.run()
+            status = self.wait(timeout)
+            yield {name: compiled.decode(name, [self.read(*read) for read in words])
+                   for name, words in reads.items()}, status
 
     def run_compiled(self, compiled, frame, x=0, y=0, timeout=10.0):
         """Load ``compiled`` (a :class:`gen.compiler.Compiled`) into core ``(x, y)``, write

@@ -130,6 +130,21 @@ async def bad_requests(uart, frames, params, weight_addr):
     return replies
 
 
+async def start_top(dut, divisor):
+    """Start the clock, reset the design with its ``rx`` line idle, and return the host's
+    end of the UART at ``divisor`` clock cycles a bit, its monitor running."""
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    dut.rst.value = 1
+    dut.rx.value = 1
+    for _ in range(4):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    uart = SimulatedUart(dut, divisor)
+    cocotb.start_soon(uart.monitor())
+    await uart.idle(4)
+    return uart
+
+
 @cocotb.test()
 async def host_driver(dut):
     from fpga.host.interface import ArrayInterface
@@ -148,15 +163,7 @@ async def host_driver(dut):
     compiled = compile_network(network, params.core)
     expected = network.golden(frame)
 
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-    dut.rst.value = 1
-    dut.rx.value = 1
-    for _ in range(4):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    uart = SimulatedUart(dut, job["divisor"])
-    cocotb.start_soon(uart.monitor())
-    await uart.idle(4)
+    uart = await start_top(dut, job["divisor"])
     frames = Frames(params)
     interface = ArrayInterface(Transport(uart), params)
 

@@ -1,0 +1,147 @@
+"""``python -m fpga.host run-model``: a whole ``.tflite`` model through the UART bridge.
+
+The digits ResNet of ``models/`` does not fit the boards' arrays: the FPGA core
+(:func:`fpga.params.fpga_core`: 4 KB of weights, 8 settings, 8 instructions) holds neither
+its weights on the ULX3S's 2x2 array nor on the iCEBreaker's one core, nor its settings
+and programs on any array up to 16x16. The command refuses it before it opens the port,
+in one line that says so (``test_digits_refused``).
+
+``test_model_through_bridge`` runs the command line's own code on the whole board top
+(bridge and array, the board's clock and reset replaced by the testbench's; a fast
+simulated UART, :data:`tests.fpga.test_bridge.DIVISOR`) with the models of
+``tests/vectors/import/`` that do fit: on the ULX3S's 2x2 array a 1x1 convolution and a
+fully-connected layer compiled as a two-stage pipeline (each output read a run after its
+input was written, a zero frame pushing the last one through), on the iCEBreaker's core a
+convolution, a padded max-pool and a stride-2 convolution. Neither configuration builds on
+its device (``make fpga`` refuses both); they are simulated with the boards' core
+parameters. Each writes seeded random frames as INPUT; every value of OUTPUT must equal
+the golden model's and LiteRT's, every run must take the compiler's predicted cycles.
+``test_input_holders_written_between_runs`` checks, on the array alone, that a program
+with input holders still runs exactly when its frames are written between runs, as
+``run-model`` writes them. Replay with ``SEED=<seed>``.
+"""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpga.boards import BOARDS
+from fpga.host.cli import main
+from fpga.top import top_verilog
+from gen.run import DIGITS, DIGITS_IMAGES, compile_model, frames_to_write
+from gen.tflite import import_tflite
+from gen.verilog import TILE
+from hdl.params import parse_cores
+from sim.tb.array_runner import run_batch
+from sim.tb.runner import run_job, seed_from_env, simulator
+from tests.fpga.test_bridge import DIVISOR
+from tests.litert import reference_outputs
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "import"
+#: Frames each model runs on.
+FRAMES = 3
+
+#: The board configurations: board and array (``None``: the board's own).
+CONFIGURATIONS = {"ulx3s-2x2": ("ulx3s", "2x2"), "icebreaker": ("icebreaker", None)}
+
+
+def _options(configuration):
+    """The ``--board`` and ``--cores`` options of ``configuration``."""
+    board, cores = CONFIGURATIONS[configuration]
+    return ["--board", board, *(["--cores", cores] if cores else [])]
+
+
+@pytest.mark.parametrize("configuration, message", [
+    ("ulx3s-2x2", "the model does not fit a 2x2 array: the network's weights (19,552 bytes) need at least 7 "
+                  "cores of 4,096 bytes of weight SRAM in a pipeline; a 2x2 array has 4 (16,384 bytes); it "
+                  "fits no array up to 16x16"),
+    ("icebreaker", "the model does not fit a 1x1 array: the network's weights (19,552 bytes) need at least 6 "
+                   "cores of 4,096 bytes of weight SRAM in a pipeline; a 1x1 array has 1 (4,096 bytes); it "
+                   "fits no array up to 16x16"),
+])
+def test_digits_refused(tmp_path, capsys, configuration, message):
+    """Refused in one line, exit 2, before the port is opened (it does not exist: opening it
+    would exit 1) and without writing OUTPUT."""
+    output = tmp_path / "logits.npy"
+    argv = ["--port", str(tmp_path / "no-such-port"), *_options(configuration), "run-model",
+            str(DIGITS), str(DIGITS_IMAGES), str(output)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _differences(name, expected, got):
+    """One line per value of ``got`` that differs from ``expected`` (frame, index, expected, got)."""
+    return [f"frame {index[0]}, output{list(map(int, index[1:]))}: {name} {int(expected[tuple(index)])}, "
+            f"got {int(got[tuple(index)])}" for index in np.argwhere(expected != got)]
+
+
+@pytest.mark.parametrize("configuration, model", [
+    ("ulx3s-2x2", "reshape_fc.tflite"),
+    ("icebreaker", "pad_conv_pool.tflite"),
+])
+def test_model_through_bridge(tmp_path, configuration, model):
+    seed = seed_from_env()
+    model = VECTORS / model
+    board, cores = CONFIGURATIONS[configuration]
+    params = BOARDS[board].params(parse_cores(cores) if cores else None)
+    imported = import_tflite(model)
+    frames = np.random.default_rng(seed).integers(-128, 128, (FRAMES, *imported.input_shape[1:]))
+    frames = frames.astype(np.int8)
+    source, output = tmp_path / "frames.npy", tmp_path / "outputs.npy"
+    np.save(source, frames)
+    verilog, toplevel = top_verilog(params, DIVISOR)
+    result = run_job(verilog, toplevel=toplevel, test_module="fpga_model", sim=simulator("verilator"),
+                     test_name=f"fpga-run-model-{configuration}-{model.stem}", hierarchical=(TILE,),
+                     job={"divisor": DIVISOR, "argv": ["--port", "simulated-uart", *_options(configuration),
+                                                       "run-model", str(model), str(source), str(output)]})
+    context = f"{model.name} on {configuration} through the UART bridge (SEED={seed})"
+    assert result["status"] == 0, f"{context}: exit status {result['status']}:\n{result['stderr']}"
+    got = np.load(output)
+    golden = np.stack([imported.run(frame)[0][0] for frame in frames])
+    litert = reference_outputs(model, frames)
+    assert got.dtype == np.int8 and got.shape == golden.shape == litert.shape, \
+        f"{context}: OUTPUT is {got.dtype} {got.shape}, expected int8 {golden.shape}"
+    for name, expected in (("golden model", golden), ("LiteRT", litert)):
+        wrong = _differences(name, expected, got)
+        assert not wrong, f"{context}: {len(wrong)} values differ from the {name}:\n" + "\n".join(wrong[:20])
+    compiled = compile_model(imported, params)
+    runs = [tuple(map(int, found)) for found in
+            re.findall(r"^run (\d+): predicted (\d+) cycles, measured (\d+)", result["stdout"], re.MULTILINE)]
+    assert [number for number, _, _ in runs] == list(range(FRAMES + compiled.depth - 1)), \
+        f"{context}: runs printed {runs}\n{result['stdout']}"
+    for number, predicted, measured in runs:
+        assert predicted == measured == compiled.predicted_cycles, \
+            f"{context}: run {number} measured {measured} cycles, predicted {compiled.predicted_cycles}"
+
+
+def test_input_holders_written_between_runs():
+    """The bridge takes no WRITE during a run, so ``run-model`` writes each frame after the run
+    before even where the program lets a host write it while that run computes (input
+    holders, ``input_delay``). The array's own testbench, written that way, must still give
+    the golden outputs in the predicted cycles: on the ULX3S's 2x2 array, the stride-2
+    convolution of ``tests/vectors/`` is compiled with input holders."""
+    seed = seed_from_env()
+    model = VECTORS.parent / "conv3x3_s2_odd.tflite"
+    params = BOARDS["ulx3s"].params((2, 2))
+    imported = import_tflite(model)
+    compiled = compile_model(imported, params)
+    assert compiled.input_delay is not None, "the model no longer runs with input holders on 2x2"
+    frames = np.random.default_rng(seed).integers(-128, 128, (FRAMES, *imported.input_shape[1:]))
+    frames = frames.astype(np.int8)
+    between = dataclasses.replace(compiled, input_delay=None)
+    runs = run_batch(between, frames_to_write(compiled, frames), params, sim=simulator("verilator"),
+                     test_name="fpga-run-model-input-between-runs")
+    context = f"{model.name} on ulx3s-2x2, each frame written between runs (SEED={seed})"
+    (output,) = compiled.network.outputs
+    got = np.stack([values[output] for values, _ in runs[compiled.depth - 1:]])
+    got = got.reshape(FRAMES, *imported.outputs[0][1][1:])
+    golden = np.stack([imported.run(frame)[0][0] for frame in frames])
+    wrong = _differences("golden model", golden, got)
+    assert not wrong, f"{context}: {len(wrong)} values differ:\n" + "\n".join(wrong[:20])
+    cycles = [result["cycles"] for _, result in runs]
+    assert cycles == [compiled.predicted_cycles] * len(runs), \
+        f"{context}: runs took {cycles} cycles, predicted {compiled.predicted_cycles}"

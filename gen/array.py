@@ -703,11 +703,12 @@ class _ArrayCompiler:
         return geometry, needs
 
     def _whole(self, index, needs, owners):
-        """Core ``index``'s ``needs`` (``{tensor: Part}``), each tensor it needs at least
-        :data:`WHOLE_ROWS` of the rows of held whole (its rows, the words it needs), where
-        its activation SRAM has room for all of them (``owners``: the parts it computes): readers that
-        need nearly all of a tensor then take each sender's part at one address, one
-        multicast for them all, rather than one message for each slightly different need."""
+        """Core ``index``'s ``needs`` (``{tensor: Part}``), with each tensor of which it
+        needs at least :data:`WHOLE_ROWS` of the rows held whole (all rows, the words it
+        needs), if its activation SRAM has room for all its buffers so (``owners``: by
+        tensor, the parts each core computes). Readers that need nearly all of a tensor then
+        take each sender's part at one address, one multicast for them all, rather than one
+        message for each slightly different need."""
         whole = dict(needs)
         for name, need in needs.items():
             height = self.specs[name].shape[0]

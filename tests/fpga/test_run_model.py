@@ -55,10 +55,10 @@ def _options(configuration):
 
 
 @pytest.mark.parametrize("configuration, message", [
-    ("ulx3s-2x2", "the model does not fit a 2x2 array: the network's weights (19,552 bytes) need at least 7 "
+    ("ulx3s-2x2", "the model does not fit a 2x2 array: the network's weights (19,648 bytes) need at least 7 "
                   "cores of 4,096 bytes of weight SRAM in a pipeline; a 2x2 array has 4 (16,384 bytes); it "
                   "fits no array up to 16x16"),
-    ("icebreaker", "the model does not fit a 1x1 array: the network's weights (19,552 bytes) need at least 6 "
+    ("icebreaker", "the model does not fit a 1x1 array: the network's weights (19,648 bytes) need at least 6 "
                    "cores of 4,096 bytes of weight SRAM in a pipeline; a 1x1 array has 1 (4,096 bytes); it "
                    "fits no array up to 16x16"),
 ])

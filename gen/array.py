@@ -43,6 +43,18 @@ that hold those parts, which send it on like any other tensor before the first l
 the host reads each output tensor from the cores that own its parts. A block's
 intermediate tensors never leave the array.
 
+In a layer pipeline (:class:`Stage`), each tensor a stage leaves for the next (a piped
+tensor) is sent to its readers in the run that computes it, for the run after. With one
+program bank, a reader still reads the last run's frame while its producers compute the
+new one: each reader signals ``FREE_TOKEN`` after its last read, and each producer
+``WAIT`` s for its readers' pulses before its first ``SEND``. With two
+(``CoreParams.program_banks``), every reader holds a second buffer, a twin, of each piped
+tensor where its SRAM has room, and the two banks' programs swap the pair: bank 0's read
+the first buffer while the producers send into the twin, bank 1's the reverse, so a stage
+receives its next input while it computes on this one, with no ``FREE`` at all. The banks'
+programs have the same instructions but those addresses, and a twin lies a whole number of
+bank rows above its first, in the same banks: one schedule holds for both.
+
 Schedule
 --------
 Every core starts in the same cycle and nothing in a core's timing depends on data, so
@@ -55,10 +67,12 @@ arrival at each destination. Two rules make this prediction exact:
 1. no two flits ever ask for one router output in one cycle, so no arbitration ever
    happens and no flit ever waits;
 2. no word lands in an activation SRAM bank in the cycle the core's own write-back writes
-   that bank (``sim.cycle.write_cycles``): each bank takes one write a cycle, and the
+   that bank (``sim.cycle.write_cycles``), where each bank takes one write a cycle: the
    network's words arrive through the core's host port while the core computes, so a
    core receives the next layer's input as it computes this one (the SRAM's sticky
-   ``conflict`` flag reports any violation on the hardware);
+   ``conflict`` flag reports any violation on the hardware). A core whose banks have a
+   second write port for the network's words (``CoreParams.activation_write_ports``)
+   needs no such care;
 
 and a third keeps the tokens exact: a core counts each token's pulses, so a pulse meant
 for a later ``WAIT`` on a token must not reach the core before the last pulse an earlier
@@ -79,6 +93,7 @@ exactly.
 """
 
 import bisect
+import dataclasses
 import enum
 import heapq
 from dataclasses import dataclass, field
@@ -367,6 +382,8 @@ class _ArrayCompiler:
         self.stages = tuple(stages)
         self.groups, self.piped = self._check_stages()
         self.later = self._later()
+        self.twins = {}        # core index -> {piped tensor: its second buffer} (see _twins)
+        self.parity = 0        # the program bank being written (see programs)
 
     def _check_stages(self):
         """``({layer: core indices of its group}, {tensor a stage leaves for the next})``:
@@ -738,12 +755,48 @@ class _ArrayCompiler:
                 tops[index] = floors[name] + self.compilers[index].buffers[name].size_bytes + slack
         return floors
 
+    @property
+    def alternated(self):
+        """The piped tensors that have twins (see :meth:`_twins`)."""
+        return {name for twins in self.twins.values() for name in twins}
+
+    def _twins(self, owners, border_words):
+        """With two program banks, a second buffer (its twin) on every core that reads a
+        piped tensor, ``{core index: {tensor: Buffer}}``, for each piped tensor whose twins
+        fit every reader's activation SRAM above its buffers: at one distance from the
+        first buffer on every reader (a multicast writes one address on them all), a whole
+        number of bank rows, so that each word of the twin lies in its first's bank and the
+        schedule holds for both. Adds the twins' borders to ``border_words``."""
+        word, size = self.params.word_bytes, self.params.activation_sram.size_bytes
+        row = self.params.activation_banks * word
+        tops = {index: max((buffer.base + buffer.size_bytes for buffer in compiler.buffers.values()), default=0)
+                for index, compiler in self.compilers.items()}
+        twins = {}
+        for name in self.specs:
+            readers = [index for index, compiler in self.compilers.items()
+                       if name in self.piped and name in compiler.buffers and index not in owners[name]]
+            if not readers:
+                continue
+            firsts = {index: self.compilers[index].buffers[name] for index in readers}
+            distance = -(-max(tops[index] - first.base for index, first in firsts.items()) // row) * row
+            if any(first.base + distance + first.size_bytes > size for first in firsts.values()):
+                continue        # the stage reads this tensor from one buffer, FREE'd by its readers
+            for index, first in firsts.items():
+                twins.setdefault(index, {})[name] = dataclasses.replace(first, base=first.base + distance)
+                tops[index] = first.base + distance + first.size_bytes
+                low, high = first.base // word, (first.base + first.size_bytes) // word
+                border_words[index].update({address + distance // word: value for address, value
+                                            in border_words[index].items() if low <= address < high})
+        return twins
+
     # Programs --------------------------------------------------------------------------
 
     def _destination_stream(self, destination, name, part):
-        """Where a ``SEND`` of ``part`` of tensor ``name`` writes in core ``destination``."""
+        """Where a ``SEND`` of ``part`` of tensor ``name`` writes in core ``destination``: a
+        piped tensor's twin in the first bank's program, when it has one (see :meth:`_twins`)."""
         word = self.params.word_bytes
-        buffer = self.compilers[destination].buffers[name]
+        twin = None if self.parity else self.twins.get(destination, {}).get(name)
+        buffer = twin or self.compilers[destination].buffers[name]
         return Stream(buffer.address(part.rows[0], 0) + part.words[0] * word,
                       (word, buffer.pixel_bytes, buffer.pitch))
 
@@ -764,7 +817,10 @@ class _ArrayCompiler:
     def programs(self, plans, owners, needs):
         """Each sequencer's operations (by agent: core ``k``'s compute sequencer is agent
         ``k``, its message sequencer agent ``cores + k``), the messages and the words sent
-        per tensor."""
+        per tensor, for program bank ``self.parity``: a stage reads each piped tensor that
+        has twins (:meth:`_twins`) from its first buffer in bank 0 and from the twin in bank
+        1, and its producers send the next frame's into the other one, with no ``FREE``
+        hand-shake. The two banks' operations differ in those addresses alone."""
         cores = len(self.places)
         ops = {agent: [] for agent in range(2 * cores)}
         messages, transfers = [], {}
@@ -827,10 +883,11 @@ class _ArrayCompiler:
                                           awaited=awaited))
                 waited[index] = max(waited[index], last)
                 compiler = self.compilers[index]
+                buffers = {**compiler.buffers, **self.twins.get(index, {})} if self.parity else compiler.buffers
                 for band in self._bands(layer, index, part, needs):
-                    ops[index].append(_Op(compiler.emit(layer, compiler.buffers, band.rows,
+                    ops[index].append(_Op(compiler.emit(layer, buffers, band.rows,
                                                         self._channels(layer.name, part)), layer=layer.name))
-                    for source in set(layer.sources) & self.piped:
+                    for source in set(layer.sources) & self.piped - self.alternated:
                         read_last[source, index] = len(ops[index])
                     sent = share(index, layer.name, band)
                     if sent:
@@ -842,7 +899,7 @@ class _ArrayCompiler:
                                                           dest_y=y), len(messages) - 1))
                         ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
                                                       awaited=(len(messages) - 1,)))
-                        if layer.name in self.piped and index not in freed:
+                        if layer.name in self.piped - self.alternated and index not in freed:
                             # The next stage still reads the last run's: wait until it is done,
                             # before the first band's SEND (the readers of every band's).
                             readers = {reader for reader in range(cores) if reader != index
@@ -1047,9 +1104,9 @@ class _ArrayCompiler:
                 for index in ops}
         found = []
         # Rule 1 holds by construction (see simulate). Rule 2: no word lands in a bank in
-        # the cycle the core's own write-back writes that bank.
+        # the cycle the core's own write-back writes that bank (when they share its port).
         for number, message in enumerate(messages):
-            if message.token is not None:
+            if message.token is not None or self.params.activation_write_ports == 2:
                 continue
             index, position = owner[number]
             arriving = self._banks(ops[index][position].instruction)
@@ -1140,21 +1197,32 @@ class _ArrayCompiler:
                     compiler.buffers, border_words[index] = compiler.allocate(geometry[index], floors)
                 except CompileError:
                     pass        # this core keeps its packed buffers, each reader a message of its own
+        if self.params.program_banks == 2 and self.piped:
+            self.twins = self._twins(owners, border_words)
         ops, messages, transfers = self.programs(plans, owners, needs)
         starts, offers = self.schedule(ops, messages)
+        banks = [ops]
+        if self.twins:
+            # The second bank's operations, each delayed as its first bank's counterpart.
+            self.parity = 1
+            odd = self.programs(plans, owners, needs)[0]
+            for agent, agent_ops in ops.items():
+                for op, twin in zip(agent_ops, odd[agent], strict=True):
+                    twin.delay, twin.slip = op.delay, op.slip
+            banks.append(odd)
         cores = {}
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
-            compiler.messages = []
-            for program, agent in ((compiler.program, index), (compiler.messages, len(self.places) + index)):
-                for op in ops[agent]:
-                    program += _delays(op.delay + op.slip)
-                    program.append(op.instruction)
+            programs = [tuple(_program(bank[agent]) for agent in (index, len(self.places) + index))
+                        for bank in banks]
+            compiler.program, compiler.messages = map(list, programs[0])
             done = max(starts[index][-1], starts[len(self.places) + index][-1]) + FETCH_CYCLES
             try:
                 cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
             except CompileError as error:
                 raise type(error)(f"core {place}: {error}") from None
+            if len(programs) > 1:
+                cores[place].odd, cores[place].twins = programs[1], self.twins.get(index, {})
         owners = {name: {self.places[index]: part for index, part in parts.items()}
                   for name, parts in owners.items()}
         predicted = max(compiled.predicted_cycles for compiled in cores.values())
@@ -1231,6 +1299,15 @@ def _addresses(stream, counts, first):
     for level in reversed(range(first, len(counts))):
         addresses = addresses[..., None] + stream.strides[level] * np.arange(counts[level], dtype=np.int64)
     return addresses.reshape(-1)
+
+
+def _program(ops):
+    """The instructions of a sequencer's ``ops``, each after the ``DELAY`` s of its delay and slip."""
+    program = []
+    for op in ops:
+        program += _delays(op.delay + op.slip)
+        program.append(op.instruction)
+    return program
 
 
 def _delays(cycles):

@@ -141,6 +141,14 @@ class Compiled:
     messages : tuple of Instruction
         The message sequencer's program (from :func:`hdl.isa.message_entry` downward),
         ending with ``HALT``: ``HALT`` alone on one core.
+    odd : tuple or None
+        With two program banks (``CoreParams.program_banks``): the compute and message
+        programs of the second bank, which the core runs in its odd runs (the same timing,
+        other buffers: see ``gen.array``); ``None``: both banks hold ``program`` and
+        ``messages``.
+    twins : dict of Buffer
+        By tensor name: the second buffer of a tensor the core reads from one of two in
+        turn (a layer pipeline's stage input, ``gen.array``), its twin in ``odd``'s runs.
     """
     params: CoreParams
     network: Network
@@ -151,6 +159,8 @@ class Compiled:
     settings_image: tuple
     border_words: dict = field(default_factory=dict)
     messages: tuple = (Instruction(Opcode.HALT),)
+    odd: tuple | None = None
+    twins: dict = field(default_factory=dict)
 
     def host_address(self, region, offset):
         return (int(region) << region_offset_width(self.params)) | offset
@@ -169,12 +179,14 @@ class Compiled:
             writes += [(self.host_address(Region.SETTINGS, (entry << settings_log2) | index), value)
                        for index, value in enumerate(self._words(data))]
         size = instruction_words(self.params) * self.params.word_bytes
-        entry = message_entry(self.params)
-        downward = [(entry - index, message) for index, message in enumerate(self.messages)]
-        for number, instruction in [*enumerate(self.program), *downward]:
-            data = encode(instruction, self.params).to_bytes(size, "little")
-            writes += [(self.host_address(Region.PROGRAM, (number << program_log2) | index), value)
-                       for index, value in enumerate(self._words(data))]
+        entry, bank = message_entry(self.params), self.params.bank_instructions
+        banks = [(self.program, self.messages), self.odd or (self.program, self.messages)]
+        for first, (program, messages) in zip(range(0, self.params.program_depth, bank), banks):
+            downward = [(entry - index, message) for index, message in enumerate(messages)]
+            for number, instruction in [*enumerate(program), *downward]:
+                data = encode(instruction, self.params).to_bytes(size, "little")
+                writes += [(self.host_address(Region.PROGRAM, ((first + number) << program_log2) | index), value)
+                           for index, value in enumerate(self._words(data))]
         writes += [(self.host_address(Region.ACTIVATIONS, word), value)
                    for word, value in sorted(self.border_words.items())]
         return writes
@@ -667,10 +679,12 @@ class CoreCompiler:
         """Check the compute and message programs (each ending in ``HALT``) against the core
         and package them."""
         needed = len(self.program) + len(self.messages)
-        if needed > self.params.program_depth:
+        if needed > self.params.bank_instructions:
+            banks = (f" in each of its {self.params.program_banks} banks" if self.params.program_banks > 1
+                     else "")
             raise CompileError(f"program memory overflows: the compute and message programs need "
                                f"{len(self.program)} + {len(self.messages)} instructions, the core has "
-                               f"{self.params.program_depth}")
+                               f"{self.params.bank_instructions}{banks}")
         for program in (self.program, self.messages):
             for instruction in program:
                 try:

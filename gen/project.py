@@ -178,7 +178,8 @@ def _frame_words(network, params):
 
 def _sram(compiled):
     """Per core, ``(activation bytes, weight bytes)`` its program uses."""
-    return {place: (max((b.base + b.size_bytes for b in core.buffers.values()), default=0),
+    return {place: (max((b.base + b.size_bytes for b in (*core.buffers.values(), *core.twins.values())),
+                        default=0),
                     len(core.weight_image)) for place, core in compiled.cores.items()}
 
 
@@ -186,7 +187,7 @@ def _reload_words(compiled, params):
     """The most words any core loads for ``compiled``: weights, settings and program."""
     return max(-(-len(core.weight_image) // params.word_bytes)
                + len(core.settings_image) * params.settings_entry_words
-               + (len(core.program) + len(core.messages)) * instruction_words(params)
+               + (len(core.program) + len(core.messages)) * params.program_banks * instruction_words(params)
                for core in compiled.cores.values())
 
 
@@ -288,6 +289,7 @@ def _program_entry(compiled, names, params, seconds, load, columns, first):
         "weight_bytes_per_core": max(w for _, w in sram.values()),
         "instructions_per_core": max(len(core.program) + len(core.messages)
                                      for core in compiled.cores.values()),
+        "twin_buffered": sorted({name for core in compiled.cores.values() for name in core.twins}),
         "reload_words_per_core": _reload_words(compiled, params),
         "load_words": len(load), "load_cycles": reload_cycles(load, columns),
         "handoff_bytes": compiled.transfers.get("input", 0) * params.word_bytes,

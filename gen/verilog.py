@@ -156,6 +156,8 @@ def manifest(params, components, preset=None):
             "weight_banks": core.weight_sram.banks,
             "settings_entries": core.settings_depth,
             "program_instructions": core.program_depth,
+            "program_banks": core.program_banks,
+            "activation_write_ports": core.activation_write_ports,
             "instruction_bits": instruction_layout(core).size,
         },
         "noc": {"networks": 2, "flit_payload_bits": noc.flit_width, "buffer_depth": noc.buffer_depth},
@@ -236,7 +238,8 @@ def request(args):
         mac, activation_banks=sizes["activation_banks"],
         activation_depth=_depth(sizes, given, "activation_kb", "activation_banks", "lanes"),
         weight_depth=_depth(sizes, given, "weight_kb", "columns", "lanes"),
-        settings_depth=sizes["settings_depth"], program_depth=sizes["program_depth"])
+        settings_depth=sizes["settings_depth"], program_depth=sizes["program_depth"],
+        activation_write_ports=preset.activation_write_ports, program_banks=preset.program_banks)
     params = ChipParams(rows, columns, core, sizes["buffer_depth"])
     stem = "_".join([f"{args.preset}_{rows}x{columns}",
                      *(f"{option.replace('_', '')}{value}" for option, value in given.items())])

@@ -120,8 +120,10 @@ class Core(wiring.Component):
     The host loads the memories through ``host`` (see the module's address map), pulses
     ``start``, and waits for ``done``; ``cycles`` then holds the run's length (the longer
     of the two programs), exactly as :mod:`sim.cycle` predicts it. ``conflict`` is sticky:
-    some cycle sent two reads on one read channel or two writes to one SRAM bank, or
-    both sequencers offered a message.
+    some cycle sent two reads on one read channel or two writes on one write channel to
+    one SRAM bank, or both sequencers offered a message. The words from the host port
+    (the host's and the network's) take the activation SRAM's second write channel when
+    the core has one (``CoreParams.activation_write_ports``), the write-back the first.
 
     Parameters
     ----------
@@ -202,7 +204,7 @@ class Core(wiring.Component):
         m.submodules.activations = activations = BankedSram(params.activation_sram, [
             SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
             SramPort("send", "read", channel=1), SramPort("residual", "read", channel=2),
-            SramPort("o", "write"), SramPort("host_write", "write")])
+            SramPort("o", "write"), SramPort("host_write", "write", channel=params.activation_write_ports - 1)])
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
         m.submodules.settings = settings = Memory(

@@ -3,7 +3,7 @@
 A core runs two programs of wide instructions from its program memory, each one
 instruction at a time until its ``HALT``: the **compute program** from index 0 on the
 compute sequencer, which drives the MAC array and the vector unit, and the **message
-program** from :func:`message_entry` (the last index) downward on the message sequencer,
+program** from :func:`message_entry` (the last index of the first bank) downward on the message sequencer,
 which sends while the other computes. Either may hold any instruction; the
 compiler gives the compute instructions to the first and the ``SEND`` s to the second, and
 the core's run lasts until both have halted. There are no branches and no data-dependent control: every
@@ -395,10 +395,11 @@ class Instruction:
 
 def message_entry(params):
     """The instruction a core's message sequencer starts at: the last of the program
-    memory. The message program runs from there downward (its ``k``-th instruction at
-    ``program_depth - 1 - k``), the compute program upward from 0: together they may fill
-    the memory in any proportion."""
-    return params.program_depth - 1
+    memory's first bank (``CoreParams.program_banks``). The message program runs from there
+    downward (its ``k``-th instruction at ``bank_instructions - 1 - k``), the compute
+    program upward from 0: together they may fill the bank in any proportion. A run in the
+    second bank fetches the same indices from it."""
+    return params.bank_instructions - 1
 
 
 def check_destinations(instruction, rows, columns):

@@ -226,7 +226,7 @@ class CoreParams:
       cycle from distinct banks;
     - the **settings table**: ``settings_depth`` entries, each the bias, multiplier and
       shift of ``columns`` output channels;
-    - the **program memory**: ``program_depth`` instructions.
+    - the **program memory**: ``program_depth`` instructions, in ``program_banks`` banks.
 
     Parameters
     ----------
@@ -241,6 +241,18 @@ class CoreParams:
         ``MAX_SRAM_BYTES``.
     settings_depth, program_depth : int
         Entries, powers of two of at least 2 and at most ``MAX_TABLE_DEPTH``.
+    activation_write_ports : int
+        1: each activation bank's one write port takes the write-back and the words from
+        the network and the host, and the array compiler keeps them apart, cycle by cycle;
+        or 2: those words take a second write port of every bank, so that they land
+        whenever they arrive (a multi-port SRAM bank, as the three read ports already are).
+    program_banks : int
+        1, or 2: the program memory is then two banks of ``program_depth / 2`` instructions,
+        each holding a compute and a message program, and a core's sequencers run bank
+        ``r mod 2`` in their ``r``-th run since reset (``hdl.sequencer``). A layer pipeline
+        (``gen.array``) gives the two banks programs that differ only in which of two
+        buffers a stage reads its input from and its producers write the next frame's to,
+        so that a stage's next input arrives while it computes on this one.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -248,6 +260,8 @@ class CoreParams:
     weight_depth: int = 1024
     settings_depth: int = 64
     program_depth: int = 128
+    activation_write_ports: int = 1
+    program_banks: int = 1
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -270,6 +284,12 @@ class CoreParams:
             if getattr(self, name) > MAX_TABLE_DEPTH:
                 raise ValueError(f"core {name} must be at most {MAX_TABLE_DEPTH}, "
                                  f"not {getattr(self, name)!r}")
+        for name in ("activation_write_ports", "program_banks"):
+            if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
+                raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
+        if self.program_depth // self.program_banks < 2:
+            raise ValueError(f"core program_depth must be at least {2 * self.program_banks} with "
+                             f"{self.program_banks} program banks, not {self.program_depth!r}")
         for name in ("activation", "weight"):
             size = getattr(self, f"{name}_sram").size_bytes
             if size > MAX_SRAM_BYTES:
@@ -314,6 +334,11 @@ class CoreParams:
         """Width of a program-memory instruction index."""
         return ceil_log2(self.program_depth)
 
+    @property
+    def bank_instructions(self):
+        """Instructions of one program bank: a run's compute and message programs together."""
+        return self.program_depth // self.program_banks
+
 
 #: The default core, small enough to simulate whole: 8 lanes x 8 columns (64 int8 MACs a
 #: cycle), a 32 KB activation SRAM (4 banks x 1024 words of 8 bytes), a 64 KB weight SRAM
@@ -324,13 +349,15 @@ DEFAULT_CORE = CoreParams()
 #: NorthPole's core (Modha et al., Science 2023): 64 lanes x 32 columns, so 2048 int8,
 #: 4096 int4 and 8192 int2 MACs a cycle, and 768 KB of SRAM: the weight SRAM is 32 banks
 #: (one per column) x 256 words of 64 bytes (512 KB), the activation SRAM 4 banks x 1024
-#: words of 64 bytes (256 KB). The settings table holds 64 entries of 32 channels, the
-#: 2048 output channels of ResNet-50's widest layer; the program memory 512 instructions,
-#: a residual block's share with the ``SEND``/``SIGNAL``/``WAIT`` around it (NorthPole
-#: reloads both between layers over its own networks; ``make project`` reloads them
-#: between blocks).
+#: words of 64 bytes (256 KB), each bank with a second write port for the words from the
+#: network, which then land while the core writes its own results. The settings table holds 64 entries of 32 channels, the
+#: 2048 output channels of ResNet-50's widest layer; the program memory 512 instructions
+#: in two banks of 256, each a residual block's share with the ``SEND``/``SIGNAL``/``WAIT``
+#: around it, so that a pipeline's stages read one of two input buffers while the stage
+#: before fills the other (see ``program_banks``).
 NORTHPOLE_CORE = CoreParams(MacParams(lanes=64, columns=32), activation_banks=4, activation_depth=1024,
-                            weight_depth=256, settings_depth=64, program_depth=512)
+                            weight_depth=256, settings_depth=64, program_depth=512,
+                            activation_write_ports=2, program_banks=2)
 
 #: The named cores ``make verilog PRESET=<name>`` elaborates.
 PRESETS = {"default": DEFAULT_CORE, "northpole": NORTHPOLE_CORE}

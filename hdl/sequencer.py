@@ -28,7 +28,10 @@ class Sequencer(wiring.Component):
 
     From ``start`` it fetches instruction ``entry``, ``entry + 1``, ... (or ``entry - 1``,
     ... going ``downward``) and executes each to completion (see
-    :mod:`hdl.isa` for the instructions and their timing) until ``HALT``. A compute
+    :mod:`hdl.isa` for the instructions and their timing) until ``HALT``, from program bank
+    ``r mod 2`` in its ``r``-th run since reset when the core has two
+    (``CoreParams.program_banks``: ``entry`` and the instructions after it are then indices
+    within the bank, and the bank is the program address's top bit). A compute
     instruction drives one element a cycle: the addresses of operands ``a`` and ``b``
     and ``element`` (valid, first, last of tile). Its tiles come back through the compute
     path, which reports each one twice: ``tile_in`` when it enters the requantize unit
@@ -69,7 +72,8 @@ class Sequencer(wiring.Component):
     cycles : Out(32)
         Cycles the last run took, from the cycle after ``start`` to ``HALT`` (counting while busy).
     program_en : Out(1), program_addr : Out(program_width)
-        Program-memory read; its data on ``program_data`` the next cycle.
+        Program-memory read (the bank's in its top bit, with two banks); its data on
+        ``program_data`` the next cycle.
     program_data : In(instruction_layout(params))
     instruction : Out(instruction_layout(params))
         The instruction being executed, held until the next one is decoded.
@@ -99,8 +103,8 @@ class Sequencer(wiring.Component):
                  downward=False):
         if not isinstance(params, CoreParams):
             raise TypeError(f"Sequencer params must be a CoreParams, not {params!r}")
-        if not isinstance(entry, int) or not 0 <= entry < params.program_depth:
-            raise ValueError(f"entry must be an instruction index in [0, {params.program_depth - 1}], "
+        if not isinstance(entry, int) or not 0 <= entry < params.bank_instructions:
+            raise ValueError(f"entry must be an instruction index in [0, {params.bank_instructions - 1}], "
                              f"not {entry!r}")
         self._entry, self._downward = entry, bool(downward)
         for name, value in (("mac_drain", mac_drain), ("vector_drain", vector_drain),
@@ -195,7 +199,9 @@ class Sequencer(wiring.Component):
             m.d.comb += [read.addr.eq(generators[name].addr[word_bits:]),
                          read.offset.eq(generators[name].addr[:word_bits])]
 
-        pc = Signal(params.program_width)
+        pc = Signal(range(params.bank_instructions))
+        # The bank of this run: flips as each run ends.
+        bank = Signal(params.program_banks.bit_length() - 1)
         drain = Signal(range(max(self._drains.values()) + 1))
         # Pulses of each token not yet consumed; a WAIT takes counts[0] of them at once.
         pending = Array(Signal(TOKEN_COUNT_WIDTH, name=f"pending_{token}") for token in range(TOKENS))
@@ -215,7 +221,7 @@ class Sequencer(wiring.Component):
                     m.d.sync += [count.eq(self.i_tokens[token]) for token, count in enumerate(pending)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [self.program_en.eq(1), self.program_addr.eq(pc)]
+                m.d.comb += [self.program_en.eq(1), self.program_addr.eq(Cat(pc, bank))]
                 m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += decode.eq(1)
@@ -223,7 +229,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += [self.instruction.eq(self.program_data), pc.eq(next_pc)]
                 with m.Switch(self.program_data.opcode):
                     with m.Case(Opcode.HALT):
-                        m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                        m.d.sync += [self.busy.eq(0), self.done.eq(1), bank.eq(~bank)]
                         m.next = "IDLE"
                     with m.Case(Opcode.SIGNAL):
                         m.next = "SIGNAL"

@@ -28,9 +28,9 @@ class SramPort:
         Consecutive words accessed per cycle (a MAC weight tile reads ``columns`` words);
         words ``addr .. addr + span - 1`` lie in ``span`` consecutive banks.
     channel : int
-        Read ports only: which of each bank's physical read ports serves the port (0 or
-        more; a bank has as many as the highest channel of the SRAM's ports plus one).
-        Ports on different channels never conflict.
+        Which of each bank's physical ports of the port's kind serves it (0 or more; a bank
+        has as many read ports, and as many write ports, as the highest channel of the
+        SRAM's ports of that kind plus one). Ports on different channels never conflict.
     """
     name: str
     kind: str
@@ -45,9 +45,8 @@ class SramPort:
                              f"not {self.kind!r}")
         if not isinstance(self.span, int) or self.span < 1:
             raise ValueError(f"SRAM port span must be a positive integer, not {self.span!r}")
-        if not isinstance(self.channel, int) or self.channel < 0 or (self.kind == "write" and self.channel):
-            raise ValueError(f"SRAM port channel must be a non-negative integer, and 0 for a write "
-                             f"port, not {self.channel!r}")
+        if not isinstance(self.channel, int) or isinstance(self.channel, bool) or self.channel < 0:
+            raise ValueError(f"SRAM port channel must be a non-negative integer, not {self.channel!r}")
 
     def signature(self, params):
         word = LANE_WIDTH * params.word_bytes
@@ -106,14 +105,15 @@ def _rotate(m, amount, values, name):
 class BankedSram(wiring.Component):
     """Banked single-cycle SRAM with several read and write ports and a conflict flag.
 
-    ``params.banks`` banks of memory with one write and ``channels`` read ports per bank
-    per cycle (one: simple dual-port memory, as FPGA block RAM and SRAM macros offer;
-    more: each channel a read port of its own, which FPGA tools build by replicating the
-    block), in one word address space interleaved word by word (word ``a`` in bank ``a %
-    banks``, row ``a // banks``). In a cycle every port may access ``span`` consecutive
-    words; the compiler's schedule keeps the accesses of one cycle in distinct banks (per
-    read channel). If two reads on one channel, or two writes, reach one bank in the same
-    cycle, the lowest-numbered port (in ``ports`` order) is served and the sticky
+    ``params.banks`` banks of memory with ``write_channels`` write and ``channels`` read
+    ports per bank per cycle (one of each: simple dual-port memory, as FPGA block RAM and
+    SRAM macros offer; more reads: each channel a read port of its own, which FPGA tools
+    build by replicating the block; more writes: a multi-port memory), in one word address
+    space interleaved word by word (word ``a`` in bank ``a % banks``, row ``a // banks``).
+    In a cycle every port may access ``span`` consecutive words; the compiler's schedule
+    keeps the accesses of one cycle in distinct banks (per channel) and the writes of one
+    cycle at distinct words. If two reads, or two writes, on one channel reach one bank in
+    the same cycle, the lowest-numbered port (in ``ports`` order) is served and the sticky
     ``conflict`` flag rises; only reset clears it.
 
     Timing: read data appears on ``<port>.data`` the cycle after ``en`` (``LATENCY`` =
@@ -168,10 +168,15 @@ class BankedSram(wiring.Component):
     @property
     def channels(self):
         """Read ports of each bank."""
-        return 1 + max(port.channel for port in self._ports)
+        return 1 + max((port.channel for port in self._ports if port.kind == "read"), default=0)
+
+    @property
+    def write_channels(self):
+        """Write ports of each bank."""
+        return 1 + max((port.channel for port in self._ports if port.kind == "write"), default=0)
 
     def _requests(self, m, kind, channel=0):
-        """Every word access of ``kind`` (on read ``channel``): (port, word index, bank, row, enable).
+        """Every word access of ``kind`` on ``channel``: (port, word index, bank, row, enable).
 
         A word's address after the first is a signal in ``m`` (``<port>_w<word>_addr``): every
         bank compares and takes it, and an expression would be lowered, its adder and all,
@@ -206,13 +211,12 @@ class BankedSram(wiring.Component):
         params = self._params
         word_width = LANE_WIDTH * params.word_bytes
         reads = [self._requests(m, "read", channel) for channel in range(self.channels)]
-        writes = self._requests(m, "write")
+        writes = [self._requests(m, "write", channel) for channel in range(self.write_channels)]
         collisions = []
         read_ports = [[] for _ in range(self.channels)]     # by channel, by bank
         for bank in range(params.banks):
             memory = Memory(shape=unsigned(word_width), depth=params.depth, init=[])
             m.submodules[f"bank{bank}"] = memory
-            write_port = memory.write_port(granularity=LANE_WIDTH)
             for channel, requests in enumerate(reads):
                 read_port = memory.read_port(transparent_for=())
                 read_ports[channel].append(read_port)
@@ -222,16 +226,18 @@ class BankedSram(wiring.Component):
                     with m.If(hit):
                         m.d.comb += [read_port.addr.eq(row), read_port.en.eq(1)]
 
-            hits, collision = self._arbitrate(m, bank, writes, "write")
-            collisions.append(collision)
-            for hit, (port, word, _, row, _) in reversed(list(zip(hits, writes))):
-                interface = getattr(self, port.name)
-                with m.If(hit):
-                    m.d.comb += [
-                        write_port.addr.eq(row),
-                        write_port.data.eq(interface.data.word_select(word, word_width)),
-                        write_port.en.eq(interface.mask.word_select(word, params.word_bytes)),
-                    ]
+            for channel, requests in enumerate(writes):
+                write_port = memory.write_port(granularity=LANE_WIDTH)
+                hits, collision = self._arbitrate(m, bank, requests, f"write{channel or ''}")
+                collisions.append(collision)
+                for hit, (port, word, _, row, _) in reversed(list(zip(hits, requests))):
+                    interface = getattr(self, port.name)
+                    with m.If(hit):
+                        m.d.comb += [
+                            write_port.addr.eq(row),
+                            write_port.data.eq(interface.data.word_select(word, word_width)),
+                            write_port.en.eq(interface.mask.word_select(word, params.word_bytes)),
+                        ]
 
         # Read data returns from the bank each word was addressed to a cycle earlier. Word
         # ``w`` of a port is in bank ``(first + w) % banks``, ``first`` its first word's: a

@@ -7,16 +7,19 @@ is checked on the Verilog by ``tests/integration/test_pipeline.py``: the testben
 from the first cycle it allows.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from gen.array import Part, compile_array
+from gen.array import FREE_TOKEN, Part, compile_array
 from gen.compiler import CompileError, compile_network
 from gen.network import Add, MaxPool2d, Network, fuse_adds
 from gen.pipeline import LAYOUTS, compile_pipeline, layer_cycles, plan_stages, slots, step_cycles
 from gen.run import DIGITS
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
+from hdl.isa import Opcode
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from sim.tb.runner import seed_from_env
 from sim.workloads import ParameterMaker
@@ -109,3 +112,39 @@ def test_vector_layer_estimates_count_the_vector_units_tiles():
     elements = [instruction.elements for instruction in compiled.program if instruction.opcode.computes]
     assert [layer_cycles(network, NORTHPOLE_CORE)[layer.name] for layer in network.layers] == elements == \
         [4 * 4 * 2 * 9, 4 * 4 * 2 * 4, 4 * 4 * 2]
+
+
+def _shape(instruction):
+    """An instruction's fields other than its activation addresses (its streams' bases)."""
+    fields = dict(vars(instruction))
+    for name in ("a", "b", "o", "r"):
+        stream = fields.get(name)
+        fields[name] = stream and stream.strides
+    return fields
+
+
+@pytest.mark.parametrize("rows, columns, holders", [(2, 2, False), (4, 4, True)])
+def test_two_program_banks_alternate_the_stages_input_buffers(rows, columns, holders):
+    """With two program banks, a stage's piped inputs get twins: the second bank's programs
+    are the first's with only their activation addresses changed, nobody waits for a
+    ``FREE`` pulse where every piped tensor has twins, and the run is no longer than with
+    one bank (where producers wait for their readers)."""
+    network = digits()
+    one = dataclasses.replace(DEFAULT_CORE, program_depth=256)
+    two = dataclasses.replace(one, program_banks=2)
+    single = compile_pipeline(network, one, rows, columns, holders=holders)
+    double = compile_pipeline(network, two, rows, columns, holders=holders)
+    assert all(core.odd is None for core in single.cores.values())
+    alternating = [place for place, core in double.cores.items() if core.odd is not None]
+    assert alternating, f"{rows}x{columns}: no core has a second bank's programs"
+    changed = 0
+    for place in alternating:
+        core = double.cores[place]
+        for even, odd in zip((core.program, core.messages), core.odd, strict=True):
+            assert [_shape(i) for i in even] == [_shape(i) for i in odd], f"core {place}"
+            changed += sum(i != j for i, j in zip(even, odd))
+        waits = [i for i in (*core.program, *core.messages)
+                 if i.opcode == Opcode.WAIT and i.token == FREE_TOKEN]
+        assert not waits, f"core {place} waits for FREE pulses with both banks"
+    assert changed
+    assert double.predicted_cycles <= single.predicted_cycles

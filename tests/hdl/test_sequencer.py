@@ -233,6 +233,51 @@ def test_halt_alone():
     assert record["elements"] == [] and record["tokens"] == []
 
 
+@pytest.mark.parametrize("entry, downward", [(0, False), (3, True)], ids=["compute", "message"])
+def test_program_banks_alternate(entry, downward):
+    """With two program banks, run ``r`` since reset fetches from bank ``r mod 2``: the
+    same indices, the bank in the address's top bit."""
+    params = CoreParams(activation_depth=64, weight_depth=64, settings_depth=8, program_depth=8,
+                        program_banks=2)
+    drains = drain_cycles(params)
+    dut = Sequencer(params, mac_drain=drains["mac"], vector_drain=drains["vector"],
+                    macadd_drain=drains["macadd"], send_drain=BankedSram.LATENCY,
+                    entry=entry, downward=downward)
+    step = -1 if downward else 1
+    # Each bank: a SIGNAL of a token of its own, then HALT.
+    words = {}
+    for bank, token in ((0, 1), (1, 6)):
+        for index, instruction in enumerate((Instruction(Opcode.SIGNAL, token=token), Instruction(Opcode.HALT))):
+            words[4 * bank + entry + step * index] = encode(instruction, params)
+    runs = []
+
+    async def testbench(ctx):
+        for _ in range(3):
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            fetched, tokens, read = [], 0, None
+            while True:
+                if read is not None:
+                    ctx.set(dut.program_data.as_value(), words[read])
+                read = ctx.get(dut.program_addr) if ctx.get(dut.program_en) else None
+                if read is not None:
+                    fetched.append(read)
+                tokens |= ctx.get(dut.o_tokens)
+                if ctx.get(dut.done):
+                    break
+                await ctx.tick()
+            runs.append((fetched, tokens))
+            await ctx.tick()
+
+    simulator = Simulator(dut)
+    simulator.add_clock(CLOCK_PERIOD)
+    simulator.add_testbench(testbench)
+    simulator.run()
+    bank = [[4 * bank + entry + step * index for index in range(2)] for bank in (0, 1)]
+    assert runs == [(bank[0], 1 << 1), (bank[1], 1 << 6), (bank[0], 1 << 1)]
+
+
 WAIT_PROGRAM = (Instruction(Opcode.WAIT, token=2), Instruction(Opcode.HALT))
 #: SIGNAL first, so that a token can arrive while the core runs and before it waits.
 LATE_WAIT_PROGRAM = (Instruction(Opcode.SIGNAL, token=0), Instruction(Opcode.WAIT, token=2),

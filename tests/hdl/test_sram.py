@@ -183,6 +183,38 @@ def test_reads_on_two_channels_of_one_bank():
     run(testbench, ports)
 
 
+def test_writes_on_two_channels_of_one_bank():
+    """Each write channel is a write port of its own: both write bank 2 in one cycle, no
+    conflict, and both words land; two writes of one channel in one bank still conflict."""
+    ports = [SramPort("compute", "read"), SramPort("o", "write"), SramPort("host", "write", channel=1),
+             SramPort("other", "write", channel=1)]
+
+    async def testbench(ctx, dut):
+        for port, address, value in ((dut.o, 2, 0x1111), (dut.host, 10, 0x2222)):
+            ctx.set(port.en, 1)
+            ctx.set(port.addr, address)
+            ctx.set(port.data, value)
+            ctx.set(port.mask, 0xF)
+        await ctx.tick()
+        ctx.set(dut.o.en, 0)
+        ctx.set(dut.host.en, 0)
+        assert ctx.get(dut.conflict) == 0
+        read = []
+        for address in (2, 10):
+            ctx.set(dut.compute.en, 1)
+            ctx.set(dut.compute.addr, address)
+            await ctx.tick()
+            read.append(ctx.get(dut.compute.data))
+        assert read == [0x1111, 0x2222]
+        for port, address in ((dut.host, 18), (dut.other, 26)):
+            ctx.set(port.en, 1)
+            ctx.set(port.addr, address)
+            ctx.set(port.mask, 0xF)
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 1
+    run(testbench, ports)
+
+
 def test_many_banks():
     """Hundreds of banks elaborate (the read-data multiplexer is a tree as deep as the
     bank number's bits, not a chain as deep as the banks, which Amaranth cannot lower
@@ -235,10 +267,10 @@ def test_ports_wrong(ports, error, message):
     ({"name": "1x", "kind": "read"}, r"^SRAM port name must be an identifier, not '1x'$"),
     ({"name": "a", "kind": "modify"}, r"^SRAM port kind must be one of read, write, not 'modify'$"),
     ({"name": "a", "kind": "read", "span": 0}, r"^SRAM port span must be a positive integer, not 0$"),
-    ({"name": "a", "kind": "write", "channel": 1},
-     r"^SRAM port channel must be a non-negative integer, and 0 for a write port, not 1$"),
+    ({"name": "a", "kind": "write", "channel": True},
+     r"^SRAM port channel must be a non-negative integer, not True$"),
     ({"name": "a", "kind": "read", "channel": -1},
-     r"^SRAM port channel must be a non-negative integer, and 0 for a write port, not -1$"),
+     r"^SRAM port channel must be a non-negative integer, not -1$"),
 ])
 def test_port_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):

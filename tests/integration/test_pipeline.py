@@ -14,6 +14,15 @@ it is the output of the frame written ``depth - 1`` runs before.
   the first block of every stage, the stem unfolded, int8 edges and int4 inside, residual
   adds fused) on a 4x4 array with input holders, random frames drawn with the seed, against
   ``sim.golden``.
+
+The 2x2 array's cores are the default's: one program bank, so a stage's producers wait
+for its ``FREE`` pulses before sending the next frame's input, and one write port per
+activation bank, which the schedule keeps the network's words and the write-back taking
+in turn. The 4x4 arrays' are NorthPole's in both (``CoreParams.program_banks``,
+``activation_write_ports``): a stage reads its input from one of two buffers while its
+producers fill the other, the buffers changing roles every run (a frame's output is right
+only if every core runs its banks in turn), and the words land while the core writes its
+own results.
   ResNet-50's whole structure on NorthPole's 16 x 16 mesh of small cores runs in
   ``make bench`` (:mod:`gen.bench`), too slow for the regression.
 
@@ -36,7 +45,7 @@ from gen.pipeline import compile_pipeline, step_cycles
 from gen.run import DIGITS, DIGITS_IMAGES
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
-from hdl.params import ChipParams
+from hdl.params import ChipParams, CoreParams
 from sim.tb.array_runner import run_batch
 from sim.tb.runner import seed_from_env, simulator
 from tests.integration.test_core import assert_exact_run
@@ -44,6 +53,21 @@ from tests.litert import reference_outputs
 
 #: Frames streamed beyond the pipeline's depth.
 EXTRA_FRAMES = 3
+#: The 4x4 arrays' core: the default's, with two program banks of its 128 instructions
+#: and a second write port in each activation bank, as NorthPole's core has.
+BANKED = CoreParams(program_depth=256, program_banks=2, activation_write_ports=2)
+
+
+def chip(rows, columns):
+    """The array of the tests' ``rows x columns`` case: one program bank on 2x2, two on 4x4."""
+    return ChipParams(rows=rows, columns=columns, core=BANKED if rows * columns == 16 else CoreParams())
+
+
+def check_banks(compiled, params):
+    """With two program banks, some core must have a second bank's programs."""
+    odd = [place for place, core in compiled.cores.items() if core.odd is not None]
+    assert bool(odd) == (params.core.program_banks == 2), \
+        f"{len(odd)} cores have a second bank's programs with {params.core.program_banks} banks"
 
 
 
@@ -81,9 +105,10 @@ def stream(compiled, network, frames, expected, params, name, seed):
 def test_digits_pipeline(rows, columns, holders):
     seed = seed_from_env()
     imported = import_tflite(DIGITS)
-    params = ChipParams(rows=rows, columns=columns)
+    params = chip(rows, columns)
     network = unfold_stem(fuse_adds(imported.network), params.core)
     compiled = compile_pipeline(network, params.core, rows, columns, holders=holders)
+    check_banks(compiled, params)
     depth = compiled.depth
     assert depth > 1, f"{rows}x{columns}: the pipeline has one stage"
     assert (compiled.input_delay is not None) == holders
@@ -97,8 +122,9 @@ def test_digits_pipeline(rows, columns, holders):
 def test_scaled_resnet50_pipeline_on_4x4():
     seed = seed_from_env()
     network = scaled_resnet50(seed)
-    params = ChipParams(rows=4, columns=4)
+    params = chip(4, 4)
     compiled = compile_pipeline(network, params.core, 4, 4, holders=True)
+    check_banks(compiled, params)
     staged = [name for stage in compiled.stages for name in stage.layers]
     assert compiled.depth > 1 and any(name.endswith(".downsample") for name in staged)
     assert compiled.input_delay is not None

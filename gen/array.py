@@ -769,8 +769,8 @@ class _ArrayCompiler:
         schedule holds for both. Adds the twins' borders to ``border_words``."""
         word, size = self.params.word_bytes, self.params.activation_sram.size_bytes
         row = self.params.activation_banks * word
-        tops = {index: max((buffer.base + buffer.size_bytes for buffer in compiler.buffers.values()), default=0)
-                for index, compiler in self.compilers.items()}
+        tops = {index: max((buffer.base + buffer.size_bytes for buffer in compiler.buffers.values()),
+                           default=0) for index, compiler in self.compilers.items()}
         twins = {}
         for name in self.specs:
             readers = [index for index, compiler in self.compilers.items()
@@ -883,7 +883,9 @@ class _ArrayCompiler:
                                           awaited=awaited))
                 waited[index] = max(waited[index], last)
                 compiler = self.compilers[index]
-                buffers = {**compiler.buffers, **self.twins.get(index, {})} if self.parity else compiler.buffers
+                buffers = compiler.buffers
+                if self.parity:
+                    buffers = {**buffers, **self.twins.get(index, {})}
                 for band in self._bands(layer, index, part, needs):
                     ops[index].append(_Op(compiler.emit(layer, buffers, band.rows,
                                                         self._channels(layer.name, part)), layer=layer.name))

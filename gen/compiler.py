@@ -185,7 +185,8 @@ class Compiled:
             downward = [(entry - index, message) for index, message in enumerate(messages)]
             for number, instruction in [*enumerate(program), *downward]:
                 data = encode(instruction, self.params).to_bytes(size, "little")
-                writes += [(self.host_address(Region.PROGRAM, ((first + number) << program_log2) | index), value)
+                at = (first + number) << program_log2
+                writes += [(self.host_address(Region.PROGRAM, at | index), value)
                            for index, value in enumerate(self._words(data))]
         writes += [(self.host_address(Region.ACTIVATIONS, word), value)
                    for word, value in sorted(self.border_words.items())]

@@ -204,7 +204,8 @@ class Core(wiring.Component):
         m.submodules.activations = activations = BankedSram(params.activation_sram, [
             SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
             SramPort("send", "read", channel=1), SramPort("residual", "read", channel=2),
-            SramPort("o", "write"), SramPort("host_write", "write", channel=params.activation_write_ports - 1)])
+            SramPort("o", "write"),
+            SramPort("host_write", "write", channel=params.activation_write_ports - 1)])
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
         m.submodules.settings = settings = Memory(

@@ -350,11 +350,11 @@ DEFAULT_CORE = CoreParams()
 #: 4096 int4 and 8192 int2 MACs a cycle, and 768 KB of SRAM: the weight SRAM is 32 banks
 #: (one per column) x 256 words of 64 bytes (512 KB), the activation SRAM 4 banks x 1024
 #: words of 64 bytes (256 KB), each bank with a second write port for the words from the
-#: network, which then land while the core writes its own results. The settings table holds 64 entries of 32 channels, the
-#: 2048 output channels of ResNet-50's widest layer; the program memory 512 instructions
-#: in two banks of 256, each a residual block's share with the ``SEND``/``SIGNAL``/``WAIT``
-#: around it, so that a pipeline's stages read one of two input buffers while the stage
-#: before fills the other (see ``program_banks``).
+#: network, which then land while the core writes its own results. The settings table
+#: holds 64 entries of 32 channels, the 2048 output channels of ResNet-50's widest layer;
+#: the program memory 512 instructions in two banks of 256, each a residual block's share
+#: with the ``SEND``/``SIGNAL``/``WAIT`` around it, so that a pipeline's stages read one of
+#: two input buffers while the stage before fills the other (see ``program_banks``).
 NORTHPOLE_CORE = CoreParams(MacParams(lanes=64, columns=32), activation_banks=4, activation_depth=1024,
                             weight_depth=256, settings_depth=64, program_depth=512,
                             activation_write_ports=2, program_banks=2)

@@ -247,7 +247,8 @@ def test_program_banks_alternate(entry, downward):
     # Each bank: a SIGNAL of a token of its own, then HALT.
     words = {}
     for bank, token in ((0, 1), (1, 6)):
-        for index, instruction in enumerate((Instruction(Opcode.SIGNAL, token=token), Instruction(Opcode.HALT))):
+        program = (Instruction(Opcode.SIGNAL, token=token), Instruction(Opcode.HALT))
+        for index, instruction in enumerate(program):
             words[4 * bank + entry + step * index] = encode(instruction, params)
     runs = []
 

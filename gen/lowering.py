@@ -1,6 +1,12 @@
 """Lowering an elaborated design to Verilog, with Amaranth's hot spots at the array's size
 made fast.
 
+:func:`collector_paused` holds Python's cyclic garbage collector off while a design is
+elaborated and lowered: the netlist of a NorthPole tile is millions of long-lived objects
+(a tuple and an integer per net), and each of the collector's full passes over them found
+nothing to free, yet they took 20 of the 60 s of CPU it took to write the 16x16 array. The
+garbage is collected once, as the block ends.
+
 :func:`convert` is ``amaranth.back.verilog.convert_fragment`` with one of Amaranth's
 RTLIL emitter's steps replaced, while it runs, by one that writes the same text faster:
 
@@ -15,11 +21,12 @@ Verilog). ``tests/gen/test_lowering.py`` checks that both give the same RTLIL te
 """
 
 import contextlib
+import gc
 import importlib.metadata
 import logging
 import time
 
-__all__ = ["AMARANTH_VERSION", "memory_init_bits", "fast_emitter", "convert"]
+__all__ = ["AMARANTH_VERSION", "memory_init_bits", "fast_emitter", "collector_paused", "convert"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +76,22 @@ def fast_emitter(enabled=True):
         yield
     finally:
         rtlil.ModuleEmitter.emit_memory = original
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """While the block runs, Python's cyclic garbage collector runs no pass; as it ends, the
+    collector is enabled again (if it was) and collects once. Only when the collector runs
+    changes, so results are the same; memory left in reference cycles (Amaranth's fragments
+    and netlist) is freed at the end instead of during the block."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect()
 
 
 def convert(fragment, ports, name):

@@ -72,17 +72,20 @@ def to_verilog(component, name):
 
     The ports are the component's signature members, less those that are constants
     (the ``ready`` of an ``always_ready`` stream), which Verilog cannot carry. Logs each
-    step's time (``INFO``): elaborating the component, then lowering it to Verilog.
+    step's time (``INFO``): elaborating the component, then lowering it to Verilog. Python's
+    cyclic garbage collector is held off meanwhile (:func:`gen.lowering.collector_paused`).
     """
     from amaranth.hdl import Fragment
     ports = [Value.cast(value) for _, _, value in component.signature.flatten(component)
              if not isinstance(value, Const)]
-    start = time.process_time()
-    fragment = Fragment.get(component, None)
-    logger.info("%s: elaborated in %.1f s of CPU; lowering to a netlist", name, time.process_time() - start)
-    start = time.perf_counter()
-    text = lowering.convert(fragment, ports, name)
-    logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)
+    with lowering.collector_paused():
+        start = time.process_time()
+        fragment = Fragment.get(component, None)
+        logger.info("%s: elaborated in %.1f s of CPU; lowering to a netlist", name, time.process_time() - start)
+        start = time.perf_counter()
+        text = lowering.convert(fragment, ports, name)
+        logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)
+        del fragment
     return text
 
 

@@ -69,3 +69,19 @@ def test_fast_emitter_restores_amaranth():
     with fast_emitter():
         assert rtlil.ModuleEmitter.emit_memory is not original
     assert rtlil.ModuleEmitter.emit_memory is original
+
+
+def test_collector_paused_restores_the_collector():
+    import gc
+    from gen.lowering import collector_paused
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()       # left as it was found
+    finally:
+        gc.enable()

@@ -43,7 +43,7 @@ injected per sending node per cycle over the whole run), ``delivered_per_injecte
 ``<out>/pipeline.json`` holds one record: ResNet-50's whole structure scaled down
 (:func:`gen.resnet.scaled_resnet50` with ``PIPELINE_NETWORK``: bottleneck blocks [3, 4, 6,
 3], int8 edges and int4 inside, the stem unfolded, adds fused) mapped as a layer pipeline
-(:mod:`gen.pipeline`) on NorthPole's 16 x 16 mesh of the default core, loaded once and
+(:mod:`gen.pipeline`) on NorthPole's 16 x 16 mesh of ``PIPELINE_CORE``, loaded once and
 streamed ``depth + PIPELINE_EXTRA_FRAMES`` random frames through the host's commands on the
 chip's Verilog: ``cores``, ``depth``, ``stages`` (each one's layers and core count),
 ``predicted_cycles`` (of every run), ``run_cycles`` (measured, per run), ``cycles`` (the
@@ -301,6 +301,9 @@ def table(records):
 #: The pipeline benchmark's array and network (:func:`gen.resnet.scaled_resnet50`'s arguments).
 PIPELINE_ARRAY = (16, 16)
 PIPELINE_NETWORK = {"blocks": (3, 4, 6, 3), "widths": (8, 16, 32, 64), "shape": (64, 64, 3)}
+#: The pipeline benchmark's core: the default's, with NorthPole's two program banks (of the
+#: default's 128 instructions) and second write port per activation bank.
+PIPELINE_CORE = CoreParams(program_depth=256, program_banks=2, activation_write_ports=2)
 #: Frames streamed beyond the pipeline's depth.
 PIPELINE_EXTRA_FRAMES = 3
 
@@ -309,7 +312,7 @@ def run_pipeline_bench(out_dir, simulator="verilator"):
     """Stream the scaled ResNet-50 through its pipeline on ``PIPELINE_ARRAY``; write
     ``<out_dir>/pipeline.json`` and return its record in a list."""
     rows, columns = PIPELINE_ARRAY
-    params = ChipParams(rows=rows, columns=columns)
+    params = ChipParams(rows=rows, columns=columns, core=PIPELINE_CORE)
     network = unfold_stem(fuse_adds(scaled_resnet50(SEED, **PIPELINE_NETWORK)), params.core)
     begin = time.process_time()
     compiled = compile_pipeline(network, params.core, rows, columns)

@@ -2,7 +2,7 @@
 
 Command line::
 
-    python -m gen.bench --out build/bench [--only core|array|noc|elaboration ...]
+    python -m gen.bench --out build/bench [--only core|array|noc|pipeline|elaboration ...]
 
 Every case of :mod:`sim.workloads` (single layers and whole blocks, their channel counts
 raised to fill a word at int2 where the catalogue layer allows it) is compiled, run on

@@ -81,7 +81,8 @@ def to_verilog(component, name):
     with lowering.collector_paused():
         start = time.process_time()
         fragment = Fragment.get(component, None)
-        logger.info("%s: elaborated in %.1f s of CPU; lowering to a netlist", name, time.process_time() - start)
+        logger.info("%s: elaborated in %.1f s of CPU; lowering to a netlist", name,
+                    time.process_time() - start)
         start = time.perf_counter()
         text = lowering.convert(fragment, ports, name)
         logger.info("%s: Verilog in %.1f s", name, time.perf_counter() - start)

@@ -73,6 +73,7 @@ def test_fast_emitter_restores_amaranth():
 
 def test_collector_paused_restores_the_collector():
     import gc
+
     from gen.lowering import collector_paused
     assert gc.isenabled()
     with collector_paused():

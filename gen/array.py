@@ -383,6 +383,7 @@ class _ArrayCompiler:
         self.groups, self.piped = self._check_stages()
         self.later = self._later()
         self.twins = {}        # core index -> {piped tensor: its second buffer} (see _twins)
+        self.alternated = set()     # the piped tensors that have twins
         self.parity = 0        # the program bank being written (see programs)
 
     def _check_stages(self):
@@ -755,11 +756,6 @@ class _ArrayCompiler:
                 tops[index] = floors[name] + self.compilers[index].buffers[name].size_bytes + slack
         return floors
 
-    @property
-    def alternated(self):
-        """The piped tensors that have twins (see :meth:`_twins`)."""
-        return {name for twins in self.twins.values() for name in twins}
-
     def _twins(self, owners, border_words):
         """With two program banks, a second buffer (its twin) on every core that reads a
         piped tensor, ``{core index: {tensor: Buffer}}``, for each piped tensor whose twins
@@ -772,12 +768,11 @@ class _ArrayCompiler:
         tops = {index: max((buffer.base + buffer.size_bytes for buffer in compiler.buffers.values()),
                            default=0) for index, compiler in self.compilers.items()}
         twins = {}
-        for name in self.specs:
-            readers = [index for index, compiler in self.compilers.items()
-                       if name in self.piped and name in compiler.buffers and index not in owners[name]]
-            if not readers:
+        for name in (name for name in self.specs if name in self.piped):
+            firsts = {index: compiler.buffers[name] for index, compiler in self.compilers.items()
+                      if name in compiler.buffers and index not in owners[name]}
+            if not firsts:
                 continue
-            firsts = {index: self.compilers[index].buffers[name] for index in readers}
             distance = -(-max(tops[index] - first.base for index, first in firsts.items()) // row) * row
             if any(first.base + distance + first.size_bytes > size for first in firsts.values()):
                 continue        # the stage reads this tensor from one buffer, FREE'd by its readers
@@ -1201,6 +1196,7 @@ class _ArrayCompiler:
                     pass        # this core keeps its packed buffers, each reader a message of its own
         if self.params.program_banks == 2 and self.piped:
             self.twins = self._twins(owners, border_words)
+            self.alternated = {name for twins in self.twins.values() for name in twins}
         ops, messages, transfers = self.programs(plans, owners, needs)
         starts, offers = self.schedule(ops, messages)
         banks = [ops]

@@ -2,7 +2,7 @@
 
 Command line::
 
-    python -m gen.bench --out build/bench [--only core|array|noc|pipeline|elaboration ...]
+    python -m gen.bench --out build/bench [--only core|array|noc|pipeline|resident|elaboration ...]
 
 Every case of :mod:`sim.workloads` (single layers and whole blocks, their channel counts
 raised to fill a word at int2 where the catalogue layer allows it) is compiled, run on
@@ -54,6 +54,13 @@ first measured that differs from the prediction, else the prediction), ``input_d
 (outputs compared with ``sim.golden``), ``bit_exact``, ``conflict`` and
 ``compile_seconds``, ``simulation_seconds``.
 
+``<out>/resident.json`` holds one record: the busiest core's work of ResNet-50's resident
+mapping at full size (:func:`run_resident_bench`): ``pipeline_cores``, ``pipeline_predicted_cycles``,
+``stage`` (its layers), ``stage_cores``, ``heaviest_core`` (x, y) and ``heaviest_core_cycles``
+(computing, modelled), ``cores`` (the array the stage runs on alone), ``same_work``,
+``predicted_cycles``, ``cycles`` (measured), ``bit_exact``, ``conflict``,
+``compile_seconds`` and ``simulation_seconds``.
+
 ``<out>/elaboration.json`` holds one record per array size of ``ELABORATION_SIZES`` (the
 default core, and NorthPole's 16x16 chip of its own core): ``cores``, ``preset``,
 ``seconds`` (wall clock of ``python -m gen.verilog``), ``cpu_seconds`` (its own and its Yosys
@@ -64,6 +71,7 @@ process and its Yosys processes) and ``verilog_bytes``.
 import argparse
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -72,14 +80,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gen.array import compile_array
+from gen.array import compile_array, snake
 from gen.network import ConvAdd, fuse_adds
 from gen.paths import check_output_directory
 from gen.pipeline import compile_pipeline, step_cycles
-from gen.resnet import scaled_resnet50
+from gen.project import EDGE_BITS, INSIDE_BITS, subnetwork
+from gen.resnet import resnet, scaled_resnet50
 from gen.unfold import unfold_stem
 from hdl.isa import FETCH_CYCLES, Opcode
-from hdl.params import ChipParams, CoreParams, Precision
+from hdl.params import NORTHPOLE_CORE, ChipParams, CoreParams, Precision
 from sim.cycle import instruction_drain
 from sim.tb.array_runner import run_array, run_batch
 from sim.tb.core_runner import run_on_core
@@ -90,7 +99,8 @@ from sim.tb.mesh_runner import run as run_stress
 from sim.workloads import WORKLOADS, build
 
 __all__ = ["TARGET", "BENCH_SHAPES", "ARRAY", "ARRAY_SHAPES", "NOC_FLITS", "ELABORATION_SIZES", "PARTS",
-           "run", "run_array_bench", "run_noc", "run_pipeline_bench", "run_elaboration", "main"]
+           "run", "run_array_bench", "run_noc", "run_pipeline_bench", "heaviest_core", "smallest_array",
+           "run_resident_bench", "run_elaboration", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -344,7 +354,80 @@ def run_pipeline_bench(out_dir, simulator="verilator"):
     return [record]
 
 
-PARTS = ("core", "array", "noc", "pipeline", "elaboration")
+#: The resident-core benchmark: ``make project``'s ResNet-50 on NorthPole's chip.
+RESIDENT_MODEL = "resnet50"
+RESIDENT_ARRAY = (16, 16)
+
+
+def heaviest_core(compiled):
+    """The stage of the pipeline ``compiled`` whose core computes longest (the one that
+    bounds a run), and that core's index among the stage's ``places``."""
+    place = max(compiled.busy, key=lambda place: (sum(compiled.busy[place].values()), place))
+    (stage,) = [stage for stage in compiled.stages if place in stage.places]
+    return stage, stage.places.index(place)
+
+
+def smallest_array(cores):
+    """``(rows, columns)`` of the squarest array of exactly ``cores`` cores."""
+    rows = max(divisor for divisor in range(1, math.isqrt(cores) + 1) if cores % divisor == 0)
+    return rows, cores // rows
+
+
+def run_resident_bench(out_dir, simulator="verilator"):
+    """Run the heaviest core's work of ResNet-50's resident mapping at full size; write
+    ``<out_dir>/resident.json`` and return its record in a list.
+
+    ResNet-50 is compiled as ``make project`` compiles it (int8 edges, int4 inside, the stem
+    unfolded, adds fused) as a layer pipeline on a ``RESIDENT_ARRAY`` chip of
+    ``PRESET=northpole`` cores. The stage holding the busiest core is compiled alone, its
+    layers split as in the pipeline, on the smallest array with as many cores; the core
+    computing the busiest core's parts of every layer must compute them for the same
+    cycles (``same_work``; its instructions differ only in addresses, transfers and the
+    pipeline's last layer computed in two row bands, the first sent while the second
+    computes). That array runs one random frame of the stage's
+    input through the host's commands on the chip's Verilog: every output value equal to
+    :mod:`sim.golden`'s, the run as long as predicted.
+    """
+    rows, columns = RESIDENT_ARRAY
+    network = resnet(RESIDENT_MODEL, EDGE_BITS, SEED, inside=INSIDE_BITS)
+    network = unfold_stem(fuse_adds(network), NORTHPOLE_CORE)
+    begin = time.process_time()
+    pipeline = compile_pipeline(network, NORTHPOLE_CORE, rows, columns)
+    stage, index = heaviest_core(pipeline)
+    place = stage.places[index]
+    stage_network = subnetwork(network, stage.layers)
+    alone_rows, alone_columns = smallest_array(len(stage.places))
+    plans = {plan.name: plan for plan in pipeline.plans if plan.name in stage.layers}
+    alone = compile_array(stage_network, NORTHPOLE_CORE, alone_rows, alone_columns,
+                          splits={name: plan.split for name, plan in plans.items()})
+    compiled_at = time.process_time()
+    heaviest = {name: plan.parts[snake(rows, columns).index(place)] for name, plan in plans.items()}
+    (twin,) = [alone_place for number, alone_place in enumerate(snake(alone_rows, alone_columns))
+               if all(plan.parts.get(number) == heaviest[plan.name] for plan in alone.plans)]
+    same_work = alone.busy[twin] == pipeline.busy[place]
+    frame = np.random.default_rng(SEED).integers(stage_network.precision.min, stage_network.precision.max + 1,
+                                                 stage_network.input.shape)
+    params = ChipParams(rows=alone_rows, columns=alone_columns, core=NORTHPOLE_CORE)
+    started = time.time()
+    values, result = run_array(alone, frame, params, sim=simulator, test_name="bench-resident-heaviest-stage")
+    simulated = time.time() - started
+    expected = stage_network.golden(frame)
+    record = {
+        "network": RESIDENT_MODEL, "preset": "northpole", "pipeline_cores": f"{rows}x{columns}",
+        "pipeline_predicted_cycles": pipeline.predicted_cycles,
+        "stage": list(stage.layers), "stage_cores": len(stage.places), "heaviest_core": list(place),
+        "heaviest_core_cycles": sum(pipeline.busy[place].values()),
+        "cores": f"{alone_rows}x{alone_columns}", "same_work": same_work,
+        "predicted_cycles": alone.predicted_cycles, "cycles": result["cycles"],
+        "bit_exact": all(np.array_equal(values[name], expected[name]) for name in stage_network.outputs),
+        "conflict": bool(result["conflict"] or result["overrun"]),
+        "compile_seconds": round(compiled_at - begin, 1), "simulation_seconds": round(simulated, 1),
+    }
+    (Path(out_dir) / "resident.json").write_text(json.dumps([record], indent=2) + "\n")
+    return [record]
+
+
+PARTS = ("core", "array", "noc", "pipeline", "resident", "elaboration")
 
 
 def _report_core(out_dir):
@@ -389,6 +472,18 @@ def _report_pipeline(out_dir):
     return records
 
 
+def _report_resident(out_dir):
+    records = run_resident_bench(out_dir)
+    (r,) = records
+    print(f"{r['network']}'s busiest core on a {r['pipeline_cores']} {r['preset']} chip: "
+          f"{r['heaviest_core_cycles']} cycles computing {', '.join(r['stage'])}; "
+          f"its stage alone on {r['cores']}: {r['predicted_cycles']} cycles predicted, {r['cycles']} "
+          f"measured, {'bit-exact' if r['bit_exact'] else 'DIFFERENT'}"
+          + ("" if r["same_work"] else ", NOT the busiest core's work"))
+    print(f"wrote {Path(out_dir) / 'resident.json'}")
+    return records
+
+
 def _report_elaboration(out_dir):
     records = run_elaboration(out_dir)
     print(f"{'array':<16} {'seconds':>8} {'CPU s':>8} {'peak MB':>8} {'Verilog MB':>10}")
@@ -415,13 +510,15 @@ def main(argv=None):
     os.environ.setdefault("SEED", str(SEED))                 # the same traffic every time
     Path(args.out).mkdir(parents=True, exist_ok=True)
     reports = {"core": _report_core, "array": _report_array, "noc": _report_noc,
-               "pipeline": _report_pipeline, "elaboration": _report_elaboration}
+               "pipeline": _report_pipeline, "resident": _report_resident,
+               "elaboration": _report_elaboration}
     checked = []
     for part in PARTS:
         if args.only is None or part in args.only:
             print()
             checked += reports[part](args.out)
-    bad = [r for r in checked if not r["bit_exact"] or r["conflict"] or r["cycles"] != r["predicted_cycles"]]
+    bad = [r for r in checked if not r["bit_exact"] or r["conflict"] or r["cycles"] != r["predicted_cycles"]
+           or not r.get("same_work", True)]
     return 1 if bad else 0
 
 

@@ -1,7 +1,10 @@
 """``make bench`` (:mod:`gen.bench`): an unusable ``--out`` is refused in one line before any
-case is compiled or simulated."""
+case is compiled or simulated; the resident benchmark's choice of the core and array it runs."""
+
+from types import SimpleNamespace
 
 from gen import bench
+from gen.array import Stage
 
 
 def test_out_wrong(tmp_path, capsys):
@@ -14,3 +17,15 @@ def test_out_wrong(tmp_path, capsys):
         captured = capsys.readouterr()
         assert captured.err.splitlines() == [message]
         assert captured.out == ""
+
+
+def test_heaviest_core_is_found_in_its_stage():
+    compiled = SimpleNamespace(
+        busy={(0, 0): {"stem": 5}, (1, 0): {"conv": 3, "add": 4}, (0, 1): {"conv": 6}},
+        stages=(Stage(("stem",), ((0, 0),)), Stage(("conv", "add"), ((0, 1), (1, 0)))))
+    assert bench.heaviest_core(compiled) == (compiled.stages[1], 1)
+
+
+def test_smallest_array_is_the_squarest_of_exactly_that_many_cores():
+    assert [bench.smallest_array(cores) for cores in (1, 7, 12, 16, 18)] == [
+        (1, 1), (1, 7), (3, 4), (4, 4), (3, 6)]

@@ -84,13 +84,16 @@ def mismatched_path(path):
 
 def check_output(path, input_path):
     """Refuse an ``OUTPUT`` path that could not be written, before any work is done: it must
-    end in ``.npy``, differ from ``INPUT`` (and so must its :func:`mismatched_path`) and lie
-    in (or below) a writable directory."""
+    end in ``.npy``, differ from ``INPUT`` (and so must its :func:`mismatched_path`, which
+    must not be a directory either) and lie in (or below) a writable directory."""
     if input_path is not None and path.resolve() == input_path.resolve():
         raise RunError(f"OUTPUT must differ from INPUT, not {str(path)!r}")
     if input_path is not None and mismatched_path(path).resolve() == input_path.resolve():
         raise RunError(f"OUTPUT must differ from INPUT also as {mismatched_path(path).name} (where "
                        f"outputs that differ go), not {str(path)!r}")
+    if mismatched_path(path).is_dir():
+        raise RunError(f"OUTPUT must have no directory beside it named {mismatched_path(path).name} "
+                       f"(where outputs that differ go), not {str(path)!r}")
     try:
         check_output_file("OUTPUT", path, ".npy")
     except ValueError as error:

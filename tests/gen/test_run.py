@@ -122,6 +122,12 @@ def test_output_wrong(tmp_path, capsys):
     assert _refusal(capsys, ["--input", str(kept), "--output", str(output)]) == \
         f"error: OUTPUT must differ from INPUT also as {kept.name} (where outputs that differ go), " \
         f"not {str(output)!r}"
+    # Nor is it refused only after the run, when the outputs that differ cannot be kept.
+    (tmp_path / "new.mismatched.npy").mkdir()
+    output = tmp_path / "new.npy"
+    assert _refusal(capsys, ["--input", str(kept), "--output", str(output)]) == \
+        f"error: OUTPUT must have no directory beside it named new.mismatched.npy (where outputs that " \
+        f"differ go), not {str(output)!r}"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")

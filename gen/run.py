@@ -46,6 +46,7 @@ import numpy as np
 
 from hdl.params import PRESETS, ChipParams, parse_cores
 from sim.tb.array_runner import run_batch
+from sim.tb.runner import SIMULATORS
 
 from .array import compile_array
 from .compiler import CompileError, UnsupportedLayerError
@@ -344,6 +345,8 @@ def main(argv=None):
             raise RunError(str(error)) from None
         if args.preset not in PRESETS:
             raise RunError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
+        if sim not in SIMULATORS:
+            raise RunError(f"SIM must be one of {', '.join(SIMULATORS)}, not {sim!r}")
         if (args.input is None) != (args.output is None):
             raise RunError("INPUT and OUTPUT go together: give both, or neither for the digits test images")
         if args.mapping not in (None, *MAPPINGS):

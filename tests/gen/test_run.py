@@ -71,6 +71,12 @@ def test_bad_requests_exit_2_with_one_line(tmp_path, capsys):
     assert "needs INPUT and OUTPUT" in _refusal(capsys, ["--model", str(other)])
 
 
+def test_sim_wrong(capsys, monkeypatch):
+    """The simulator that ``SIM`` names is checked before the model is compiled."""
+    monkeypatch.setenv("SIM", "modelsim")
+    assert _refusal(capsys, ["--limit", "1"]) == "error: SIM must be one of icarus, verilator, not 'modelsim'"
+
+
 @pytest.mark.parametrize("mapping", [[], ["--mapping", "layers"], ["--mapping", "pipeline"]],
                          ids=["default", "layers", "pipeline"])
 def test_batch_writes_litert_outputs(tmp_path, capsys, mapping):

@@ -610,6 +610,8 @@ def main(argv=None):
             raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {args.mapping!r}")
         if args.bits not in (None, 8, 4, 2):
             raise ProjectError(f"BITS must be 8, 4 or 2, not {args.bits}")
+        if args.seed < 0:
+            raise ProjectError(f"SEED must be a non-negative integer, not {args.seed}")
         try:
             check_output_directory("OUT", args.out)
         except ValueError as error:

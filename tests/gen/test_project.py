@@ -105,6 +105,7 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--cores", "16x"], "error: CORES must have the form ROWSxCOLUMNS, such as 4x4, not '16x'"),
     (["--preset", "huge"], "error: PRESET must be one of default, northpole, not 'huge'"),
     (["--bits", "3"], "error: BITS must be 8, 4 or 2, not 3"),
+    (["--seed", "-1"], "error: SEED must be a non-negative integer, not -1"),
     (["--mapping", "rows"], "error: MAPPING must be one of pipeline, layers, not 'rows'"),
     (["--clock-mhz", "0"], "error: CLOCK_MHZ must be a finite positive number, not 0.0"),
     (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),

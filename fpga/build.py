@@ -305,7 +305,7 @@ def request(args):
     if args.board not in BOARDS:
         raise ValueError(f"BOARD must be one of {', '.join(BOARDS)}, not {args.board!r}")
     board = BOARDS[args.board]
-    cores = parse_cores(args.cores) if args.cores else None
+    cores = parse_cores(args.cores) if args.cores is not None else None
     sizes = {option: _size(option, getattr(args, option)) for option in ("lanes", "columns")
              if getattr(args, option) is not None}
     lanes, columns = sizes.get("lanes", board.lanes), sizes.get("columns", board.columns)

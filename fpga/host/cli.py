@@ -89,7 +89,7 @@ def main(argv=None, transport=None):
     from gen.tflite import ModelImportError
 
     try:
-        params = BOARDS[args.board].params(parse_cores(args.cores) if args.cores else None)
+        params = BOARDS[args.board].params(parse_cores(args.cores) if args.cores is not None else None)
         _check(args, params)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

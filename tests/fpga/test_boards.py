@@ -94,6 +94,8 @@ def test_ulx3s_fit():
      r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
      r"\(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$"),
     (["--board", "ulx3s", "--cores", "0x1"], r"^error: CORES must be between 1x1 and 32x32, not '0x1'$"),
+    (["--board", "ulx3s", "--cores", ""], r"^error: CORES must have the form ROWSxCOLUMNS, such as 4x4, "
+                                          r"not ''$"),
     (["--board", "icebreaker"], r"^error: icebreaker: .* does not fit: it needs an estimated .*$"),
 ])
 def test_build_arguments_wrong(argv, message, tmp_path, capsys, monkeypatch):

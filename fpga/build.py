@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+from gen.entry import command
 from gen.paths import check_output_directory
 from hdl.params import MAX_MAC_LANES, Precision, parse_cores
 
@@ -321,6 +322,7 @@ def request(args):
     return args.board, params
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fpga.build", description=__doc__.split("\n")[0])
     parser.add_argument("--board", required=True, help=f"one of {', '.join(BOARDS)}")

@@ -131,6 +131,7 @@ import dataclasses
 import re
 import sys
 
+from gen.entry import command
 from hdl.isa import Instruction, Opcode, Stream, decode, encode, instruction_layout
 from hdl.params import CoreParams, MacParams, Precision, Rounding
 
@@ -417,6 +418,7 @@ def _params(args):
     return CoreParams(MacParams(**values[MacParams]), **values[CoreParams])
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.asm", description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=("asm", "dis"),

@@ -81,6 +81,7 @@ from pathlib import Path
 import numpy as np
 
 from gen.array import compile_array, snake
+from gen.entry import command
 from gen.network import ConvAdd, fuse_adds
 from gen.paths import check_output_directory
 from gen.pipeline import compile_pipeline, step_cycles
@@ -494,6 +495,7 @@ def _report_elaboration(out_dir):
     return []
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="build/bench", help="output directory (default build/bench)")

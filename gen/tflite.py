@@ -46,6 +46,7 @@ from tflite.utils import BUILTIN_OPCODE2NAME
 
 from sim.golden.checks import MAX_PADDING
 
+from .entry import command
 from .flatbuffer import FlatbufferError, Nested, Scalar, String, Table, Tables, Union, Vector, verify
 from .network import Add, Conv2d, FullyConnected, GlobalAvgPool, MaxPool2d, Network, TensorSpec
 
@@ -755,6 +756,7 @@ def describe(imported):
     return lines
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.tflite",
                                      description="Import an int8 .tflite model and print its layer graph.")

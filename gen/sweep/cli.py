@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from .. import area, energy
+from ..entry import command
 from ..extras import MissingExtraError, require
 from ..paths import check_output_directory
 from ..project import ProjectError, _network
@@ -97,6 +98,7 @@ def _check(args):
     return grid, energy_figures, area.load_figures(args.area)
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m gen.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", required=True, help="the sweep file, .toml or .json (see gen.sweep.grid)")

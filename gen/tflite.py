@@ -764,7 +764,11 @@ def main(argv=None):
     arguments = parser.parse_args(argv)
     try:
         imported = import_tflite(arguments.model)
-    except (ModelImportError, OSError) as error:
+    except OSError as error:
+        print(f"error: MODEL {str(arguments.model)!r} cannot be read ({error.strerror or error})",
+              file=sys.stderr)
+        return 1
+    except ModelImportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("\n".join(describe(imported)))

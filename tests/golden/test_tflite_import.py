@@ -375,6 +375,13 @@ def test_truncated_wrong(tmp_path):
     assert main([str(path)]) == 1
 
 
+def test_unreadable_wrong(tmp_path, capsys):
+    for path, reason in [(tmp_path / "missing.tflite", "No such file or directory"),
+                         (tmp_path, "Is a directory")]:
+        assert main([str(path)]) == 1
+        assert capsys.readouterr().err == f"error: MODEL {str(path)!r} cannot be read ({reason})\n"
+
+
 @pytest.mark.parametrize("size", [0, 7])
 def test_short_file_wrong(tmp_path, size):
     path = tmp_path / "short.tflite"

@@ -122,8 +122,8 @@ from .resnet import MODELS, resnet
 from .tflite import MalformedModelError, ModelImportError, import_tflite
 from .unfold import UnfoldError, unfold_stem
 
-__all__ = ["NORTHPOLE_RESNET50_FPS", "EDGE_BITS", "INSIDE_BITS", "MAPPINGS", "ProjectError", "subnetwork",
-           "reload_cycles", "project", "main"]
+__all__ = ["NORTHPOLE_RESNET50_FPS", "CLOCK_MHZ_LIMITS", "EDGE_BITS", "INSIDE_BITS", "MAPPINGS",
+           "ProjectError", "subnetwork", "reload_cycles", "project", "main"]
 
 #: NorthPole's published ResNet-50 throughput (Modha et al., Science 2023), frames a second.
 NORTHPOLE_RESNET50_FPS = 42_460
@@ -131,6 +131,9 @@ NORTHPOLE_RESNET50_FPS = 42_460
 NORTHPOLE_RESNET50_W = 74
 #: NorthPole's clock in that measurement, Hz.
 NORTHPOLE_CLOCK_HZ = 400e6
+#: The lowest and highest clock a projection takes, MHz (1 kHz to 1 THz): every figure of its
+#: report stays a finite number, as strict JSON needs.
+CLOCK_MHZ_LIMITS = (1e-3, 1e6)
 #: The precision of a ResNet's edges: the frame, the stem's weights, the pool's output and the classifier.
 EDGE_BITS = 8
 #: The precision inside a ResNet unless ``--bits`` says otherwise (NorthPole's ResNet-50's).
@@ -606,6 +609,10 @@ def main(argv=None):
             raise ProjectError(f"PRESET must be one of {', '.join(PRESETS)}, not {args.preset!r}")
         if not (math.isfinite(args.clock_mhz) and args.clock_mhz > 0):
             raise ProjectError(f"CLOCK_MHZ must be a finite positive number, not {args.clock_mhz}")
+        lowest, highest = CLOCK_MHZ_LIMITS
+        if not lowest <= args.clock_mhz <= highest:
+            raise ProjectError(f"CLOCK_MHZ must lie between {lowest:g} and {highest:g} (1 kHz to 1 THz), "
+                               f"not {args.clock_mhz:g}")
         if args.mapping not in (None, *MAPPINGS):
             raise ProjectError(f"MAPPING must be one of {', '.join(MAPPINGS)}, not {args.mapping!r}")
         if args.bits not in (None, 8, 4, 2):

@@ -111,6 +111,10 @@ def test_too_big_names_the_layers_and_the_memory():
     (["--clock-mhz", "-5"], "error: CLOCK_MHZ must be a finite positive number, not -5.0"),
     (["--clock-mhz", "inf"], "error: CLOCK_MHZ must be a finite positive number, not inf"),
     (["--clock-mhz", "nan"], "error: CLOCK_MHZ must be a finite positive number, not nan"),
+    (["--clock-mhz", "1e308"], "error: CLOCK_MHZ must lie between 0.001 and 1e+06 (1 kHz to 1 THz), "
+                               "not 1e+308"),
+    (["--clock-mhz", "1e-300"], "error: CLOCK_MHZ must lie between 0.001 and 1e+06 (1 kHz to 1 THz), "
+                                "not 1e-300"),
     (["--model", str(DIGITS), "--bits", "4"],
      "error: BITS must be 8 for an imported .tflite, whose tensors are int8, not 4"),
     (["--out", str(DIGITS)], f"error: OUT must name a directory, not the file {str(DIGITS)!r}"),

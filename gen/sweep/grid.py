@@ -27,14 +27,13 @@ import argparse
 import hashlib
 import itertools
 import json
-import math
 import tomllib
 from pathlib import Path
 
 from hdl.params import MAX_MAC_LANES, MAX_SRAM_BYTES, MAX_TABLE_DEPTH, PRESETS, parse_cores
 
 from .. import verilog
-from ..project import EDGE_BITS, INSIDE_BITS, MAPPINGS
+from ..project import CLOCK_MHZ_LIMITS, EDGE_BITS, INSIDE_BITS, MAPPINGS
 from ..resnet import MODELS
 
 __all__ = ["PARAMETERS", "SIZES", "GridError", "load_grid", "points", "point_key", "chip", "effective"]
@@ -76,7 +75,7 @@ def _model(value):
 
 def _clock(value):
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and math.isfinite(value) and value > 0
+    return number and CLOCK_MHZ_LIMITS[0] <= value <= CLOCK_MHZ_LIMITS[1]
 
 
 #: Every parameter of a sweep file: the check of one value, and the limit it states.
@@ -92,7 +91,7 @@ PARAMETERS = {
     "settings_depth": _power_of_two(2, MAX_TABLE_DEPTH),
     "program_depth": _power_of_two(2, MAX_TABLE_DEPTH),
     "bits": (lambda value: _integer(value) and value in (8, 4, 2), "8, 4 or 2"),
-    "clock_mhz": (_clock, "a finite positive number of MHz"),
+    "clock_mhz": (_clock, "a number of MHz from {:g} to {:g} (1 kHz to 1 THz)".format(*CLOCK_MHZ_LIMITS)),
     "mapping": (lambda value: value in MAPPINGS, f"one of {', '.join(MAPPINGS)}"),
 }
 

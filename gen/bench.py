@@ -57,7 +57,8 @@ first measured that differs from the prediction, else the prediction), ``input_d
 ``<out>/resident.json`` holds one record: the busiest core's work of ResNet-50's resident
 mapping at full size (:func:`run_resident_bench`): ``pipeline_cores``, ``pipeline_predicted_cycles``,
 ``stage`` (its layers), ``stage_cores``, ``heaviest_core`` (x, y) and ``heaviest_core_cycles``
-(computing, modelled), ``cores`` (the array the stage runs on alone), ``same_work``,
+(computing, modelled), ``cores`` (the array the stage runs on alone), ``core`` (there, the
+one computing the busiest core's parts) and ``core_cycles``, ``same_work``,
 ``predicted_cycles``, ``cycles`` (measured), ``bit_exact``, ``conflict``,
 ``compile_seconds`` and ``simulation_seconds``.
 
@@ -374,6 +375,11 @@ def smallest_array(cores):
     return rows, cores // rows
 
 
+def _compute_elements(program):
+    """The elements (cycles of the compute path) of ``program``'s compute instructions."""
+    return sum(op.elements for op in program if op.opcode.computes)
+
+
 def run_resident_bench(out_dir, simulator="verilator"):
     """Run the heaviest core's work of ResNet-50's resident mapping at full size; write
     ``<out_dir>/resident.json`` and return its record in a list.
@@ -382,10 +388,12 @@ def run_resident_bench(out_dir, simulator="verilator"):
     unfolded, adds fused) as a layer pipeline on a ``RESIDENT_ARRAY`` chip of
     ``PRESET=northpole`` cores. The stage holding the busiest core is compiled alone, its
     layers split as in the pipeline, on the smallest array with as many cores; the core
-    computing the busiest core's parts of every layer must compute them for the same
-    cycles (``same_work``; its instructions differ only in addresses, transfers and the
-    pipeline's last layer computed in two row bands, the first sent while the second
-    computes). That array runs one random frame of the stage's
+    computing the busiest core's parts of every layer must hold the same weights and step
+    its compute path through the same elements (``same_work``). Its instructions differ in
+    addresses and transfers, and where the pipeline computes a layer in row bands, the
+    first sent on while the next computes, it computes the layer in one instruction: a
+    fetch and a drain fewer (``core_cycles`` against ``heaviest_core_cycles``). That array
+    runs one random frame of the stage's
     input through the host's commands on the chip's Verilog: every output value equal to
     :mod:`sim.golden`'s, the run as long as predicted.
     """
@@ -405,7 +413,9 @@ def run_resident_bench(out_dir, simulator="verilator"):
     heaviest = {name: plan.parts[snake(rows, columns).index(place)] for name, plan in plans.items()}
     (twin,) = [alone_place for number, alone_place in enumerate(snake(alone_rows, alone_columns))
                if all(plan.parts.get(number) == heaviest[plan.name] for plan in alone.plans)]
-    same_work = alone.busy[twin] == pipeline.busy[place]
+    elements = [_compute_elements(compiled.cores[core].program)
+                for compiled, core in ((alone, twin), (pipeline, place))]
+    same_work = alone.weights[twin] == pipeline.weights[place] and elements[0] == elements[1]
     frame = np.random.default_rng(SEED).integers(stage_network.precision.min, stage_network.precision.max + 1,
                                                  stage_network.input.shape)
     params = ChipParams(rows=alone_rows, columns=alone_columns, core=NORTHPOLE_CORE)
@@ -418,7 +428,8 @@ def run_resident_bench(out_dir, simulator="verilator"):
         "pipeline_predicted_cycles": pipeline.predicted_cycles,
         "stage": list(stage.layers), "stage_cores": len(stage.places), "heaviest_core": list(place),
         "heaviest_core_cycles": sum(pipeline.busy[place].values()),
-        "cores": f"{alone_rows}x{alone_columns}", "same_work": same_work,
+        "cores": f"{alone_rows}x{alone_columns}", "core": list(twin), "same_work": same_work,
+        "core_cycles": sum(alone.busy[twin].values()),
         "predicted_cycles": alone.predicted_cycles, "cycles": result["cycles"],
         "bit_exact": all(np.array_equal(values[name], expected[name]) for name in stage_network.outputs),
         "conflict": bool(result["conflict"] or result["overrun"]),

@@ -71,8 +71,10 @@ simulators:
 # value reaches the Python side literally, as --name=VALUE (so that even an empty value or one
 # starting with `-` is that option's value), and is checked there.
 quote = '$(subst ','\'',$(value $(1)))'
-# --name='value' for each variable of $(1) that is set and not empty (--lanes for LANES, ...).
-options = $(foreach option,$(1),$(if $(value $(option)),--$(subst _,-,$(shell echo $(option) | tr A-Z a-z))=$(call quote,$(option))))
+# --name='value' for each variable of $(1) given on the command line or in the environment
+# (even empty, so that the empty value is refused, not taken as unset), or set here and not
+# empty (--lanes for LANES, ...).
+options = $(foreach option,$(1),$(if $(or $(call given,$(option)),$(value $(option))),--$(subst _,-,$(shell echo $(option) | tr A-Z a-z))=$(call quote,$(option))))
 
 # Options left unset take the preset's value (see gen/verilog.py).
 VERILOG_OPTIONS = $(call options,LANES COLUMNS ACTIVATION_KB WEIGHT_KB ACTIVATION_BANKS SETTINGS_DEPTH \

@@ -74,6 +74,7 @@ def test_values_reach_the_command_literally(target, assignment, option):
     ("verilog", "CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
     ("verilog", "CORES=-1x4", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not '-1x4'"),
     ("verilog", "LANES=8 $(shell echo hi)", "LANES must be a positive integer, not '8 $(shell echo hi)'"),
+    ("verilog", "LANES=", "LANES must be a positive integer, not ''"),
     ("run", "CORES=-1x4", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not '-1x4'"),
     ("run", "PRESET=a b", "PRESET must be one of default, northpole, not 'a b'"),
     ("project", "CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
@@ -91,6 +92,7 @@ def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assign
 
 @pytest.mark.parametrize("assignment, message", [
     ("LANES=0", "LANES must be a power of two from 4 to 128, not 0"),
+    ("CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
     ("COLUMNS=0", "COLUMNS must be a power of two from 4 to 128, not 0"),
     ("LANES=16", "ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
                  "(the ulx3s has 83640), 256 dsps (the ulx3s has 156)"),

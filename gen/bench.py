@@ -393,9 +393,8 @@ def run_resident_bench(out_dir, simulator="verilator"):
     addresses and transfers, and where the pipeline computes a layer in row bands, the
     first sent on while the next computes, it computes the layer in one instruction: a
     fetch and a drain fewer (``core_cycles`` against ``heaviest_core_cycles``). That array
-    runs one random frame of the stage's
-    input through the host's commands on the chip's Verilog: every output value equal to
-    :mod:`sim.golden`'s, the run as long as predicted.
+    runs one random frame of the stage's input through the host's commands on the chip's
+    Verilog: every output value equal to :mod:`sim.golden`'s, the run as long as predicted.
     """
     rows, columns = RESIDENT_ARRAY
     network = resnet(RESIDENT_MODEL, EDGE_BITS, SEED, inside=INSIDE_BITS)

@@ -107,7 +107,7 @@ from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 from hdl.router import Port, Router, xy_tree_route
-from sim.cycle import instruction_cycles, write_cycles
+from sim.cycle import instruction_cycles, issue_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
@@ -1266,7 +1266,7 @@ class _ArrayCompiler:
     def _overlap(self, ops, starts):
         """Per core, the cycles its ``SEND`` s issue words while it computes."""
         def intervals(agent, opcodes):
-            return [(start + FETCH_CYCLES, start + FETCH_CYCLES + op.instruction.elements)
+            return [(start + FETCH_CYCLES, start + FETCH_CYCLES + issue_cycles(op.instruction, self.params))
                     for op, start in zip(ops[agent], starts[agent]) if op.instruction.opcode in opcodes]
         cores = len(self.places)
         computes = tuple(opcode for opcode in Opcode if opcode.computes)

@@ -17,7 +17,7 @@ from .params import ACC_WIDTH, LANE_WIDTH, CoreParams, Precision, Rounding
 from .pipeline import delay
 from .requantize import Requantizer, requantize_latency
 from .sram import BankedSram
-from .vector import VectorOp, VectorUnit
+from .vector import VectorOp, VectorUnit, vector_latency
 
 __all__ = ["Datapath", "OPERAND_LATENCY", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD", "fused_add_latency",
            "residual_lead", "drain_latencies",
@@ -33,7 +33,7 @@ def fused_add_latency(params):
     """Cycles ``MACADD`` adds after the conv's requantizer, for :class:`~hdl.params.MacParams`
     ``params``: the vector unit's ``ADD`` of the conv's output and the residual, then the
     second requantizer."""
-    return VectorUnit.LATENCY + requantize_latency(params)
+    return vector_latency(params) + requantize_latency(params)
 
 
 def residual_lead(params):
@@ -57,7 +57,7 @@ def drain_latencies(params):
     """
     tail = BankedSram.LATENCY + OPERAND_LATENCY + requantize_latency(params)
     mac = tail + mac_latency(params)
-    return {"mac": mac, "vector": tail + VectorUnit.LATENCY, "macadd": mac + fused_add_latency(params)}
+    return {"mac": mac, "vector": tail + vector_latency(params), "macadd": mac + fused_add_latency(params)}
 
 
 @functools.lru_cache(maxsize=16)
@@ -122,7 +122,7 @@ class Datapath(wiring.Component):
     ``out_precision``) and the residual's ``columns`` values at ``out_precision`` then
     take the vector unit's ``ADD`` and a second requantizer (bias 0, ``add_multiplier``,
     ``add_shift``, double rounding, the instruction's zero point and clamp), whose packed
-    tile is written ``FUSED_ADD_LATENCY`` cycles after the ``MAC``'s would be.
+    tile is written :func:`fused_add_latency` cycles after the ``MAC``'s would be.
 
     Parameters
     ----------

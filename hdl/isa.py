@@ -104,12 +104,15 @@ words and ignores both. Neither precision changes an instruction's timing.
 
 Requantize-and-store is not a separate instruction: every
 compute instruction ends each tile with it, so accumulators never leave the pipeline and
-the next tile starts on the next cycle.
+the next tile starts on the next cycle (on a core that requantizes fewer columns a cycle,
+``MacParams.requantize_columns``, ``tile_interval`` cycles after the tile before began, if
+that is later).
 
 Timing
 ------
 Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read, decode).
-A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles and
+A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles (each
+tile ``tile_interval`` cycles after the one before at the earliest) and
 drains for ``BankedSram.LATENCY + OPERAND_LATENCY + unit LATENCY + Requantizer.LATENCY``
 cycles (``hdl.datapath.drain_latencies``), the last of which writes the last result; the
 next instruction is fetched after that. ``MACADD`` drains for the ``MAC``'s drain plus

@@ -131,10 +131,19 @@ class MacParams:
         Pipeline stages of the requantizers' 32 x 32 products, 1 or 2 (``MULTIPLY_STAGES``):
         2 registers the four 16-bit partial products and adds them a cycle later (one
         cycle more of latency, a shorter path for an FPGA's DSP blocks and carry chains).
+    requantize_columns : int or None
+        Columns the requantizers and the vector unit's ``ADD`` rescale per cycle, a power of
+        two dividing ``columns``; ``None`` (the default) means all of them. Fewer take a
+        result tile over ``tile_interval = columns / requantize_columns`` cycles with that
+        fraction of the multipliers and adders, and the sequencer then starts a tile at most
+        every ``tile_interval`` cycles (a tile of fewer elements waits out the rest): the
+        FPGA-lean option for cores whose tiles reduce over several elements, which leave
+        the requantizer idle in between.
     """
     lanes: int = 8
     columns: int = 8
     multiply_stages: int = 1
+    requantize_columns: int | None = None
 
     def __post_init__(self):
         value = self.multiply_stages
@@ -151,6 +160,19 @@ class MacParams:
                 raise ValueError(f"MAC {name} must be a power of two of at least 4, not {value!r}")
             if value > MAX_MAC_LANES:
                 raise ValueError(f"MAC {name} must be at most {MAX_MAC_LANES}, not {value!r}")
+        value = self.requantize_columns
+        if value is None:
+            object.__setattr__(self, "requantize_columns", self.columns)
+        elif not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"MAC requantize_columns must be an integer, not {value!r}")
+        elif not _is_power_of_two(value) or value > self.columns:
+            raise ValueError(f"MAC requantize_columns must be a power of two dividing its {self.columns} "
+                             f"columns, not {value!r}")
+
+    @property
+    def tile_interval(self):
+        """Fewest cycles between the starts of two result tiles: ``columns / requantize_columns``."""
+        return self.columns // self.requantize_columns
 
     def peak_macs_per_cycle(self, precision):
         """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count)."""

@@ -8,7 +8,7 @@ their results, one stage per cycle, and delays each setting to the stage that us
 
 import enum
 
-from amaranth import Cat, Const, Module, Mux, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,11 +40,15 @@ class Stage(enum.IntEnum):
     OUTPUT = 6          #: zero point, clamp and lane packing
 
 
+#: The per-column fields of a requantize-unit input, and each one's element shape.
+COLUMN_FIELDS = {"acc": signed(ACC_WIDTH), "bias": signed(ACC_WIDTH), "multiplier": signed(ACC_WIDTH),
+                 "shift": signed(SHIFT_WIDTH)}
+
+
 def _settings_fields(columns):
     return {
-        "bias": data.ArrayLayout(signed(ACC_WIDTH), columns),
-        "multiplier": data.ArrayLayout(signed(ACC_WIDTH), columns),
-        "shift": data.ArrayLayout(signed(SHIFT_WIDTH), columns),
+        **{name: data.ArrayLayout(shape, columns)
+           for name, shape in COLUMN_FIELDS.items() if name != "acc"},
         "zero_point": signed(LANE_WIDTH),
         "clamp_min": signed(LANE_WIDTH),
         "clamp_max": signed(LANE_WIDTH),
@@ -63,10 +67,14 @@ def requantize_settings_layout(columns):
     return data.StructLayout(_settings_fields(columns))
 
 
+def _input_layout(columns):
+    return data.StructLayout({"acc": data.ArrayLayout(signed(ACC_WIDTH), columns),
+                              **_settings_fields(columns)})
+
+
 def requantize_input_layout(params):
     """Layout of one requantize-unit input vector: ``acc`` (N x 32 bits) plus the settings fields."""
-    return data.StructLayout({"acc": data.ArrayLayout(signed(ACC_WIDTH), params.columns),
-                              **_settings_fields(params.columns)})
+    return _input_layout(params.columns)
 
 
 def requantize_output_layout(params):
@@ -126,8 +134,9 @@ def sum_partial_products(high, high_low, low_high, low):
 
 def requantize_latency(params):
     """:attr:`Requantizer.LATENCY` for :class:`~hdl.params.MacParams` ``params``: one cycle
-    per :class:`Stage`, and one more when the multiply takes two stages."""
-    return len(Stage) + params.multiply_stages - 1
+    per :class:`Stage`, one more when the multiply takes two stages, and ``tile_interval - 1``
+    more for the columns rescaled after the first ``requantize_columns``."""
+    return len(Stage) + params.multiply_stages - 1 + params.tile_interval - 1
 
 
 def high_mul(product, overflow):
@@ -245,10 +254,17 @@ class Requantizer(wiring.Component):
     ``params.multiply_stages = 2`` the multiply registers the four partial products of
     its 16-bit halves and adds them in the next cycle, one cycle more.
 
+    With ``params.requantize_columns`` R below N, the stages are built for R columns and an
+    input takes ``tile_interval`` = N / R cycles: its first R columns go on in the cycle it
+    arrives, the next R in the cycle after, and so on, and the packed vector leaves when the
+    last R have passed, ``tile_interval - 1`` cycles later than with N. Inputs must then be
+    at least ``tile_interval`` cycles apart (the sequencer spaces its tiles so); one that
+    comes sooner replaces the rest of the vector in progress.
+
     Parameters
     ----------
     params : MacParams
-        N = ``params.columns`` results per vector; ``multiply_stages``.
+        N = ``params.columns`` results per vector; ``multiply_stages``, ``requantize_columns``.
 
     Attributes
     ----------
@@ -260,9 +276,9 @@ class Requantizer(wiring.Component):
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N), always_ready=True))
         The packed results.
     LATENCY : int
-        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6, and
-        7 with a two-stage multiply (:func:`requantize_latency`). The class's is the
-        one-stage multiply's.
+        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6, one
+        more with a two-stage multiply, and ``tile_interval - 1`` more
+        (:func:`requantize_latency`). The class's is the one-stage, all-column unit's.
     """
 
     LATENCY = len(Stage)
@@ -281,10 +297,60 @@ class Requantizer(wiring.Component):
     def params(self):
         return self._params
 
+    def _slices(self, m):
+        """The input, ``requantize_columns`` columns a cycle: ``(payload, valid, last)``.
+
+        With one slice a tile this is ``i_data`` itself. Otherwise an input is taken whole:
+        its first slice goes on in the same cycle, the others from a register that shifts
+        one slice down a cycle, for ``tile_interval - 1`` cycles more; ``last`` marks the
+        tile's last slice.
+        """
+        params = self._params
+        width, interval = params.requantize_columns, params.tile_interval
+        payload, valid = self.i_data.payload, self.i_data.valid
+        if interval == 1:
+            return payload, valid, None
+        sliced = Signal(_input_layout(width))
+        held = Signal(requantize_input_layout(params), reset_less=True)
+        remaining = Signal(range(interval), init=0)
+        for name, shape in COLUMN_FIELDS.items():
+            value = Mux(valid, Value.cast(payload[name]), Value.cast(held[name]))
+            slice_bits = width * Shape.cast(shape).width
+            m.d.comb += sliced[name].eq(value[:slice_bits])
+            m.d.sync += held[name].eq(value[slice_bits:])
+        for name in ("zero_point", "clamp_min", "clamp_max", "precision", "rounding"):
+            value = Mux(valid, Value.cast(payload[name]), Value.cast(held[name]))
+            m.d.comb += sliced[name].eq(value)
+            m.d.sync += held[name].eq(value)
+        with m.If(valid):
+            m.d.sync += remaining.eq(interval - 1)
+        with m.Elif(remaining != 0):
+            m.d.sync += remaining.eq(remaining - 1)
+        return sliced, valid | (remaining != 0), ~valid & (remaining == 1)
+
+    def _output(self, m, results, precision, valid, last):
+        """Register ``o_data``: the packed results, the tile's earlier slices from a register
+        that shifts one slice down as each arrives."""
+        width, interval = self._params.requantize_columns, self._params.tile_interval
+        if interval == 1:
+            m.d.sync += [self.o_data.payload.eq(pack_results(results, precision)),
+                         self.o_data.valid.eq(valid)]
+            return
+        earlier = Signal(LANE_WIDTH * width * (interval - 1), reset_less=True)
+        values = Cat(result[:LANE_WIDTH] for result in results)
+        with m.If(valid & ~last):
+            m.d.sync += earlier.eq(Cat(earlier[len(values):], values))
+        whole = Cat(earlier, values)
+        m.d.sync += [
+            self.o_data.payload.eq(pack_results([whole[index * LANE_WIDTH:(index + 1) * LANE_WIDTH]
+                                                 for index in range(self._params.columns)], precision)),
+            self.o_data.valid.eq(valid & last),
+        ]
+
     def elaborate(self, platform):
         m = Module()
-        payload = self.i_data.payload
-        columns = range(self._params.columns)
+        payload, valid, last = self._slices(m)
+        columns = range(self._params.requantize_columns)
 
         def stage(name, values):
             return [register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
@@ -298,7 +364,9 @@ class Requantizer(wiring.Component):
         rounding = _delay_line(m, payload.rounding, "rounding", at[Stage.DIVIDE], names)
         layer = {name: _delay_line(m, payload[name], name, at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
                  for name in ("zero_point", "clamp_min", "clamp_max", "precision")}
-        valid = _delay_line(m, self.i_data.valid, "valid", at[Stage.OUTPUT], names, reset_less=False)
+        valid = _delay_line(m, valid, "valid", at[Stage.OUTPUT], names, reset_less=False)[at[Stage.OUTPUT]]
+        if last is not None:
+            last = _delay_line(m, last, "last", at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
 
         biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
         shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
@@ -324,8 +392,5 @@ class Requantizer(wiring.Component):
                                                          rounding[at[Stage.DIVIDE]]) for c in columns))
         results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
                    for c in columns]
-        m.d.sync += [
-            self.o_data.payload.eq(pack_results(results, layer["precision"])),
-            self.o_data.valid.eq(valid[at[Stage.OUTPUT]]),
-        ]
+        self._output(m, results, layer["precision"], valid, last)
         return m

@@ -32,10 +32,11 @@ class Sequencer(wiring.Component):
     ``r mod 2`` in its ``r``-th run since reset when the core has two
     (``CoreParams.program_banks``: ``entry`` and the instructions after it are then indices
     within the bank, and the bank is the program address's top bit). A compute
-    instruction drives one element a cycle: the addresses of operands ``a`` and ``b``
-    and ``element`` (valid, first, last of tile). Its tiles come back through the compute
-    path, which reports each one twice: ``tile_in`` when it enters the requantize unit
-    (the settings stream ``s`` advances; ``settings_addr`` is the entry for the tile
+    instruction drives one element a cycle (a tile's first waits until ``tile_interval``
+    cycles after the tile before began, ``MacParams.requantize_columns``): the addresses of
+    operands ``a`` and ``b`` and ``element`` (valid, first, last of tile). Its tiles come
+    back through the compute path, which reports each one twice: ``tile_in`` when it enters
+    the requantize unit (the settings stream ``s`` advances; ``settings_addr`` is the entry for the tile
     entering next cycle, for a settings memory with one cycle of read latency) and
     ``tile_out`` when it is written (``o_write`` then holds its address and the stream
     advances). A ``MACADD`` also reads each tile's residual word at stream ``r`` when the
@@ -170,6 +171,22 @@ class Sequencer(wiring.Component):
             generators[name] = generator
         return nests, generators
 
+    def _tile_wait(self, m, starts_tile):
+        """Whether a tile's first element, ready to issue when ``starts_tile``, waits: a tile
+        starts at least ``tile_interval`` cycles after the one before
+        (``MacParams.requantize_columns``). An instruction's first tile never waits: the
+        drain before it is longer."""
+        interval = self._params.mac.tile_interval
+        if interval == 1:
+            return Const(0)
+        since = Signal(range(interval + 1), init=interval)     # cycles since the last tile began
+        wait = starts_tile & (since < interval)
+        with m.If(starts_tile & ~wait):
+            m.d.sync += since.eq(1)
+        with m.Elif(since < interval):
+            m.d.sync += since.eq(since + 1)
+        return wait
+
     def elaborate(self, platform):
         m = Module()
         params = self._params
@@ -213,6 +230,10 @@ class Sequencer(wiring.Component):
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
+        issuing = Signal()      # in the ISSUE state
+        delay, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
+        issue = ~self._tile_wait(m, issuing & ~delay & ~send & elements.first)
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -238,18 +259,18 @@ class Sequencer(wiring.Component):
                     with m.Default():
                         m.next = "ISSUE"
             with m.State("ISSUE"):
-                delay, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
                 m.d.comb += [
-                    self.element.valid.eq(~delay & ~send),
+                    issuing.eq(1),
+                    self.element.valid.eq(~delay & ~send & issue),
                     issue_send.eq(send),
                     self.element.first.eq(elements.first),
                     self.element.last.eq(elements.last),
-                    self.a_read.en.eq(~delay),
-                    self.b_read.en.eq((opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
-                                      | (opcode == Opcode.ADD)),
-                    elements.advance.eq(1),
+                    self.a_read.en.eq(~delay & issue),
+                    self.b_read.en.eq(((opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
+                                       | (opcode == Opcode.ADD)) & issue),
+                    elements.advance.eq(issue),
                 ]
-                with m.If(elements.carry == LOOP_LEVELS):
+                with m.If(issue & (elements.carry == LOOP_LEVELS)):
                     m.d.sync += drain.eq(Mux(opcode == Opcode.MAC, self._drains["mac"],
                                          Mux(opcode == Opcode.MACADD, self._drains["macadd"],
                                          Mux(opcode == Opcode.SEND, self._drains["send"],

@@ -8,7 +8,7 @@ combinational stage functions (``multiply``, ``high_mul``, ``rounding_divide_by_
 
 import enum
 
-from amaranth import Module, Mux, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib import enum as hdl_enum
 from amaranth.lib.wiring import In, Out
@@ -19,7 +19,7 @@ from .pipeline import delay, register
 from .requantize import high_mul, multiply, pot_divisor, rounding_divide_by_pot
 
 __all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
-           "ADD_LEFT_SHIFT"]
+           "vector_latency", "ADD_LEFT_SHIFT"]
 
 #: Headroom shift of LiteRT's int8 ADD inputs, ``sim.golden.add.ADD_LEFT_SHIFT`` (tested equal;
 #: hdl/ does not import the golden model).
@@ -43,6 +43,13 @@ class VectorStage(enum.IntEnum):
     HIGH_MUL = 3    #: ``SaturatingRoundingDoublingHighMul`` of ``product << ADD_LEFT_SHIFT``
     DIVIDE = 4      #: ``RoundingDivideByPOT(x, -shift)``
     OUTPUT = 5      #: ``a_scaled + b_scaled``, or the running max or sum, into ``o_acc``
+
+
+def vector_latency(params):
+    """:attr:`VectorUnit.LATENCY` for :class:`~hdl.params.MacParams` ``params``: one cycle per
+    :class:`VectorStage`, and ``tile_interval - 1`` more for the ADD's columns rescaled after
+    the first ``requantize_columns``, for every operation."""
+    return len(VectorStage) + params.tile_interval - 1
 
 
 def vector_input_layout(params):
@@ -107,10 +114,17 @@ class VectorUnit(wiring.Component):
     accumulators). The accumulators drive ``o_acc`` directly: its payload holds between
     outputs but is only meaningful while valid.
 
+    With ``params.requantize_columns`` R below N, the ADD's stages are built for R columns
+    and an ADD input takes ``tile_interval`` = N / R cycles, R columns a cycle, from
+    registers that hold its operands and settings; every operation then takes
+    ``tile_interval - 1`` cycles more, so that its result still replaces the accumulators in
+    one cycle. An ADD input must come at least ``tile_interval`` cycles after the one
+    before (the sequencer spaces its tiles so); MAX and SUM inputs may come every cycle.
+
     Parameters
     ----------
     params : MacParams
-        N = ``params.columns`` values per vector.
+        N = ``params.columns`` values per vector; ``requantize_columns``.
 
     Attributes
     ----------
@@ -125,8 +139,9 @@ class VectorUnit(wiring.Component):
         the input with ``last``; the same layout as ``MacArray.o_acc``.
     LATENCY : int
         Cycles from an input with ``last`` (sampled at the end of cycle t) to its
-        ``o_acc.valid`` (cycle t + LATENCY): one per :class:`VectorStage`, 5, for every
-        operation and every ``params``.
+        ``o_acc.valid`` (cycle t + LATENCY), for every operation: one per
+        :class:`VectorStage`, 5, and ``tile_interval - 1`` more (:func:`vector_latency`). The
+        class's is the all-column unit's.
     """
 
     LATENCY = len(VectorStage)
@@ -135,6 +150,7 @@ class VectorUnit(wiring.Component):
         if not isinstance(params, MacParams):
             raise TypeError(f"VectorUnit params must be a MacParams, not {params!r}")
         self._params = params
+        self.LATENCY = vector_latency(params)
         super().__init__({
             "i_data": In(stream.Signature(vector_input_layout(params), always_ready=True)),
             "settings": In(vector_settings_layout()),
@@ -146,21 +162,45 @@ class VectorUnit(wiring.Component):
         """The :class:`MacParams` the unit was built with."""
         return self._params
 
-    def _scaled(self, m, operand):
-        """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of ``operand`` per column.
+    def _slices(self, m):
+        """The ADD operands and settings, ``requantize_columns`` columns a cycle:
+        ``(a, b, settings)``, as :meth:`hdl.requantize.Requantizer._slices` takes
+        them (with one slice a tile, ``i_data``'s and ``settings`` themselves)."""
+        params = self._params
+        width, interval = params.requantize_columns, params.tile_interval
+        payload = self.i_data.payload
+        adds = self.i_data.valid & (payload.op != VectorOp.MAX) & (payload.op != VectorOp.SUM)
+        if interval == 1:
+            return payload.a, payload.b, self.settings
+        lane = signed(LANE_WIDTH)
+        sliced = {name: Signal(data.ArrayLayout(lane, width), name=f"{name}_slice") for name in ("a", "b")}
+        settings = Signal(vector_settings_layout(), name="settings_slice")
+        held = {name: Signal(data.ArrayLayout(lane, params.columns), name=f"{name}_held", reset_less=True)
+                for name in ("a", "b")}
+        held_settings = Signal(vector_settings_layout(), name="settings_held", reset_less=True)
+        for name in ("a", "b"):
+            value = Mux(adds, Value.cast(payload[name]), Value.cast(held[name]))
+            m.d.comb += sliced[name].eq(value[:width * LANE_WIDTH])
+            m.d.sync += held[name].eq(value[width * LANE_WIDTH:])
+        value = Mux(adds, Value.cast(self.settings), Value.cast(held_settings))
+        m.d.comb += settings.eq(value)
+        m.d.sync += held_settings.eq(value)
+        return sliced["a"], sliced["b"], settings
+
+    def _scaled(self, m, operand, values, settings):
+        """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of each of ``values``.
 
         The multiplier sees the 9-bit difference and the product is shifted instead:
         the same 64-bit product, with a 9 x 32 multiply. ``multiply``'s overflow flag is
         then constant 0, as it is for the shifted value (its magnitude is below 2**28).
         """
-        values = self.i_data.payload[operand]
-        zero_point = self.settings[f"{operand}_zero_point"]
-        multiplier = register(m, self.settings[f"{operand}_multiplier"], f"{operand}_multiplier")
-        shift = delay(m, self.settings[f"{operand}_shift"], VectorStage.DIVIDE - 2, f"{operand}_shift")
+        zero_point = settings[f"{operand}_zero_point"]
+        multiplier = register(m, settings[f"{operand}_multiplier"], f"{operand}_multiplier")
+        shift = delay(m, settings[f"{operand}_shift"], VectorStage.DIVIDE - 2, f"{operand}_shift")
         exponent, mask = (register(m, value, f"{operand}_{name}")
                           for value, name in zip(pot_divisor(shift), ("exponent", "mask")))
         scaled = []
-        for column in range(self._params.columns):
+        for column in range(len(values)):
             name = f"{operand}_{column}"
             difference = register(m, values[column] - zero_point, f"difference_{name}")
             product, overflow = multiply(difference, multiplier)
@@ -187,20 +227,29 @@ class VectorUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         payload = self.i_data.payload
-        a_scaled = self._scaled(m, "a")
-        b_scaled = self._scaled(m, "b")
+        a, b, settings = self._slices(m)
+        added = [a_term + b_term for a_term, b_term in zip(self._scaled(m, "a", a, settings),
+                                                         self._scaled(m, "b", b, settings))]
 
-        # Control and the MAX/SUM operand travel alongside the ADD path to the output stage.
-        cycles = VectorStage.OUTPUT - 1
+        # Control and the MAX/SUM operand travel alongside the ADD path to the output stage,
+        # and past its slices after the first.
+        cycles = VectorStage.OUTPUT - 1 + self._params.tile_interval - 1
         valid = delay(m, self.i_data.valid, cycles, "valid", reset_less=False)
         values = delay(m, payload.a, cycles, "a")
         op = delay(m, payload.op, cycles, "op")
         first = delay(m, payload.first, cycles, "first")
         last = delay(m, payload.last, cycles, "last")
 
+        if self._params.tile_interval > 1:
+            # The ADD's earlier slices wait in a register that shifts one slice down a cycle.
+            earlier = Signal(ACC_WIDTH * len(added) * (self._params.tile_interval - 1), reset_less=True)
+            sums = Cat(value[:ACC_WIDTH] for value in added)
+            m.d.sync += earlier.eq(Cat(earlier[len(sums):], sums))
+            whole = Cat(earlier, sums)
+            added = [whole[column * ACC_WIDTH:(column + 1) * ACC_WIDTH]
+                     for column in range(self._params.columns)]
         with m.If(valid):
             for column in range(self._params.columns):
-                self._accumulate(m, column, values[column], a_scaled[column] + b_scaled[column],
-                                 op, first)
+                self._accumulate(m, column, values[column], added[column], op, first)
         m.d.sync += self.o_acc.valid.eq(valid & last)
         return m

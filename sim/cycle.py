@@ -17,7 +17,8 @@ from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.sram import BankedSram
 
-__all__ = ["drain_cycles", "instruction_drain", "instruction_cycles", "write_cycles", "program_cycles",
+__all__ = ["drain_cycles", "instruction_drain", "tile_period", "issue_cycles",
+           "instruction_cycles", "write_cycles", "program_cycles",
            "token_timing", "host_write_cycles", "host_read_cycles"]
 
 
@@ -37,6 +38,21 @@ def instruction_drain(instruction, params):
     return drain_cycles(params)[unit]
 
 
+def tile_period(instruction, params):
+    """Cycles from the start of one of compute ``instruction``'s tiles to the next: its
+    elements, one a cycle, or ``tile_interval`` if that is longer (``MacParams.requantize_columns``)."""
+    return max(instruction.elements // instruction.tiles, params.mac.tile_interval)
+
+
+def issue_cycles(instruction, params):
+    """Cycles from the first issued element of ``instruction`` to the cycle after its last:
+    one a cycle, a compute instruction's tiles :func:`tile_period` apart."""
+    if not instruction.opcode.computes:
+        return instruction.elements
+    tile = instruction.elements // instruction.tiles
+    return (instruction.tiles - 1) * tile_period(instruction, params) + tile
+
+
 def instruction_cycles(instruction, params):
     """Cycles from the fetch of ``instruction`` to the fetch of the next (a ``WAIT`` not waiting)."""
     if instruction.opcode == Opcode.HALT:
@@ -47,20 +63,21 @@ def instruction_cycles(instruction, params):
         return FETCH_CYCLES + instruction.elements
     if instruction.opcode == Opcode.SEND:
         return FETCH_CYCLES + instruction.elements + BankedSram.LATENCY
-    return FETCH_CYCLES + instruction.elements + instruction_drain(instruction, params)
+    return FETCH_CYCLES + issue_cycles(instruction, params) + instruction_drain(instruction, params)
 
 
 def write_cycles(instruction, params):
     """The cycle, counted from the fetch of compute ``instruction``, in which each of its
     result tiles is written to the activation SRAM (a numpy array, one per tile in issue
-    order): the tile's last element issues ``FETCH_CYCLES`` + its index cycles in, and its
-    result is written ``drain`` cycles later, so the last tile's write is the
-    instruction's last cycle."""
+    order): the tile's last element issues ``FETCH_CYCLES`` + its index cycles in (tiles
+    :func:`tile_period` apart), and its result is written ``drain`` cycles later, so the
+    last tile's write is the instruction's last cycle."""
     if not instruction.opcode.computes:
         raise ValueError(f"only compute instructions write results, not {instruction.opcode.name}")
     tile = instruction.elements // instruction.tiles
     drain = instruction_drain(instruction, params)
-    return FETCH_CYCLES + drain - 1 + tile * np.arange(1, instruction.tiles + 1, dtype=np.int64)
+    starts = tile_period(instruction, params) * np.arange(instruction.tiles, dtype=np.int64)
+    return FETCH_CYCLES + drain - 1 + tile + starts
 
 
 def program_cycles(program, params):

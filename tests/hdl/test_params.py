@@ -44,6 +44,13 @@ def test_parse_cores_wrong(text, message):
     ({"multiply_stages": 3}, ValueError, r"^MAC multiply_stages must be one of 1, 2, not 3$"),
     ({"multiply_stages": 0}, ValueError, r"^MAC multiply_stages must be one of 1, 2, not 0$"),
     ({"multiply_stages": True}, TypeError, r"^MAC multiply_stages must be an integer, not True$"),
+    ({"requantize_columns": 3}, ValueError,
+     r"^MAC requantize_columns must be a power of two dividing its 8 columns, not 3$"),
+    ({"requantize_columns": 16}, ValueError,
+     r"^MAC requantize_columns must be a power of two dividing its 8 columns, not 16$"),
+    ({"requantize_columns": 0}, ValueError,
+     r"^MAC requantize_columns must be a power of two dividing its 8 columns, not 0$"),
+    ({"requantize_columns": 2.0}, TypeError, r"^MAC requantize_columns must be an integer, not 2\.0$"),
 ])
 def test_mac_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -71,7 +78,8 @@ def test_core_params_wrong(kwargs, error, message):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"core": 8}, TypeError, r"^chip core must be a CoreParams, not 8$"),
     ({"core": MacParams()}, TypeError,
-     r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1\)$"),
+     r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1, "
+     r"requantize_columns=8\)$"),
     ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
     ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),
     ({"buffer_depth": 1}, ValueError,
@@ -103,3 +111,9 @@ def test_precision_ranges():
         [(8, -128, 127, 1), (4, -8, 7, 2), (2, -2, 1, 4)]
     with pytest.raises(ValueError, match=r"^Precision bits must be one of 8, 4, 2, not 3$"):
         Precision.from_bits(3)
+
+
+def test_requantize_columns_default_to_every_column():
+    assert MacParams(4, 8) == MacParams(4, 8, requantize_columns=8)
+    assert MacParams(4, 8).tile_interval == 1
+    assert MacParams(4, 8, requantize_columns=2).tile_interval == 4

@@ -190,15 +190,20 @@ def test_precision_code_3_packs_as_int2():
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 
 
-@pytest.mark.parametrize("columns, multiply_stages", [(4, 1), (8, 1), (4, 2), (8, 2)])
-def test_requantizer_matches_golden(columns, multiply_stages, seed=7, operations=60):
-    """Random operations (every precision, both roundings), back to back then with idle
-    cycles; the split multiply gives the same results a cycle later."""
-    params = MacParams(4, columns, multiply_stages=multiply_stages)
+@pytest.mark.parametrize("columns, multiply_stages, requantize_columns",
+                         [(4, 1, None), (8, 1, None), (4, 2, None), (8, 2, None), (8, 1, 2), (4, 1, 1),
+                          (8, 2, 1)])
+def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns, seed=7, operations=60):
+    """Random operations (every precision, both roundings), back to back (one every
+    ``tile_interval`` cycles) then with idle cycles; the split multiply gives the same
+    results a cycle later, fewer requantized columns a cycle ``tile_interval - 1`` later."""
+    params = MacParams(4, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns)
     latency = Requantizer(params).LATENCY
     rng = np.random.default_rng(seed)
     inputs, expected = [], []
     for index in range(operations):
+        if index:
+            inputs.extend([None] * (params.tile_interval - 1))
         if index >= operations // 2 and rng.random() < IDLE_PROBABILITY:
             inputs.append(None)
         fields = operation(rng, columns, in_range=index % 3 != 0)
@@ -219,6 +224,7 @@ def test_latency_is_one_cycle_per_stage():
     assert Requantizer.LATENCY == len(Stage) == max(Stage) == 6
     assert Requantizer(MacParams(4, 4)).LATENCY == requantize_latency(MacParams(4, 4)) == 6
     assert Requantizer(MacParams(4, 4, multiply_stages=2)).LATENCY == 7
+    assert Requantizer(MacParams(4, 8, requantize_columns=2)).LATENCY == 6 + 3
 
 
 def test_signature():

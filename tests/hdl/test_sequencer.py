@@ -2,12 +2,14 @@
 
 The testbench stands in for the rest of the core: a program memory that serves
 ``encode(program[addr])`` on ``program_data`` the cycle after ``program_en``, and a compute
-path that reports each tile on ``tile_in`` (``drain - Requantizer.LATENCY`` cycles after
+path that reports each tile on ``tile_in`` (``drain - requantize_latency`` cycles after
 the element with ``last`` was issued) and ``tile_out`` (``drain`` cycles after it). Cycle
 ``k`` is the one after the ``k``-th rising edge since the edge that samples ``start``.
 The expected element addresses come from :func:`gen.compiler.element_addresses`, the
 expected cycle counts from :mod:`sim.cycle` and :func:`sim.tb.core_control.token_timing`.
 """
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,15 +17,14 @@ from amaranth.sim import Simulator
 
 from gen.compiler import element_addresses
 from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
-from hdl.params import CoreParams
-from hdl.requantize import Requantizer
+from hdl.params import CoreParams, MacParams
+from hdl.requantize import requantize_latency
 from hdl.sequencer import Sequencer
 from hdl.sram import BankedSram
 from sim.cycle import drain_cycles, instruction_cycles, program_cycles, token_timing, write_cycles
 from tests.helpers import CLOCK_PERIOD
 
 PARAMS = CoreParams(activation_depth=64, weight_depth=64, settings_depth=8, program_depth=8)
-DRAINS = drain_cycles(PARAMS)
 WORD = PARAMS.word_bytes
 #: Cycles a run may take beyond its prediction before the testbench gives up.
 TIMEOUT_MARGIN = 50
@@ -37,12 +38,12 @@ ADD = Instruction(Opcode.ADD, reduce_levels=0, counts=(3, 2),
 PROGRAM = (MAC, Instruction(Opcode.SIGNAL, token=5), ADD, Instruction(Opcode.HALT))
 
 
-def start_cycles(program):
+def start_cycles(program, params=PARAMS):
     """The cycle each instruction's fetch begins in, when no ``WAIT`` waits."""
     cycles, total = [], 0
     for instruction in program:
         cycles.append(total)
-        total += instruction_cycles(instruction, PARAMS)
+        total += instruction_cycles(instruction, params)
     return cycles
 
 
@@ -58,19 +59,20 @@ def tile_elements(instruction):
     return flags
 
 
-def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downward=False):
+def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downward=False, params=PARAMS):
     """Run ``program``; returns a record of what the sequencer did, cycle by cycle.
 
     ``pulses`` are ``(cycle, token)`` to pulse on ``i_tokens`` (cycle ``-1``: with
     ``start``; ``-2``: the cycle before, while idle); ``start_again`` are cycles to pulse
     ``start`` in while the program runs.
     """
-    dut = Sequencer(PARAMS, mac_drain=DRAINS["mac"], vector_drain=DRAINS["vector"],
-                    macadd_drain=DRAINS["macadd"], send_drain=BankedSram.LATENCY,
+    drains = drain_cycles(params)
+    dut = Sequencer(params, mac_drain=drains["mac"], vector_drain=drains["vector"],
+                    macadd_drain=drains["macadd"], send_drain=BankedSram.LATENCY,
                     entry=entry, downward=downward)
     step = -1 if downward else 1
-    words = {entry + step * index: encode(instruction, PARAMS) for index, instruction in enumerate(program)}
-    limit = limit or program_cycles(program, PARAMS) + TIMEOUT_MARGIN
+    words = {entry + step * index: encode(instruction, params) for index, instruction in enumerate(program)}
+    limit = limit or program_cycles(program, params) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
               "settings": {}, "tiles_in": [], "writes": [], "write_cycles": [],
               "fetches": [], "a_reads": [], "sends": []}
@@ -114,8 +116,8 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
                     "a_en": ctx.get(a.en), "b_en": ctx.get(b.en),
                     "first": ctx.get(dut.element.first), "last": ctx.get(dut.element.last)})
                 if ctx.get(dut.element.last):
-                    drain = DRAINS["mac" if opcode == Opcode.MAC else "vector"]
-                    tile_in.add(cycle + drain - Requantizer.LATENCY)
+                    drain = drains["mac" if opcode == Opcode.MAC else "vector"]
+                    tile_in.add(cycle + drain - requantize_latency(params.mac))
                     tile_out.add(cycle + drain)
             if cycle in tile_in:
                 record["tiles_in"].append(cycle)
@@ -143,13 +145,18 @@ def done_cycle(record):
     return next((cycle for cycle, done in enumerate(record["done"]) if done), None)
 
 
-@pytest.mark.parametrize("start_again, entry, downward", [((), 0, False), ((4, 30), 0, False),
-                                                           ((), 4, False), ((), 7, True)],
-                         ids=["plain", "start-while-busy", "entry-4", "downward-from-7"])
-def test_program(start_again, entry, downward):
-    record = simulate(PROGRAM, start_again=start_again, entry=entry, downward=downward)
-    predicted = program_cycles(PROGRAM, PARAMS)
-    starts = start_cycles(PROGRAM)
+#: A core that requantizes one column a cycle: tiles start at least 8 cycles apart.
+SLICED = replace(PARAMS, mac=MacParams(requantize_columns=1))
+
+
+@pytest.mark.parametrize("start_again, entry, downward, params",
+                         [((), 0, False, PARAMS), ((4, 30), 0, False, PARAMS), ((), 4, False, PARAMS),
+                          ((), 7, True, PARAMS), ((), 0, False, SLICED)],
+                         ids=["plain", "start-while-busy", "entry-4", "downward-from-7", "tiles-spaced"])
+def test_program(start_again, entry, downward, params):
+    record = simulate(PROGRAM, start_again=start_again, entry=entry, downward=downward, params=params)
+    predicted = program_cycles(PROGRAM, params)
+    starts = start_cycles(PROGRAM, params)
 
     # Run length: busy from the cycle after start to HALT, done the cycle after, counter equal.
     assert done_cycle(record) == predicted, f"done in cycle {done_cycle(record)}, predicted {predicted}"
@@ -157,16 +164,20 @@ def test_program(start_again, entry, downward):
     assert record["busy"][:predicted] == [1] * predicted and record["busy"][predicted] == 0
     assert record["cycles"][predicted] == predicted
 
-    # Elements: one a cycle from each compute instruction's decode on, in loop order.
+    # Elements: one a cycle from each compute instruction's decode on, in loop order, each
+    # tile tile_interval cycles after the one before at the earliest.
     expected = []
     for start, instruction in zip(starts, PROGRAM):
         if not instruction.opcode.computes:
             continue
         flags = tile_elements(instruction)
+        tile = instruction.elements // instruction.tiles
+        period = max(tile, params.mac.tile_interval)
         for index, (a, b, (first, last)) in enumerate(zip(element_addresses(instruction, "a"),
                                                           element_addresses(instruction, "b"),
                                                           flags)):
-            expected.append({"cycle": start + FETCH_CYCLES + index, "opcode": instruction.opcode,
+            cycle = start + FETCH_CYCLES + index // tile * period + index % tile
+            expected.append({"cycle": cycle, "opcode": instruction.opcode,
                              "a": int(a), "b": int(b), "a_en": 1, "b_en": 1,
                              "first": int(first), "last": int(last)})
     assert len(expected) == MAC.elements + ADD.elements == 18
@@ -184,7 +195,7 @@ def test_program(start_again, entry, downward):
     assert record["writes"] == writes
     assert record["write_cycles"] == [start + int(cycle) for start, instruction in zip(starts, PROGRAM)
                                       if instruction.opcode.computes
-                                      for cycle in write_cycles(instruction, PARAMS)]
+                                      for cycle in write_cycles(instruction, params)]
 
     # SIGNAL 5: bit 5 for exactly one cycle, the cycle after the SIGNAL's fetch.
     assert record["tokens"] == [(starts[1] + FETCH_CYCLES, 1 << 5)]

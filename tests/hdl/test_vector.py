@@ -25,6 +25,7 @@ from hdl.vector import (
     VectorStage,
     VectorUnit,
     vector_input_layout,
+    vector_latency,
     vector_settings_layout,
 )
 from sim.golden.add import ADD_LEFT_SHIFT as GOLDEN_ADD_LEFT_SHIFT
@@ -80,7 +81,7 @@ class SettingsPerInput(wiring.Component):
 
 def run(params, inputs):
     """``run_stream`` over ``inputs`` (payloads of :class:`SettingsPerInput` or ``None``)."""
-    return run_stream(SettingsPerInput(params), inputs, o_port="o_acc", drain=VectorUnit.LATENCY + 2)
+    return run_stream(SettingsPerInput(params), inputs, o_port="o_acc", drain=vector_latency(params) + 2)
 
 
 def vector_input(op, a, b=None, *, first=True, last=True, settings=NO_SETTINGS):
@@ -135,14 +136,21 @@ class Program:
 
     def __init__(self, rng, params, idle_probability=0.0):
         self.rng, self.columns, self.idle_probability = rng, params.columns, idle_probability
+        self.interval, self.latency = params.tile_interval, vector_latency(params)
         self.inputs, self.expected = [], []
+        self._last_add = None
 
     def _append(self, payload, expected=None):
         if self.rng.random() < self.idle_probability:
             self.inputs.append(None)
+        if payload["data"]["op"] not in (VectorOp.MAX.value, VectorOp.SUM.value):
+            # An ADD comes at least tile_interval cycles after the one before.
+            if self._last_add is not None:
+                self.inputs += [None] * max(0, self._last_add + self.interval - len(self.inputs))
+            self._last_add = len(self.inputs)
         self.inputs.append(payload)
         if expected is not None:
-            self.expected.append((len(self.inputs) - 1 + VectorUnit.LATENCY, expected))
+            self.expected.append((len(self.inputs) - 1 + self.latency, expected))
 
     def add(self, a=None, b=None, settings=None):
         a = random_values(self.rng, self.columns) if a is None else np.asarray(a)
@@ -179,11 +187,20 @@ class Program:
         assert run(params, self.inputs) == self.expected, f"seed {seed}"
 
 
-@pytest.mark.parametrize("columns", [4, 8])
+#: The all-column units and ones rescaling fewer columns a cycle.
+SLICED = [MacParams(4, 4), MacParams(4, 8), MacParams(4, 8, requantize_columns=2),
+          MacParams(4, 4, requantize_columns=1)]
+
+
+def _name(params):
+    return f"{params.columns}c{params.requantize_columns}r"
+
+
+@pytest.mark.parametrize("params", SLICED, ids=_name)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_add_matches_golden(columns, seed, operations=40):
-    """Random inputs, zero points and scales, new settings every cycle, back to back."""
-    params = MacParams(4, columns)
+def test_add_matches_golden(params, seed, operations=40):
+    """Random inputs, zero points and scales, new settings every input, back to back (one
+    every ``tile_interval`` cycles)."""
     program = Program(np.random.default_rng(seed), params)
     for _ in range(operations):
         program.add()
@@ -224,11 +241,12 @@ def test_windows_with_gaps(op, seed, windows=12):
     program.check(params, seed)
 
 
+@pytest.mark.parametrize("params", SLICED[1:], ids=_name)
 @pytest.mark.parametrize("idle_probability", [0.0, IDLE_PROBABILITY])
 @pytest.mark.parametrize("seed", [6, 7])
-def test_mixed_ops(idle_probability, seed, operations=30):
-    """Random MAX and SUM windows and ADDs, back to back or with idle cycles."""
-    params = MacParams(4, 8)
+def test_mixed_ops(params, idle_probability, seed, operations=30):
+    """Random MAX and SUM windows and ADDs, back to back or with idle cycles (the ADDs
+    ``tile_interval`` cycles apart)."""
     program = Program(np.random.default_rng(seed), params, idle_probability)
     for _ in range(operations):
         program.random_op()
@@ -287,10 +305,13 @@ def test_op_code_3_acts_as_add(seed=11):
 
 
 def test_latency():
-    """One register per stage, the same for every params: an ``int`` class constant."""
+    """One register per stage, for every lanes and columns (the class's an ``int``), and
+    ``tile_interval - 1`` more with fewer columns rescaled a cycle."""
     assert VectorUnit.LATENCY == len(VectorStage) == max(VectorStage) == 5
     assert VectorUnit(MacParams(4, 4)).LATENCY == VectorUnit(MacParams(32, 32)).LATENCY == 5
     assert type(VectorUnit.LATENCY) is int
+    assert VectorUnit(MacParams(4, 8, requantize_columns=2)).LATENCY == vector_latency(
+        MacParams(4, 8, requantize_columns=2)) == 5 + 3
 
 
 def test_add_left_shift_is_the_golden_one():

@@ -121,34 +121,39 @@ def test_random_network(index):
     check_network(simulator("verilator"), f"core-random-{index}", network, x, context)
 
 
-#: The FPGA-lean option: the default core's shape, its requantizers' multiplies over two stages.
-LEAN = CoreParams(MacParams(multiply_stages=2))
+#: The FPGA-lean options on the default core's shape: the requantizers' multiplies over two
+#: stages; the requantizers and the ADD rescaling one column a cycle (tiles 8 cycles apart).
+LEAN = {"split-multiply": CoreParams(MacParams(multiply_stages=2)),
+        "one-column": CoreParams(MacParams(requantize_columns=1))}
 
 
+@pytest.mark.parametrize("lean", LEAN)
 @pytest.mark.parametrize("name, bits", [("conv_3x3_s2", 8), ("global_avgpool", 4), ("residual_add_relu", 2),
                                         ("basic_block", 4)])
-def test_lean_core(name, bits):
-    """The two-stage multiply: every layer kind (MAC, vector unit, ADD) bit-exact, in the
-    cycles the compiler predicts from the hardware's latencies (one more per drain)."""
+def test_lean_core(name, bits, lean):
+    """Every layer kind (MAC, vector unit, ADD) bit-exact on each lean core, in the cycles
+    the compiler predicts from the hardware's latencies (longer drains; tiles of fewer
+    elements than ``tile_interval`` spaced out)."""
     seed = seed_from_env()
     workload = {**LAYERS, **BLOCKS}[name]
     network, x = build(workload, bits, seed)
-    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-lean-{name}-int{bits}", network, x,
-                                            LEAN)
-    assert_exact_run(f"lean {name} int{bits} (SEED={seed})", network, network.golden(x), decoded, result,
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-{lean}-{name}-int{bits}", network,
+                                            x, LEAN[lean])
+    assert_exact_run(f"{lean} {name} int{bits} (SEED={seed})", network, network.golden(x), decoded, result,
                      compiled.predicted_cycles, counter="core")
 
 
+@pytest.mark.parametrize("lean", LEAN)
 @pytest.mark.parametrize("bits", [8, 2])
-def test_lean_fused_block(bits):
-    """``MACADD`` on the lean core: its residual read leads by one cycle more."""
+def test_lean_fused_block(bits, lean):
+    """``MACADD`` on each lean core: its residual read leads by the longer requantizer."""
     seed = seed_from_env()
     network, x = build(BLOCKS["basic_block"], bits, seed)
     fused = fuse_adds(network)
     assert any(isinstance(layer, ConvAdd) for layer in fused.layers), "basic_block: nothing fused"
-    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-lean-fused-int{bits}", fused, x,
-                                            LEAN)
-    assert_exact_run(f"lean basic_block fused int{bits} (SEED={seed})", fused, network.golden(x), decoded,
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-{lean}-fused-int{bits}", fused, x,
+                                            LEAN[lean])
+    assert_exact_run(f"{lean} basic_block fused int{bits} (SEED={seed})", fused, network.golden(x), decoded,
                      result, compiled.predicted_cycles, counter="core")
 
 

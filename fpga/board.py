@@ -42,11 +42,17 @@ class Board:
     cores, lanes, columns : default array
     activation_kb, weight_kb : int
         SRAM per core.
+    settings_depth, program_depth : int
+        Settings-table entries and instructions per core.
     synth_opts : str
     lut_multiplier_width : int
         Multipliers with both operands at most this wide are built from logic (see
         ``fpga.build.lut_multipliers``): one DSP block per int8 lane product, none for the
         int4 and int2 sub-products.
+    requantize_columns : int or None
+        The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
+    multiply_stages : int
+        The cores' ``MacParams.multiply_stages``.
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -63,16 +69,23 @@ class Board:
     columns: int = 4
     activation_kb: int = 4
     weight_kb: int = 4
+    settings_depth: int = 8
+    program_depth: int = 8
     synth_opts: str = ""
     lut_multiplier_width: int = 4
+    requantize_columns: int | None = None
+    multiply_stages: int = 1
     baud: int = 115200
     leds: int = 2
 
     def params(self, cores=None, lanes=None, columns=None):
         rows, cols = cores or self.cores
-        core = fpga_core(self.lanes if lanes is None else lanes, self.columns if columns is None else columns,
-                         activation_kb=self.activation_kb,
-                         weight_kb=self.weight_kb)
+        columns = self.columns if columns is None else columns
+        requantize_columns = None if self.requantize_columns is None else min(self.requantize_columns, columns)
+        core = fpga_core(self.lanes if lanes is None else lanes, columns,
+                         activation_kb=self.activation_kb, weight_kb=self.weight_kb,
+                         settings_depth=self.settings_depth, program_depth=self.program_depth,
+                         requantize_columns=requantize_columns, multiply_stages=self.multiply_stages)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

@@ -102,6 +102,12 @@ def breakdown_script(board):
             f"tee -q -o {BREAKDOWN_STAT} stat -json; design -load read")
 
 
+#: The ``check`` step of ``synth_ice40`` and ``synth_ecp5`` without its ``autoname``, which
+#: renames cells after their wires for readability and, on the flattened 2x2 ULX3S array,
+#: exhausts the 4 GB of YoWASP's WebAssembly Yosys (0.63 traps in it).
+CHECK_WITHOUT_AUTONAME = "hierarchy -check; stat; check -noinit; blackbox =A:whitebox"
+
+
 def prepare(board_name, params, build_dir, *, do_build=True):
     """Elaborate and (with ``do_build``) build ``params`` on ``board_name``; return
     ``(top, products or build plan)``."""
@@ -110,7 +116,8 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     add_tile(platform, params)
     top = TOPS[board_name](params)
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
-                            synth_opts=board.synth_opts,
+                            synth_opts=f"{board.synth_opts} -run :check",
+                            script_after_synth=CHECK_WITHOUT_AUTONAME,
                             script_after_read=f"{breakdown_script(board)}; {lut_multipliers(board)}",
                             # A missed target is reported (report.json "met"), not fatal.
                             nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}")

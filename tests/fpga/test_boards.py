@@ -87,8 +87,11 @@ def test_ulx3s_fit():
     (["--board", "icebreaker", "--columns", "0"],
      r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
     (["--board", "ulx3s", "--columns", "8"], r"^error: COLUMNS must be at most LANES \(4\), not 8$"),
-    (["--board", "ulx3s", "--lanes", "64", "--columns", "64"],
-     r"^error: ulx3s: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
+    (["--board", "ulx3s", "--lanes", "128", "--columns", "128"],
+     r"^error: ulx3s: LANES x COLUMNS must be at most 8192 \(a core's 16 KB of weights holds 2 rows of "
+     r"them\), not 128x128 = 16384$"),
+    (["--board", "icebreaker", "--lanes", "64", "--columns", "64"],
+     r"^error: icebreaker: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
      r"them\), not 64x64 = 4096$"),
     (["--board", "ulx3s", "--lanes", "16"],
      r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "

@@ -224,9 +224,16 @@ class Sequencer(wiring.Component):
         pending = Array(Signal(TOKEN_COUNT_WIDTH, name=f"pending_{token}") for token in range(TOKENS))
         wanted = self.instruction.counts[0] + 1
         consume = Signal()
+        # A WAIT consumes from one token: its count after the wanted pulses, computed once
+        # rather than beside every counter.
+        waited = self.instruction.token
+        left = Signal(TOKEN_COUNT_WIDTH)
+        m.d.comb += left.eq(pending[waited] + self.i_tokens.bit_select(waited, 1) - wanted)
         for token, count in enumerate(pending):
-            taken = Mux(consume & (self.instruction.token == token), wanted, 0)
-            m.d.sync += count.eq(count + self.i_tokens[token] - taken)
+            with m.If(consume & (waited == token)):
+                m.d.sync += count.eq(left)
+            with m.Else():
+                m.d.sync += count.eq(count + self.i_tokens[token])
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 

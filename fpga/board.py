@@ -53,6 +53,8 @@ class Board:
         The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
     multiply_stages : int
         The cores' ``MacParams.multiply_stages``.
+    program_split : bool
+        The cores' ``CoreParams.program_split``.
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -75,17 +77,19 @@ class Board:
     lut_multiplier_width: int = 4
     requantize_columns: int | None = None
     multiply_stages: int = 1
+    program_split: bool = False
     baud: int = 115200
     leds: int = 2
 
     def params(self, cores=None, lanes=None, columns=None):
         rows, cols = cores or self.cores
         columns = self.columns if columns is None else columns
-        requantize_columns = None if self.requantize_columns is None else min(self.requantize_columns, columns)
+        requantize_columns = self.requantize_columns and min(self.requantize_columns, columns)
         core = fpga_core(self.lanes if lanes is None else lanes, columns,
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
-                         requantize_columns=requantize_columns, multiply_stages=self.multiply_stages)
+                         requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
+                         program_split=self.program_split)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

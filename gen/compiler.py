@@ -680,12 +680,17 @@ class CoreCompiler:
         """Check the compute and message programs (each ending in ``HALT``) against the core
         and package them."""
         needed = len(self.program) + len(self.messages)
-        if needed > self.params.bank_instructions:
-            banks = (f" in each of its {self.params.program_banks} banks" if self.params.program_banks > 1
-                     else "")
+        banks = (f" in each of its {self.params.program_banks} banks" if self.params.program_banks > 1
+                 else "")
+        compute, message, together = self.params.program_limits
+        if needed > together:
             raise CompileError(f"program memory overflows: the compute and message programs need "
                                f"{len(self.program)} + {len(self.messages)} instructions, the core has "
-                               f"{self.params.bank_instructions}{banks}")
+                               f"{together}{banks}")
+        for name, program, limit in (("compute", self.program, compute), ("message", self.messages, message)):
+            if len(program) > limit:
+                raise CompileError(f"program memory overflows: the {name} program needs {len(program)} "
+                                   f"instructions, its half of the program memory holds {limit}{banks}")
         for program in (self.program, self.messages):
             for instruction in program:
                 try:

@@ -30,7 +30,7 @@ arriving word), and ``conflict`` reports any violation.
 
 import enum
 
-from amaranth import Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,6 +43,11 @@ from .sram import BankedSram, SramPort
 
 __all__ = ["Core", "Region", "host_address_width", "region_offset_width", "entry_words_log2",
            "host_signature", "message_signature"]
+
+
+def _without_bit(value, bit):
+    """``value`` with bit ``bit`` taken out, the bits above it shifted down."""
+    return Cat(value[:bit], value[bit + 1:])
 
 
 class Region(enum.IntEnum):
@@ -191,6 +196,38 @@ class Core(wiring.Component):
                 port.en.eq((write & (region == region_id)) << word),
             ]
 
+    def _program_memory(self, m):
+        """The program memory: ``(compute read port, message read port, host write port)``.
+
+        One memory with two read ports, or with ``CoreParams.program_split`` two of half the
+        depth, one read port each: the lower half of each bank's instructions (the compute
+        program's) and the upper half (the message program's). The write port then goes to
+        the half its instruction index selects, and each read port sees its half's
+        instructions at their indices within the bank.
+        """
+        params = self._params
+        shape = unsigned(LANE_WIDTH * params.word_bytes * instruction_words(params))
+        if not params.program_split:
+            m.submodules.program = program = Memory(shape=shape, depth=params.program_depth, init=[])
+            return (program.read_port(transparent_for=()), program.read_port(transparent_for=()),
+                    program.write_port(granularity=params.word_bytes * LANE_WIDTH))
+        half = ceil_log2(params.bank_instructions) - 1       # the index bit that picks the half
+        words = instruction_words(params)
+        write = Signal(data.StructLayout({"addr": params.program_width, "data": shape, "en": words}))
+        reads = []
+        for name, upper in (("compute", 0), ("message", 1)):
+            memory = Memory(shape=shape, depth=params.program_depth // 2, init=[])
+            m.submodules[f"{name}_program"] = memory
+            read, port = Signal(data.StructLayout({"en": 1, "addr": params.program_width, "data": shape}),
+                                name=f"{name}_program_read"), memory.read_port(transparent_for=())
+            m.d.comb += [port.en.eq(read.en), port.addr.eq(_without_bit(read.addr, half)),
+                         read.data.eq(port.data)]
+            port = memory.write_port(granularity=params.word_bytes * LANE_WIDTH)
+            m.d.comb += [port.addr.eq(_without_bit(write.addr, half)), port.data.eq(write.data),
+                         port.en.eq(Mux(write.addr[half] == upper, write.en, 0))]
+            reads.append(read)
+        return (*reads, write)
+
     def elaborate(self, platform):
         m = Module()
         params = self._params
@@ -210,13 +247,9 @@ class Core(wiring.Component):
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
         m.submodules.settings = settings = Memory(
             shape=unsigned(word * params.settings_entry_words), depth=params.settings_depth, init=[])
-        m.submodules.program = program = Memory(
-            shape=unsigned(word * instruction_words(params)), depth=params.program_depth, init=[])
+        program_read, message_read, program_write = self._program_memory(m)
         settings_read = settings.read_port(transparent_for=())
-        program_read = program.read_port(transparent_for=())
-        message_read = program.read_port(transparent_for=())
-        self._host(m, activations, weights, settings.write_port(granularity=word),
-                   program.write_port(granularity=word))
+        self._host(m, activations, weights, settings.write_port(granularity=word), program_write)
 
         both_send, collided = Signal(), Signal()     # both sequencers offered a message
         opcode = sequencer.instruction.opcode

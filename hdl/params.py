@@ -275,6 +275,13 @@ class CoreParams:
         (``gen.array``) gives the two banks programs that differ only in which of two
         buffers a stage reads its input from and its producers write the next frame's to,
         so that a stage's next input arrives while it computes on this one.
+    program_split : bool
+        False: the two sequencers read one program memory through a read port each, and
+        their programs share each bank in any proportion. True: the lower half of each
+        bank's instructions is a memory of its own that only the compute sequencer reads,
+        the upper half one that only the message sequencer reads, so each program may take
+        half the bank; an FPGA then spends half the distributed RAM on it (one read port a
+        memory instead of two).
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -284,6 +291,7 @@ class CoreParams:
     program_depth: int = 128
     activation_write_ports: int = 1
     program_banks: int = 1
+    program_split: bool = False
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -309,6 +317,8 @@ class CoreParams:
         for name in ("activation_write_ports", "program_banks"):
             if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
+        if not isinstance(self.program_split, bool):
+            raise TypeError(f"core program_split must be True or False, not {self.program_split!r}")
         if self.program_depth // self.program_banks < 2:
             raise ValueError(f"core program_depth must be at least {2 * self.program_banks} with "
                              f"{self.program_banks} program banks, not {self.program_depth!r}")
@@ -360,6 +370,13 @@ class CoreParams:
     def bank_instructions(self):
         """Instructions of one program bank: a run's compute and message programs together."""
         return self.program_depth // self.program_banks
+
+    @property
+    def program_limits(self):
+        """``(compute, message, together)``: the most instructions a run's compute program,
+        its message program and the two together may take (``program_split``)."""
+        bank = self.bank_instructions
+        return (bank // 2, bank // 2, bank) if self.program_split else (bank, bank, bank)
 
 
 #: The default core, small enough to simulate whole: 8 lanes x 8 columns (64 int8 MACs a

@@ -75,6 +75,16 @@ def test_program_memory_overflow():
         compile_network(net, params)
 
 
+def test_split_program_memory_overflow():
+    """With ``program_split`` the compute program has half of the bank: 3 + 1 instructions
+    fit a bank of 4 shared, not its lower half of 2."""
+    net = network((1, 1, 8), [conv("conv1", "input", 8, 8), conv("conv2", "conv1", 8, 8)])
+    assert compile_network(net, CoreParams(program_depth=4)).program
+    with pytest.raises(CompileError, match=r"^program memory overflows: the compute program needs 3 "
+                                           r"instructions, its half of the program memory holds 2$"):
+        compile_network(net, CoreParams(program_depth=4, program_split=True))
+
+
 @pytest.mark.parametrize("bits, value, message", [
     (4, 8, r"^layer conv: w\[3, 0, 1, 5\] = 8 lies outside int4 \[-8, 7\]$"),
     (4, -9, r"^layer conv: w\[3, 0, 1, 5\] = -9 lies outside int4 \[-8, 7\]$"),

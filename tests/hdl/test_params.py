@@ -69,6 +69,7 @@ def test_mac_params_wrong(kwargs, error, message):
      rf"^core activation SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
     ({"weight_depth": 2 * MAX_SRAM_BYTES // 64}, ValueError,
      rf"^core weight SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
+    ({"program_split": 1}, TypeError, r"^core program_split must be True or False, not 1$"),
 ])
 def test_core_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -117,3 +118,9 @@ def test_requantize_columns_default_to_every_column():
     assert MacParams(4, 8) == MacParams(4, 8, requantize_columns=8)
     assert MacParams(4, 8).tile_interval == 1
     assert MacParams(4, 8, requantize_columns=2).tile_interval == 4
+
+
+def test_program_limits():
+    """Each program may fill a bank shared; split, each has its half."""
+    assert CoreParams(program_depth=32).program_limits == (32, 32, 32)
+    assert CoreParams(program_depth=32, program_banks=2, program_split=True).program_limits == (8, 8, 16)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 from amaranth.lib import io
 
-from hdl.params import ChipParams
+from hdl.params import ChipParams, Precision
 
 from .params import fpga_core
 from .top import FpgaTop
@@ -53,6 +53,8 @@ class Board:
         The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
     multiply_stages : int
         The cores' ``MacParams.multiply_stages``.
+    precisions : tuple of Precision
+        The cores' ``MacParams.precisions``.
     program_split : bool
         The cores' ``CoreParams.program_split``.
     baud : int
@@ -77,6 +79,7 @@ class Board:
     lut_multiplier_width: int = 4
     requantize_columns: int | None = None
     multiply_stages: int = 1
+    precisions: tuple = tuple(Precision)
     program_split: bool = False
     baud: int = 115200
     leds: int = 2
@@ -89,7 +92,7 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         program_split=self.program_split)
+                         precisions=self.precisions, program_split=self.program_split)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

@@ -8,6 +8,8 @@ from amaranth import Elaboratable, Module
 from amaranth.lib import io
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
+from hdl.params import Precision
+
 from .board import Board, BoardTop
 from .pll import ecp5_pll
 
@@ -22,7 +24,7 @@ ULX3S = Board(
     # two requantizers, 16 on the vector unit), 10 DP16KD (report.json's breakdown).
     per_core={"luts": 28031, "ffs": 8685, "dsps": 64, "block_rams": 10, "sprams": 0},
     input_hz=25e6, target_hz=50e6, leds=3, requantize_columns=1, multiply_stages=2,
-    weight_kb=16, settings_depth=32, program_depth=32, program_split=True,
+    weight_kb=16, settings_depth=32, program_depth=32, program_split=True, precisions=(Precision.INT8,),
     # Yosys's abc9 flow fails an assertion on this design (0.63: `count_id(wire->name) == 0`;
     # 0.70 fails in ABC_OPS_REINTEGRATE even without it, hence the pin on 0.63).
     synth_opts="-noabc9")

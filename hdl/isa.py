@@ -462,10 +462,15 @@ def encode(instruction, params):
     """The instruction word of ``instruction`` for a core with ``params``, as an integer.
 
     Raises ``ValueError`` naming the stream and the limit if an address stream leaves its
-    memory (or the address field) or a step does not fit its field.
+    memory (or the address field) or a step does not fit its field, or naming the precision
+    if a ``MAC`` or ``MACADD`` is at one the core's MAC array does not multiply at.
     """
     if not isinstance(params, CoreParams):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
+    if instruction.opcode.multiplies and instruction.precision not in params.mac.precisions:
+        names = ", ".join(f"int{precision.bits}" for precision in params.mac.precisions)
+        raise ValueError(f"{instruction.opcode.name} at int{instruction.precision.bits}: the core's MAC "
+                         f"array multiplies at {names} only")
     layout = instruction_layout(params)
     activations = params.activation_sram.size_bytes
     limits = {"a": activations, "o": activations, "r": activations,

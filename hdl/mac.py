@@ -48,21 +48,24 @@ def tree_stages(lanes):
     return -(-levels // TREE_LEVELS_PER_STAGE)
 
 
-def lane_product(activation, weight, precision):
+def lane_product(activation, weight, precision, precisions=tuple(Precision)):
     """Sum of the sub-products of one 8-bit lane pair at ``precision`` (combinational).
 
     int8: one 8 x 8 product; int4: the two 4 x 4 products of the nibbles; int2: the four
     2 x 2 products of the bit pairs, sub-slot ``j`` of the activation times sub-slot
-    ``j`` of the weight. Any other ``precision`` code (3) selects int2. Fits
+    ``j`` of the weight. Only the ``precisions`` given are built: any other ``precision``
+    code (3, or a precision left out) selects the narrowest of them. Fits
     ``signed(PRODUCT_WIDTH)``.
     """
     def sub_products_sum(bits):
         products = [activation[j:j + bits].as_signed() * weight[j:j + bits].as_signed()
                     for j in range(0, LANE_WIDTH, bits)]
         return functools.reduce(operator.add, products)
-    return Mux(precision == Precision.INT8, sub_products_sum(Precision.INT8.bits),
-               Mux(precision == Precision.INT4, sub_products_sum(Precision.INT4.bits),
-                   sub_products_sum(Precision.INT2.bits)))
+    *wider, narrowest = sorted(precisions)
+    chosen = sub_products_sum(narrowest.bits)
+    for option in reversed(wider):
+        chosen = Mux(precision == option, sub_products_sum(option.bits), chosen)
+    return chosen
 
 
 def adder_tree(m, values, name):
@@ -94,7 +97,8 @@ class MacArray(wiring.Component):
     Each lane carries one int8, two int4 or four int2 values (``hdl.params.Precision``,
     selected per vector, packed as ``sim.golden.simd.pack_lanes`` does); all sub-products
     of a lane add into the same column sum, so int4 doubles and int2 quadruples the
-    multiply-accumulates per cycle.
+    multiply-accumulates per cycle. Only ``params.precisions`` are built; a vector at
+    another gives unspecified sums.
 
     Activations and weights are raw two's-complement values: the compiler folds the
     input zero point into the bias, and feeds padding as the input zero point.
@@ -171,7 +175,8 @@ class MacArray(wiring.Component):
         for lane in range(lanes):
             product = Signal(signed(PRODUCT_WIDTH), name=f"product_c{column}_l{lane}")
             m.d.sync += product.eq(lane_product(self._lane("activations", lane),
-                                                self._lane("weights", column * lanes + lane), precision))
+                                                self._lane("weights", column * lanes + lane), precision,
+                                                self._params.precisions))
             products.append(product)
         return adder_tree(m, products, name=f"tree_c{column}")
 

@@ -139,11 +139,17 @@ class MacParams:
         every ``tile_interval`` cycles (a tile of fewer elements waits out the rest): the
         FPGA-lean option for cores whose tiles reduce over several elements, which leave
         the requantizer idle in between.
+    precisions : tuple of Precision
+        The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
+        and the requantizers take all three), all three by default. Fewer leave out the
+        logic of the others' sub-products: on an FPGA, whose DSP blocks take the int8
+        products, the int4 and int2 ones are built from LUTs.
     """
     lanes: int = 8
     columns: int = 8
     multiply_stages: int = 1
     requantize_columns: int | None = None
+    precisions: tuple = tuple(Precision)
 
     def __post_init__(self):
         value = self.multiply_stages
@@ -169,13 +175,24 @@ class MacParams:
             raise ValueError(f"MAC requantize_columns must be a power of two dividing its {self.columns} "
                              f"columns, not {value!r}")
 
+        try:
+            precisions = tuple(sorted({Precision(value) for value in self.precisions}))
+        except (TypeError, ValueError):
+            raise ValueError(f"MAC precisions must be Precision values, not {self.precisions!r}") from None
+        if not precisions:
+            raise ValueError("MAC precisions must name at least one precision, not ()")
+        object.__setattr__(self, "precisions", precisions)
+
     @property
     def tile_interval(self):
         """Fewest cycles between the starts of two result tiles: ``columns / requantize_columns``."""
         return self.columns // self.requantize_columns
 
     def peak_macs_per_cycle(self, precision):
-        """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count)."""
+        """Multiply-accumulates per cycle at ``precision`` (all sub-products of a lane count);
+        0 at a precision the array does not multiply at."""
+        if Precision(precision) not in self.precisions:
+            return 0
         return self.lanes * self.columns * Precision(precision).values_per_lane
 
 

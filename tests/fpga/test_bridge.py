@@ -33,16 +33,18 @@ EXPECTED_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("layer, bits", [("conv_3x3_s1", 4)])
-def test_bridge_runs_layer(layer, bits):
+@pytest.mark.parametrize("board, layer, bits", [("ulx3s", "conv_3x3_s1", 8),
+                                                ("icebreaker", "conv_3x3_s1", 4)])
+def test_bridge_runs_layer(board, layer, bits):
+    """On each board's array (the ULX3S's MAC array multiplies at int8 only)."""
     seed = seed_from_env()
-    params = BOARDS["ulx3s"].default_params()
+    params = BOARDS[board].default_params()
     verilog, toplevel = top_verilog(params, DIVISOR)
     result = run_job(verilog, toplevel=toplevel, test_module="fpga",
-                     test_name=f"fpga-bridge-{layer}-int{bits}", sim=simulator("verilator"),
+                     test_name=f"fpga-bridge-{board}-{layer}-int{bits}", sim=simulator("verilator"),
                      job={"params": chip_params_to_dict(params), "divisor": DIVISOR, "layer": layer,
                           "bits": bits, "seed": seed})
-    context = f"{layer} int{bits} through the UART bridge (SEED={seed})"
+    context = f"{layer} int{bits} through the {board}'s UART bridge (SEED={seed})"
     errors = []
     for name, (status, op) in EXPECTED_ERRORS.items():
         reply = result["replies"][name]

@@ -378,6 +378,20 @@ def test_encode_checks_steps_not_strides():
         encode(too_far, params)
 
 
+def test_encode_refuses_precisions_the_mac_array_lacks():
+    """A core whose MAC array multiplies at int8 only takes int8 MACs and every vector
+    instruction, and refuses an int4 MAC or MACADD naming the precisions it has."""
+    params = CoreParams(MacParams(precisions=(Precision.INT8,)))
+    int4 = {"precision": Precision.INT4, "clamp_min": -8, "clamp_max": 7, "mid_clamp_min": -8,
+            "mid_clamp_max": 7}
+    for instruction in (Instruction(Opcode.MAC), Instruction(Opcode.ADD, **int4)):
+        assert decode(encode(instruction, params), params) == instruction
+    for opcode in (Opcode.MAC, Opcode.MACADD):
+        with pytest.raises(ValueError, match=exactly(f"{opcode.name} at int4: the core's MAC array "
+                                                     f"multiplies at int8 only")):
+            encode(Instruction(opcode, **int4), params)
+
+
 def test_encode_params_wrong():
     with pytest.raises(TypeError, match=exactly("params must be a CoreParams, not 8")):
         encode(Instruction(Opcode.HALT), 8)

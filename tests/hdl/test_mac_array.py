@@ -52,6 +52,19 @@ def test_mac_array_back_to_back(lanes, columns, seed=1):
     assert outputs == [(last + dut.LATENCY, sums) for last, sums in expected], f"seed {seed}"
 
 
+@pytest.mark.parametrize("precisions", [(Precision.INT8,), (Precision.INT8, Precision.INT4),
+                                        (Precision.INT4, Precision.INT2)], ids=str)
+def test_mac_array_of_fewer_precisions(precisions, seed=5):
+    """An array built for some precisions sums each of them exactly, back to back."""
+    params = MacParams(4, 4, precisions=precisions)
+    dut = MacArray(params)
+    rng = np.random.default_rng(seed)
+    chosen = [precision for precision in precisions for _ in range(3)]
+    inputs, expected = random_accumulations(rng, params, chosen, [1, 2, 3] * len(precisions))
+    outputs = run_stream(dut, inputs, o_port="o_acc", drain=dut.LATENCY + 2)
+    assert outputs == [(last + dut.LATENCY, sums) for last, sums in expected], f"seed {seed}"
+
+
 def test_mac_array_idle_cycles_and_restart(seed=2):
     """Idle cycles inside an accumulation add nothing; ``first`` discards an unfinished one."""
     params = MacParams(4, 4)

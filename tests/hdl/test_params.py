@@ -51,6 +51,9 @@ def test_parse_cores_wrong(text, message):
     ({"requantize_columns": 0}, ValueError,
      r"^MAC requantize_columns must be a power of two dividing its 8 columns, not 0$"),
     ({"requantize_columns": 2.0}, TypeError, r"^MAC requantize_columns must be an integer, not 2\.0$"),
+    ({"precisions": ()}, ValueError, r"^MAC precisions must name at least one precision, not \(\)$"),
+    ({"precisions": (0, 5)}, ValueError, r"^MAC precisions must be Precision values, not \(0, 5\)$"),
+    ({"precisions": 8}, ValueError, r"^MAC precisions must be Precision values, not 8$"),
 ])
 def test_mac_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -80,7 +83,8 @@ def test_core_params_wrong(kwargs, error, message):
     ({"core": 8}, TypeError, r"^chip core must be a CoreParams, not 8$"),
     ({"core": MacParams()}, TypeError,
      r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1, "
-     r"requantize_columns=8\)$"),
+     r"requantize_columns=8, precisions=\(<Precision.INT8: 0>, <Precision.INT4: 1>, "
+     r"<Precision.INT2: 2>\)\)$"),
     ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
     ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),
     ({"buffer_depth": 1}, ValueError,
@@ -124,3 +128,11 @@ def test_program_limits():
     """Each program may fill a bank shared; split, each has its half."""
     assert CoreParams(program_depth=32).program_limits == (32, 32, 32)
     assert CoreParams(program_depth=32, program_banks=2, program_split=True).program_limits == (8, 8, 16)
+
+
+def test_precisions_normalised():
+    """Given in any order and as codes, the precisions compare equal; left out, they peak at 0."""
+    params = MacParams(4, 4, precisions=[2, Precision.INT8])
+    assert params == MacParams(4, 4, precisions=(Precision.INT8, Precision.INT2))
+    assert params.precisions == (Precision.INT8, Precision.INT2)
+    assert [params.peak_macs_per_cycle(p) for p in Precision] == [16, 0, 64]

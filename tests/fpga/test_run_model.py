@@ -132,10 +132,10 @@ def test_input_holders_written_between_runs():
     """The bridge takes no WRITE during a run, so ``run-model`` writes each frame after the run
     before even where the program lets a host write it while that run computes (input
     holders, ``input_delay``). The array's own testbench, written that way, must still give
-    the golden outputs in the predicted cycles: on the ULX3S's 2x2 array, the stride-2
-    convolution of ``tests/vectors/`` is compiled with input holders."""
+    the golden outputs in the predicted cycles: on the ULX3S's 2x2 array, the two-stage
+    pipeline of ``relu6_fc.tflite`` is compiled with input holders."""
     seed = seed_from_env()
-    model = VECTORS.parent / "conv3x3_s2_odd.tflite"
+    model = VECTORS / "relu6_fc.tflite"
     params = BOARDS["ulx3s"].params((2, 2))
     imported = import_tflite(model)
     compiled = compile_model(imported, params)

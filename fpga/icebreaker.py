@@ -20,7 +20,7 @@ ICEBREAKER = Board(
     # Yosys synth_ice40 -dsp of a 1x1 array of the 4x4 core (2 KB activations, 4 KB weights),
     # every multiplier left to the DSP mapping.
     per_core={"luts": 15569, "ffs": 4191, "dsps": 48, "block_rams": 62, "sprams": 0},
-    input_hz=12e6, target_hz=24e6, synth_opts="-dsp", leds=2, requantize_columns=1, multiply_stages=2)
+    input_hz=12e6, target_hz=24e6, synth_opts="-dsp -noabc9", leds=2, requantize_columns=1, multiply_stages=2)
 
 
 def top(params):

@@ -85,6 +85,7 @@ def main(argv=None, transport=None):
     from fpga.boards import BOARDS
     from fpga.host.interface import ArrayInterface
     from fpga.host.protocol import ProtocolError
+    from gen.compiler import CompileError
     from gen.run import RunError
     from gen.tflite import ModelImportError
 
@@ -95,8 +96,9 @@ def main(argv=None, transport=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        model = _prepare_model(args, params) if args.command == "run-model" else None
-    except (RunError, ModelImportError) as error:     # anything else is a bug (gen.entry)
+        prepare = {"run-model": _prepare_model, "run": _prepare_layer}.get(args.command)
+        model = prepare(args, params) if prepare else None
+    except (RunError, ModelImportError, CompileError) as error:     # anything else is a bug (gen.entry)
         print(f"error: {error}", file=sys.stderr)
         return 2
     if transport is None:
@@ -116,7 +118,7 @@ def main(argv=None, transport=None):
             elif args.command == "status":
                 print(interface.status())
             elif args.command == "run":
-                return _run(interface, params, args)
+                return _run(interface, args, *model)
             else:
                 return _run_model(interface, params, args, *model)
     except (serial.SerialException, ProtocolError) as error:
@@ -147,13 +149,18 @@ def _check(args, params):
                                  f"{params.columns} array, not {value}")
 
 
-def _run(interface, params, args):
+def _prepare_layer(args, params):
+    """``run``'s layer built and compiled for a core of ``params``, before the port is opened:
+    ``(network, frame, compiled)``; a layer the core cannot take raises ``CompileError``."""
     from gen.compiler import compile_network
     from sim.workloads import LAYERS, build
 
-    interface.check()
     network, frame = build(LAYERS[args.layer], args.bits, args.seed)
-    compiled = compile_network(network, params.core)
+    return network, frame, compile_network(network, params.core)
+
+
+def _run(interface, args, network, frame, compiled):
+    interface.check()
     print(f"{args.layer} int{args.bits} seed {args.seed}: {len(compiled.load_words())} words to load, "
           f"{compiled.predicted_cycles} cycles predicted", flush=True)
     outputs, status = interface.run_compiled(compiled, frame, args.x, args.y)

@@ -22,6 +22,8 @@ from gen.tflite import import_tflite
     (["--cores", "1x3", "run", "conv_3x3_s1", "--x", "3"], "--x must lie in [0, 2] on the 1x3 array, not 3"),
     (["run", "conv_3x3_s1", "--y", "-4"], "--y must lie in [0, 0] on the 1x1 array, not -4"),
     (["--cores", "", "info"], "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
+    # The ULX3S's MAC array multiplies at int8 only: refused before the port is opened.
+    (["run", "conv_3x3_s1", "--bits", "4"], "MAC at int4: the core's MAC array multiplies at int8 only"),
 ])
 def test_arguments_wrong(tmp_path, capsys, argv, message):
     port = tmp_path / "no-such-port"        # never opened: the arguments are refused first

@@ -18,13 +18,13 @@ __all__ = ["ULX3S", "top"]
 ULX3S = Board(
     name="ulx3s", platform=ULX3S_85F_Platform, family="ecp5",
     available={"luts": 83640, "ffs": 83640, "dsps": 156, "block_rams": 208, "sprams": 0},
-    # nextpnr's utilisation of the 1x1 build of the 4x4 core (4 KB activations, 4 KB weights)
-    # with the bridge, the multipliers of 4-bit operands built from logic: 28,031
-    # TRELLIS_COMB, 8,685 TRELLIS_FF, 64 MULT18X18D (16 on the MAC lanes, 16 in each of the
-    # two requantizers, 16 on the vector unit), 10 DP16KD (report.json's breakdown).
-    per_core={"luts": 28031, "ffs": 8685, "dsps": 64, "block_rams": 10, "sprams": 0},
+    # nextpnr's utilisation of the 2x2 build of the board's core, per core (the bridge shared
+    # out): 66,402 TRELLIS_COMB, 29,633 TRELLIS_FF, 112 MULT18X18D (16 on each core's MAC
+    # lanes, 4 in each of its two requantizers, 4 on its vector unit), 56 DP16KD.
+    per_core={"luts": 16601, "ffs": 7408, "dsps": 28, "block_rams": 14, "sprams": 0},
     input_hz=25e6, target_hz=50e6, leds=3, requantize_columns=1, multiply_stages=2,
-    weight_kb=16, settings_depth=32, program_depth=32, program_split=True, precisions=(Precision.INT8,),
+    weight_kb=16, settings_depth=32, program_depth=32, program_split=True,
+    precisions=(Precision.INT8,),
     # Yosys's abc9 flow fails an assertion on this design (0.63: `count_id(wire->name) == 0`;
     # 0.70 fails in ABC_OPS_REINTEGRATE even without it, hence the pin on 0.63).
     synth_opts="-noabc9")

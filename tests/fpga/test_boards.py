@@ -61,16 +61,13 @@ def test_icebreaker_refused():
 
 
 def test_ulx3s_fit():
-    """From the measured 1x1 build (64 MULT18X18D a core): two cores fit, three do not."""
+    """From the measured 2x2 build (28 MULT18X18D a core): four cores fit, six do not."""
     board = BOARDS["ulx3s"]
     assert board.refusal(board.default_params()) is None
-    assert board.refusal(board.params((1, 2))) is None
-    assert board.refusal(board.params((1, 3))) == (
-        "ulx3s: a 1x3 array of 4x4-MAC cores does not fit: it needs an estimated 84093 luts (the ulx3s has "
-        "83640), 192 dsps (the ulx3s has 156)")
-    assert re.match(r"^ulx3s: a 2x2 array of 4x4-MAC cores does not fit: it needs an estimated "
-                    r"\d+ luts \(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$",
-                    board.refusal(board.params((2, 2))))
+    assert board.refusal(board.params((2, 2))) is None
+    assert re.match(r"^ulx3s: a 2x3 array of 4x4-MAC cores does not fit: it needs an estimated "
+                    r"\d+ luts \(the ulx3s has 83640\), 168 dsps \(the ulx3s has 156\)$",
+                    board.refusal(board.params((2, 3))))
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -94,9 +91,9 @@ def test_ulx3s_fit():
     (["--board", "icebreaker", "--lanes", "64", "--columns", "64"],
      r"^error: icebreaker: LANES x COLUMNS must be at most 2048 \(a core's 4 KB of weights holds 2 rows of "
      r"them\), not 64x64 = 4096$"),
-    (["--board", "ulx3s", "--lanes", "16"],
-     r"^error: ulx3s: a 1x1 array of 16x4-MAC cores does not fit: it needs an estimated 112124 luts "
-     r"\(the ulx3s has 83640\), 256 dsps \(the ulx3s has 156\)$"),
+    (["--board", "ulx3s", "--lanes", "32", "--columns", "16"],
+     r"^error: ulx3s: a 1x1 array of 32x16-MAC cores does not fit: it needs an estimated \d+ luts "
+     r"\(the ulx3s has 83640\), \d+ ffs \(the ulx3s has 83640\), \d+ dsps \(the ulx3s has 156\)$"),
     (["--board", "ulx3s", "--cores", "0x1"], r"^error: CORES must be between 1x1 and 32x32, not '0x1'$"),
     (["--board", "ulx3s", "--cores", ""], r"^error: CORES must have the form ROWSxCOLUMNS, such as 4x4, "
                                           r"not ''$"),

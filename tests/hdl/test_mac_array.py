@@ -40,23 +40,16 @@ def random_accumulations(rng, params, precisions, lengths):
     return inputs, expected
 
 
-@pytest.mark.parametrize("lanes, columns", [(4, 4), (8, 4)])
-def test_mac_array_back_to_back(lanes, columns, seed=1):
-    """Every precision, accumulations of 1 to 3 vectors back to back, cycle-exact latency."""
-    params = MacParams(lanes, columns)
-    dut = MacArray(params)
-    rng = np.random.default_rng(seed)
-    precisions = [precision for precision in Precision for _ in range(3)]
-    inputs, expected = random_accumulations(rng, params, precisions, [1, 2, 3] * len(Precision))
-    outputs = run_stream(dut, inputs, o_port="o_acc", drain=dut.LATENCY + 2)
-    assert outputs == [(last + dut.LATENCY, sums) for last, sums in expected], f"seed {seed}"
-
-
-@pytest.mark.parametrize("precisions", [(Precision.INT8,), (Precision.INT8, Precision.INT4),
-                                        (Precision.INT4, Precision.INT2)], ids=str)
-def test_mac_array_of_fewer_precisions(precisions, seed=5):
-    """An array built for some precisions sums each of them exactly, back to back."""
-    params = MacParams(4, 4, precisions=precisions)
+@pytest.mark.parametrize("lanes, columns, precisions", [
+    (4, 4, tuple(Precision)), (8, 4, tuple(Precision)),
+    # Arrays built for some precisions only.
+    (4, 4, (Precision.INT8,)), (4, 4, (Precision.INT8, Precision.INT4)),
+    (4, 4, (Precision.INT4, Precision.INT2)),
+])
+def test_mac_array_back_to_back(lanes, columns, precisions, seed=1):
+    """Every precision the array is built for, accumulations of 1 to 3 vectors back to back,
+    cycle-exact latency."""
+    params = MacParams(lanes, columns, precisions=precisions)
     dut = MacArray(params)
     rng = np.random.default_rng(seed)
     chosen = [precision for precision in precisions for _ in range(3)]

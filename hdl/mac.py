@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, MacParams, Precision
-from .pipeline import delay
+from .pipeline import delay, register
 
 __all__ = ["MacArray", "mac_input_layout", "mac_output_layout", "mac_latency"]
 
@@ -38,8 +38,9 @@ def mac_output_layout(params):
 
 
 def mac_latency(params):
-    """:attr:`MacArray.LATENCY` for ``params``, without building the array: products, tree, accumulators."""
-    return 1 + tree_stages(params.lanes) + 1
+    """:attr:`MacArray.LATENCY` for ``params``, without building the array: products (one
+    register, two with ``multiply_stages = 2``), tree, accumulators."""
+    return params.multiply_stages + tree_stages(params.lanes) + 1
 
 
 def tree_stages(lanes):
@@ -107,7 +108,9 @@ class MacArray(wiring.Component):
     every cycle, and a new accumulation (``first``) may start right after one that ended
     (``last``). Accumulators wrap as two's-complement int32, as TFLite's do.
 
-    Pipeline: the K x N lane products (``signed(PRODUCT_WIDTH)``) are registered; the
+    Pipeline: the K x N lane products (``signed(PRODUCT_WIDTH)``) are registered (twice
+    with ``params.multiply_stages = 2``, so that an FPGA's placer can put a register beside
+    each DSP block instead of routing across the die to and from it); the
     K-input adder tree of each column is registered every ``TREE_LEVELS_PER_STAGE``
     levels and at its root; the accumulators are the last register and drive ``o_acc``
     directly (its payload holds between outputs but is only meaningful while valid).
@@ -131,9 +134,9 @@ class MacArray(wiring.Component):
         after the input with ``last``.
     LATENCY : int
         Cycles from an input vector with ``last`` (sampled at the end of cycle t) to its
-        ``o_acc.valid`` (cycle t + LATENCY): 1 (products) + ``tree_stages(K)`` (adder
-        tree, ``ceil(log2(K) / TREE_LEVELS_PER_STAGE)``) + 1 (accumulators). K = 4: 3;
-        K = 8 or 16: 4; K = 32: 5.
+        ``o_acc.valid`` (cycle t + LATENCY): ``multiply_stages`` (products) +
+        ``tree_stages(K)`` (adder tree, ``ceil(log2(K) / TREE_LEVELS_PER_STAGE)``) + 1
+        (accumulators). With one product stage, K = 4: 3; K = 8 or 16: 4; K = 32: 5.
     """
 
     def __init__(self, params):
@@ -177,6 +180,8 @@ class MacArray(wiring.Component):
             m.d.sync += product.eq(lane_product(self._lane("activations", lane),
                                                 self._lane("weights", column * lanes + lane), precision,
                                                 self._params.precisions))
+            for stage in range(1, self._params.multiply_stages):
+                product = register(m, product, f"product_c{column}_l{lane}_{stage}")
             products.append(product)
         return adder_tree(m, products, name=f"tree_c{column}")
 

@@ -128,9 +128,11 @@ class MacParams:
     columns : int
         Number of output columns N; a power of two, at least 4, at most ``MAX_MAC_LANES``.
     multiply_stages : int
-        Pipeline stages of the requantizers' 32 x 32 products, 1 or 2 (``MULTIPLY_STAGES``):
-        2 registers the four 16-bit partial products and adds them a cycle later (one
-        cycle more of latency, a shorter path for an FPGA's DSP blocks and carry chains).
+        Pipeline stages of the multiplies an FPGA maps to DSP blocks, 1 or 2
+        (``MULTIPLY_STAGES``): 2 registers the four 16-bit partial products of each
+        requantizer's 32 x 32 product and adds them a cycle later, and registers each MAC
+        lane product twice (one cycle more of latency in each, shorter paths to and from an
+        FPGA's DSP blocks and through its carry chains).
     requantize_columns : int or None
         Columns the requantizers and the vector unit's ``ADD`` rescale per cycle, a power of
         two dividing ``columns``; ``None`` (the default) means all of them. Fewer take a

@@ -46,10 +46,12 @@ def random_accumulations(rng, params, precisions, lengths):
     (4, 4, (Precision.INT8,)), (4, 4, (Precision.INT8, Precision.INT4)),
     (4, 4, (Precision.INT4, Precision.INT2)),
 ])
-def test_mac_array_back_to_back(lanes, columns, precisions, seed=1):
+@pytest.mark.parametrize("multiply_stages", [1, 2])
+def test_mac_array_back_to_back(lanes, columns, precisions, multiply_stages, seed=1):
     """Every precision the array is built for, accumulations of 1 to 3 vectors back to back,
-    cycle-exact latency."""
-    params = MacParams(lanes, columns, precisions=precisions)
+    cycle-exact latency (a cycle more with the products registered twice)."""
+    params = MacParams(lanes, columns, precisions=precisions, multiply_stages=multiply_stages)
+    assert MacArray(params).LATENCY == MacArray(MacParams(lanes, columns)).LATENCY + multiply_stages - 1
     dut = MacArray(params)
     rng = np.random.default_rng(seed)
     chosen = [precision for precision in precisions for _ in range(3)]

@@ -120,7 +120,7 @@ def prepare(board_name, params, build_dir, *, do_build=True):
                             script_after_synth=CHECK_WITHOUT_AUTONAME,
                             script_after_read=f"{breakdown_script(board)}; {lut_multipliers(board)}",
                             # A missed target is reported (report.json "met"), not fatal.
-                            nextpnr_opts=f"--timing-allow-fail --router router2 --report {NEXTPNR_REPORT}")
+                            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}")
     return top, result
 
 

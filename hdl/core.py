@@ -218,8 +218,9 @@ class Core(wiring.Component):
         for name, upper in (("compute", 0), ("message", 1)):
             memory = Memory(shape=shape, depth=params.program_depth // 2, init=[])
             m.submodules[f"{name}_program"] = memory
-            read, port = Signal(data.StructLayout({"en": 1, "addr": params.program_width, "data": shape}),
-                                name=f"{name}_program_read"), memory.read_port(transparent_for=())
+            read = Signal(data.StructLayout({"en": 1, "addr": params.program_width, "data": shape}),
+                          name=f"{name}_program_read")
+            port = memory.read_port(transparent_for=())
             m.d.comb += [port.en.eq(read.en), port.addr.eq(_without_bit(read.addr, half)),
                          read.data.eq(port.data)]
             port = memory.write_port(granularity=params.word_bytes * LANE_WIDTH)

@@ -176,7 +176,6 @@ class MacParams:
         elif not _is_power_of_two(value) or value > self.columns:
             raise ValueError(f"MAC requantize_columns must be a power of two dividing its {self.columns} "
                              f"columns, not {value!r}")
-
         try:
             precisions = tuple(sorted({Precision(value) for value in self.precisions}))
         except (TypeError, ValueError):

@@ -8,12 +8,12 @@ their results, one stage per cycle, and delays each setting to the stage that us
 
 import enum
 
-from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
-from .pipeline import register
+from .pipeline import gather, register, slices
 
 __all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "sum_partial_products",
            "requantize_settings_layout", "requantize_input_layout",
@@ -311,17 +311,12 @@ class Requantizer(wiring.Component):
         if interval == 1:
             return payload, valid, None
         sliced = Signal(_input_layout(width))
-        held = Signal(requantize_input_layout(params), reset_less=True)
         remaining = Signal(range(interval), init=0)
         for name, shape in COLUMN_FIELDS.items():
-            value = Mux(valid, Value.cast(payload[name]), Value.cast(held[name]))
-            slice_bits = width * Shape.cast(shape).width
-            m.d.comb += sliced[name].eq(value[:slice_bits])
-            m.d.sync += held[name].eq(value[slice_bits:])
+            m.d.comb += sliced[name].eq(slices(m, payload[name], valid, width * Shape.cast(shape).width,
+                                               f"{name}_held"))
         for name in ("zero_point", "clamp_min", "clamp_max", "precision", "rounding"):
-            value = Mux(valid, Value.cast(payload[name]), Value.cast(held[name]))
-            m.d.comb += sliced[name].eq(value)
-            m.d.sync += held[name].eq(value)
+            m.d.comb += sliced[name].eq(slices(m, payload[name], valid, None, f"{name}_held"))
         with m.If(valid):
             m.d.sync += remaining.eq(interval - 1)
         with m.Elif(remaining != 0):
@@ -329,18 +324,15 @@ class Requantizer(wiring.Component):
         return sliced, valid | (remaining != 0), ~valid & (remaining == 1)
 
     def _output(self, m, results, precision, valid, last):
-        """Register ``o_data``: the packed results, the tile's earlier slices from a register
-        that shifts one slice down as each arrives."""
-        width, interval = self._params.requantize_columns, self._params.tile_interval
+        """Register ``o_data``: the packed results, the tile's earlier slices (those of the
+        cycles before: a tile's slices pass one a cycle) from a register that shifts one
+        slice down a cycle."""
+        interval = self._params.tile_interval
         if interval == 1:
             m.d.sync += [self.o_data.payload.eq(pack_results(results, precision)),
                          self.o_data.valid.eq(valid)]
             return
-        earlier = Signal(LANE_WIDTH * width * (interval - 1), reset_less=True)
-        values = Cat(result[:LANE_WIDTH] for result in results)
-        with m.If(valid & ~last):
-            m.d.sync += earlier.eq(Cat(earlier[len(values):], values))
-        whole = Cat(earlier, values)
+        whole = gather(m, Cat(result[:LANE_WIDTH] for result in results), interval, "earlier")
         m.d.sync += [
             self.o_data.payload.eq(pack_results([whole[index * LANE_WIDTH:(index + 1) * LANE_WIDTH]
                                                  for index in range(self._params.columns)], precision)),

@@ -36,8 +36,8 @@ class Sequencer(wiring.Component):
     cycles after the tile before began, ``MacParams.requantize_columns``): the addresses of
     operands ``a`` and ``b`` and ``element`` (valid, first, last of tile). Its tiles come
     back through the compute path, which reports each one twice: ``tile_in`` when it enters
-    the requantize unit (the settings stream ``s`` advances; ``settings_addr`` is the entry for the tile
-    entering next cycle, for a settings memory with one cycle of read latency) and
+    the requantize unit (the settings stream ``s`` advances; ``settings_addr`` is the entry
+    for the tile entering next cycle, for a settings memory with one cycle of read latency) and
     ``tile_out`` when it is written (``o_write`` then holds its address and the stream
     advances). A ``MACADD`` also reads each tile's residual word at stream ``r`` when the
     compute path asks (``residual``: ``r_read`` then holds the address, and the stream

@@ -8,14 +8,14 @@ combinational stage functions (``multiply``, ``high_mul``, ``rounding_divide_by_
 
 import enum
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib import enum as hdl_enum
 from amaranth.lib.wiring import In, Out
 
 from .mac import mac_output_layout
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Rounding
-from .pipeline import delay, register
+from .pipeline import delay, gather, register, slices
 from .requantize import high_mul, multiply, pot_divisor, rounding_divide_by_pot
 
 __all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
@@ -175,16 +175,9 @@ class VectorUnit(wiring.Component):
         lane = signed(LANE_WIDTH)
         sliced = {name: Signal(data.ArrayLayout(lane, width), name=f"{name}_slice") for name in ("a", "b")}
         settings = Signal(vector_settings_layout(), name="settings_slice")
-        held = {name: Signal(data.ArrayLayout(lane, params.columns), name=f"{name}_held", reset_less=True)
-                for name in ("a", "b")}
-        held_settings = Signal(vector_settings_layout(), name="settings_held", reset_less=True)
         for name in ("a", "b"):
-            value = Mux(adds, Value.cast(payload[name]), Value.cast(held[name]))
-            m.d.comb += sliced[name].eq(value[:width * LANE_WIDTH])
-            m.d.sync += held[name].eq(value[width * LANE_WIDTH:])
-        value = Mux(adds, Value.cast(self.settings), Value.cast(held_settings))
-        m.d.comb += settings.eq(value)
-        m.d.sync += held_settings.eq(value)
+            m.d.comb += sliced[name].eq(slices(m, payload[name], adds, width * LANE_WIDTH, f"{name}_held"))
+        m.d.comb += settings.eq(slices(m, self.settings, adds, None, "settings_held"))
         return sliced["a"], sliced["b"], settings
 
     def _scaled(self, m, operand, values, settings):
@@ -242,10 +235,8 @@ class VectorUnit(wiring.Component):
 
         if self._params.tile_interval > 1:
             # The ADD's earlier slices wait in a register that shifts one slice down a cycle.
-            earlier = Signal(ACC_WIDTH * len(added) * (self._params.tile_interval - 1), reset_less=True)
-            sums = Cat(value[:ACC_WIDTH] for value in added)
-            m.d.sync += earlier.eq(Cat(earlier[len(sums):], sums))
-            whole = Cat(earlier, sums)
+            whole = gather(m, Cat(value[:ACC_WIDTH] for value in added), self._params.tile_interval,
+                           "earlier")
             added = [whole[column * ACC_WIDTH:(column + 1) * ACC_WIDTH]
                      for column in range(self._params.columns)]
         with m.If(valid):

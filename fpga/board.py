@@ -55,8 +55,8 @@ class Board:
         The cores' ``MacParams.multiply_stages``.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
-    program_split : bool
-        The cores' ``CoreParams.program_split``.
+    program_split, narrow_program : bool
+        The cores' ``CoreParams.program_split`` and ``CoreParams.narrow_program``.
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -81,6 +81,7 @@ class Board:
     multiply_stages: int = 1
     precisions: tuple = tuple(Precision)
     program_split: bool = False
+    narrow_program: bool = False
     baud: int = 115200
     leds: int = 2
 
@@ -92,7 +93,8 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         precisions=self.precisions, program_split=self.program_split)
+                         precisions=self.precisions, program_split=self.program_split,
+                         narrow_program=self.narrow_program)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

@@ -2,7 +2,7 @@
 
 The 12 MHz oscillator feeds an ``SB_PLL40_PAD`` at 24 MHz. The device has 5,280 LUTs, 8
 SB_MAC16 DSP blocks, 30 EBR blocks of 4 Kbit and 4 SPRAM blocks of 256 Kbit. One core, even
-with the FPGA-lean options, is over three times too large for it (``per_core`` below), so
+with the FPGA-lean options, is over twice too large for it (``per_core`` below), so
 ``make fpga BOARD=icebreaker`` refuses every configuration up front; the platform, PLL and
 pins are still elaborated by the smoke test.
 """
@@ -18,11 +18,12 @@ ICEBREAKER = Board(
     name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
     available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
     # Yosys synth_ice40 -dsp -noabc9 of the board's 1x1 array (the 4x4 core requantizing one
-    # column a cycle with the split multiply; 4 KB activations, 4 KB weights), the bridge
-    # included, every multiplier of wider than 4-bit operands left to the DSP mapping.
-    per_core={"luts": 18062, "ffs": 12214, "dsps": 28, "block_rams": 50, "sprams": 0},
+    # column a cycle with the split multiply, fetching its instructions a word a cycle; 4 KB
+    # activations, 4 KB weights), the bridge included, every multiplier of wider than 4-bit
+    # operands left to the DSP mapping.
+    per_core={"luts": 13664, "ffs": 6814, "dsps": 28, "block_rams": 54, "sprams": 0},
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp -noabc9", leds=2, requantize_columns=1,
-    multiply_stages=2)
+    multiply_stages=2, narrow_program=True)
 
 
 def top(params):

@@ -102,7 +102,7 @@ from fractions import Fraction
 import numpy as np
 
 from hdl.host import HostInterface, load_entry
-from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream
+from hdl.isa import Instruction, Opcode, Stream, fetch_cycles
 from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
@@ -224,7 +224,7 @@ def _rectangles(places):
 @dataclass
 class _Op:
     """One instruction of a core's program, before scheduling; ``DELAY`` s of ``delay +
-    slip`` cycles in all run before it (0, or at least ``FETCH_CYCLES + 1``)."""
+    slip`` cycles in all run before it (0, or at least ``fetch_cycles + 1``)."""
     instruction: Instruction
     message: int = None        # SEND and SIGNAL: their message
     awaited: tuple = ()        # WAIT: the token messages whose pulses it consumes
@@ -659,7 +659,8 @@ class _ArrayCompiler:
                     common = owned & need
                     if owner != index and common:
                         received += ((common.rows[1] - common.rows[0]) * self.specs[source].shape[1]
-                                     * (common.words[1] - common.words[0]) + 2 * FETCH_CYCLES + 8)
+                                     * (common.words[1] - common.words[0])
+                                     + 2 * fetch_cycles(self.params) + 8)
             worst = max(worst, self._elements(layer, part) + received)
         return worst
 
@@ -1017,7 +1018,7 @@ class _ArrayCompiler:
             cycle = time[index] + _delay_cycles(op.delay, self.params)
             if instruction.opcode in (Opcode.SEND, Opcode.SIGNAL):
                 message = messages[op.message]
-                lead = FETCH_CYCLES + (instruction.opcode == Opcode.SEND)
+                lead = fetch_cycles(self.params) + (instruction.opcode == Opcode.SEND)
                 op.slip = self._slip(reserved, message, cycle + lead, op.delay)
                 cycle = time[index] + _delay_cycles(op.delay + op.slip, self.params)
                 offers[op.message] = cycle + lead
@@ -1029,7 +1030,7 @@ class _ArrayCompiler:
                     for blocked in waiting.pop(op.message, ()):
                         heapq.heappush(ready, (time[blocked], blocked))
             if instruction.opcode == Opcode.WAIT:
-                end = max(cycle + FETCH_CYCLES,
+                end = max(cycle + fetch_cycles(self.params),
                           max(pulses[message, index % cores] for message in op.awaited) + 1) + 1
             else:
                 end = cycle + instruction_cycles(instruction, self.params)
@@ -1044,7 +1045,7 @@ class _ArrayCompiler:
     def _slip(self, reserved, message, offer, delay):
         """Cycles to hold ``message``, offered at ``offer``, until its flits meet no
         reserved flit (0, or enough for a ``DELAY`` if its op has none yet)."""
-        outputs = self._resources(message)
+        outputs, fetch = self._resources(message), fetch_cycles(self.params)
         slip = 0
         while True:
             clear = slip
@@ -1055,9 +1056,9 @@ class _ArrayCompiler:
                 if index >= 0 and ends[index] > first:
                     clear = slip + ends[index] - first
                     break
-            if clear == slip and (slip == 0 or delay or slip > FETCH_CYCLES):
+            if clear == slip and (slip == 0 or delay or slip > fetch):
                 return slip
-            slip = max(clear, FETCH_CYCLES + 1) if not delay else clear
+            slip = max(clear, fetch + 1) if not delay else clear
 
     def _reserve(self, reserved, message, offer):
         for resource, depth in self._resources(message).items():
@@ -1124,7 +1125,7 @@ class _ArrayCompiler:
             for number, op in enumerate(core_ops):
                 if op.instruction.opcode == Opcode.WAIT:
                     last = max(pulses[message, index % cores] for message in op.awaited)
-                    looks = starts[index][number] + FETCH_CYCLES
+                    looks = starts[index][number] + fetch_cycles(self.params)
                     waits.setdefault((index, op.instruction.token), []).append((looks, last, op.awaited))
         for (index, _), uses in waits.items():
             for use, (looks, last, _) in enumerate(uses):
@@ -1171,7 +1172,7 @@ class _ArrayCompiler:
                 return starts, offers
             for index, number, delay in violations:
                 op = ops[index][number]
-                op.delay = max(op.delay + delay, FETCH_CYCLES + 1)
+                op.delay = max(op.delay + delay, fetch_cycles(self.params) + 1)
         raise CompileError(f"no contention-free schedule after {MAX_SCHEDULE_ROUNDS} rounds of delays")
 
     # The whole -------------------------------------------------------------------------
@@ -1211,10 +1212,11 @@ class _ArrayCompiler:
         cores = {}
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
-            programs = [tuple(_program(bank[agent]) for agent in (index, len(self.places) + index))
+            fetch = fetch_cycles(self.params)
+            programs = [tuple(_program(bank[agent], fetch) for agent in (index, len(self.places) + index))
                         for bank in banks]
             compiler.program, compiler.messages = map(list, programs[0])
-            done = max(starts[index][-1], starts[len(self.places) + index][-1]) + FETCH_CYCLES
+            done = max(starts[index][-1], starts[len(self.places) + index][-1]) + fetch_cycles(self.params)
             try:
                 cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
             except CompileError as error:
@@ -1265,8 +1267,10 @@ class _ArrayCompiler:
 
     def _overlap(self, ops, starts):
         """Per core, the cycles its ``SEND`` s issue words while it computes."""
+        fetch = fetch_cycles(self.params)
+
         def intervals(agent, opcodes):
-            return [(start + FETCH_CYCLES, start + FETCH_CYCLES + issue_cycles(op.instruction, self.params))
+            return [(start + fetch, start + fetch + issue_cycles(op.instruction, self.params))
                     for op, start in zip(ops[agent], starts[agent]) if op.instruction.opcode in opcodes]
         cores = len(self.places)
         computes = tuple(opcode for opcode in Opcode if opcode.computes)
@@ -1299,23 +1303,25 @@ def _addresses(stream, counts, first):
     return addresses.reshape(-1)
 
 
-def _program(ops):
-    """The instructions of a sequencer's ``ops``, each after the ``DELAY`` s of its delay and slip."""
+def _program(ops, fetch):
+    """The instructions of a sequencer's ``ops``, each after the ``DELAY`` s of its delay and
+    slip, on a core that fetches an instruction in ``fetch`` cycles."""
     program = []
     for op in ops:
-        program += _delays(op.delay + op.slip)
+        program += _delays(op.delay + op.slip, fetch)
         program.append(op.instruction)
     return program
 
 
-def _delays(cycles):
-    """``DELAY`` instructions lasting ``cycles`` in all (0, or at least ``FETCH_CYCLES + 1``)."""
-    longest = FETCH_CYCLES + (1 << COUNT_WIDTH)
+def _delays(cycles, fetch):
+    """``DELAY`` instructions lasting ``cycles`` in all (0, or at least ``fetch + 1``) on a
+    core that fetches an instruction in ``fetch`` cycles (``hdl.isa.fetch_cycles``)."""
+    longest = fetch + (1 << COUNT_WIDTH)
     instructions = []
     while cycles:
         # Leave a remainder that one more DELAY can still take.
-        step = cycles if cycles <= longest else min(longest, cycles - FETCH_CYCLES - 1)
-        instructions.append(Instruction(Opcode.DELAY, counts=(step - FETCH_CYCLES,)))
+        step = cycles if cycles <= longest else min(longest, cycles - fetch - 1)
+        instructions.append(Instruction(Opcode.DELAY, counts=(step - fetch,)))
         cycles -= step
     return instructions
 
@@ -1324,7 +1330,8 @@ def _delay_cycles(cycles, params):
     """The cycles the ``DELAY`` s of :func:`_delays` take by the cycle model: the schedule
     counts what it emits, so a wrong ``DELAY`` timing in :mod:`sim.cycle` shows in every
     prediction instead of hiding behind the number the compiler meant."""
-    return sum(instruction_cycles(instruction, params) for instruction in _delays(cycles))
+    delays = _delays(cycles, fetch_cycles(params))
+    return sum(instruction_cycles(instruction, params) for instruction in delays)
 
 
 def compile_array(network, params, rows, columns, splits=None, input_parts=None, multicast=True,

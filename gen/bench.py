@@ -89,7 +89,7 @@ from gen.pipeline import compile_pipeline, step_cycles
 from gen.project import EDGE_BITS, INSIDE_BITS, subnetwork
 from gen.resnet import resnet, scaled_resnet50
 from gen.unfold import unfold_stem
-from hdl.isa import FETCH_CYCLES, Opcode
+from hdl.isa import Opcode, fetch_cycles
 from hdl.params import NORTHPOLE_CORE, ChipParams, CoreParams, Precision
 from sim.cycle import instruction_drain
 from sim.tb.array_runner import run_array, run_batch
@@ -149,7 +149,7 @@ def _limits(compiled, params, precision):
     reasons = []
     fixed = 0
     for layer, instruction in zip(compiled.network.layers, compiled.program):
-        fixed += FETCH_CYCLES + instruction_drain(instruction, params)
+        fixed += fetch_cycles(params) + instruction_drain(instruction, params)
         if not instruction.opcode.multiplies or not macs[layer.name]:
             continue
         x = compiled.buffers[layer.sources[0]]
@@ -167,7 +167,7 @@ def _limits(compiled, params, precision):
               if not instruction.opcode.multiplies and instruction.opcode != Opcode.HALT]
     if vector:
         reasons.append(f"{', '.join(vector)} run on the vector unit, without MACs")
-    reasons.append(f"{fixed + FETCH_CYCLES} cycles of fetch and pipeline drain of "
+    reasons.append(f"{fixed + fetch_cycles(params)} cycles of fetch and pipeline drain of "
                    f"{compiled.predicted_cycles}")
     return reasons
 

@@ -21,6 +21,9 @@ PROGRAM       ``instruction * 2**ceil(log2(instruction words)) + word``: one wor
               instruction (:mod:`hdl.isa`) (write only)
 ============  =========================================================================
 
+With ``CoreParams.narrow_program`` the program memory's rows are these words, at these
+offsets: a row is one word, and an instruction is read a word a cycle.
+
 Reads return data the cycle after ``en`` (activation region only). The host accesses the
 memories only while the core is idle; other cores' activation words (``SEND``) come in
 through the same port at any time, computing or not. The schedule keeps the accesses of
@@ -36,7 +39,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .datapath import Datapath, settings_entry_layout
-from .isa import DEST_X_WIDTH, DEST_Y_WIDTH, Opcode, instruction_layout, instruction_words, message_entry
+from .isa import (
+    DEST_X_WIDTH,
+    DEST_Y_WIDTH,
+    Opcode,
+    instruction_words,
+    message_entry,
+    program_address_width,
+    program_row_width,
+    program_row_words_log2,
+)
 from .params import LANE_WIDTH, TOKENS, CoreParams, ceil_log2
 from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
 from .sram import BankedSram, SramPort
@@ -175,6 +187,7 @@ class Core(wiring.Component):
         region, offset = host.addr[offset_width:], host.addr[:offset_width]
         write = host.en & host.write
         settings_words, program_words = entry_words_log2(params)
+        program_words -= program_row_words_log2(params)     # a word a row: the offset is the row
         m.d.comb += [
             activations.host_read.en.eq(host.en & ~host.write & (region == Region.ACTIVATIONS)),
             activations.host_read.addr.eq(offset),
@@ -203,27 +216,31 @@ class Core(wiring.Component):
         depth, one read port each: the lower half of each bank's instructions (the compute
         program's) and the upper half (the message program's). The write port then goes to
         the half its instruction index selects, and each read port sees its half's
-        instructions at their indices within the bank.
+        instructions at their indices within the bank. A row is an instruction, or with
+        ``CoreParams.narrow_program`` one of its words (:func:`program_row_width`).
         """
         params = self._params
-        shape = unsigned(LANE_WIDTH * params.word_bytes * instruction_words(params))
+        shape = unsigned(program_row_width(params))
+        word = LANE_WIDTH * params.word_bytes
+        depth = params.program_depth << program_row_words_log2(params)
         if not params.program_split:
-            m.submodules.program = program = Memory(shape=shape, depth=params.program_depth, init=[])
+            m.submodules.program = program = Memory(shape=shape, depth=depth, init=[])
             return (program.read_port(transparent_for=()), program.read_port(transparent_for=()),
-                    program.write_port(granularity=params.word_bytes * LANE_WIDTH))
-        half = ceil_log2(params.bank_instructions) - 1       # the index bit that picks the half
-        words = instruction_words(params)
-        write = Signal(data.StructLayout({"addr": params.program_width, "data": shape, "en": words}))
+                    program.write_port(granularity=word))
+        # The address bit that picks the half: the top bit of the instruction index within the bank.
+        half = program_row_words_log2(params) + ceil_log2(params.bank_instructions) - 1
+        addr_width = program_address_width(params)
+        write = Signal(data.StructLayout({"addr": addr_width, "data": shape, "en": shape.width // word}))
         reads = []
         for name, upper in (("compute", 0), ("message", 1)):
-            memory = Memory(shape=shape, depth=params.program_depth // 2, init=[])
+            memory = Memory(shape=shape, depth=depth // 2, init=[])
             m.submodules[f"{name}_program"] = memory
-            read = Signal(data.StructLayout({"en": 1, "addr": params.program_width, "data": shape}),
+            read = Signal(data.StructLayout({"en": 1, "addr": addr_width, "data": shape}),
                           name=f"{name}_program_read")
             port = memory.read_port(transparent_for=())
             m.d.comb += [port.en.eq(read.en), port.addr.eq(_without_bit(read.addr, half)),
                          read.data.eq(port.data)]
-            port = memory.write_port(granularity=params.word_bytes * LANE_WIDTH)
+            port = memory.write_port(granularity=word)
             m.d.comb += [port.addr.eq(_without_bit(write.addr, half)), port.data.eq(write.data),
                          port.en.eq(Mux(write.addr[half] == upper, write.en, 0))]
             reads.append(read)
@@ -268,10 +285,10 @@ class Core(wiring.Component):
             # Program and settings memories.
             program_read.en.eq(sequencer.program_en),
             program_read.addr.eq(sequencer.program_addr),
-            sequencer.program_data.eq(program_read.data[:instruction_layout(params).size]),
+            sequencer.program_data.eq(program_read.data),
             message_read.en.eq(messenger.program_en),
             message_read.addr.eq(messenger.program_addr),
-            messenger.program_data.eq(message_read.data[:instruction_layout(params).size]),
+            messenger.program_data.eq(message_read.data),
             activations.send.en.eq(messenger.a_read.en),
             activations.send.addr.eq(messenger.a_read.addr),
             settings_read.addr.eq(sequencer.settings_addr),

@@ -110,7 +110,9 @@ that is later).
 
 Timing
 ------
-Every instruction is fetched in ``FETCH_CYCLES`` = 2 cycles (program-memory read, decode).
+Every instruction is fetched in :func:`fetch_cycles` cycles: 2 (program-memory read,
+decode), or on a core with ``CoreParams.narrow_program`` one read per word of the
+instruction and the decode, ``instruction_words + 1``.
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles (each
 tile ``tile_interval`` cycles after the one before at the earliest) and
 drains for ``BankedSram.LATENCY + OPERAND_LATENCY + unit LATENCY + Requantizer.LATENCY``
@@ -137,6 +139,7 @@ from amaranth.lib import data, enum
 from .bits import const_bits
 from .params import (
     COUNT_WIDTH,
+    LANE_WIDTH,
     LOOP_LEVELS,
     MAX_CORE_COLUMNS,
     MAX_CORE_ROWS,
@@ -147,14 +150,14 @@ from .params import (
     CoreParams,
     Precision,
     Rounding,
+    ceil_log2,
 )
 
-__all__ = ["Opcode", "FETCH_CYCLES", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
+__all__ = ["Opcode", "fetch_words", "fetch_cycles", "program_row_words_log2", "program_row_width",
+           "program_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
            "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides",
            "check_destinations", "message_entry"]
 
-#: Cycles to fetch and decode one instruction.
-FETCH_CYCLES = 2
 #: Innermost loop levels that may form one tile.
 MAX_REDUCE_LEVELS = 3
 #: Widths of the destination core's column and row of ``SEND`` and ``SIGNAL``.
@@ -256,6 +259,37 @@ def instruction_words(params):
     """SRAM words (``lanes`` bytes each) one instruction occupies in the program memory."""
     bits = instruction_layout(params).size
     return -(-bits // (8 * params.word_bytes))
+
+
+def program_row_words_log2(params):
+    """``log2`` of the program-memory rows one instruction's place takes: 0 (a row is an
+    instruction), or with ``CoreParams.narrow_program`` that of its words, rounded up to a
+    power of two as the host's address map rounds them (``hdl.core``)."""
+    return ceil_log2(instruction_words(params)) if params.narrow_program else 0
+
+
+def program_row_width(params):
+    """Bits of one program-memory row: the instruction's words, or with
+    ``CoreParams.narrow_program`` one word (``lanes`` bytes)."""
+    return LANE_WIDTH * params.word_bytes * (1 if params.narrow_program else instruction_words(params))
+
+
+def program_address_width(params):
+    """Width of a program-memory row address: the instruction index above the row within
+    the instruction (:func:`program_row_words_log2` bits)."""
+    return params.program_width + program_row_words_log2(params)
+
+
+def fetch_words(params):
+    """Program-memory reads that fetch one instruction: its :func:`instruction_words` on a
+    core with ``CoreParams.narrow_program``, else 1."""
+    return instruction_words(params) if params.narrow_program else 1
+
+
+def fetch_cycles(params):
+    """Cycles from an instruction's first program-memory read to the cycle after its
+    decode: one per read (:func:`fetch_words`) and the decode."""
+    return fetch_words(params) + 1
 
 
 @dataclass(frozen=True)

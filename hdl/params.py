@@ -300,6 +300,12 @@ class CoreParams:
         the upper half one that only the message sequencer reads, so each program may take
         half the bank; an FPGA then spends half the distributed RAM on it (one read port a
         memory instead of two).
+    narrow_program : bool
+        False: the program memory is as wide as an instruction, fetched in one read. True:
+        it is one word (``lanes`` bytes) wide, each instruction in the rows of its host
+        words (see ``hdl.core``), and the sequencer fetches an instruction a word a cycle
+        (``hdl.isa.fetch_cycles``): a memory an FPGA keeps in a few block RAMs, not in
+        hundreds of flip-flops, where block RAMs are no wider than 36 bits.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -310,6 +316,7 @@ class CoreParams:
     activation_write_ports: int = 1
     program_banks: int = 1
     program_split: bool = False
+    narrow_program: bool = False
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -335,8 +342,9 @@ class CoreParams:
         for name in ("activation_write_ports", "program_banks"):
             if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
-        if not isinstance(self.program_split, bool):
-            raise TypeError(f"core program_split must be True or False, not {self.program_split!r}")
+        for name in ("program_split", "narrow_program"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"core {name} must be True or False, not {getattr(self, name)!r}")
         if self.program_depth // self.program_banks < 2:
             raise ValueError(f"core program_depth must be at least {2 * self.program_banks} with "
                              f"{self.program_banks} program banks, not {self.program_depth!r}")

@@ -4,7 +4,14 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .isa import Opcode, instruction_layout
+from .isa import (
+    Opcode,
+    fetch_words,
+    instruction_layout,
+    program_address_width,
+    program_row_width,
+    program_row_words_log2,
+)
 from .loops import AddressGenerator, LoopNest
 from .params import LOOP_LEVELS, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 
@@ -72,10 +79,15 @@ class Sequencer(wiring.Component):
         Set by ``HALT``, cleared by ``start``.
     cycles : Out(32)
         Cycles the last run took, from the cycle after ``start`` to ``HALT`` (counting while busy).
-    program_en : Out(1), program_addr : Out(program_width)
-        Program-memory read (the bank's in its top bit, with two banks); its data on
-        ``program_data`` the next cycle.
-    program_data : In(instruction_layout(params))
+    program_en : Out(1), program_addr : Out(hdl.isa.program_address_width(params))
+        Program-memory read: the instruction's index (the bank's in its top bit, with two
+        banks) above the row within the instruction (``CoreParams.narrow_program``); its
+        data on ``program_data`` the next cycle. A fetch reads rows 0 to
+        ``hdl.isa.fetch_words(params) - 1`` on consecutive cycles, and each row's data is
+        kept in ``instruction`` until the last arrives, in the decode's cycle.
+    program_data : In(hdl.isa.program_row_width(params))
+        The row read; its low ``instruction_layout(params).size`` bits are an instruction
+        when a row holds a whole one.
     instruction : Out(instruction_layout(params))
         The instruction being executed, held until the next one is decoded.
     a_read, b_read : Out(Signature(en, addr, offset))
@@ -122,8 +134,8 @@ class Sequencer(wiring.Component):
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_WIDTH),
             "program_en": Out(1),
-            "program_addr": Out(params.program_width),
-            "program_data": In(instruction_layout(params)),
+            "program_addr": Out(program_address_width(params)),
+            "program_data": In(program_row_width(params)),
             "instruction": Out(instruction_layout(params)),
             "a_read": Out(_read_signature(params)),
             "b_read": Out(_read_signature(params)),
@@ -140,10 +152,17 @@ class Sequencer(wiring.Component):
             "o_tokens": Out(TOKENS),
         })
 
-    def _streams(self, m, decode):
-        """Loop nests and address generators, loaded from the fetched instruction at ``decode``."""
+    def _fetched(self):
+        """The instruction the decode's cycle sees: the rows fetched before it, kept in
+        ``instruction``, below the last, on ``program_data``."""
+        layout = instruction_layout(self._params)
+        earlier = (fetch_words(self._params) - 1) * len(self.program_data)
+        return layout(Cat(self.instruction.as_value()[:earlier], self.program_data)[:layout.size])
+
+    def _streams(self, m, decode, fetched):
+        """Loop nests and address generators, loaded from the ``fetched`` instruction at ``decode``."""
         params = self._params
-        fetched, current = self.program_data, self.instruction
+        current = self.instruction
         nests = {}
         for name in ("elements", "o", "s", "r"):
             nest = m.submodules[f"{name}_nest"] = LoopNest()
@@ -192,7 +211,8 @@ class Sequencer(wiring.Component):
         params = self._params
         word_bits = (params.word_bytes - 1).bit_length()
         decode = Signal()
-        nests, generators = self._streams(m, decode)
+        fetched = self._fetched()
+        nests, generators = self._streams(m, decode, fetched)
         elements = nests["elements"]
         opcode = self.instruction.opcode
 
@@ -217,6 +237,9 @@ class Sequencer(wiring.Component):
                          read.offset.eq(generators[name].addr[:word_bits])]
 
         pc = Signal(range(params.bank_instructions))
+        # The row of the instruction being read, and the rows a fetch reads.
+        words, row_bits = fetch_words(params), len(self.program_data)
+        row = Signal(program_row_words_log2(params))
         # The bank of this run: flips as each run ends.
         bank = Signal(params.program_banks.bit_length() - 1)
         drain = Signal(range(max(self._drains.values()) + 1))
@@ -249,13 +272,24 @@ class Sequencer(wiring.Component):
                     m.d.sync += [count.eq(self.i_tokens[token]) for token, count in enumerate(pending)]
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [self.program_en.eq(1), self.program_addr.eq(Cat(pc, bank))]
-                m.next = "DECODE"
+                m.d.comb += [self.program_en.eq(1), self.program_addr.eq(Cat(row, pc, bank))]
+                if words > 1:
+                    # Each row's data arrives the cycle after its read; the last in the decode's.
+                    with m.If(row != 0):
+                        arrived = (row - 1)[:len(row)]
+                        m.d.sync += self.instruction.as_value().word_select(arrived, row_bits).eq(
+                            self.program_data)
+                    m.d.sync += row.eq(row + 1)
+                    with m.If(row == words - 1):
+                        m.d.sync += row.eq(0)
+                        m.next = "DECODE"
+                else:
+                    m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.comb += decode.eq(1)
                 next_pc = pc - 1 if self._downward else pc + 1
-                m.d.sync += [self.instruction.eq(self.program_data), pc.eq(next_pc)]
-                with m.Switch(self.program_data.opcode):
+                m.d.sync += [self.instruction.eq(fetched), pc.eq(next_pc)]
+                with m.Switch(fetched.opcode):
                     with m.Case(Opcode.HALT):
                         m.d.sync += [self.busy.eq(0), self.done.eq(1), bank.eq(~bank)]
                         m.next = "IDLE"

@@ -12,7 +12,7 @@ import numpy as np
 
 from hdl.datapath import drain_latencies
 from hdl.host import HostInterface, load_entry
-from hdl.isa import FETCH_CYCLES, Opcode
+from hdl.isa import Opcode, fetch_cycles
 from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.sram import BankedSram
@@ -55,21 +55,22 @@ def issue_cycles(instruction, params):
 
 def instruction_cycles(instruction, params):
     """Cycles from the fetch of ``instruction`` to the fetch of the next (a ``WAIT`` not waiting)."""
+    fetch = fetch_cycles(params)
     if instruction.opcode == Opcode.HALT:
-        return FETCH_CYCLES
+        return fetch
     if instruction.opcode in (Opcode.SIGNAL, Opcode.WAIT):
-        return FETCH_CYCLES + 1
+        return fetch + 1
     if instruction.opcode == Opcode.DELAY:
-        return FETCH_CYCLES + instruction.elements
+        return fetch + instruction.elements
     if instruction.opcode == Opcode.SEND:
-        return FETCH_CYCLES + instruction.elements + BankedSram.LATENCY
-    return FETCH_CYCLES + issue_cycles(instruction, params) + instruction_drain(instruction, params)
+        return fetch + instruction.elements + BankedSram.LATENCY
+    return fetch + issue_cycles(instruction, params) + instruction_drain(instruction, params)
 
 
 def write_cycles(instruction, params):
     """The cycle, counted from the fetch of compute ``instruction``, in which each of its
     result tiles is written to the activation SRAM (a numpy array, one per tile in issue
-    order): the tile's last element issues ``FETCH_CYCLES`` + its index cycles in (tiles
+    order): the tile's last element issues ``fetch_cycles`` + its index cycles in (tiles
     :func:`tile_period` apart), and its result is written ``drain`` cycles later, so the
     last tile's write is the instruction's last cycle."""
     if not instruction.opcode.computes:
@@ -77,7 +78,7 @@ def write_cycles(instruction, params):
     tile = instruction.elements // instruction.tiles
     drain = instruction_drain(instruction, params)
     starts = tile_period(instruction, params) * np.arange(instruction.tiles, dtype=np.int64)
-    return FETCH_CYCLES + drain - 1 + tile + starts
+    return fetch_cycles(params) + drain - 1 + tile + starts
 
 
 def program_cycles(program, params):
@@ -99,19 +100,20 @@ def token_timing(program, params, pulses=()):
     remembered from the next cycle on. ``signals`` are ``(cycle, token)`` of each
     ``SIGNAL``'s pulse on ``o_tokens``; ``done`` is the cycle ``done`` rises in.
 
-    Each instruction is fetched in ``FETCH_CYCLES``. ``SIGNAL`` pulses in the cycle after
+    Each instruction is fetched in ``hdl.isa.fetch_cycles``. ``SIGNAL`` pulses in the cycle after
     them. ``WAIT`` then spends one cycle and one more for each cycle until ``counts[0]``
     pulses of its token are remembered; it consumes the earliest ``counts[0]`` of them (one
     count per token), and a pulse arriving in its last cycle is remembered for the next.
-    ``HALT`` raises ``done`` ``FETCH_CYCLES`` after its fetch began.
+    ``HALT`` raises ``done`` ``fetch_cycles`` after its fetch began.
     """
+    fetch = fetch_cycles(params)
     pending = sorted((cycle + 1, token) for cycle, token in pulses)   # (remembered from, token)
     signals, cycle = [], 0
     for instruction in program:
         if instruction.opcode == Opcode.HALT:
-            return signals, cycle + FETCH_CYCLES
+            return signals, cycle + fetch
         if instruction.opcode == Opcode.SIGNAL:
-            signals.append((cycle + FETCH_CYCLES, instruction.token))
+            signals.append((cycle + fetch, instruction.token))
         if instruction.opcode == Opcode.WAIT:
             wanted = instruction.counts[0]
             arrivals = [entry for entry in pending if entry[1] == instruction.token][:wanted]
@@ -119,7 +121,7 @@ def token_timing(program, params, pulses=()):
                 return signals, None
             for entry in arrivals:
                 pending.remove(entry)
-            cycle = max(cycle + FETCH_CYCLES, arrivals[-1][0]) + 1
+            cycle = max(cycle + fetch, arrivals[-1][0]) + 1
         else:
             cycle += instruction_cycles(instruction, params)
     raise ValueError("program must end with HALT")

@@ -5,23 +5,34 @@ counts their cycles by :func:`sim.cycle.instruction_cycles`; the hardware runs o
 programs (``tests/integration/test_array.py``) check that count against the cores.
 """
 
+import dataclasses
+
 import pytest
 
 from gen.array import _delay_cycles, _delays
-from hdl.isa import FETCH_CYCLES, Opcode
+from hdl.isa import Opcode, fetch_cycles
 from hdl.params import COUNT_WIDTH, DEFAULT_CORE
 from sim.cycle import instruction_cycles
 
-#: The longest one ``DELAY`` lasts.
-LONGEST = FETCH_CYCLES + (1 << COUNT_WIDTH)
+#: A core that fetches each instruction a word a cycle, so a ``DELAY``'s fetch is longer.
+NARROW = dataclasses.replace(DEFAULT_CORE, narrow_program=True)
 
 
-@pytest.mark.parametrize("cycles", [0, FETCH_CYCLES + 1, FETCH_CYCLES + 2, 40, LONGEST - 1, LONGEST,
-                                    LONGEST + 1, LONGEST + FETCH_CYCLES, LONGEST + FETCH_CYCLES + 1,
-                                    2 * LONGEST, 2 * LONGEST + 1, 3 * LONGEST + 7])
-def test_delays_take_the_cycles_asked(cycles):
-    instructions = _delays(cycles)
+def _cycles_asked(fetch):
+    """Lengths around the edges of one ``DELAY`` (the shortest, ``fetch + 1``, and the
+    longest, ``fetch + 2**COUNT_WIDTH``) on a core that fetches in ``fetch`` cycles."""
+    longest = fetch + (1 << COUNT_WIDTH)
+    return [0, fetch + 1, fetch + 2, 40, longest - 1, longest, longest + 1, longest + fetch,
+            longest + fetch + 1, 2 * longest, 2 * longest + 1, 3 * longest + 7]
+
+
+@pytest.mark.parametrize("params", [DEFAULT_CORE, NARROW], ids=["wide", "narrow"])
+@pytest.mark.parametrize("index", range(len(_cycles_asked(2))))
+def test_delays_take_the_cycles_asked(params, index):
+    fetch = fetch_cycles(params)
+    cycles = _cycles_asked(fetch)[index]
+    instructions = _delays(cycles, fetch)
     assert all(instruction.opcode == Opcode.DELAY for instruction in instructions)
-    taken = [instruction_cycles(instruction, DEFAULT_CORE) for instruction in instructions]
-    assert sum(taken) == cycles == _delay_cycles(cycles, DEFAULT_CORE), f"DELAYs of {taken} cycles"
-    assert len(instructions) == -(-cycles // LONGEST)
+    taken = [instruction_cycles(instruction, params) for instruction in instructions]
+    assert sum(taken) == cycles == _delay_cycles(cycles, params), f"DELAYs of {taken} cycles"
+    assert len(instructions) == -(-cycles // (fetch + (1 << COUNT_WIDTH)))

@@ -73,6 +73,7 @@ def test_mac_params_wrong(kwargs, error, message):
     ({"weight_depth": 2 * MAX_SRAM_BYTES // 64}, ValueError,
      rf"^core weight SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
     ({"program_split": 1}, TypeError, r"^core program_split must be True or False, not 1$"),
+    ({"narrow_program": "yes"}, TypeError, r"^core narrow_program must be True or False, not 'yes'$"),
 ])
 def test_core_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):

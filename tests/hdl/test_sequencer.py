@@ -1,7 +1,8 @@
 """The sequencer alone in Amaranth's simulator, against the timing and the streams hdl.isa documents.
 
-The testbench stands in for the rest of the core: a program memory that serves
-``encode(program[addr])`` on ``program_data`` the cycle after ``program_en``, and a compute
+The testbench stands in for the rest of the core: a program memory that serves the row
+``program_addr`` of the encoded program (a whole instruction, or one word of it with
+``CoreParams.narrow_program``) on ``program_data`` the cycle after ``program_en``, and a compute
 path that reports each tile on ``tile_in`` (``drain - requantize_latency`` cycles after
 the element with ``last`` was issued) and ``tile_out`` (``drain`` cycles after it). Cycle
 ``k`` is the one after the ``k``-th rising edge since the edge that samples ``start``.
@@ -16,7 +17,15 @@ import pytest
 from amaranth.sim import Simulator
 
 from gen.compiler import element_addresses
-from hdl.isa import FETCH_CYCLES, Instruction, Opcode, Stream, encode
+from hdl.isa import (
+    Instruction,
+    Opcode,
+    Stream,
+    encode,
+    fetch_cycles,
+    program_row_width,
+    program_row_words_log2,
+)
 from hdl.params import CoreParams, MacParams
 from hdl.requantize import requantize_latency
 from hdl.sequencer import Sequencer
@@ -36,6 +45,17 @@ ADD = Instruction(Opcode.ADD, reduce_levels=0, counts=(3, 2),
                   a=Stream(2, (2, 24)), b=Stream(41, (2, 24)), o=Stream(1500, (1, 10)),
                   s=Stream(3, (0, 1)))
 PROGRAM = (MAC, Instruction(Opcode.SIGNAL, token=5), ADD, Instruction(Opcode.HALT))
+
+
+def program_rows(instructions, params):
+    """The program memory's rows: ``{row address: bits}`` for ``{index: instruction}``."""
+    shift, width = program_row_words_log2(params), program_row_width(params)
+    rows = {}
+    for index, instruction in instructions.items():
+        bits = encode(instruction, params)
+        for word in range(1 << shift):
+            rows[(index << shift) + word] = (bits >> (word * width)) & ((1 << width) - 1)
+    return rows
 
 
 def start_cycles(program, params=PARAMS):
@@ -71,7 +91,9 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
                     macadd_drain=drains["macadd"], send_drain=BankedSram.LATENCY,
                     entry=entry, downward=downward)
     step = -1 if downward else 1
-    words = {entry + step * index: encode(instruction, params) for index, instruction in enumerate(program)}
+    rows = program_rows({entry + step * index: instruction for index, instruction in enumerate(program)},
+                        params)
+    row_mask = (1 << program_row_words_log2(params)) - 1
     limit = limit or program_cycles(program, params) + TIMEOUT_MARGIN
     record = {"elements": [], "tokens": [], "busy": [], "done": [], "cycles": [],
               "settings": {}, "tiles_in": [], "writes": [], "write_cycles": [],
@@ -91,14 +113,14 @@ def simulate(program, *, pulses=(), start_again=(), limit=None, entry=0, downwar
         for cycle in range(limit):
             # The inputs of this cycle: what the program memory and compute path return.
             if read is not None:
-                ctx.set(dut.program_data.as_value(), words[read])
+                ctx.set(dut.program_data, rows[read])
             ctx.set(dut.start, cycle in start_again)
             ctx.set(dut.i_tokens, tokens_at(cycle))
             ctx.set(dut.tile_in, cycle in tile_in)
             ctx.set(dut.tile_out, cycle in tile_out)
             # The outputs.
             read = ctx.get(dut.program_addr) if ctx.get(dut.program_en) else None
-            if read is not None:
+            if read is not None and not read & row_mask:       # an instruction's first row
                 record["fetches"].append(cycle)
             if ctx.get(dut.a_read.en):
                 record["a_reads"].append((cycle, ctx.get(dut.a_read.addr) * WORD
@@ -147,12 +169,16 @@ def done_cycle(record):
 
 #: A core that requantizes one column a cycle: tiles start at least 8 cycles apart.
 SLICED = replace(PARAMS, mac=MacParams(requantize_columns=1))
+#: A core that fetches each instruction a word a cycle.
+NARROW = replace(PARAMS, narrow_program=True)
 
 
 @pytest.mark.parametrize("start_again, entry, downward, params",
                          [((), 0, False, PARAMS), ((4, 30), 0, False, PARAMS), ((), 4, False, PARAMS),
-                          ((), 7, True, PARAMS), ((), 0, False, SLICED)],
-                         ids=["plain", "start-while-busy", "entry-4", "downward-from-7", "tiles-spaced"])
+                          ((), 7, True, PARAMS), ((), 0, False, SLICED), ((), 0, False, NARROW),
+                          ((), 7, True, NARROW)],
+                         ids=["plain", "start-while-busy", "entry-4", "downward-from-7", "tiles-spaced",
+                              "narrow-fetch", "narrow-fetch-downward"])
 def test_program(start_again, entry, downward, params):
     record = simulate(PROGRAM, start_again=start_again, entry=entry, downward=downward, params=params)
     predicted = program_cycles(PROGRAM, params)
@@ -176,7 +202,7 @@ def test_program(start_again, entry, downward, params):
         for index, (a, b, (first, last)) in enumerate(zip(element_addresses(instruction, "a"),
                                                           element_addresses(instruction, "b"),
                                                           flags)):
-            cycle = start + FETCH_CYCLES + index // tile * period + index % tile
+            cycle = start + fetch_cycles(params) + index // tile * period + index % tile
             expected.append({"cycle": cycle, "opcode": instruction.opcode,
                              "a": int(a), "b": int(b), "a_en": 1, "b_en": 1,
                              "first": int(first), "last": int(last)})
@@ -198,7 +224,7 @@ def test_program(start_again, entry, downward, params):
                                       for cycle in write_cycles(instruction, params)]
 
     # SIGNAL 5: bit 5 for exactly one cycle, the cycle after the SIGNAL's fetch.
-    assert record["tokens"] == [(starts[1] + FETCH_CYCLES, 1 << 5)]
+    assert record["tokens"] == [(starts[1] + fetch_cycles(params), 1 << 5)]
 
 
 SEND = Instruction(Opcode.SEND, counts=(3, 2), a=Stream(16, (8, 40)), o=Stream(800, (24, 8)),
@@ -208,21 +234,22 @@ DELAY_SEND_PROGRAM = (Instruction(Opcode.DELAY, counts=(4,)), SEND, Instruction(
                       SEND, ADD, Instruction(Opcode.DELAY, counts=(3,)), Instruction(Opcode.HALT))
 
 
-def test_delay_and_send():
+@pytest.mark.parametrize("params", [PARAMS, NARROW], ids=["wide", "narrow"])
+def test_delay_and_send(params):
     """``DELAY`` reads nothing and fetches the next instruction ``instruction_cycles`` after
     its own; ``SEND`` reads operand ``a`` one word a cycle from its decode on and raises
     ``send`` with each word's destination ``BankedSram.LATENCY`` cycles after its read."""
     program = DELAY_SEND_PROGRAM
-    record = simulate(program)
-    starts = start_cycles(program)
-    predicted = program_cycles(program, PARAMS)
+    record = simulate(program, params=params)
+    starts = start_cycles(program, params)
+    predicted = program_cycles(program, params)
     assert record["fetches"] == starts, f"fetches in {record['fetches']}, predicted {starts}"
     assert done_cycle(record) == predicted, f"done in cycle {done_cycle(record)}, predicted {predicted}"
     assert record["cycles"][predicted] == predicted
 
     reads, sends = [], []
     for start, instruction in zip(starts, program):
-        first = start + FETCH_CYCLES
+        first = start + fetch_cycles(params)
         if instruction.opcode == Opcode.SEND:
             reads += [(first + index, int(a)) for index, a in enumerate(element_addresses(instruction, "a"))]
             sends += [(first + index + BankedSram.LATENCY, int(o))
@@ -234,13 +261,13 @@ def test_delay_and_send():
     assert record["sends"] == sends
     # Neither SEND nor DELAY issues an element to the compute path: only the ADD's are.
     assert [element["cycle"] for element in record["elements"]] == \
-        [starts[4] + FETCH_CYCLES + index for index in range(ADD.elements)]
+        [starts[4] + fetch_cycles(params) + index for index in range(ADD.elements)]
     assert record["writes"] == [int(o) for o in element_addresses(ADD, "o")]
 
 
 def test_halt_alone():
     record = simulate((Instruction(Opcode.HALT),))
-    assert done_cycle(record) == FETCH_CYCLES == program_cycles((Instruction(Opcode.HALT),), PARAMS)
+    assert done_cycle(record) == fetch_cycles(PARAMS) == program_cycles((Instruction(Opcode.HALT),), PARAMS)
     assert record["elements"] == [] and record["tokens"] == []
 
 
@@ -256,11 +283,12 @@ def test_program_banks_alternate(entry, downward):
                     entry=entry, downward=downward)
     step = -1 if downward else 1
     # Each bank: a SIGNAL of a token of its own, then HALT.
-    words = {}
+    instructions = {}
     for bank, token in ((0, 1), (1, 6)):
         program = (Instruction(Opcode.SIGNAL, token=token), Instruction(Opcode.HALT))
         for index, instruction in enumerate(program):
-            words[4 * bank + entry + step * index] = encode(instruction, params)
+            instructions[4 * bank + entry + step * index] = instruction
+    rows = program_rows(instructions, params)
     runs = []
 
     async def testbench(ctx):
@@ -271,7 +299,7 @@ def test_program_banks_alternate(entry, downward):
             fetched, tokens, read = [], 0, None
             while True:
                 if read is not None:
-                    ctx.set(dut.program_data.as_value(), words[read])
+                    ctx.set(dut.program_data, rows[read])
                 read = ctx.get(dut.program_addr) if ctx.get(dut.program_en) else None
                 if read is not None:
                     fetched.append(read)
@@ -296,16 +324,17 @@ LATE_WAIT_PROGRAM = (Instruction(Opcode.SIGNAL, token=0), Instruction(Opcode.WAI
                      Instruction(Opcode.HALT))
 
 
+@pytest.mark.parametrize("params", [PARAMS, NARROW], ids=["wide", "narrow"])
 @pytest.mark.parametrize("program", [WAIT_PROGRAM, LATE_WAIT_PROGRAM], ids=["wait", "signal-wait"])
-@pytest.mark.parametrize("pulse", [-1, 0, 1, 2, 3, 4, 5, 6, 7, 12])
-def test_wait(program, pulse):
-    """``WAIT`` takes ``FETCH_CYCLES + 1`` cycles and one more for each cycle its token is late."""
-    record = simulate(program, pulses=[(pulse, 2)], limit=60)
-    wait_start = start_cycles(program)[-2]
+@pytest.mark.parametrize("pulse", [-1, 0, 1, 2, 3, 4, 5, 6, 7, 12, 40, 60])
+def test_wait(program, pulse, params):
+    """``WAIT`` takes ``fetch_cycles + 1`` cycles and one more for each cycle its token is late."""
+    record = simulate(program, pulses=[(pulse, 2)], limit=150, params=params)
+    wait_start = start_cycles(program, params)[-2]
     remembered = pulse + 1
-    waited = max(0, remembered - (wait_start + FETCH_CYCLES))
-    predicted = program_cycles(program, PARAMS) + waited
-    assert token_timing(program, PARAMS, [(pulse, 2)])[1] == predicted
+    waited = max(0, remembered - (wait_start + fetch_cycles(params)))
+    predicted = program_cycles(program, params) + waited
+    assert token_timing(program, params, [(pulse, 2)])[1] == predicted
     assert done_cycle(record) == predicted, \
         f"token 2 pulsed in cycle {pulse}: done in cycle {done_cycle(record)}, predicted {predicted}"
     assert record["cycles"][predicted] == predicted
@@ -314,7 +343,8 @@ def test_wait(program, pulse):
 def test_wait_ignores_other_tokens():
     pulses = [(1, 1), (3, 3), (9, 2)]
     record = simulate(WAIT_PROGRAM, pulses=pulses, limit=60)
-    assert done_cycle(record) == token_timing(WAIT_PROGRAM, PARAMS, pulses)[1] == 9 + 1 + 1 + FETCH_CYCLES
+    assert done_cycle(record) == token_timing(WAIT_PROGRAM, PARAMS, pulses)[1] \
+        == 9 + 1 + 1 + fetch_cycles(PARAMS)
 
 
 @pytest.mark.parametrize("pulses, hangs", [
@@ -333,9 +363,9 @@ def test_wait_consumes(pulses, hangs):
 
 
 @pytest.mark.parametrize("pulses, done", [
-    ([(1, 2), (5, 2), (9, 2)], 9 + 1 + 1 + FETCH_CYCLES),     # the third pulse ends it
-    ([(9, 2), (1, 2), (5, 2), (3, 1)], 9 + 1 + 1 + FETCH_CYCLES),
-    ([(-1, 2), (0, 2), (1, 2), (20, 2)], FETCH_CYCLES + 1 + FETCH_CYCLES),   # three already there
+    ([(1, 2), (5, 2), (9, 2)], 9 + 1 + 1 + fetch_cycles(PARAMS)),     # the third pulse ends it
+    ([(9, 2), (1, 2), (5, 2), (3, 1)], 9 + 1 + 1 + fetch_cycles(PARAMS)),
+    ([(-1, 2), (0, 2), (1, 2), (20, 2)], 2 * fetch_cycles(PARAMS) + 1),   # three already there
     ([(1, 2), (5, 2), (9, 1)], None),                          # two of token 2 only: it hangs
 ])
 def test_wait_counts(pulses, done):

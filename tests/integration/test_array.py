@@ -16,11 +16,13 @@ compiler's predicted cycles (the chip's counter too), and no SRAM conflict or ne
 overrun may occur. Replay a failure with ``SEED=<seed>``.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from gen.array import Part, Split, _ArrayCompiler, compile_array
 from gen.network import fuse_adds
-from hdl.params import ChipParams
+from hdl.params import DEFAULT_CORE, ChipParams
 from sim.tb.array_runner import run_array
 from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import WORKLOADS, build
@@ -68,12 +70,12 @@ def check_array(rows, columns, name, bits, shape, width, splits, *, sim, test_na
 
 
 def check_network_on_array(rows, columns, network, frame, splits, *, sim, test_name, context, seed,
-                           input_parts=None, reference=None):
-    """Compile ``network`` for a ``rows`` x ``columns`` array, run it on ``frame`` and check
-    every output word against the golden model of ``reference`` (default ``network``), the
-    cycles and the flags; ``context`` and ``seed`` name the case."""
+                           input_parts=None, reference=None, core=DEFAULT_CORE):
+    """Compile ``network`` for a ``rows`` x ``columns`` array of ``core`` s, run it on
+    ``frame`` and check every output word against the golden model of ``reference``
+    (default ``network``), the cycles and the flags; ``context`` and ``seed`` name the case."""
     reference = reference or network
-    params = ChipParams(rows=rows, columns=columns)
+    params = ChipParams(rows=rows, columns=columns, core=core)
     compiled = compile_array(network, params.core, rows, columns, splits, input_parts)
     plan = ", ".join(f"{p.name} by {p.split.value} over {len(p.parts)}" for p in compiled.plans)
     context = f"{context} on {rows}x{columns} ({plan}; SEED={seed})"
@@ -112,6 +114,16 @@ def test_fused_add(rows, columns, name, bits, shape, width, splits):
     check_network_on_array(rows, columns, fuse_adds(network), frame, splits, sim=simulator("verilator"),
                            test_name=f"array-{rows}x{columns}-fused-{name}-int{bits}",
                            context=f"{name} fused int{bits}", seed=seed, reference=network)
+
+
+def test_narrow_program_on_2x2():
+    """Cores that fetch each instruction a word a cycle (``CoreParams.narrow_program``): the
+    schedule's message slots, ``WAIT`` s and ``DELAY`` s all follow the longer fetch."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["basic_block"], 8, seed)
+    check_network_on_array(2, 2, network, frame, {}, sim=simulator("verilator"),
+                           test_name="array-2x2-basic_block-narrow-program", context="basic_block int8",
+                           seed=seed, core=replace(DEFAULT_CORE, narrow_program=True))
 
 
 def test_bands_leave_while_the_rest_computes_on_2x2():

@@ -124,8 +124,9 @@ def test_random_network(index):
 #: The FPGA-lean options on the default core's shape: the requantizers' multiplies over two
 #: stages; the requantizers and the ADD rescaling one column a cycle (tiles 8 cycles apart)
 #: with the program memory split between the two sequencers.
-LEAN = {"split-multiply": CoreParams(MacParams(multiply_stages=2)),
-        "one-column-split-program": CoreParams(MacParams(requantize_columns=1), program_split=True)}
+LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2), narrow_program=True),
+        "one-column-split-narrow-program": CoreParams(MacParams(requantize_columns=1), program_split=True,
+                                                      narrow_program=True)}
 
 
 @pytest.mark.parametrize("lean", LEAN)

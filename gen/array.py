@@ -101,9 +101,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from hdl.host import HostInterface, load_entry
+from hdl.host import HostInterface, load_latency
 from hdl.isa import Instruction, Opcode, Stream, fetch_cycles
-from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
 from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
 from hdl.router import Port, Router, xy_tree_route
@@ -361,6 +360,7 @@ class _ArrayCompiler:
         if not isinstance(params, CoreParams):
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.network, self.params = network, params
+        self.fetch = fetch_cycles(params)    # cycles a core takes to fetch an instruction
         self.rows, self.columns = rows, columns
         self.multicast, self.forward = multicast, forward
         self.banded = False    # whether some part is computed in bands (see _bands)
@@ -660,7 +660,7 @@ class _ArrayCompiler:
                     if owner != index and common:
                         received += ((common.rows[1] - common.rows[0]) * self.specs[source].shape[1]
                                      * (common.words[1] - common.words[0])
-                                     + 2 * fetch_cycles(self.params) + 8)
+                                     + 2 * self.fetch + 8)
             worst = max(worst, self._elements(layer, part) + received)
         return worst
 
@@ -1018,7 +1018,7 @@ class _ArrayCompiler:
             cycle = time[index] + _delay_cycles(op.delay, self.params)
             if instruction.opcode in (Opcode.SEND, Opcode.SIGNAL):
                 message = messages[op.message]
-                lead = fetch_cycles(self.params) + (instruction.opcode == Opcode.SEND)
+                lead = self.fetch + (instruction.opcode == Opcode.SEND)
                 op.slip = self._slip(reserved, message, cycle + lead, op.delay)
                 cycle = time[index] + _delay_cycles(op.delay + op.slip, self.params)
                 offers[op.message] = cycle + lead
@@ -1030,7 +1030,7 @@ class _ArrayCompiler:
                     for blocked in waiting.pop(op.message, ()):
                         heapq.heappush(ready, (time[blocked], blocked))
             if instruction.opcode == Opcode.WAIT:
-                end = max(cycle + fetch_cycles(self.params),
+                end = max(cycle + self.fetch,
                           max(pulses[message, index % cores] for message in op.awaited) + 1) + 1
             else:
                 end = cycle + instruction_cycles(instruction, self.params)
@@ -1045,7 +1045,7 @@ class _ArrayCompiler:
     def _slip(self, reserved, message, offer, delay):
         """Cycles to hold ``message``, offered at ``offer``, until its flits meet no
         reserved flit (0, or enough for a ``DELAY`` if its op has none yet)."""
-        outputs, fetch = self._resources(message), fetch_cycles(self.params)
+        outputs, fetch = self._resources(message), self.fetch
         slip = 0
         while True:
             clear = slip
@@ -1125,7 +1125,7 @@ class _ArrayCompiler:
             for number, op in enumerate(core_ops):
                 if op.instruction.opcode == Opcode.WAIT:
                     last = max(pulses[message, index % cores] for message in op.awaited)
-                    looks = starts[index][number] + fetch_cycles(self.params)
+                    looks = starts[index][number] + self.fetch
                     waits.setdefault((index, op.instruction.token), []).append((looks, last, op.awaited))
         for (index, _), uses in waits.items():
             for use, (looks, last, _) in enumerate(uses):
@@ -1172,7 +1172,7 @@ class _ArrayCompiler:
                 return starts, offers
             for index, number, delay in violations:
                 op = ops[index][number]
-                op.delay = max(op.delay + delay, fetch_cycles(self.params) + 1)
+                op.delay = max(op.delay + delay, self.fetch + 1)
         raise CompileError(f"no contention-free schedule after {MAX_SCHEDULE_ROUNDS} rounds of delays")
 
     # The whole -------------------------------------------------------------------------
@@ -1212,11 +1212,10 @@ class _ArrayCompiler:
         cores = {}
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
-            fetch = fetch_cycles(self.params)
-            programs = [tuple(_program(bank[agent], fetch) for agent in (index, len(self.places) + index))
-                        for bank in banks]
+            agents = (index, len(self.places) + index)
+            programs = [tuple(_program(bank[agent], self.fetch) for agent in agents) for bank in banks]
             compiler.program, compiler.messages = map(list, programs[0])
-            done = max(starts[index][-1], starts[len(self.places) + index][-1]) + fetch_cycles(self.params)
+            done = max(starts[index][-1], starts[len(self.places) + index][-1]) + self.fetch
             try:
                 cores[place] = compiler.finish(compiler.buffers, border_words[index], done)
             except CompileError as error:
@@ -1245,7 +1244,7 @@ class _ArrayCompiler:
         the compiler's cycle ``t`` being cycle ``t + 1`` (``hdl.host``). The ``k``-th word of
         a ``SEND`` offered at ``t`` is read in cycle ``t + k`` (``hdl.core``: offered the
         cycle after its read), and the host's ``j``-th write after a delay ``d`` is taken in
-        cycle ``1 + d + j * HostInterface.WRITE_INTERVAL`` and lands ``Mesh.latency`` cycles
+        cycle ``1 + d + j * HostInterface.WRITE_INTERVAL`` and lands ``load_latency`` cycles
         later (``hdl.host``); every word must land at least a cycle after its last read."""
         last = {}       # (core, word address) -> the last cycle a SEND reads it
         cores = len(self.places)
@@ -1257,17 +1256,16 @@ class _ArrayCompiler:
                 for offset, address in enumerate(addresses.tolist()):
                     key = (self.places[index], address)
                     last[key] = max(last.get(key, 0), offers[op.message] + offset)
-        entry = load_entry(self.columns)
         frame = np.zeros(self.network.frame.shape, np.int64)
         interval = HostInterface.WRITE_INTERVAL
-        late = [last[(x, y), address] + 1 - (1 + number * interval + Mesh.latency(entry, (x, y)))
+        late = [last[(x, y), address] + 1 - (1 + number * interval + load_latency(self.columns, (x, y)))
                 for number, (x, y, address, _) in enumerate(compiled.input_writes(frame))
                 if ((x, y), address) in last]
         return max(0, *late)
 
     def _overlap(self, ops, starts):
         """Per core, the cycles its ``SEND`` s issue words while it computes."""
-        fetch = fetch_cycles(self.params)
+        fetch = self.fetch
 
         def intervals(agent, opcodes):
             return [(start + fetch, start + fetch + issue_cycles(op.instruction, self.params))

@@ -43,8 +43,8 @@ from .isa import (
     DEST_X_WIDTH,
     DEST_Y_WIDTH,
     Opcode,
-    instruction_words,
     message_entry,
+    place_words_log2,
     program_address_width,
     program_row_width,
     program_row_words_log2,
@@ -71,7 +71,7 @@ class Region(enum.IntEnum):
 
 def entry_words_log2(params):
     """``log2`` of the address space one settings entry and one instruction occupy, in words."""
-    return (ceil_log2(params.settings_entry_words), ceil_log2(instruction_words(params)))
+    return (ceil_log2(params.settings_entry_words), place_words_log2(params))
 
 
 def region_offset_width(params):

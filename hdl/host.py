@@ -27,8 +27,8 @@ header words precede the data. The interface takes a command every cycle
 source and the cores are idle while it loads (no activation flit competes for a core's
 host port), so the path never stalls: every link and router passes a flit a cycle
 (``hdl.router``) and a core's network interface takes a write in the cycle its router
-offers it (``hdl.network``). A write taken in cycle ``t`` is written into core ``(x, y)``
-in cycle ``t + Mesh.latency(load_entry(columns), (x, y))``, and ``RUN`` is taken
+offers it and applies it a cycle later (``hdl.network``). A write taken in cycle ``t`` is
+written into core ``(x, y)`` in cycle ``t + load_latency(columns, (x, y))``, and ``RUN`` is taken
 ``RUN_LATENCY`` cycles after the last write has landed (the outstanding count is a
 register). Loading ``n`` words thus takes ``n`` cycles plus the latency to the core of the
 last ones (see ``sim.cycle.host_write_cycles``).
@@ -40,12 +40,13 @@ from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .network import Kind, network_payload_layout
+from .mesh import Mesh
+from .network import Kind, NetworkInterface, network_payload_layout
 from .params import CoreParams, NocParams
 from .router import MessageClass, flit_layout
 from .sequencer import CYCLE_COUNTER_WIDTH
 
-__all__ = ["Command", "command_layout", "read_layout", "load_entry", "HostInterface"]
+__all__ = ["Command", "command_layout", "read_layout", "load_entry", "load_latency", "HostInterface"]
 
 
 class Command(enum.IntEnum):
@@ -71,6 +72,14 @@ def load_entry(columns):
     """The router ``(x, y)`` whose east input takes the host's load flits in an array of
     ``columns`` columns: the east end of row 0."""
     return (columns - 1, 0)
+
+
+def load_latency(columns, place):
+    """Cycles from the host interface's taking a load command for core ``place`` ``(x, y)``
+    to the core's write or read of its word, through an idle load network of an array of
+    ``columns`` columns: the routers from :func:`load_entry` to the core
+    (``Mesh.latency``) and the core's network interface (``LOAD_LATENCY``)."""
+    return Mesh.latency(load_entry(columns), place) + NetworkInterface.LOAD_LATENCY
 
 
 def _count(bits):

@@ -155,8 +155,8 @@ from .params import (
 
 __all__ = ["Opcode", "fetch_words", "fetch_cycles", "program_row_words_log2", "program_row_width",
            "program_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
-           "Instruction", "instruction_layout", "instruction_words", "encode", "decode", "steps", "strides",
-           "check_destinations", "message_entry"]
+           "Instruction", "instruction_layout", "instruction_words", "place_words_log2", "encode",
+           "decode", "steps", "strides", "check_destinations", "message_entry"]
 
 #: Innermost loop levels that may form one tile.
 MAX_REDUCE_LEVELS = 3
@@ -261,11 +261,17 @@ def instruction_words(params):
     return -(-bits // (8 * params.word_bytes))
 
 
+def place_words_log2(params):
+    """``log2`` of the host words one instruction's place takes in the host's address map
+    (``hdl.core``): its words, rounded up to a power of two."""
+    return ceil_log2(instruction_words(params))
+
+
 def program_row_words_log2(params):
     """``log2`` of the program-memory rows one instruction's place takes: 0 (a row is an
-    instruction), or with ``CoreParams.narrow_program`` that of its words, rounded up to a
-    power of two as the host's address map rounds them (``hdl.core``)."""
-    return ceil_log2(instruction_words(params)) if params.narrow_program else 0
+    instruction), or with ``CoreParams.narrow_program`` a row a host word
+    (:func:`place_words_log2`)."""
+    return place_words_log2(params) if params.narrow_program else 0
 
 
 def program_row_width(params):

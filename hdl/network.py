@@ -5,8 +5,9 @@ host's writes and read requests to the core's memories; the **activation network
 carries read responses back to the host interface (east of the mesh, at column
 ``columns`` of the core's row) and, between cores, the messages of ``SEND`` and
 ``SIGNAL`` (activation writes and tokens). The interface never lets the activation
-network wait on the load network (it always takes activation flits), so a request
-waiting for its response cannot close a cycle.
+network wait on the load network (it refuses an activation flit only in a cycle it
+applies a load flit, which waits on nothing), so a request waiting for its response
+cannot close a cycle.
 
 A core's message enters the activation network in the cycle the core offers it (the
 word of a ``SEND`` in the cycle after its read, the token of a ``SIGNAL`` in its
@@ -53,17 +54,20 @@ def network_payload_layout(core_params, rows, columns):
 class NetworkInterface(wiring.Component):
     """Between core ``(x, y)``'s host port and its two routers.
 
-    Load network: a ``WRITE`` flit writes its word through the core's host port in the cycle
-    it is taken; a ``READ`` flit reads, and the word leaves on ``o_activation`` as a
-    ``RESPONSE`` flit for the host interface (column ``columns``, row ``y``) the cycle
-    after. A read is taken only when the response register is free, so one read takes two
-    cycles and the next is taken a cycle later (``READ_INTERVAL``). ``consumed`` pulses for
-    every load flit taken. Activation network: always ready unless a load flit is taken that
-    cycle; a flit taken is registered and, the cycle after (``DELIVERY_LATENCY``), a
-    ``TOKEN`` flit pulses ``tokens`` and a ``WRITE`` flit writes (no load flit is taken in
-    that cycle). The core's messages (``i_core``) leave on ``o_activation`` in the cycle
-    they are offered, ahead of a waiting response (the host reads only while the cores are
-    idle); one the network refuses sets ``overrun``.
+    Load network: a flit taken is registered and applied through the core's host port the
+    cycle after (``LOAD_LATENCY``) unless a delivery or a read holds the port; the register
+    takes the next flit in the cycle it applies one, so writes pass at a word a cycle. A
+    ``WRITE`` flit writes its word; a ``READ`` flit reads, and the word leaves on
+    ``o_activation`` as a ``RESPONSE`` flit for the host interface (column ``columns``, row
+    ``y``) the cycle after. A load flit is applied only when the response register is free,
+    so one read takes two cycles and the next is applied a cycle later
+    (``READ_INTERVAL``). ``consumed`` pulses for every load flit applied. Activation
+    network: always ready unless a load flit is applied that cycle; a flit taken is
+    registered and, the cycle after (``DELIVERY_LATENCY``), a ``TOKEN`` flit pulses
+    ``tokens`` and a ``WRITE`` flit writes (no load flit is applied in that cycle). The
+    core's messages (``i_core``) leave on ``o_activation`` in the cycle they are offered,
+    ahead of a waiting response (the host reads only while the cores are idle); one the
+    network refuses sets ``overrun``.
 
     Parameters
     ----------
@@ -88,12 +92,16 @@ class NetworkInterface(wiring.Component):
         Sticky: the network was not ready for a message of the core (a schedule error).
     DELIVERY_LATENCY : int
         Cycles from an activation flit's being taken to its write or token pulse: 1.
+    LOAD_LATENCY : int
+        Cycles from a load flit's being taken to its write or read through the host port,
+        when nothing else holds the port: 1.
     READ_INTERVAL : int
-        Cycles from one ``READ`` taken to the next at the earliest: it is taken, the word
-        is read into the response register, and the register leaves: 3.
+        Cycles from one ``READ`` applied to the next at the earliest: it is applied, the
+        word is read into the response register, and the register leaves: 3.
     """
 
     DELIVERY_LATENCY = 1
+    LOAD_LATENCY = 1
     READ_INTERVAL = 3
 
     def __init__(self, core_params, noc_params):
@@ -125,29 +133,37 @@ class NetworkInterface(wiring.Component):
         load = data.View(self._layout, self.i_load.payload.payload)
         activation = data.View(self._layout, self.i_activation.payload.payload)
         reading, full = Signal(), Signal()
-        read_addr = Signal.like(load.addr)
+        read_addr = Signal(self._layout.members["addr"])
         response = Signal(flit_layout(self._noc))
         response_word = data.View(self._layout, response.payload)
 
-        # An activation flit taken is registered and takes effect the cycle after; a load
-        # flit waits for a cycle in which no delivery uses the host port.
+        # A load flit taken is registered and applied through the host port in the first
+        # cycle no delivery uses it (``LOAD_LATENCY``): the router's arbitration reaches only
+        # the register, never the core's SRAM. An activation flit taken is registered and
+        # takes effect the cycle after; none is taken in a cycle a load flit is applied.
+        held, held_valid = Signal(self._layout), Signal()
         delivering = Signal()
         delivered = Signal(self._layout)
-        load_takes = self.i_load.valid & ~reading & ~full & ~delivering
+        applies = held_valid & ~reading & ~full & ~delivering
+        load_takes = self.i_load.valid & self.i_load.ready
         m.d.comb += [
-            self.i_load.ready.eq(~reading & ~full & ~delivering),
-            self.consumed.eq(load_takes),
-            self.i_activation.ready.eq(~load_takes),
+            self.i_load.ready.eq(~held_valid | applies),
+            self.consumed.eq(applies),
+            self.i_activation.ready.eq(~applies),
         ]
-        activation_takes = self.i_activation.valid & ~load_takes
+        with m.If(load_takes):
+            m.d.sync += [held.eq(load), held_valid.eq(1)]
+        with m.Elif(applies):
+            m.d.sync += held_valid.eq(0)
+        activation_takes = self.i_activation.valid & ~applies
         m.d.sync += delivering.eq(activation_takes)
         with m.If(activation_takes):
             m.d.sync += delivered.eq(activation)
-        with m.If(load_takes):
-            m.d.comb += [self.host.en.eq(1), self.host.write.eq(load.kind == Kind.WRITE),
-                         self.host.addr.eq(load.addr), self.host.data.eq(load.data)]
-            with m.If(load.kind == Kind.READ):
-                m.d.sync += [reading.eq(1), read_addr.eq(load.addr)]
+        with m.If(applies):
+            m.d.comb += [self.host.en.eq(1), self.host.write.eq(held.kind == Kind.WRITE),
+                         self.host.addr.eq(held.addr), self.host.data.eq(held.data)]
+            with m.If(held.kind == Kind.READ):
+                m.d.sync += [reading.eq(1), read_addr.eq(held.addr)]
         with m.If(delivering):
             with m.If(delivered.kind == Kind.TOKEN):
                 m.d.comb += self.tokens.eq(Const(1, TOKENS) << delivered.data[:(TOKENS - 1).bit_length()])

@@ -11,7 +11,7 @@ the host's writes take through the host interface and the load network (``hdl.ho
 import numpy as np
 
 from hdl.datapath import drain_latencies
-from hdl.host import HostInterface, load_entry
+from hdl.host import HostInterface, load_latency
 from hdl.isa import Opcode, fetch_cycles
 from hdl.mesh import Mesh
 from hdl.network import NetworkInterface
@@ -133,7 +133,7 @@ def host_write_cycles(places, columns):
 
     ``places`` are the cores ``(x, y)`` the writes go to, in the order sent. The interface
     takes write ``i`` in cycle ``i * HostInterface.WRITE_INTERVAL``; its core writes it
-    ``Mesh.latency(load_entry(columns), (x, y))`` cycles later; ``RUN`` is taken
+    ``load_latency(columns, (x, y))`` cycles later; ``RUN`` is taken
     ``HostInterface.RUN_LATENCY`` cycles after the last write has landed, or in the first
     cycle if there is no write. Only a core's last write can land last, so ``n`` writes
     take ``n`` cycles and the latency to the core of the last ones.
@@ -143,8 +143,7 @@ def host_write_cycles(places, columns):
         last[place] = index
     if not last:
         return 1
-    entry = load_entry(columns)
-    landed = max(index * HostInterface.WRITE_INTERVAL + Mesh.latency(entry, place)
+    landed = max(index * HostInterface.WRITE_INTERVAL + load_latency(columns, place)
                  for place, index in last.items())
     return landed + HostInterface.RUN_LATENCY + 1
 
@@ -161,7 +160,6 @@ def host_read_cycles(places, columns):
     """
     if not places:
         return 0
-    entry = load_entry(columns)
-    trip = max(Mesh.latency(entry, place) + NetworkInterface.READ_INTERVAL
+    trip = max(load_latency(columns, place) + NetworkInterface.READ_INTERVAL
                + Mesh.latency(place, (columns - 1, place[1])) for place in set(places))
     return NetworkInterface.READ_INTERVAL * len(places) + trip

@@ -24,6 +24,7 @@ from gen.resnet import from_catalogue, resnet
 from gen.run import DIGITS
 from gen.tflite import import_tflite
 from gen.unfold import unfold_stem
+from hdl.network import NetworkInterface
 from hdl.params import DEFAULT_CORE, NORTHPOLE_CORE
 from hdl.router import Router
 from sim import catalogue
@@ -153,8 +154,9 @@ def _programs(network, params, rows, columns):
 
 def _write_cycles(writes, columns):
     """A load's cycles: write ``i`` taken in cycle ``i``, landing ``Router.LATENCY`` a router
-    later on its XY path from the east end of row 0; ``RUN`` the cycle after the last lands."""
-    landed = max(index + Router.LATENCY * ((columns - 1 - x) + y + 1)
+    later on its XY path from the east end of row 0 and ``NetworkInterface.LOAD_LATENCY``
+    after its core's router; ``RUN`` the cycle after the last lands."""
+    landed = max(index + Router.LATENCY * ((columns - 1 - x) + y + 1) + NetworkInterface.LOAD_LATENCY
                  for index, (x, y, _, _) in enumerate(writes))
     return landed + 2
 

@@ -45,6 +45,11 @@ class Board:
     settings_depth, program_depth : int
         Settings-table entries and instructions per core.
     synth_opts : str
+    placement_seed : int or None
+        nextpnr's ``--seed`` (``None``: nextpnr's own default): which of its placements the
+        build takes. Where the device is
+        full enough that routing congestion decides whether a build finishes, one seed's
+        placement can route in half an hour where another's does not converge.
     lut_multiplier_width : int
         Multipliers with both operands at most this wide are built from logic (see
         ``fpga.build.lut_multipliers``): one DSP block per int8 lane product, none for the
@@ -76,6 +81,7 @@ class Board:
     settings_depth: int = 8
     program_depth: int = 8
     synth_opts: str = ""
+    placement_seed: int | None = None
     lut_multiplier_width: int = 4
     requantize_columns: int | None = None
     multiply_stages: int = 1

@@ -45,8 +45,8 @@ from .board import RESOURCES
 from .boards import BOARDS, TOPS
 
 __all__ = ["NEXTPNR_REPORT", "BREAKDOWN_STAT", "PARTS", "OTHER", "lut_multipliers", "breakdown_script",
-           "prepare", "build", "parse_nextpnr_report", "parse_breakdown", "report", "write_atomically",
-           "check_tools", "request", "main"]
+           "nextpnr_options", "prepare", "build", "parse_nextpnr_report", "parse_breakdown", "report",
+           "write_atomically", "check_tools", "request", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,15 @@ def prepare(board_name, params, build_dir, *, do_build=True):
                             synth_opts=f"{board.synth_opts} -run :check",
                             script_after_synth=CHECK_WITHOUT_AUTONAME,
                             script_after_read=f"{breakdown_script(board)}; {lut_multipliers(board)}",
-                            # A missed target is reported (report.json "met"), not fatal.
-                            nextpnr_opts=f"--timing-allow-fail --report {NEXTPNR_REPORT}")
+                            nextpnr_opts=nextpnr_options(board))
     return top, result
+
+
+def nextpnr_options(board):
+    """nextpnr's options for ``board``: a missed clock target is reported (``report.json``'s
+    ``met``), not fatal; the machine-readable report; the board's placement seed, if any."""
+    seed = [] if board.placement_seed is None else [f"--seed {board.placement_seed}"]
+    return " ".join(["--timing-allow-fail", f"--report {NEXTPNR_REPORT}", *seed])
 
 
 def parse_nextpnr_report(value, family):

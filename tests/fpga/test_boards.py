@@ -38,6 +38,11 @@ def test_smoke(board, tmp_path):
     assert script.index("stat -json") < script.index("design -load read") < script.index("flatten;")
     assert f"tee -q -o {BREAKDOWN_STAT} stat -json" in script
     assert f"--report {NEXTPNR_REPORT}" in plan.files["build_top.sh"]
+    # The board's placement seed, where it has one, and no --seed where it leaves nextpnr's own.
+    seed = BOARDS[board].placement_seed
+    assert ("--seed" in plan.files["build_top.sh"]) == (seed is not None)
+    if seed is not None:
+        assert f"--seed {seed} " in plan.files["build_top.sh"]
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))

@@ -26,7 +26,7 @@ ULX3S = Board(
     weight_kb=16, settings_depth=32, program_depth=32, program_split=True,
     narrow_program=True, precisions=(Precision.INT8,),
     # At 74% of the LUTs, the 2x2 array's placement with nextpnr's default seed left router1
-    # hovering near 1,000 unrouted arcs for over an hour; seed 2's routed in 27 minutes.
+    # hovering near 1,000 unrouted arcs for over an hour; seed 2's routed in 11 minutes.
     placement_seed=2,
     # Yosys's abc9 flow fails an assertion on this design (0.63: `count_id(wire->name) == 0`;
     # 0.70 fails in ABC_OPS_REINTEGRATE even without it, hence the pin on 0.63).

@@ -47,9 +47,9 @@ class Board:
     synth_opts : str
     placement_seed : int or None
         nextpnr's ``--seed`` (``None``: nextpnr's own default): which of its placements the
-        build takes. Where the device is
-        full enough that routing congestion decides whether a build finishes, one seed's
-        placement can route in half an hour where another's does not converge.
+        build takes. Where the device is full enough that routing congestion decides whether
+        a build finishes, one seed's placement can route in minutes where another's does not
+        converge in an hour.
     lut_multiplier_width : int
         Multipliers with both operands at most this wide are built from logic (see
         ``fpga.build.lut_multipliers``): one DSP block per int8 lane product, none for the

@@ -60,8 +60,11 @@ class Board:
         The cores' ``MacParams.multiply_stages``.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
-    program_split, narrow_program : bool
-        The cores' ``CoreParams.program_split`` and ``CoreParams.narrow_program``.
+    program_split, narrow_program, fused_add : bool
+        The cores' ``CoreParams.program_split``, ``narrow_program`` and ``fused_add``.
+    message_sequencer : bool
+        The cores' ``CoreParams.message_sequencer`` in an array of one core; the cores of a
+        larger array keep theirs (they send each other their tensors).
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -88,6 +91,8 @@ class Board:
     precisions: tuple = tuple(Precision)
     program_split: bool = False
     narrow_program: bool = False
+    message_sequencer: bool = True
+    fused_add: bool = True
     baud: int = 115200
     leds: int = 2
 
@@ -100,7 +105,8 @@ class Board:
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
                          precisions=self.precisions, program_split=self.program_split,
-                         narrow_program=self.narrow_program)
+                         narrow_program=self.narrow_program, fused_add=self.fused_add,
+                         message_sequencer=self.message_sequencer or rows * cols > 1)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

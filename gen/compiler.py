@@ -182,7 +182,8 @@ class Compiled:
         entry, bank = message_entry(self.params), self.params.bank_instructions
         banks = [(self.program, self.messages), self.odd or (self.program, self.messages)]
         for first, (program, messages) in zip(range(0, self.params.program_depth, bank), banks):
-            downward = [(entry - index, message) for index, message in enumerate(messages)]
+            downward = ([(entry - index, message) for index, message in enumerate(messages)]
+                        if self.params.message_sequencer else [])
             for number, instruction in [*enumerate(program), *downward]:
                 data = encode(instruction, self.params).to_bytes(size, "little")
                 at = (first + number) << program_log2
@@ -562,7 +563,12 @@ class CoreCompiler:
         """``MACADD``: the ``MAC`` ``mac`` of a :class:`~gen.network.ConvAdd` from output row
         ``first`` (and byte ``offset`` of a pixel), each requantized tile added to the
         residual's tile at the same pixel and channels, LiteRT's ``ADD`` with the conv's
-        output as operand a (the sum is the same either way round)."""
+        output as operand a (the sum is the same either way round). A core without the fused
+        add (``CoreParams.fused_add``) refuses it."""
+        if not self.params.fused_add:
+            raise CompileError(f"layer {layer.name} fuses a residual add into its conv (MACADD), and the "
+                               f"core has no fused add (CoreParams.fused_add): run the add as a layer of "
+                               f"its own")
         residual = buffers[layer.residual]
         conv_scale, residual_spec = layer.conv.y_scale, self.specs[layer.residual]
         self._check_range(layer, "residual zero point", residual_spec.zero_point, self.precisions[layer.name])
@@ -679,15 +685,20 @@ class CoreCompiler:
     def finish(self, buffers, border_words, predicted_cycles=None):
         """Check the compute and message programs (each ending in ``HALT``) against the core
         and package them."""
-        needed = len(self.program) + len(self.messages)
+        if not self.params.message_sequencer and list(self.messages) != [Instruction(Opcode.HALT)]:
+            raise CompileError(f"the core has no message sequencer (CoreParams.message_sequencer), and its "
+                               f"message program needs {len(self.messages)} instructions, not only HALT")
+        stored_messages = self.messages if self.params.message_sequencer else []
+        needed = len(self.program) + len(stored_messages)
         banks = (f" in each of its {self.params.program_banks} banks" if self.params.program_banks > 1
                  else "")
         compute, message, together = self.params.program_limits
         if needed > together:
             raise CompileError(f"program memory overflows: the compute and message programs need "
-                               f"{len(self.program)} + {len(self.messages)} instructions, the core has "
+                               f"{len(self.program)} + {len(stored_messages)} instructions, the core has "
                                f"{together}{banks}")
-        for name, program, limit in (("compute", self.program, compute), ("message", self.messages, message)):
+        for name, program, limit in (("compute", self.program, compute),
+                                     ("message", stored_messages, message)):
             if len(program) > limit:
                 raise CompileError(f"program memory overflows: the {name} program needs {len(program)} "
                                    f"instructions, its half of the program memory holds {limit}{banks}")
@@ -698,8 +709,8 @@ class CoreCompiler:
                 except ValueError as error:
                     raise CompileError(str(error)) from None
         if predicted_cycles is None:
-            predicted_cycles = max(program_cycles(self.program, self.params),
-                                   program_cycles(self.messages, self.params))
+            predicted_cycles = max(program_cycles(program, self.params)
+                                   for program in (self.program, stored_messages) if program)
         return Compiled(self.params, self.network, tuple(self.program), buffers, predicted_cycles,
                         bytes(self.weights), tuple(self.settings), border_words, tuple(self.messages))
 

@@ -16,7 +16,8 @@ is read ``depth - 1`` runs after its input was written (the last frames are foll
 ``depth - 1`` runs of zero frames, whose outputs are not kept); by default, whichever runs
 a frame in fewer cycles. A few-channel stem runs unfolded, each frame unfolded by the host
 as it writes it (:mod:`gen.unfold`), and each residual add that alone reads a conv's output
-runs fused into it (:func:`gen.network.fuse_adds`). Every output
+runs fused into it (:func:`gen.network.fuse_adds`) on a core with the fused add
+(``CoreParams.fused_add``). Every output
 byte is compared with the golden model of the same import (itself checked against LiteRT's
 reference kernels), and every frame's measured cycles with the compiler's prediction; any
 difference makes the command exit 1.
@@ -196,14 +197,17 @@ def _mismatches(frame, expected, got):
 
 
 def compile_model(imported, params, mapping=None):
-    """The network of ``imported`` (one output), its residual adds fused and its stem
-    unfolded for the core, compiled for the array of ``params`` with ``mapping`` (``None``:
-    see :func:`choose_mapping`); :class:`RunError` when it cannot run there."""
+    """The network of ``imported`` (one output), its residual adds fused (where the core
+    has the fused add) and its stem unfolded for the core, compiled for the array of
+    ``params`` with ``mapping`` (``None``: see :func:`choose_mapping`); :class:`RunError` when
+    it cannot run there."""
     if len(imported.outputs) != 1:
         raise RunError(f"the model has {len(imported.outputs)} outputs; only models with one can run")
-    # Residual adds run fused into their convs; the host unfolds each frame for the stem.
+    # Residual adds run fused into their convs where the core can (CoreParams.fused_add); the
+    # host unfolds each frame for the stem.
+    network = fuse_adds(imported.network) if params.core.fused_add else imported.network
     try:
-        network = unfold_stem(fuse_adds(imported.network), params.core)
+        network = unfold_stem(network, params.core)
     except UnfoldError as error:
         raise RunError(f"the model's stem cannot be unfolded for the core: {error}") from None
     return choose_mapping(network, params, mapping)

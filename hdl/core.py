@@ -32,6 +32,8 @@ arriving word), and ``conflict`` reports any violation.
 """
 
 import enum
+import functools
+import operator
 
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
@@ -210,7 +212,8 @@ class Core(wiring.Component):
             ]
 
     def _program_memory(self, m):
-        """The program memory: ``(compute read port, message read port, host write port)``.
+        """The program memory: ``(compute read port, message read port, host write port)``, the
+        message read port ``None`` without a ``CoreParams.message_sequencer``.
 
         One memory with two read ports, or with ``CoreParams.program_split`` two of half the
         depth, one read port each: the lower half of each bank's instructions (the compute
@@ -225,8 +228,8 @@ class Core(wiring.Component):
         depth = params.program_depth << program_row_words_log2(params)
         if not params.program_split:
             m.submodules.program = program = Memory(shape=shape, depth=depth, init=[])
-            return (program.read_port(transparent_for=()), program.read_port(transparent_for=()),
-                    program.write_port(granularity=word))
+            message_read = program.read_port(transparent_for=()) if params.message_sequencer else None
+            return (program.read_port(transparent_for=()), message_read, program.write_port(granularity=word))
         # The address bit that picks the half: the top bit of the instruction index within the bank.
         half = program_row_words_log2(params) + ceil_log2(params.bank_instructions) - 1
         addr_width = program_address_width(params)
@@ -254,13 +257,19 @@ class Core(wiring.Component):
         drains = {"mac_drain": datapath.MAC_LATENCY, "vector_drain": datapath.VECTOR_LATENCY,
                   "macadd_drain": datapath.MACADD_LATENCY, "send_drain": BankedSram.LATENCY}
         m.submodules.sequencer = sequencer = Sequencer(params, **drains)
-        m.submodules.messenger = messenger = Sequencer(params, **drains, entry=message_entry(params),
-                                                       downward=True)
-        m.submodules.activations = activations = BankedSram(params.activation_sram, [
-            SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
-            SramPort("send", "read", channel=1), SramPort("residual", "read", channel=2),
-            SramPort("o", "write"),
-            SramPort("host_write", "write", channel=params.activation_write_ports - 1)])
+        # The activation SRAM's read channels beyond the first: the message sequencer's
+        # SENDs, MACADD's residuals, where the core has them.
+        channels = iter(range(1, 3))
+        ports = [SramPort("a", "read"), SramPort("b", "read"), SramPort("host_read", "read"),
+                 SramPort("o", "write"),
+                 SramPort("host_write", "write", channel=params.activation_write_ports - 1)]
+        if params.message_sequencer:
+            m.submodules.messenger = messenger = Sequencer(params, **drains, entry=message_entry(params),
+                                                           downward=True)
+            ports.append(SramPort("send", "read", channel=next(channels)))
+        if params.fused_add:
+            ports.append(SramPort("residual", "read", channel=next(channels)))
+        m.submodules.activations = activations = BankedSram(params.activation_sram, ports)
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
             SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
         m.submodules.settings = settings = Memory(
@@ -269,28 +278,49 @@ class Core(wiring.Component):
         settings_read = settings.read_port(transparent_for=())
         self._host(m, activations, weights, settings.write_port(granularity=word), program_write)
 
-        both_send, collided = Signal(), Signal()     # both sequencers offered a message
+        # Each sequencer with the word its SENDs read: the message sequencer's through a read
+        # channel of its own, the compute sequencer's on operand a's.
+        senders = [(sequencer, activations.a.data)]
+        if params.message_sequencer:
+            senders.insert(0, (messenger, activations.send.data))
+            m.d.comb += [
+                message_read.en.eq(messenger.program_en),
+                message_read.addr.eq(messenger.program_addr),
+                messenger.program_data.eq(message_read.data),
+                activations.send.en.eq(messenger.a_read.en),
+                activations.send.addr.eq(messenger.a_read.addr),
+            ]
+        sequencers = [source for source, _ in senders]
+        longest = sequencers[0].cycles
+        for each in sequencers[1:]:
+            longest = Mux(each.cycles > longest, each.cycles, longest)
+        m.d.comb += [
+            self.busy.eq(Cat(each.busy for each in sequencers).any()),
+            self.done.eq(Cat(each.done for each in sequencers).all()),
+            self.cycles.eq(longest),
+            self.o_tokens.eq(functools.reduce(operator.or_, (each.o_tokens for each in sequencers))),
+        ]
+        for each in sequencers:
+            m.d.comb += [each.start.eq(self.start), each.i_tokens.eq(self.i_tokens)]
+        if params.fused_add:
+            # MACADD's residual tiles, through a read channel of their own.
+            m.d.comb += [
+                sequencer.residual.eq(datapath.residual_read),
+                activations.residual.en.eq(sequencer.r_read.en),
+                activations.residual.addr.eq(sequencer.r_read.addr),
+                datapath.r_offset.eq(sequencer.r_read.offset),
+                datapath.r_word.eq(activations.residual.data),
+            ]
+
+        collided = Signal()     # both sequencers offered a message in one cycle
         opcode = sequencer.instruction.opcode
         multiplies = (opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
         m.d.comb += [
-            sequencer.start.eq(self.start),
-            messenger.start.eq(self.start),
-            self.busy.eq(sequencer.busy | messenger.busy),
-            self.done.eq(sequencer.done & messenger.done),
-            self.cycles.eq(Mux(sequencer.cycles > messenger.cycles, sequencer.cycles, messenger.cycles)),
             self.conflict.eq(activations.conflict | weights.conflict | collided),
-            sequencer.i_tokens.eq(self.i_tokens),
-            messenger.i_tokens.eq(self.i_tokens),
-            self.o_tokens.eq(sequencer.o_tokens | messenger.o_tokens),
             # Program and settings memories.
             program_read.en.eq(sequencer.program_en),
             program_read.addr.eq(sequencer.program_addr),
             sequencer.program_data.eq(program_read.data),
-            message_read.en.eq(messenger.program_en),
-            message_read.addr.eq(messenger.program_addr),
-            messenger.program_data.eq(message_read.data),
-            activations.send.en.eq(messenger.a_read.en),
-            activations.send.addr.eq(messenger.a_read.addr),
             settings_read.addr.eq(sequencer.settings_addr),
             datapath.settings.eq(settings_read.data[:settings_entry_layout(params.mac.columns).size]),
             # Operand reads: a from the activations; b from the weights (MAC, MACADD) or
@@ -310,12 +340,6 @@ class Core(wiring.Component):
             datapath.a_word.eq(activations.a.data),
             datapath.b_word.eq(activations.b.data),
             datapath.weights.eq(weights.tile.data),
-            # MACADD's residual tiles, through a read channel of their own.
-            sequencer.residual.eq(datapath.residual_read),
-            activations.residual.en.eq(sequencer.r_read.en),
-            activations.residual.addr.eq(sequencer.r_read.addr),
-            datapath.r_offset.eq(sequencer.r_read.offset),
-            datapath.r_word.eq(activations.residual.data),
             # Write-back.
             sequencer.tile_in.eq(datapath.tile_in),
             sequencer.tile_out.eq(datapath.o_write.en),
@@ -328,13 +352,13 @@ class Core(wiring.Component):
         # Messages: a SEND's word as it arrives from the SRAM, a SIGNAL's token; from the
         # message sequencer, or from the compute sequencer, never both in one cycle.
         offers = []
-        for source, word in ((messenger, activations.send.data), (sequencer, activations.a.data)):
+        for source, word in senders:
             signal = source.o_tokens.any()
             offers.append((source.send | signal, signal, source, word))
+        if len(offers) > 1:
+            with m.If(offers[0][0] & offers[1][0]):
+                m.d.sync += collided.eq(1)
         message = self.o_network.payload
-        m.d.comb += both_send.eq(offers[0][0] & offers[1][0])
-        with m.If(both_send):
-            m.d.sync += collided.eq(1)
         for index, (valid, signal, source, word) in enumerate(offers):
             with (m.If if index == 0 else m.Elif)(valid):
                 m.d.comb += [

@@ -7,7 +7,7 @@ requantizer (the add's output), which writes back.
 
 import functools
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -166,7 +166,7 @@ class Datapath(wiring.Component):
         self._mac = MacArray(params.mac)
         self._vector = VectorUnit(params.mac)
         self._requantizer = Requantizer(params.mac)
-        self._add_requantizer = Requantizer(params.mac)
+        self._add_requantizer = Requantizer(params.mac) if params.fused_add else None
         latencies = drain_latencies(params.mac)
         self.MAC_LATENCY, self.VECTOR_LATENCY = latencies["mac"], latencies["vector"]
         self.MACADD_LATENCY = latencies["macadd"]
@@ -195,6 +195,10 @@ class Datapath(wiring.Component):
         return self._params
 
     def _fused(self):
+        """Whether the instruction is a ``MACADD`` the core fuses (``CoreParams.fused_add``;
+        without it the compilers emit none, and one would run as a ``MAC``)."""
+        if not self._params.fused_add:
+            return Const(0)
         return self.instruction.opcode == Opcode.MACADD
 
     def _issue(self, m, element, a_offset, b_offset, words):
@@ -212,7 +216,7 @@ class Datapath(wiring.Component):
             mac.payload.first.eq(element.first),
             mac.payload.last.eq(element.last),
         ]
-        fused_input = self._add_residual(m, vector)
+        fused_input = self._add_residual(m, vector) if self._params.fused_add else []
         a_values, b_values = (
             Cat(unpack_values(m, words[f"{operand}_word"], offset, instruction.precision, columns,
                               f"{operand}_unpacked"))
@@ -262,16 +266,24 @@ class Datapath(wiring.Component):
     def _requantize(self, m):
         """The requantizer takes the MAC array's or the vector unit's tiles; for ``MACADD``
         the MAC array's, at the conv's zero point and clamp, and the second requantizer the
-        vector unit's, at the add's output scale."""
-        instruction, requantizer = self.instruction, self._requantizer.i_data
-        mac, vector = self._mac.o_acc, self._vector.o_acc
-        columns = self._params.mac.columns
+        vector unit's, at the add's output scale (where the core has it, ``CoreParams.fused_add``)."""
+        requantizer, mac, vector = self._requantizer.i_data, self._mac.o_acc, self._vector.o_acc
         fused = self._fused()
         m.d.comb += [
             requantizer.valid.eq(mac.valid | (vector.valid & ~fused)),
             requantizer.payload.acc.eq(Mux(vector.valid & ~fused, vector.payload, mac.payload)),
             self.tile_in.eq(requantizer.valid),
         ]
+        self._requantize_settings(m)
+        if self._params.fused_add:
+            self._requantize_add(m)
+
+    def _requantize_settings(self, m):
+        """The requantizer's settings: the entry read for the tile, the instruction's zero
+        point, clamp, rounding and output precision (for ``MACADD`` the conv's)."""
+        instruction, requantizer = self.instruction, self._requantizer.i_data
+        columns = self._params.mac.columns
+        fused = self._fused()
         for column in range(columns):
             m.d.comb += [
                 requantizer.payload.bias[column].eq(self.settings.bias[column]),
@@ -279,14 +291,25 @@ class Datapath(wiring.Component):
                 requantizer.payload.shift[column].eq(self.settings.shift[column]),
             ]
         m.d.comb += [
-            requantizer.payload.zero_point.eq(Mux(fused, instruction.a_zero_point, instruction.zero_point)),
-            requantizer.payload.clamp_min.eq(Mux(fused, instruction.mid_clamp_min, instruction.clamp_min)),
-            requantizer.payload.clamp_max.eq(Mux(fused, instruction.mid_clamp_max, instruction.clamp_max)),
+            requantizer.payload.zero_point.eq(instruction.zero_point),
+            requantizer.payload.clamp_min.eq(instruction.clamp_min),
+            requantizer.payload.clamp_max.eq(instruction.clamp_max),
             requantizer.payload.rounding.eq(instruction.rounding),
             requantizer.payload.precision.eq(instruction.out_precision),
         ]
+        if self._params.fused_add:
+            with m.If(fused):
+                m.d.comb += [
+                    requantizer.payload.zero_point.eq(instruction.a_zero_point),
+                    requantizer.payload.clamp_min.eq(instruction.mid_clamp_min),
+                    requantizer.payload.clamp_max.eq(instruction.mid_clamp_max),
+                ]
 
-        added = self._add_requantizer.i_data
+    def _requantize_add(self, m):
+        """``MACADD``'s second requantizer: the vector unit's sums at the add's output scale."""
+        instruction, vector = self.instruction, self._vector.o_acc
+        fused, added = self._fused(), self._add_requantizer.i_data
+        columns = self._params.mac.columns
         m.d.comb += [
             added.valid.eq(vector.valid & fused),
             added.payload.acc.eq(vector.payload),
@@ -303,9 +326,12 @@ class Datapath(wiring.Component):
 
     def _write_back(self, m):
         params = self._params
-        fused, main, added = self._fused(), self._requantizer.o_data, self._add_requantizer.o_data
-        valid = Mux(fused, added.valid, main.valid)
-        payload = Mux(fused, added.payload.as_value(), main.payload.as_value())
+        main = self._requantizer.o_data
+        valid, payload = main.valid, main.payload.as_value()
+        if params.fused_add:
+            fused, added = self._fused(), self._add_requantizer.o_data
+            valid = Mux(fused, added.valid, valid)
+            payload = Mux(fused, added.payload.as_value(), payload)
         mask = Signal(params.word_bytes)
         with m.Switch(self.instruction.out_precision):
             for precision in Precision:
@@ -324,7 +350,8 @@ class Datapath(wiring.Component):
         m.submodules.mac = self._mac
         m.submodules.vector = self._vector
         m.submodules.requantizer = self._requantizer
-        m.submodules.add_requantizer = self._add_requantizer
+        if self._add_requantizer is not None:
+            m.submodules.add_requantizer = self._add_requantizer
 
         # The words read arrive BankedSram.LATENCY cycles after their element and are
         # registered for OPERAND_LATENCY more; the control is delayed to meet them.

@@ -155,8 +155,8 @@ from .params import (
 
 __all__ = ["Opcode", "fetch_words", "fetch_cycles", "program_row_words_log2", "program_row_width",
            "program_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
-           "Instruction", "instruction_layout", "instruction_words", "place_words_log2", "encode",
-           "decode", "steps", "strides", "check_destinations", "message_entry"]
+           "Instruction", "FUSED_ADD_FIELDS", "instruction_layout", "instruction_words", "place_words_log2",
+           "encode", "decode", "steps", "strides", "check_destinations", "message_entry"]
 
 #: Innermost loop levels that may form one tile.
 MAX_REDUCE_LEVELS = 3
@@ -218,11 +218,17 @@ def _stream_layout(address_width):
     })
 
 
+#: The fields only ``MACADD`` reads, which a core without the fused add
+#: (``CoreParams.fused_add``) leaves out of its instructions.
+FUSED_ADD_FIELDS = ("r", "mid_clamp_min", "mid_clamp_max", "add_multiplier", "add_shift")
+
+
 @functools.lru_cache(maxsize=16)
 def instruction_layout(params):
-    """Layout of one instruction word for a core with ``params`` (:class:`CoreParams`)."""
+    """Layout of one instruction word for a core with ``params`` (:class:`CoreParams`);
+    without ``CoreParams.fused_add``, without :data:`FUSED_ADD_FIELDS`."""
     address = params.address_width
-    return data.StructLayout({
+    fields = {
         "opcode": Opcode,
         "precision": Precision,
         "out_precision": Precision,
@@ -252,7 +258,10 @@ def instruction_layout(params):
         "mid_clamp_max": signed(8),
         "add_multiplier": signed(32),
         "add_shift": signed(SHIFT_WIDTH),
-    })
+    }
+    if not params.fused_add:
+        fields = {name: shape for name, shape in fields.items() if name not in FUSED_ADD_FIELDS}
+    return data.StructLayout(fields)
 
 
 def instruction_words(params):
@@ -507,6 +516,8 @@ def encode(instruction, params):
     """
     if not isinstance(params, CoreParams):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
+    if instruction.opcode == Opcode.MACADD and not params.fused_add:
+        raise ValueError("MACADD: the core has no fused add (CoreParams.fused_add)")
     if instruction.opcode.multiplies and instruction.precision not in params.mac.precisions:
         names = ", ".join(f"int{precision.bits}" for precision in params.mac.precisions)
         raise ValueError(f"{instruction.opcode.name} at int{instruction.precision.bits}: the core's MAC "
@@ -526,7 +537,7 @@ def encode(instruction, params):
             if any(value % params.word_bytes for value in (stream.base, *stream.strides)):
                 raise ValueError(f"stream {name} of SEND must be word-aligned ({params.word_bytes} bytes): "
                                  f"base {stream.base}, strides {stream.strides}")
-    for name in STREAMS:
+    for name in (name for name in STREAMS if name in layout.members):
         if name in used:
             low, high = instruction.reach(name)
             if low < 0 or high >= limits[name]:
@@ -552,23 +563,26 @@ def encode(instruction, params):
         **fields,
     }
     for name in ARITHMETIC_FIELDS:
-        values[name] = getattr(instruction, name)
+        if name in layout.members:
+            values[name] = getattr(instruction, name)
     return const_bits(layout, values, "instruction")
 
 
 def decode(bits, params):
-    """The :class:`Instruction` an instruction word encodes (inverse of :func:`encode`)."""
-    view = instruction_layout(params).from_bits(bits)
+    """The :class:`Instruction` an instruction word encodes (inverse of :func:`encode`); the
+    fields the core's instructions leave out (:data:`FUSED_ADD_FIELDS`) take their defaults."""
+    layout = instruction_layout(params)
+    view = layout.from_bits(bits)
     counts = tuple(int(count) + 1 for count in view.counts)
     reduce_levels = int(view.reduce_levels)
     streams = {}
-    for name in STREAMS:
+    for name in (name for name in STREAMS if name in layout.members):
         stream = view[name]
         encoded = [int(step) for step in stream.steps]
         streams[name] = Stream(int(stream.base),
                                strides(encoded, counts, _levels(name, reduce_levels)))
-    scalars = {name: int(view[name]) for name in (
-        "token", "dest_x", "dest_y", "dest_x_last", "dest_y_last", *ARITHMETIC_FIELDS)}
+    scalars = {name: int(view[name]) for name in ("token", "dest_x", "dest_y", "dest_x_last", "dest_y_last",
+                                                  *ARITHMETIC_FIELDS) if name in layout.members}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
                        reduce_levels, counts=counts, **streams, **scalars,
                        out_precision=Precision(view.out_precision))

@@ -306,6 +306,19 @@ class CoreParams:
         words (see ``hdl.core``), and the sequencer fetches an instruction a word a cycle
         (``hdl.isa.fetch_cycles``): a memory an FPGA keeps in a few block RAMs, not in
         hundreds of flip-flops, where block RAMs are no wider than 36 bits.
+    message_sequencer : bool
+        True: the core runs a message program beside its compute program (``hdl.core``),
+        so that it sends one layer's output while it computes the next. False: it has the
+        compute sequencer only, and its message program must be a lone ``HALT`` (the
+        compilers refuse any other): the FPGA-lean option for a core with no other core to
+        talk to, the one core of a 1x1 array, which saves a sequencer and the activation
+        SRAM's read port for ``SEND``.
+    fused_add : bool
+        True: the core runs ``MACADD``, a conv with its residual add fused in (a second
+        requantizer and the activation SRAM's read port for the residual). False: it has
+        neither, and a residual add runs as an ``ADD`` of its own (the compilers refuse a
+        :class:`~gen.network.ConvAdd`): the FPGA-lean option where logic is scarcer than
+        cycles.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -317,6 +330,8 @@ class CoreParams:
     program_banks: int = 1
     program_split: bool = False
     narrow_program: bool = False
+    message_sequencer: bool = True
+    fused_add: bool = True
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -342,9 +357,12 @@ class CoreParams:
         for name in ("activation_write_ports", "program_banks"):
             if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
-        for name in ("program_split", "narrow_program"):
+        for name in ("program_split", "narrow_program", "message_sequencer", "fused_add"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"core {name} must be True or False, not {getattr(self, name)!r}")
+        if self.program_split and not self.message_sequencer:
+            raise ValueError("core program_split must be False without a message_sequencer (it halves "
+                             "the program memory for a message program)")
         if self.program_depth // self.program_banks < 2:
             raise ValueError(f"core program_depth must be at least {2 * self.program_banks} with "
                              f"{self.program_banks} program banks, not {self.program_depth!r}")
@@ -400,8 +418,12 @@ class CoreParams:
     @property
     def program_limits(self):
         """``(compute, message, together)``: the most instructions a run's compute program,
-        its message program and the two together may take (``program_split``)."""
+        its message program and the two together may take (``program_split``); without a
+        ``message_sequencer`` the message program is no more than its ``HALT``, which takes
+        no memory (message 0)."""
         bank = self.bank_instructions
+        if not self.message_sequencer:
+            return (bank, 0, bank)
         return (bank // 2, bank // 2, bank) if self.program_split else (bank, bank, bank)
 
 

@@ -163,8 +163,10 @@ class Sequencer(wiring.Component):
         """Loop nests and address generators, loaded from the ``fetched`` instruction at ``decode``."""
         params = self._params
         current = self.instruction
+        # The residual stream r is MACADD's, where the core has it (CoreParams.fused_add).
+        residual = ("r",) if params.fused_add else ()
         nests = {}
-        for name in ("elements", "o", "s", "r"):
+        for name in ("elements", "o", "s", *residual):
             nest = m.submodules[f"{name}_nest"] = LoopNest()
             for level in range(LOOP_LEVELS):
                 m.d.comb += nest.limits[level].eq(current.counts[level])
@@ -175,8 +177,8 @@ class Sequencer(wiring.Component):
             ]
             nests[name] = nest
         generators = {}
-        for name, nest in (("a", nests["elements"]), ("b", nests["elements"]),
-                           ("o", nests["o"]), ("s", nests["s"]), ("r", nests["r"])):
+        for name, nest in (("a", nests["elements"]), ("b", nests["elements"]), ("o", nests["o"]),
+                           ("s", nests["s"]), *((name, nests[name]) for name in residual)):
             width = params.settings_width if name == "s" else params.address_width
             generator = m.submodules[f"{name}_address"] = AddressGenerator(width)
             m.d.comb += [
@@ -224,14 +226,14 @@ class Sequencer(wiring.Component):
 
         m.d.comb += [
             nests["s"].advance.eq(self.tile_in),
-            nests["r"].advance.eq(self.residual),
-            self.r_read.en.eq(self.residual),
             nests["o"].advance.eq(self.tile_out | self.send),
             self.settings_addr.eq(generators["s"].next),
             self.o_write.addr.eq(generators["o"].addr[word_bits:]),
             self.o_write.offset.eq(generators["o"].addr[:word_bits]),
         ]
-        for name in ("a", "b", "r"):
+        if "r" in nests:
+            m.d.comb += [nests["r"].advance.eq(self.residual), self.r_read.en.eq(self.residual)]
+        for name in (name for name in ("a", "b", "r") if name in generators):
             read = getattr(self, f"{name}_read")
             m.d.comb += [read.addr.eq(generators[name].addr[word_bits:]),
                          read.offset.eq(generators[name].addr[:word_bits])]

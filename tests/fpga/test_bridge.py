@@ -1,6 +1,6 @@
 """The FPGA top level (UART bridge and array) driven by the host driver's own code.
 
-A ResNet layer from :mod:`sim.workloads`, compiled for the core the ULX3S build holds, goes through
+A ResNet layer from :mod:`sim.workloads`, compiled for the core a board's build holds, goes through
 the simulated UART: load, bad frames and commands (each answered as
 :mod:`fpga.host.protocol` documents), input, run (a WRITE during it must be refused as
 BUSY), output; every output value must equal :mod:`sim.golden`'s, so the bad frames did
@@ -33,8 +33,9 @@ EXPECTED_ERRORS = {
 }
 
 
+#: A conv on the ULX3S's core; a residual ADD, run unfused, on the iCEBreaker's (int8 MACs only).
 @pytest.mark.parametrize("board, layer, bits", [("ulx3s", "conv_3x3_s1", 8),
-                                                ("icebreaker", "conv_3x3_s1", 4)])
+                                                ("icebreaker", "residual_add_relu", 8)])
 def test_bridge_runs_layer(board, layer, bits):
     """On each board's array (the ULX3S's MAC array multiplies at int8 only)."""
     seed = seed_from_env()

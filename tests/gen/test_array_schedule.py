@@ -1,4 +1,5 @@
-"""The array compiler's schedule: the ``DELAY`` s it emits take the cycles it counts.
+"""The array compiler's schedule: the ``DELAY`` s it emits take the cycles it counts, and the
+message programs it gives cores that can run them.
 
 The schedule holds an instruction back by emitting ``DELAY`` s (``gen.array._delays``) and
 counts their cycles by :func:`sim.cycle.instruction_cycles`; the hardware runs of the
@@ -9,10 +10,12 @@ import dataclasses
 
 import pytest
 
-from gen.array import _delay_cycles, _delays
+from gen.array import _delay_cycles, _delays, compile_array
+from gen.compiler import CompileError
 from hdl.isa import Opcode, fetch_cycles
 from hdl.params import COUNT_WIDTH, DEFAULT_CORE
 from sim.cycle import instruction_cycles
+from sim.workloads import WORKLOADS, build
 
 #: A core that fetches each instruction a word a cycle, so a ``DELAY``'s fetch is longer.
 NARROW = dataclasses.replace(DEFAULT_CORE, narrow_program=True)
@@ -36,3 +39,15 @@ def test_delays_take_the_cycles_asked(params, index):
     taken = [instruction_cycles(instruction, params) for instruction in instructions]
     assert sum(taken) == cycles == _delay_cycles(cycles, params), f"DELAYs of {taken} cycles"
     assert len(instructions) == -(-cycles // (fetch + (1 << COUNT_WIDTH)))
+
+
+def test_messages_refused_without_a_message_sequencer():
+    """A 2x2 array moves tensors between its cores with a message program each: cores without
+    a message sequencer (``CoreParams.message_sequencer``) refuse it, naming the core."""
+    network, _ = build(WORKLOADS["basic_block"], 8, 0)
+    assert compile_array(network, DEFAULT_CORE, 2, 2).cores
+    lean = dataclasses.replace(DEFAULT_CORE, message_sequencer=False)
+    with pytest.raises(CompileError, match=r"^core \(\d+, \d+\): the core has no message sequencer "
+                                           r"\(CoreParams.message_sequencer\), and its message program needs "
+                                           r"\d+ instructions, not only HALT$"):
+        compile_array(network, lean, 2, 2)

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from gen.compiler import Buffer, CompileError, compile_network, element_addresses
-from gen.network import Add, Conv2d, FullyConnected, MaxPool2d, Network, TensorSpec
+from gen.network import Add, Conv2d, ConvAdd, FullyConnected, MaxPool2d, Network, TensorSpec, fuse_adds
+from hdl.core import Region, entry_words_log2, region_offset_width
 from hdl.isa import Opcode
 from hdl.params import LANE_WIDTH, CoreParams, Precision
 from sim.cycle import program_cycles
 from sim.golden import unpack_lanes
-from sim.workloads import WORKLOADS, build
+from sim.workloads import BLOCKS, WORKLOADS, build
 
 PARAMS = CoreParams()
 PRECISIONS = (8, 4, 2)
@@ -83,6 +84,34 @@ def test_split_program_memory_overflow():
     with pytest.raises(CompileError, match=r"^program memory overflows: the compute program needs 3 "
                                            r"instructions, its half of the program memory holds 2$"):
         compile_network(net, CoreParams(program_depth=4, program_split=True))
+
+
+def test_program_memory_without_message_sequencer():
+    """Without a message sequencer the message program's ``HALT`` takes no memory: a compute
+    program of 4 instructions fits 4, and the image holds those 4 and nothing more."""
+    net = network((1, 1, 8), [conv(f"conv{index}", "input" if index == 1 else f"conv{index - 1}", 8, 8)
+                              for index in (1, 2, 3)])
+    with pytest.raises(CompileError, match=r"^program memory overflows: the compute and message programs "
+                                           r"need 4 \+ 1 instructions, the core has 4$"):
+        compile_network(net, CoreParams(program_depth=4))
+    params = CoreParams(program_depth=4, message_sequencer=False)
+    compiled = compile_network(net, params)
+    assert len(compiled.program) == 4
+    program = int(Region.PROGRAM) << region_offset_width(params)
+    written = {address - program for address, _ in compiled.load_words() if address >= program}
+    instruction_span = 1 << entry_words_log2(params)[1]
+    assert {address // instruction_span for address in written} == {0, 1, 2, 3}
+
+
+def test_fused_add_refused_without_fused_add():
+    network_, _ = build(BLOCKS["basic_block"], 8, SEED)
+    fused = fuse_adds(network_)
+    (layer,) = [layer for layer in fused.layers if isinstance(layer, ConvAdd)]
+    with pytest.raises(CompileError, match=rf"^layer {layer.name} fuses a residual add into its conv "
+                                           r"\(MACADD\), and the core has no fused add "
+                                           r"\(CoreParams.fused_add\): run the add as a layer of its own$"):
+        compile_network(fused, CoreParams(fused_add=False))
+    assert compile_network(network_, CoreParams(fused_add=False)).program
 
 
 @pytest.mark.parametrize("bits, value, message", [

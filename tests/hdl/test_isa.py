@@ -1,6 +1,7 @@
 """The instruction set: encode/decode round trips, the step encoding against a brute-force
 enumeration of the loop nest, instruction sizes, and every refusal with its full message."""
 
+import dataclasses
 import itertools
 import re
 
@@ -9,6 +10,7 @@ import pytest
 
 from gen.compiler import element_addresses
 from hdl.isa import (
+    FUSED_ADD_FIELDS,
     MAX_REDUCE_LEVELS,
     Instruction,
     Opcode,
@@ -245,14 +247,20 @@ def test_steps_match_enumeration(seed):
     assert transitions > 0, f"seed {seed}"
 
 
+#: A core without the fused add: its instructions leave out MACADD's fields.
+UNFUSED = CoreParams(MacParams(4, 4), fused_add=False)
+
+
 @pytest.mark.parametrize("params, address_width, settings_width, words", [
     (PARAMS[0], 16, 6, 13),
     (PARAMS[1], 7, 1, 8),
     (PARAMS[2], 18, 6, 7),
     (PARAMS[3], 17, 6, 26),
+    (UNFUSED, 14, 6, 19),
 ])
 def test_instruction_words(params, address_width, settings_width, words):
     assert (params.address_width, params.settings_width) == (address_width, settings_width)
+    fused = params.fused_add
 
     def stream(width):      # base, then a signed step one bit wider per level
         return width + LOOP_LEVELS * (width + 1)
@@ -261,9 +269,10 @@ def test_instruction_words(params, address_width, settings_width, words):
                                                    # reduce, token
             + 2 * (5 + 5)                          # destination columns and rows
             + LOOP_LEVELS * COUNT_WIDTH            # counts
-            + 4 * stream(address_width) + stream(settings_width)
-            + 7 * 8                                # zero points and clamps (output and MACADD's conv)
-            + 3 * (32 + 6))                        # add multipliers and shifts (MACADD's output too)
+            + (4 if fused else 3) * stream(address_width)    # a, b, o and MACADD's r
+            + stream(settings_width)
+            + (7 if fused else 5) * 8              # zero points and clamps (output and MACADD's conv)
+            + (3 if fused else 2) * (32 + 6))      # add multipliers and shifts (MACADD's output too)
     assert instruction_layout(params).size == bits
     assert instruction_words(params) == words == -(-bits // (8 * params.word_bytes))
 
@@ -390,6 +399,25 @@ def test_encode_refuses_precisions_the_mac_array_lacks():
         with pytest.raises(ValueError, match=exactly(f"{opcode.name} at int4: the core's MAC array "
                                                      f"multiplies at int8 only")):
             encode(Instruction(opcode, **int4), params)
+
+
+def test_encode_without_fused_add():
+    """A core without the fused add encodes every other instruction exactly, and refuses a
+    ``MACADD`` saying why."""
+    rng = np.random.default_rng(0)
+    opcodes = set()
+    while opcodes != set(Opcode) - {Opcode.MACADD}:
+        instruction = random_instruction(rng, UNFUSED)
+        if instruction.opcode == Opcode.MACADD:
+            with pytest.raises(ValueError, match=exactly("MACADD: the core has no fused add "
+                                                         "(CoreParams.fused_add)")):
+                encode(instruction, UNFUSED)
+            continue
+        # MACADD's fields are not in the word: they decode to their defaults.
+        instruction = dataclasses.replace(instruction, **{name: getattr(Instruction(Opcode.HALT), name)
+                                                          for name in FUSED_ADD_FIELDS})
+        assert decode(encode(instruction, UNFUSED), UNFUSED) == instruction, instruction
+        opcodes.add(instruction.opcode)
 
 
 def test_encode_params_wrong():

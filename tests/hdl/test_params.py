@@ -74,6 +74,11 @@ def test_mac_params_wrong(kwargs, error, message):
      rf"^core weight SRAM must hold at most {MAX_SRAM_BYTES} bytes, not {2 * MAX_SRAM_BYTES}$"),
     ({"program_split": 1}, TypeError, r"^core program_split must be True or False, not 1$"),
     ({"narrow_program": "yes"}, TypeError, r"^core narrow_program must be True or False, not 'yes'$"),
+    ({"message_sequencer": 0}, TypeError, r"^core message_sequencer must be True or False, not 0$"),
+    ({"fused_add": None}, TypeError, r"^core fused_add must be True or False, not None$"),
+    ({"program_split": True, "message_sequencer": False}, ValueError,
+     r"^core program_split must be False without a message_sequencer \(it halves the program memory for a "
+     r"message program\)$"),
 ])
 def test_core_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -126,9 +131,12 @@ def test_requantize_columns_default_to_every_column():
 
 
 def test_program_limits():
-    """Each program may fill a bank shared; split, each has its half."""
+    """Each program may fill a bank shared; split, each has its half; without a message
+    sequencer, the compute program has the bank."""
     assert CoreParams(program_depth=32).program_limits == (32, 32, 32)
     assert CoreParams(program_depth=32, program_banks=2, program_split=True).program_limits == (8, 8, 16)
+    # Without a message sequencer, the message program (its HALT) takes no memory.
+    assert CoreParams(program_depth=32, message_sequencer=False).program_limits == (32, 0, 32)
 
 
 def test_precisions_normalised():

@@ -123,10 +123,15 @@ def test_random_network(index):
 
 #: The FPGA-lean options on the default core's shape: the requantizers' multiplies over two
 #: stages; the requantizers and the ADD rescaling one column a cycle (tiles 8 cycles apart)
-#: with the program memory split between the two sequencers.
+#: with the program memory split between the two sequencers; a core of the compute sequencer
+#: and one requantizer only (no message sequencer, no fused add), one column a cycle.
 LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2), narrow_program=True),
         "one-column-split-narrow-program": CoreParams(MacParams(requantize_columns=1), program_split=True,
-                                                      narrow_program=True)}
+                                                      narrow_program=True),
+        "one-sequencer-unfused": CoreParams(MacParams(requantize_columns=1, multiply_stages=2),
+                                            narrow_program=True, message_sequencer=False, fused_add=False)}
+#: The lean cores that run ``MACADD``.
+FUSING = [name for name, params in LEAN.items() if params.fused_add]
 
 
 @pytest.mark.parametrize("lean", LEAN)
@@ -145,7 +150,7 @@ def test_lean_core(name, bits, lean):
                      compiled.predicted_cycles, counter="core")
 
 
-@pytest.mark.parametrize("lean", LEAN)
+@pytest.mark.parametrize("lean", FUSING)
 @pytest.mark.parametrize("bits", [8, 2])
 def test_lean_fused_block(bits, lean):
     """``MACADD`` on each lean core: its residual read leads by the longer requantizer."""

@@ -7,10 +7,11 @@ Command line::
 
 Checks the configuration first and refuses a bad one in one line naming the value and its
 limit (exit status 2), before any elaboration or synthesis: ``--lanes`` and ``--columns``
-powers of two from 4 to ``MAX_MAC_LANES`` (so ``LANES=0`` is refused, not built at the
-default), columns no more than lanes, a MAC array the board's weight SRAM can hold, and an
-array that fits the device by an estimate from the measured figures in ``fpga/<board>.py``.
-An unusable ``--out`` or a tool the build needs but cannot find is refused the same way.
+powers of two from ``MIN_MAC_LANES`` (4) and ``MIN_MAC_COLUMNS`` (2) to ``MAX_MAC_LANES`` (so
+``LANES=0`` is refused, not built at the default), columns no more than lanes, a MAC array
+the board's weight SRAM can hold, and an array that fits the device by an estimate from the
+measured figures in ``fpga/<board>.py``. An unusable ``--out`` or a tool the build needs but
+cannot find is refused the same way.
 
 Then elaborates the board top (PLL, UART bridge, array; the tile module added as Verilog
 beside it) and runs Yosys, nextpnr and the bitstream packer through Amaranth's build
@@ -39,7 +40,7 @@ from pathlib import Path
 
 from gen.entry import command
 from gen.paths import check_output_directory
-from hdl.params import MAX_MAC_LANES, Precision, parse_cores
+from hdl.params import MAX_MAC_LANES, MIN_MAC_COLUMNS, MIN_MAC_LANES, Precision, parse_cores
 
 from .board import RESOURCES
 from .boards import BOARDS, TOPS
@@ -295,20 +296,16 @@ def check_tools(board_name):
                              f"(make fpga uses the project's YoWASP tools), not {program!r}")
 
 
-#: The smallest MAC lanes or columns (``hdl.params.MacParams``: an int2 output vector fills
-#: whole bytes).
-MIN_MAC_SIZE = 4
-
-
 def _size(option, text):
     """The value of ``--lanes`` or ``--columns`` given as ``text``; ``ValueError`` naming it and
-    its limits (a power of two from ``MIN_MAC_SIZE`` to ``MAX_MAC_LANES``)."""
+    its limits (a power of two from ``MIN_MAC_LANES`` or ``MIN_MAC_COLUMNS`` to ``MAX_MAC_LANES``)."""
     name = option.upper()
     if not text.isdigit():
         raise ValueError(f"{name} must be a positive integer, not {text!r}")
     value = int(text)
-    if value < MIN_MAC_SIZE or value > MAX_MAC_LANES or value & (value - 1):
-        raise ValueError(f"{name} must be a power of two from {MIN_MAC_SIZE} to {MAX_MAC_LANES}, not {value}")
+    minimum = MIN_MAC_LANES if option == "lanes" else MIN_MAC_COLUMNS
+    if value < minimum or value > MAX_MAC_LANES or value & (value - 1):
+        raise ValueError(f"{name} must be a power of two from {minimum} to {MAX_MAC_LANES}, not {value}")
     return value
 
 

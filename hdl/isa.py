@@ -522,6 +522,12 @@ def encode(instruction, params):
         names = ", ".join(f"int{precision.bits}" for precision in params.mac.precisions)
         raise ValueError(f"{instruction.opcode.name} at int{instruction.precision.bits}: the core's MAC "
                          f"array multiplies at {names} only")
+    columns = params.mac.columns
+    if instruction.opcode.computes and Precision.INT2 in (instruction.precision, instruction.out_precision) \
+            and columns * Precision.INT2.bits < LANE_WIDTH:
+        raise ValueError(f"{instruction.opcode.name} at int2: a tile of the core's {columns} columns is "
+                         f"{columns * Precision.INT2.bits} bits of int2 values, and the SRAM reads and "
+                         f"writes whole bytes (int2 needs {LANE_WIDTH // Precision.INT2.bits} columns)")
     layout = instruction_layout(params)
     activations = params.activation_sram.size_bytes
     limits = {"a": activations, "o": activations, "r": activations,

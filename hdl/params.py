@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
-           "MAX_MAC_LANES", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
+           "MAX_MAC_LANES", "MIN_MAC_LANES", "MIN_MAC_COLUMNS", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -94,6 +94,9 @@ MAX_CORE_ROWS = 32
 MAX_CORE_COLUMNS = 32
 #: Most 8-bit lanes (and so MAC columns) of a MAC array (NorthPole's core has 64 x 32).
 MAX_MAC_LANES = 128
+#: Fewest lanes and columns of a MAC array.
+MIN_MAC_LANES = 4
+MIN_MAC_COLUMNS = 2
 #: Most banks of a core's activation SRAM (NorthPole's core has 4). The read multiplexers and
 #: the collision check are trees over the banks and requests, but their Verilog still grows
 #: with the banks: a 1x1 array with 512 banks takes about 20 s of CPU to elaborate.
@@ -123,10 +126,13 @@ class MacParams:
     Parameters
     ----------
     lanes : int
-        Number of 8-bit activation lanes K; a power of two, at least 4 (so that one
-        output vector of int2 results fills whole bytes), at most ``MAX_MAC_LANES``.
+        Number of 8-bit activation lanes K; a power of two, at least ``MIN_MAC_LANES`` (4:
+        SRAM and host words of at least 32 bits), at most ``MAX_MAC_LANES``.
     columns : int
-        Number of output columns N; a power of two, at least 4, at most ``MAX_MAC_LANES``.
+        Number of output columns N; a power of two, at least ``MIN_MAC_COLUMNS`` (2), at
+        most ``MAX_MAC_LANES``. A tile of N int2 values fills whole bytes only from 4
+        columns on: a core of 2 takes int8 and int4 tensors, and its instructions at int2
+        are refused when they are encoded (:func:`hdl.isa.encode`).
     multiply_stages : int
         Pipeline stages of the multiplies an FPGA maps to DSP blocks, 1 or 2
         (``MULTIPLY_STAGES``): 2 registers the four 16-bit partial products of each
@@ -160,12 +166,12 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
-        for name in ("lanes", "columns"):
+        for name, minimum in (("lanes", MIN_MAC_LANES), ("columns", MIN_MAC_COLUMNS)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"MAC {name} must be an integer, not {value!r}")
-            if not _is_power_of_two(value) or value < 4:
-                raise ValueError(f"MAC {name} must be a power of two of at least 4, not {value!r}")
+            if not _is_power_of_two(value) or value < minimum:
+                raise ValueError(f"MAC {name} must be a power of two of at least {minimum}, not {value!r}")
             if value > MAX_MAC_LANES:
                 raise ValueError(f"MAC {name} must be at most {MAX_MAC_LANES}, not {value!r}")
         value = self.requantize_columns

@@ -30,7 +30,15 @@ import json
 import tomllib
 from pathlib import Path
 
-from hdl.params import MAX_MAC_LANES, MAX_SRAM_BYTES, MAX_TABLE_DEPTH, PRESETS, parse_cores
+from hdl.params import (
+    MAX_MAC_LANES,
+    MAX_SRAM_BYTES,
+    MAX_TABLE_DEPTH,
+    MIN_MAC_COLUMNS,
+    MIN_MAC_LANES,
+    PRESETS,
+    parse_cores,
+)
 
 from .. import verilog
 from ..project import CLOCK_MHZ_LIMITS, EDGE_BITS, INSIDE_BITS, MAPPINGS
@@ -83,8 +91,8 @@ PARAMETERS = {
     "model": (_model, f"{', '.join(MODELS)} or an existing .tflite file"),
     "cores": (_cores, "ROWSxCOLUMNS from 1x1 to 32x32"),
     "preset": (lambda value: value in PRESETS, f"one of {', '.join(PRESETS)}"),
-    "lanes": _power_of_two(4, MAX_MAC_LANES),
-    "columns": _power_of_two(4, MAX_MAC_LANES),
+    "lanes": _power_of_two(MIN_MAC_LANES, MAX_MAC_LANES),
+    "columns": _power_of_two(MIN_MAC_COLUMNS, MAX_MAC_LANES),
     "activation_kb": _power_of_two(1, MAX_SRAM_BYTES // 1024),
     "weight_kb": _power_of_two(1, MAX_SRAM_BYTES // 1024),
     "activation_banks": _power_of_two(2),

@@ -86,9 +86,9 @@ def test_ulx3s_fit():
     (["--board", "ulx3s", "--lanes", "-4"], r"^error: LANES must be a positive integer, not '-4'$"),
     (["--board", "ulx3s", "--lanes", ""], r"^error: LANES must be a positive integer, not ''$"),
     (["--board", "ulx3s", "--lanes", "256"], r"^error: LANES must be a power of two from 4 to 128, not 256$"),
-    (["--board", "ulx3s", "--columns", "0"], r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+    (["--board", "ulx3s", "--columns", "0"], r"^error: COLUMNS must be a power of two from 2 to 128, not 0$"),
     (["--board", "icebreaker", "--columns", "0"],
-     r"^error: COLUMNS must be a power of two from 4 to 128, not 0$"),
+     r"^error: COLUMNS must be a power of two from 2 to 128, not 0$"),
     (["--board", "ulx3s", "--columns", "8"], r"^error: COLUMNS must be at most LANES \(4\), not 8$"),
     (["--board", "ulx3s", "--lanes", "128", "--columns", "128"],
      r"^error: ulx3s: LANES x COLUMNS must be at most 8192 \(a core's 16 KB of weights holds 2 rows of "
@@ -134,7 +134,7 @@ def test_board_params_zero_wrong(board):
     """A zero size reaches ``MacParams`` and is refused there, never replaced by the default."""
     with pytest.raises(ValueError, match=r"^MAC lanes must be a power of two of at least 4, not 0$"):
         BOARDS[board].params(lanes=0)
-    with pytest.raises(ValueError, match=r"^MAC columns must be a power of two of at least 4, not 0$"):
+    with pytest.raises(ValueError, match=r"^MAC columns must be a power of two of at least 2, not 0$"):
         BOARDS[board].params(columns=0)
 
 

@@ -93,7 +93,7 @@ CLOCKS = "a number of MHz from 0.001 to 1e+06 (1 kHz to 1 THz)"
     ('model = "resnet18"\ncores = [44]\n', "cores must be ROWSxCOLUMNS from 1x1 to 32x32, not 44"),
     ('model = "resnet18"\npreset = "big"\n', "preset must be one of default, northpole, not 'big'"),
     ('model = "resnet18"\nlanes = [8, 12]\n', "lanes must be a power of two from 4 to 128, not 12"),
-    ('model = "resnet18"\ncolumns = 256\n', "columns must be a power of two from 4 to 128, not 256"),
+    ('model = "resnet18"\ncolumns = 256\n', "columns must be a power of two from 2 to 128, not 256"),
     ('model = "resnet18"\nlanes = 2\n', "lanes must be a power of two from 4 to 128, not 2"),
     ('model = "resnet18"\nlanes = true\n', "lanes must be a power of two from 4 to 128, not True"),
     ('model = "resnet18"\nweight_kb = 32768\n', "weight_kb must be a power of two from 1 to 16384, "

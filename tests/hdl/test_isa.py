@@ -420,6 +420,26 @@ def test_encode_without_fused_add():
         opcodes.add(instruction.opcode)
 
 
+def test_encode_int2_on_two_columns():
+    """A core of 2 columns encodes every compute instruction at int8 and int4, and refuses one
+    that reads or writes int2 values (a tile of them is half a byte)."""
+    params = CoreParams(MacParams(4, 2))
+    message = exactly("{} at int2: a tile of the core's 2 columns is 4 bits of int2 values, and the SRAM "
+                      "reads and writes whole bytes (int2 needs 4 columns)")
+
+    def instruction(opcode, precision, out):      # clamps within the output's range
+        return Instruction(opcode, precision, out_precision=out, clamp_min=out.min, clamp_max=out.max,
+                           mid_clamp_min=out.min, mid_clamp_max=out.max)
+
+    for opcode in (Opcode.MAC, Opcode.MACADD, Opcode.ADD, Opcode.MAXPOOL, Opcode.AVGPOOL):
+        for precision, out in itertools.product((Precision.INT8, Precision.INT4), repeat=2):
+            accepted = instruction(opcode, precision, out)
+            assert decode(encode(accepted, params), params) == accepted
+        for precision, out in ((Precision.INT2, Precision.INT8), (Precision.INT8, Precision.INT2)):
+            with pytest.raises(ValueError, match=message.replace("\\{\\}", opcode.name)):
+                encode(instruction(opcode, precision, out), params)
+
+
 def test_encode_params_wrong():
     with pytest.raises(TypeError, match=exactly("params must be a CoreParams, not 8")):
         encode(Instruction(Opcode.HALT), 8)

@@ -37,7 +37,8 @@ def test_parse_cores_wrong(text, message):
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"lanes": 6}, ValueError, r"^MAC lanes must be a power of two of at least 4, not 6$"),
-    ({"columns": 2}, ValueError, r"^MAC columns must be a power of two of at least 4, not 2$"),
+    ({"columns": 1}, ValueError, r"^MAC columns must be a power of two of at least 2, not 1$"),
+    ({"lanes": 2, "columns": 2}, ValueError, r"^MAC lanes must be a power of two of at least 4, not 2$"),
     ({"lanes": 8.0}, TypeError, r"^MAC lanes must be an integer, not 8\.0$"),
     ({"lanes": 2 * MAX_MAC_LANES}, ValueError, rf"^MAC lanes must be at most {MAX_MAC_LANES}, not "
                                                rf"{2 * MAX_MAC_LANES}$"),

@@ -164,6 +164,34 @@ def test_lean_fused_block(bits, lean):
                      result, compiled.predicted_cycles, counter="core")
 
 
+#: A core of 2 columns (``MIN_MAC_COLUMNS``): 4 lanes x 2 columns, 8 KB of activations in two
+#: banks, 16 KB of weights.
+TWO_COLUMNS = CoreParams(MacParams(4, 2), activation_banks=2, activation_depth=1024, weight_depth=2048)
+
+
+@pytest.mark.parametrize("name, bits", [("conv_3x3_s2", 8), ("fc", 8), ("global_avgpool", 4),
+                                        ("residual_add_relu", 4), ("basic_block", 8)])
+def test_two_column_core(name, bits):
+    """A tile of 2 channels: every layer kind bit-exact at int8 and int4 in the predicted
+    cycles (int2 is refused when encoded: ``tests/hdl/test_isa.py``)."""
+    seed = seed_from_env()
+    network, x = build({**LAYERS, **BLOCKS}[name], bits, seed)
+    compiled, result, decoded = run_on_core(simulator("verilator"), f"core-two-columns-{name}-int{bits}",
+                                            network, x, TWO_COLUMNS)
+    assert_exact_run(f"two columns {name} int{bits} (SEED={seed})", network, network.golden(x), decoded,
+                     result, compiled.predicted_cycles, counter="core")
+
+
+def test_two_column_core_fused_block():
+    seed = seed_from_env()
+    network, x = build(BLOCKS["basic_block"], 8, seed)
+    fused = fuse_adds(network)
+    compiled, result, decoded = run_on_core(simulator("verilator"), "core-two-columns-fused", fused, x,
+                                            TWO_COLUMNS)
+    assert_exact_run(f"two columns basic_block fused int8 (SEED={seed})", fused, network.golden(x), decoded,
+                     result, compiled.predicted_cycles, counter="core")
+
+
 @pytest.mark.smoke
 @pytest.mark.parametrize("name, bits", [("fc", 8), ("global_avgpool", 4), ("conv_1x1_reduce", 2),
                                         ("residual_add_relu", 8)])

@@ -35,8 +35,8 @@ class Board:
     available : dict
         The device's resources (``RESOURCES``).
     per_core : dict
-        Resources of one core with its tile and network interface, measured on the 4x4
-        core (see ``fpga/boards.py``), per kind; scaled by ``scale``.
+        Resources of one core with its tile and network interface, measured on the board's
+        core (``lanes`` x ``columns``), per kind; :meth:`needed` scales them.
     input_hz, target_hz : float
         The board's oscillator and the PLL's target.
     cores, lanes, columns : default array
@@ -60,8 +60,8 @@ class Board:
         The cores' ``MacParams.multiply_stages``.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
-    program_split, narrow_program, fused_add : bool
-        The cores' ``CoreParams.program_split``, ``narrow_program`` and ``fused_add``.
+    program_split, narrow_program, fused_add, single_port_weights : bool
+        The cores' ``CoreParams`` options of these names.
     message_sequencer : bool
         The cores' ``CoreParams.message_sequencer`` in an array of one core; the cores of a
         larger array keep theirs (they send each other their tensors).
@@ -93,6 +93,7 @@ class Board:
     narrow_program: bool = False
     message_sequencer: bool = True
     fused_add: bool = True
+    single_port_weights: bool = False
     baud: int = 115200
     leds: int = 2
 
@@ -106,6 +107,7 @@ class Board:
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
                          precisions=self.precisions, program_split=self.program_split,
                          narrow_program=self.narrow_program, fused_add=self.fused_add,
+                         single_port_weights=self.single_port_weights,
                          message_sequencer=self.message_sequencer or rows * cols > 1)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
@@ -124,9 +126,9 @@ class Board:
 
     def needed(self, params):
         """Estimated resources of an array with ``params``: ``per_core`` scaled per core by
-        the MAC array (lanes x columns, against the measured 4x4) for DSPs and logic."""
+        the MAC array (lanes x columns, against the board's measured core) for DSPs and logic."""
         mac = params.core.mac
-        scale = mac.lanes * mac.columns / 16
+        scale = mac.lanes * mac.columns / (self.lanes * self.columns)
         return {kind: round(params.cores * self.per_core[kind] * (scale if kind in ("luts", "ffs", "dsps")
                                                                    else 1))
                 for kind in RESOURCES}

@@ -89,6 +89,21 @@ def lut_multipliers(board):
             f"{_small_multipliers(board.lut_multiplier_width)}")
 
 
+def single_port_script(params):
+    """The Yosys commands, run first after reading the design, that let synthesis put the
+    weight SRAM's banks of a core with ``CoreParams.single_port_weights`` in single-port RAM
+    (the iCE40's SPRAM, ``synth_ice40 -spram``): Amaranth gives every memory an initial
+    content (zeros), which SPRAM cannot have, so the banks' initialisation is dropped (the
+    host writes the weights before a run reads them), and ``ram_style`` asks for the
+    "huge" RAM. Empty for other cores."""
+    from gen.verilog import TILE
+    if not params.core.single_port_weights:
+        return ""
+    banks = f"{TILE}.core.weights*"
+    return (f"hierarchy -top top; proc; delete {banks}/t:$meminit_v2; "
+            f"setattr -set ram_style \"huge\" {banks}/m:*; ")
+
+
 def breakdown_script(board):
     """The Yosys commands, run right after reading the design, that synthesize a
     hierarchical (``-noflatten``) copy of it for the board's family with the board's
@@ -119,7 +134,8 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
                             synth_opts=f"{board.synth_opts} -run :check",
                             script_after_synth=CHECK_WITHOUT_AUTONAME,
-                            script_after_read=f"{breakdown_script(board)}; {lut_multipliers(board)}",
+                            script_after_read=(f"{single_port_script(params)}{breakdown_script(board)}; "
+                                               f"{lut_multipliers(board)}"),
                             nextpnr_opts=nextpnr_options(board))
     return top, result
 

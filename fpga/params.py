@@ -13,11 +13,10 @@ __all__ = ["fpga_core", "chip_params_from_dict", "chip_params_to_dict"]
 
 def fpga_core(lanes, columns, *, activation_kb, weight_kb, activation_banks=2, settings_depth=8,
               program_depth=8, requantize_columns=None, multiply_stages=1, precisions=tuple(Precision),
-              program_split=False, narrow_program=False, message_sequencer=True, fused_add=True):
+              **options):
     """A :class:`CoreParams` of ``lanes`` x ``columns`` MACs with SRAMs of the given kilobytes,
     with the FPGA-lean options ``requantize_columns``, ``multiply_stages`` and ``precisions``
-    of :class:`MacParams` and ``program_split``, ``narrow_program``, ``message_sequencer`` and
-    ``fused_add`` of :class:`CoreParams`."""
+    of :class:`MacParams` and ``options`` of :class:`CoreParams` (``narrow_program=True``, ...)."""
     mac = MacParams(lanes, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns,
                     precisions=precisions)
     for name, value in (("activation_kb", activation_kb), ("weight_kb", weight_kb)):
@@ -26,8 +25,7 @@ def fpga_core(lanes, columns, *, activation_kb, weight_kb, activation_banks=2, s
     return CoreParams(mac, activation_banks=activation_banks,
                       activation_depth=activation_kb * 1024 // (activation_banks * lanes),
                       weight_depth=weight_kb * 1024 // (columns * lanes),
-                      settings_depth=settings_depth, program_depth=program_depth, program_split=program_split,
-                      narrow_program=narrow_program, message_sequencer=message_sequencer, fused_add=fused_add)
+                      settings_depth=settings_depth, program_depth=program_depth, **options)
 
 
 def chip_params_to_dict(params):

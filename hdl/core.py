@@ -271,7 +271,8 @@ class Core(wiring.Component):
             ports.append(SramPort("residual", "read", channel=next(channels)))
         m.submodules.activations = activations = BankedSram(params.activation_sram, ports)
         m.submodules.weights = weights = BankedSram(params.weight_sram, [
-            SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")])
+            SramPort("tile", "read", span=params.mac.columns), SramPort("host_write", "write")],
+            single_port=params.single_port_weights)
         m.submodules.settings = settings = Memory(
             shape=unsigned(word * params.settings_entry_words), depth=params.settings_depth, init=[])
         program_read, message_read, program_write = self._program_memory(m)

@@ -325,6 +325,11 @@ class CoreParams:
         neither, and a residual add runs as an ``ADD`` of its own (the compilers refuse a
         :class:`~gen.network.ConvAdd`): the FPGA-lean option where logic is scarcer than
         cycles.
+    single_port_weights : bool
+        False: each weight SRAM bank has a read port and a write port. True: one port for
+        both (``hdl.sram.BankedSram``'s ``single_port``): the MAC array reads the weights
+        while the core runs and the host writes them while it is idle, never in one cycle,
+        so the banks can be single-port RAM, such as the iCE40's SPRAM.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -338,6 +343,7 @@ class CoreParams:
     narrow_program: bool = False
     message_sequencer: bool = True
     fused_add: bool = True
+    single_port_weights: bool = False
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -363,7 +369,8 @@ class CoreParams:
         for name in ("activation_write_ports", "program_banks"):
             if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
-        for name in ("program_split", "narrow_program", "message_sequencer", "fused_add"):
+        for name in ("program_split", "narrow_program", "message_sequencer", "fused_add",
+                     "single_port_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"core {name} must be True or False, not {getattr(self, name)!r}")
         if self.program_split and not self.message_sequencer:

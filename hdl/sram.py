@@ -126,6 +126,14 @@ class BankedSram(wiring.Component):
     params : SramParams
     ports : sequence of SramPort
         The ports, in priority order; names must be distinct.
+    single_port : bool
+        False: each bank's read and write ports are apart (simple dual-port memory). True:
+        each bank has one port for both, one access a cycle (a single-port SRAM, such as the
+        iCE40's SPRAM, which Yosys infers only for a memory whose read and write share an
+        address), for an SRAM that is read and written in different phases, such as a
+        core's weights (written while the core is idle, read while it runs). The ports must
+        then all be on channel 0. A read and a write of one bank in one cycle is a conflict:
+        the write is served, and the read's data is the bank's last read word, held.
 
     Attributes
     ----------
@@ -133,14 +141,15 @@ class BankedSram(wiring.Component):
         ``en``, ``addr`` (word address), ``data`` (``span`` words, lowest address in the
         low bits) and for write ports ``mask`` (one bit per byte).
     conflict : Out(1)
-        Sticky: some bank received two reads or two writes in one cycle.
+        Sticky: some bank received two reads or two writes in one cycle (or, single-port, a
+        read and a write).
     LATENCY : int
         Read latency in cycles: 1.
     """
 
     LATENCY = 1
 
-    def __init__(self, params, ports):
+    def __init__(self, params, ports, *, single_port=False):
         if not isinstance(params, SramParams):
             raise TypeError(f"BankedSram params must be an SramParams, not {params!r}")
         ports = tuple(ports)
@@ -155,8 +164,12 @@ class BankedSram(wiring.Component):
             if port.span > params.banks:
                 raise ValueError(f"SRAM port {port.name} span must be at most the "
                                  f"{params.banks} banks, not {port.span!r}")
+        if single_port and any(port.channel for port in ports):
+            raise ValueError(f"a single-port BankedSram takes its ports on channel 0, not "
+                             f"{[(port.name, port.channel) for port in ports if port.channel]!r}")
         self._params = params
         self._ports = ports
+        self._single_port = bool(single_port)
         members = {port.name: In(port.signature(params)) for port in ports}
         members["conflict"] = Out(1)
         super().__init__(members)
@@ -217,27 +230,39 @@ class BankedSram(wiring.Component):
         for bank in range(params.banks):
             memory = Memory(shape=unsigned(word_width), depth=params.depth, init=[])
             m.submodules[f"bank{bank}"] = memory
+            # A single-port bank's one row address: the read's, or the write's when it writes.
+            shared = Signal(range(params.depth), name=f"b{bank}_row") if self._single_port else None
+            accessed = {}
             for channel, requests in enumerate(reads):
                 read_port = memory.read_port(transparent_for=())
                 read_ports[channel].append(read_port)
                 hits, collision = self._arbitrate(m, bank, requests, f"read{channel or ''}")
                 collisions.append(collision)
+                accessed["read"] = Cat(*hits).any()
                 for hit, (_, _, _, row, _) in reversed(list(zip(hits, requests))):
                     with m.If(hit):
-                        m.d.comb += [read_port.addr.eq(row), read_port.en.eq(1)]
+                        m.d.comb += [(shared if shared is not None else read_port.addr).eq(row),
+                                     read_port.en.eq(1)]
 
             for channel, requests in enumerate(writes):
                 write_port = memory.write_port(granularity=LANE_WIDTH)
                 hits, collision = self._arbitrate(m, bank, requests, f"write{channel or ''}")
                 collisions.append(collision)
+                accessed["write"] = Cat(*hits).any()
                 for hit, (port, word, _, row, _) in reversed(list(zip(hits, requests))):
                     interface = getattr(self, port.name)
                     with m.If(hit):
                         m.d.comb += [
-                            write_port.addr.eq(row),
+                            (shared if shared is not None else write_port.addr).eq(row),
                             write_port.data.eq(interface.data.word_select(word, word_width)),
                             write_port.en.eq(interface.mask.word_select(word, params.word_bytes)),
                         ]
+            if shared is not None:
+                m.d.comb += [read_port.addr.eq(shared), write_port.addr.eq(shared)]
+                collisions.append(accessed["read"] & accessed["write"])
+                # No read in a write's cycle: the read data holds, as a single-port RAM's does.
+                with m.If(accessed["write"]):
+                    m.d.comb += read_port.en.eq(0)
 
         # Read data returns from the bank each word was addressed to a cycle earlier. Word
         # ``w`` of a port is in bank ``(first + w) % banks``, ``first`` its first word's: a

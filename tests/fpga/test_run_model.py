@@ -6,9 +6,9 @@ board's clock and reset replaced by the testbench's; a fast simulated UART,
 model's and LiteRT's and every run against the compiler's predicted cycles.
 
 ``test_digits_through_bridge`` runs the digits ResNet of ``models/`` on the ULX3S's 2x2
-array, a pipeline of four stages. It does not fit the iCEBreaker's one core (4 KB of weights),
-and the command refuses it there before it opens the port, in one line that says so
-(``test_digits_refused_on_icebreaker``). ``test_model_through_bridge`` runs models of
+array, a pipeline of four stages, and on the iCEBreaker's one core, whole in one run; the
+ULX3S's one core refuses it before it opens the port, in one line that names the array that
+holds it (``test_digits_refused_on_one_ulx3s_core``). ``test_model_through_bridge`` runs models of
 ``tests/vectors/import/`` on seeded random frames: on the ULX3S's 2x2 array a 1x1
 convolution and a fully-connected layer compiled as a two-stage pipeline (each output read a
 run after its input was written, a zero frame pushing the last one through), on the
@@ -55,17 +55,18 @@ def _options(configuration):
     return ["--board", board, *(["--cores", cores] if cores else [])]
 
 
-def test_digits_refused_on_icebreaker(tmp_path, capsys):
-    """Refused in one line, exit 2, before the port is opened (it does not exist: opening it
-    would exit 1) and without writing OUTPUT."""
+def test_digits_refused_on_one_ulx3s_core(tmp_path, capsys):
+    """The ULX3S's one core (16 KB of weights) does not hold the digits ResNet: refused in one
+    line naming the array that does, exit 2, before the port is opened (it does not exist:
+    opening it would exit 1) and without writing OUTPUT."""
     output = tmp_path / "logits.npy"
-    argv = ["--port", str(tmp_path / "no-such-port"), *_options("icebreaker"), "run-model",
-            str(DIGITS), str(DIGITS_IMAGES), str(output)]
+    argv = ["--port", str(tmp_path / "no-such-port"), "--board", "ulx3s", "run-model", str(DIGITS),
+            str(DIGITS_IMAGES), str(output)]
     assert main(argv) == 2
     assert capsys.readouterr().err == (
-        "error: the model does not fit a 1x1 array: the network's weights (19,648 bytes) need at least 6 "
-        "cores of 4,096 bytes of weight SRAM in a pipeline; a 1x1 array has 1 (4,096 bytes); it fits no "
-        "array up to 16x16\n")
+        "error: the model does not fit a 1x1 array: the network's weights (19,648 bytes) need at least 2 "
+        "cores of 16,384 bytes of weight SRAM in a pipeline; a 1x1 array has 1 (16,384 bytes); it fits 2x2 "
+        "(4 cores)\n")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -120,13 +121,16 @@ def test_model_through_bridge(tmp_path, configuration, model):
                f"{model.name} on {configuration} through the UART bridge (SEED={seed})")
 
 
-def test_digits_through_bridge(tmp_path):
-    """The digits ResNet of ``models/`` on the ULX3S's 2x2 array (16 KB of weights, 32
-    settings and 32 instructions a core): a pipeline of four stages, its first
-    ``DIGITS_FRAMES`` test images, every logit equal to the golden model's and LiteRT's."""
+@pytest.mark.parametrize("configuration", CONFIGURATIONS)
+def test_digits_through_bridge(tmp_path, configuration):
+    """The digits ResNet of ``models/``, its first ``DIGITS_FRAMES`` test images, every logit
+    equal to the golden model's and LiteRT's: on the ULX3S's 2x2 array (16 KB of weights, 32
+    settings and 32 instructions a core) a pipeline of four stages; on the iCEBreaker's core
+    (128 KB of weights in single-port banks, 128 settings, 16 instructions) the whole network
+    in one run, its residual adds unfused."""
     frames = np.load(DIGITS_IMAGES)[:DIGITS_FRAMES]
-    _run_model(tmp_path, "ulx3s-2x2", DIGITS, frames,
-               "the digits ResNet on ulx3s-2x2 through the UART bridge")
+    _run_model(tmp_path, configuration, DIGITS, frames,
+               f"the digits ResNet on {configuration} through the UART bridge")
 
 
 def test_input_holders_written_between_runs():

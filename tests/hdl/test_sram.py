@@ -13,8 +13,8 @@ PORTS = [SramPort("weights", "read", span=4), SramPort("activations", "read"),
 WORD = 8 * PARAMS.word_bytes
 
 
-def run(testbench, ports=PORTS):
-    dut = BankedSram(PARAMS, ports)
+def run(testbench, ports=PORTS, **options):
+    dut = BankedSram(PARAMS, ports, **options)
     simulator = Simulator(dut)
     simulator.add_clock(1e-8)
 
@@ -289,3 +289,56 @@ def test_params_wrong(kwargs, message):
 def test_params_derived():
     assert (PARAMS.words, PARAMS.size_bytes, PARAMS.addr_width, PARAMS.bank_bits) == \
         (128, 512, 7, 3)
+
+
+#: A weight SRAM's ports: a tile read and the host's writes, never in one cycle.
+SINGLE_PORTS = [SramPort("tile", "read", span=4), SramPort("host", "write")]
+
+
+def test_single_port_reads_what_was_written():
+    """Each bank one port: the host's words, then the tiles read back, with no conflict."""
+    rng = np.random.default_rng(3)
+    words = {address: int(rng.integers(1 << WORD)) for address in range(PARAMS.words)}
+
+    async def testbench(ctx, dut):
+        await host_writes(ctx, dut, words.items())
+        for first in range(0, PARAMS.words, 4):
+            ctx.set(dut.tile.en, 1)
+            ctx.set(dut.tile.addr, first)
+            await ctx.tick()
+            got = ctx.get(dut.tile.data)
+            expected = sum(words[first + j] << (j * WORD) for j in range(4))
+            assert got == expected, f"tile at {first}: expected {expected:#x}, got {got:#x}"
+        assert ctx.get(dut.conflict) == 0
+    run(testbench, SINGLE_PORTS, single_port=True)
+
+
+def test_single_port_read_and_write_of_one_bank_conflict():
+    """A read and a write of one bank in one cycle: a conflict, the write served, the read's
+    data held. Another bank's read beside the write is none."""
+    async def testbench(ctx, dut):
+        await host_writes(ctx, dut, ((9, 0xAAAA),))
+        ctx.set(dut.tile.en, 1)
+        ctx.set(dut.tile.addr, 0)            # banks 0 to 3
+        ctx.set(dut.host.en, 1)
+        ctx.set(dut.host.addr, 12)           # bank 4
+        ctx.set(dut.host.data, 0x5555)
+        ctx.set(dut.host.mask, 0xF)
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 0
+        held = ctx.get(dut.tile.data)
+        ctx.set(dut.host.addr, 17)           # bank 1, row 2, read at row 0
+        await ctx.tick()
+        assert ctx.get(dut.conflict) == 1
+        assert ctx.get(dut.tile.data) == held
+        ctx.set(dut.host.en, 0)
+        ctx.set(dut.tile.addr, 16)           # the written word landed
+        await ctx.tick()
+        assert (ctx.get(dut.tile.data) >> WORD) & ((1 << WORD) - 1) == 0x5555
+    run(testbench, SINGLE_PORTS, single_port=True)
+
+
+def test_single_port_takes_channel_0_only():
+    with pytest.raises(ValueError, match=r"^a single-port BankedSram takes its ports on channel 0, not "
+                                         r"\[\('send', 1\)\]$"):
+        BankedSram(PARAMS, [*SINGLE_PORTS, SramPort("send", "read", channel=1)], single_port=True)

@@ -60,6 +60,8 @@ class Board:
         The cores' ``MacParams.multiply_stages``.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
+    dsp_block : str or None
+        The cores' ``MacParams.dsp_block``.
     program_split, narrow_program, fused_add, single_port_weights : bool
         The cores' ``CoreParams`` options of these names.
     message_sequencer : bool
@@ -89,6 +91,7 @@ class Board:
     requantize_columns: int | None = None
     multiply_stages: int = 1
     precisions: tuple = tuple(Precision)
+    dsp_block: str | None = None
     program_split: bool = False
     narrow_program: bool = False
     message_sequencer: bool = True
@@ -105,9 +108,9 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         precisions=self.precisions, program_split=self.program_split,
-                         narrow_program=self.narrow_program, fused_add=self.fused_add,
-                         single_port_weights=self.single_port_weights,
+                         precisions=self.precisions, dsp_block=self.dsp_block,
+                         program_split=self.program_split, narrow_program=self.narrow_program,
+                         fused_add=self.fused_add, single_port_weights=self.single_port_weights,
                          message_sequencer=self.message_sequencer or rows * cols > 1)
         return ChipParams(rows, cols, core, buffer_depth=2)
 

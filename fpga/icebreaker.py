@@ -3,8 +3,8 @@
 The 12 MHz oscillator feeds an ``SB_PLL40_PAD`` at 24 MHz. The device has 5,280 LUTs, 8
 SB_MAC16 DSP blocks, 30 EBR blocks of 4 Kbit and 4 SPRAM blocks of 256 Kbit. The board's core
 is 4 lanes x 2 columns with every FPGA-lean option there is (one requantizer, no message
-sequencer, int8 products only, one column requantized a cycle over a split multiply,
-instructions fetched a word a cycle) and its 128 KB of weights in single-port banks, the
+sequencer, int8 products only, two to an SB_MAC16, one column requantized a cycle over a
+split multiply, instructions fetched a word a cycle) and its 128 KB of weights in single-port banks, the
 SPRAMs: enough for the digits ResNet of ``models/`` (8 KB of activations, 128 settings
 entries, 16 instructions). Its memories fit the device; its logic and multipliers do not yet
 (``per_core`` below), so ``make fpga BOARD=icebreaker`` refuses every configuration up
@@ -25,13 +25,13 @@ ICEBREAKER = Board(
     name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
     available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
     # Yosys synth_ice40 -dsp -spram -noabc9 of the board's 1x1 array (the 4x2 core below),
-    # the bridge included: 8 of the 16 SB_MAC16 are the MAC lanes', 4 the requantizer's, 4
-    # the vector unit's; the weights are in the 4 SPRAMs.
-    per_core={"luts": 6884, "ffs": 3988, "dsps": 16, "block_rams": 29, "sprams": 4},
+    # the bridge included: 4 of the 12 SB_MAC16 are the MAC lanes' (two products each), 4
+    # the requantizer's, 4 the vector unit's; the weights are in the 4 SPRAMs.
+    per_core={"luts": 6735, "ffs": 3732, "dsps": 12, "block_rams": 29, "sprams": 4},
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp -spram -noabc9", leds=2, columns=2, activation_kb=8,
     weight_kb=128, settings_depth=128, program_depth=16, requantize_columns=1, multiply_stages=2,
-    precisions=(Precision.INT8,), narrow_program=True, message_sequencer=False, fused_add=False,
-    single_port_weights=True)
+    precisions=(Precision.INT8,), dsp_block="SB_MAC16", narrow_program=True, message_sequencer=False,
+    fused_add=False, single_port_weights=True)
 
 
 def top(params):

@@ -3,7 +3,7 @@
 import functools
 import operator
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -67,6 +67,29 @@ def lane_product(activation, weight, precision, precisions=tuple(Precision)):
     for option in reversed(wider):
         chosen = Mux(precision == option, sub_products_sum(option.bits), chosen)
     return chosen
+
+
+def sb_mac16_pair(m, pair, name):
+    """Two signed int8 products ``a * w`` of ``pair`` (two ``(a, w)`` of 8-bit values) in one
+    iCE40 SB_MAC16 in its 8 x 8 mode, each registered in the block (its 8 x 8 product
+    registers): ``[pair[0]'s, pair[1]'s]``, ``signed(PRODUCT_WIDTH)`` each, the cycle after
+    their operands. The block's input registers, accumulators and output registers stay
+    unused; the instance is ``<name>_dsp`` in ``m``."""
+    (a_low, w_low), (a_high, w_high) = pair
+    out = Signal(2 * PRODUCT_WIDTH, name=f"{name}_dsp_o")
+    m.submodules[f"{name}_dsp"] = Instance(
+        "SB_MAC16",
+        p_MODE_8x8=Const(1, 1), p_A_SIGNED=Const(1, 1), p_B_SIGNED=Const(1, 1),
+        p_TOP_8x8_MULT_REG=Const(1, 1), p_BOT_8x8_MULT_REG=Const(1, 1),
+        # The outputs: the upper 8 x 8 product (F) and the lower (G), as registered.
+        p_TOPOUTPUT_SELECT=Const(2, 2), p_BOTOUTPUT_SELECT=Const(2, 2),
+        i_CLK=ClockSignal(), i_CE=Const(1, 1),
+        i_A=Cat(a_low, a_high), i_B=Cat(w_low, w_high), i_C=Const(0, 16), i_D=Const(0, 16),
+        **{f"i_{port}": Const(0, 1) for port in (
+            "AHOLD", "BHOLD", "CHOLD", "DHOLD", "IRSTTOP", "IRSTBOT", "ORSTTOP", "ORSTBOT", "OLOADTOP",
+            "OLOADBOT", "ADDSUBTOP", "ADDSUBBOT", "OHOLDTOP", "OHOLDBOT", "CI", "ACCUMCI", "SIGNEXTIN")},
+        o_O=out)
+    return [out[:PRODUCT_WIDTH].as_signed(), out[PRODUCT_WIDTH:].as_signed()]
 
 
 def adder_tree(m, values, name):
@@ -171,15 +194,26 @@ class MacArray(wiring.Component):
         start = mac_input_layout(self._params)[member].offset + index * LANE_WIDTH
         return self.i_data.payload.as_value()[start:start + LANE_WIDTH]
 
+    def _registered_products(self, m, column):
+        """The lane products of ``column``, each registered once: in the fabric, or in an
+        SB_MAC16 for every two lanes (``MacParams.dsp_block``)."""
+        lanes, precision = self._params.lanes, self.i_data.payload.precision
+        operands = [(self._lane("activations", lane), self._lane("weights", column * lanes + lane))
+                    for lane in range(lanes)]
+        if self._params.dsp_block == "SB_MAC16":
+            return [product for lane in range(0, lanes, 2)
+                    for product in sb_mac16_pair(m, operands[lane:lane + 2], f"product_c{column}_l{lane}")]
+        products = []
+        for lane, (activation, weight) in enumerate(operands):
+            product = Signal(signed(PRODUCT_WIDTH), name=f"product_c{column}_l{lane}")
+            m.d.sync += product.eq(lane_product(activation, weight, precision, self._params.precisions))
+            products.append(product)
+        return products
+
     def _column_sum(self, m, column):
         """Registered lane products of ``column``, summed by a registered adder tree."""
-        lanes, precision = self._params.lanes, self.i_data.payload.precision
         products = []
-        for lane in range(lanes):
-            product = Signal(signed(PRODUCT_WIDTH), name=f"product_c{column}_l{lane}")
-            m.d.sync += product.eq(lane_product(self._lane("activations", lane),
-                                                self._lane("weights", column * lanes + lane), precision,
-                                                self._params.precisions))
+        for lane, product in enumerate(self._registered_products(m, column)):
             for stage in range(1, self._params.multiply_stages):
                 product = register(m, product, f"product_c{column}_l{lane}_{stage}")
             products.append(product)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
            "MAX_MAC_LANES", "MIN_MAC_LANES", "MIN_MAC_COLUMNS", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
+           "DSP_BLOCKS",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -110,6 +111,8 @@ MAX_TABLE_DEPTH = 4096
 MAX_BUFFER_DEPTH = 64
 #: Pipeline stages a requantizer's 32 x 32 product may take (``MacParams.multiply_stages``).
 MULTIPLY_STAGES = (1, 2)
+#: The DSP blocks a MAC array's lane products may be instantiated in (``MacParams.dsp_block``).
+DSP_BLOCKS = (None, "SB_MAC16")
 
 
 def _is_power_of_two(value):
@@ -152,12 +155,19 @@ class MacParams:
         and the requantizers take all three), all three by default. Fewer leave out the
         logic of the others' sub-products: on an FPGA, whose DSP blocks take the int8
         products, the int4 and int2 ones are built from LUTs.
+    dsp_block : str or None
+        The FPGA DSP block the lane products are instantiated in (``DSP_BLOCKS``): ``None``,
+        a multiply that synthesis maps (one product a block), or ``"SB_MAC16"``, the iCE40's
+        in its 8 x 8 mode, two signed int8 products a block (half the blocks; ``precisions``
+        must be int8 alone). The Verilog then instantiates the primitive: simulating it
+        takes the vendor's model (``sim.tb.primitives``).
     """
     lanes: int = 8
     columns: int = 8
     multiply_stages: int = 1
     requantize_columns: int | None = None
     precisions: tuple = tuple(Precision)
+    dsp_block: str | None = None
 
     def __post_init__(self):
         value = self.multiply_stages
@@ -189,6 +199,12 @@ class MacParams:
         if not precisions:
             raise ValueError("MAC precisions must name at least one precision, not ()")
         object.__setattr__(self, "precisions", precisions)
+        if self.dsp_block not in DSP_BLOCKS:
+            raise ValueError(f"MAC dsp_block must be one of {', '.join(map(repr, DSP_BLOCKS))}, "
+                             f"not {self.dsp_block!r}")
+        if self.dsp_block is not None and precisions != (Precision.INT8,):
+            raise ValueError(f"MAC dsp_block {self.dsp_block!r} takes int8 products only, so precisions must "
+                             f"be int8 alone, not {', '.join(f'int{p.bits}' for p in precisions)}")
 
     @property
     def tile_interval(self):

@@ -37,6 +37,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from .primitives import with_models
+
 __all__ = ["SIMULATORS", "ROOT", "BUILD_ROOT", "simulator", "seed_from_env", "run_name", "run_directory",
            "waves_path", "elaborated", "run_cocotb", "run_job", "testbench_params"]
 
@@ -258,7 +260,7 @@ def run_cocotb(design, *, toplevel, test_module, test_name, params=None, testcas
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = _VERILATOR_MAKEFLAGS
     runner = _icarus_runner() if sim == "icarus" else _verilator_runner()
-    verilog = design if isinstance(design, str) else to_verilog(design, toplevel)
+    verilog = with_models(design if isinstance(design, str) else to_verilog(design, toplevel))
     if shared_build:
         build_dir = _shared_build(runner, sim, verilog, toplevel=toplevel, waves=waves,
                                   hierarchical=hierarchical)

@@ -55,6 +55,10 @@ def test_parse_cores_wrong(text, message):
     ({"precisions": ()}, ValueError, r"^MAC precisions must name at least one precision, not \(\)$"),
     ({"precisions": (0, 5)}, ValueError, r"^MAC precisions must be Precision values, not \(0, 5\)$"),
     ({"precisions": 8}, ValueError, r"^MAC precisions must be Precision values, not 8$"),
+    ({"dsp_block": "DSP48"}, ValueError, r"^MAC dsp_block must be one of None, 'SB_MAC16', not 'DSP48'$"),
+    ({"dsp_block": "SB_MAC16"}, ValueError,
+     r"^MAC dsp_block 'SB_MAC16' takes int8 products only, so precisions must be int8 alone, not int8, int4, "
+     r"int2$"),
 ])
 def test_mac_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -91,7 +95,7 @@ def test_core_params_wrong(kwargs, error, message):
     ({"core": MacParams()}, TypeError,
      r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1, "
      r"requantize_columns=8, precisions=\(<Precision.INT8: 0>, <Precision.INT4: 1>, "
-     r"<Precision.INT2: 2>\)\)$"),
+     r"<Precision.INT2: 2>\), dsp_block=None\)$"),
     ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
     ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),
     ({"buffer_depth": 1}, ValueError,

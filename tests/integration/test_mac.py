@@ -22,10 +22,11 @@ from sim.tb.runner import run_cocotb
 SHAPES = [(4, 4), (8, 8), (16, 4)]
 
 
-def run(simulator, lanes, columns, testcase=None):
-    dut = MacArray(MacParams(lanes, columns))
+def run(simulator, lanes, columns, testcase=None, *, name="mac", **options):
+    dut = MacArray(MacParams(lanes, columns, **options))
     run_cocotb(dut, toplevel="mac_array", test_module="mac", testcase=testcase,
-               test_name=f"mac-{lanes}x{columns}-{testcase or 'all'}", sim=simulator,
+               test_name=f"{name}-{lanes}x{columns}-{testcase if isinstance(testcase, str) else 'all'}",
+               sim=simulator,
                params={"lanes": lanes, "columns": columns, "latency": dut.LATENCY})
 
 
@@ -37,6 +38,22 @@ def test_mac_array(simulator, lanes, columns):
 @pytest.mark.smoke
 def test_mac_array_smoke(simulator):
     run(simulator, 4, 4, testcase="random_mixed_precision_back_to_back")
+
+
+#: The int8 tests of ``sim/tb/mac.py``.
+INT8_TESTS = ["every_int8_operand_pair", "random_int8", "a_wrong_model_is_reported"]
+
+
+@pytest.mark.parametrize("lanes, columns, multiply_stages", [(4, 2, 2), (4, 4, 1)])
+def test_mac_array_in_sb_mac16(simulator, lanes, columns, multiply_stages):
+    """Lane products paired in iCE40 SB_MAC16 blocks (``MacParams.dsp_block``), simulated
+    with Yosys's model of the block: every int8 pair in every lane, random accumulations, and
+    a wrong model reported, in the plain array's latency."""
+    assert MacArray(MacParams(lanes, columns, multiply_stages=multiply_stages, precisions=(Precision.INT8,),
+                              dsp_block="SB_MAC16")).LATENCY == \
+        MacArray(MacParams(lanes, columns, multiply_stages=multiply_stages)).LATENCY
+    run(simulator, lanes, columns, INT8_TESTS, name="mac-sb-mac16-int8", multiply_stages=multiply_stages,
+        precisions=(Precision.INT8,), dsp_block="SB_MAC16")
 
 
 @pytest.mark.parametrize("lanes, columns", [(4, 4), (16, 4)])

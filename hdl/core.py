@@ -134,7 +134,9 @@ class Core(wiring.Component):
     sends one layer's output while it computes the next. Both take every token pulse
     (each counts and consumes its own); the compiler gives them disjoint tokens. Either
     may offer a message (``SEND`` word or ``SIGNAL`` token) to ``o_network``, never both
-    in one cycle. The run ends when both have halted (``done``).
+    in one cycle. The run ends when both have halted (``done``). A core without
+    ``CoreParams.message_sequencer`` has the compute sequencer alone (and no ``send`` read
+    channel); one without ``CoreParams.fused_add`` no ``residual`` read channel.
 
     The host loads the memories through ``host`` (see the module's address map), pulses
     ``start``, and waits for ``done``; ``cycles`` then holds the run's length (the longer

@@ -43,6 +43,15 @@ def test_smoke(board, tmp_path):
     assert ("--seed" in plan.files["build_top.sh"]) == (seed is not None)
     if seed is not None:
         assert f"--seed {seed} " in plan.files["build_top.sh"]
+    # Single-port weight banks lose their initial content and ask for SPRAM before any
+    # synthesis; the pattern must name the tile's weights module.
+    single_port = BOARDS[board].default_params().core.single_port_weights
+    assert ("ram_style" in script) == single_port
+    if single_port:
+        assert "module \\np_tile.core.weights" in plan.files["np_tile.v"]
+        synthesis = script.index("synth_")
+        assert script.index("delete np_tile.core.weights*/t:$meminit_v2") < synthesis
+        assert script.index('setattr -set ram_style "huge" np_tile.core.weights*/m:*') < synthesis
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))

@@ -4,12 +4,13 @@ The 12 MHz oscillator feeds an ``SB_PLL40_PAD`` at 24 MHz. The device has 5,280 
 SB_MAC16 DSP blocks, 30 EBR blocks of 4 Kbit and 4 SPRAM blocks of 256 Kbit. The board's core
 is 4 lanes x 2 columns with every FPGA-lean option there is (one requantizer, no message
 sequencer, int8 products only, two to an SB_MAC16, one column requantized a cycle over a
-split multiply, instructions fetched a word a cycle) and its 128 KB of weights in single-port banks, the
-SPRAMs: enough for the digits ResNet of ``models/`` (8 KB of activations, 128 settings
-entries, 16 instructions). Its memories fit the device; its logic and multipliers do not yet
-(``per_core`` below), so ``make fpga BOARD=icebreaker`` refuses every configuration up
-front. The platform, PLL and pins are elaborated by the smoke test, and the board's core
-runs models, the digits ResNet among them, in simulation (``tests/fpga/test_run_model.py``).
+split multiply, instructions fetched a word a cycle) and its 128 KB of weights in
+single-port banks, the SPRAMs: enough for the digits ResNet of ``models/`` (8 KB of
+activations, 128 settings entries, 16 instructions). Its memories fit the device; its logic
+and multipliers do not yet (``per_core`` below), so ``make fpga BOARD=icebreaker`` refuses
+every configuration up front. The platform, PLL and pins are elaborated by the smoke test,
+and the board's core runs models, the digits ResNet among them, in simulation
+(``tests/fpga/test_run_model.py``).
 """
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform

@@ -543,7 +543,7 @@ def encode(instruction, params):
             if any(value % params.word_bytes for value in (stream.base, *stream.strides)):
                 raise ValueError(f"stream {name} of SEND must be word-aligned ({params.word_bytes} bytes): "
                                  f"base {stream.base}, strides {stream.strides}")
-    for name in (name for name in STREAMS if name in layout.members):
+    for name in _encoded_streams(layout):
         if name in used:
             low, high = instruction.reach(name)
             if low < 0 or high >= limits[name]:
@@ -574,6 +574,11 @@ def encode(instruction, params):
     return const_bits(layout, values, "instruction")
 
 
+def _encoded_streams(layout):
+    """The address streams an instruction ``layout`` holds, in encoding order."""
+    return [name for name in STREAMS if name in layout.members]
+
+
 def decode(bits, params):
     """The :class:`Instruction` an instruction word encodes (inverse of :func:`encode`); the
     fields the core's instructions leave out (:data:`FUSED_ADD_FIELDS`) take their defaults."""
@@ -582,7 +587,7 @@ def decode(bits, params):
     counts = tuple(int(count) + 1 for count in view.counts)
     reduce_levels = int(view.reduce_levels)
     streams = {}
-    for name in (name for name in STREAMS if name in layout.members):
+    for name in _encoded_streams(layout):
         stream = view[name]
         encoded = [int(step) for step in stream.steps]
         streams[name] = Stream(int(stream.base),

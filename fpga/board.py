@@ -56,8 +56,8 @@ class Board:
         int4 and int2 sub-products.
     requantize_columns : int or None
         The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
-    multiply_stages : int
-        The cores' ``MacParams.multiply_stages``.
+    multiply_stages, rescale_cycles : int
+        The cores' ``MacParams`` options of these names.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
     dsp_block : str or None
@@ -90,6 +90,7 @@ class Board:
     lut_multiplier_width: int = 4
     requantize_columns: int | None = None
     multiply_stages: int = 1
+    rescale_cycles: int = 1
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
     program_split: bool = False
@@ -108,7 +109,7 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         precisions=self.precisions, dsp_block=self.dsp_block,
+                         rescale_cycles=self.rescale_cycles, precisions=self.precisions, dsp_block=self.dsp_block,
                          program_split=self.program_split, narrow_program=self.narrow_program,
                          fused_add=self.fused_add, single_port_weights=self.single_port_weights,
                          message_sequencer=self.message_sequencer or rows * cols > 1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
            "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
            "MAX_MAC_LANES", "MIN_MAC_LANES", "MIN_MAC_COLUMNS", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
-           "DSP_BLOCKS",
+           "RESCALE_CYCLES", "DSP_BLOCKS",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
            "ChipParams", "NocParams", "DEFAULT_CORE", "NORTHPOLE_CORE", "PRESETS", "parse_cores", "ceil_log2"]
 
@@ -111,6 +111,9 @@ MAX_TABLE_DEPTH = 4096
 MAX_BUFFER_DEPTH = 64
 #: Pipeline stages a requantizer's 32 x 32 product may take (``MacParams.multiply_stages``).
 MULTIPLY_STAGES = (1, 2)
+#: Cycles a requantizer and the vector unit's ``ADD`` may take per slice of columns
+#: (``MacParams.rescale_cycles``).
+RESCALE_CYCLES = (1, 2)
 #: The DSP blocks a MAC array's lane products may be instantiated in (``MacParams.dsp_block``).
 DSP_BLOCKS = (None, "SB_MAC16")
 
@@ -150,6 +153,13 @@ class MacParams:
         every ``tile_interval`` cycles (a tile of fewer elements waits out the rest): the
         FPGA-lean option for cores whose tiles reduce over several elements, which leave
         the requantizer idle in between.
+    rescale_cycles : int
+        Cycles each slice of ``requantize_columns`` takes in the requantizers and the vector
+        unit's ``ADD``, 1 or 2 (``RESCALE_CYCLES``); 2 halves their DSP blocks again and
+        doubles ``tile_interval``: a requantizer multiplies each 32 x 32 product as two 32 x
+        16 halves in turn, and the vector unit rescales an ``ADD``'s two operands in turn
+        through one pipeline. It needs ``multiply_stages = 2`` (the halves' partial products
+        are registered).
     precisions : tuple of Precision
         The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
         and the requantizers take all three), all three by default. Fewer leave out the
@@ -166,6 +176,7 @@ class MacParams:
     columns: int = 8
     multiply_stages: int = 1
     requantize_columns: int | None = None
+    rescale_cycles: int = 1
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
 
@@ -176,6 +187,14 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
+        value = self.rescale_cycles
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"MAC rescale_cycles must be an integer, not {value!r}")
+        if value not in RESCALE_CYCLES:
+            raise ValueError(f"MAC rescale_cycles must be one of {', '.join(map(str, RESCALE_CYCLES))}, "
+                             f"not {value!r}")
+        if value > 1 and self.multiply_stages == 1:
+            raise ValueError(f"MAC rescale_cycles {value} needs multiply_stages 2, not 1")
         for name, minimum in (("lanes", MIN_MAC_LANES), ("columns", MIN_MAC_COLUMNS)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -208,7 +227,13 @@ class MacParams:
 
     @property
     def tile_interval(self):
-        """Fewest cycles between the starts of two result tiles: ``columns / requantize_columns``."""
+        """Fewest cycles between the starts of two result tiles: ``columns / requantize_columns``
+        slices of ``rescale_cycles`` each."""
+        return self.columns // self.requantize_columns * self.rescale_cycles
+
+    @property
+    def rescale_slices(self):
+        """Slices of ``requantize_columns`` in a result tile: ``columns / requantize_columns``."""
         return self.columns // self.requantize_columns
 
     def peak_macs_per_cycle(self, precision):

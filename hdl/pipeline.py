@@ -1,8 +1,8 @@
 """Pipeline registers: a value one cycle or several cycles later, in named registers."""
 
-from amaranth import Cat, Mux, Signal, Value
+from amaranth import Cat, Const, Mux, Signal, Value
 
-__all__ = ["register", "delay", "slices", "gather"]
+__all__ = ["register", "delay", "phase", "slices", "gather"]
 
 
 def register(m, value, name, *, reset_less=True):
@@ -23,27 +23,49 @@ def delay(m, value, cycles, name, *, reset_less=True):
     return value
 
 
-def slices(m, value, load, width, name):
-    """``value``, taken in a cycle with ``load``, ``width`` bits a cycle from the lowest.
+def phase(m, load, count, name):
+    """The cycle's place in a round of ``count`` cycles that a cycle with ``load`` begins:
+    0 in a cycle with ``load``, then 1, 2, ... ``count - 1``, 0, 1, ... in the cycles after,
+    from a register named ``name`` (constant 0 if ``count`` is 1)."""
+    if count == 1:
+        return Const(0)
+    held = Signal(range(count), name=name)
+    current = Mux(load, 0, held)
+    m.d.sync += held.eq(Mux(current == count - 1, 0, current + 1))
+    return current
 
-    In a cycle with ``load`` the lowest ``width`` bits of ``value`` itself; in each cycle
-    after, the next ``width``, from a register named ``name`` that shifts down ``width``
-    bits a cycle. ``width=None`` takes the whole value and holds it until the next ``load``.
+
+def slices(m, value, load, width, name, advance=None):
+    """``value``, taken in a cycle with ``load``, ``width`` bits at a time from the lowest.
+
+    In a cycle with ``load`` the lowest ``width`` bits of ``value`` itself; then the next
+    ``width`` after each cycle (``advance=None``), or after each cycle with ``advance``
+    (never one with ``load``), from a register named ``name`` that shifts down ``width``
+    bits. ``width=None`` takes the whole value and holds it until the next ``load``.
     """
     value = Value.cast(value)
     held = Signal(len(value), name=name, reset_less=True)
     current = Mux(load, value, held)
     if width is None:
         m.d.sync += held.eq(current)
-        return current
-    m.d.sync += held.eq(current[width:])
-    return current[:width]
+    elif advance is None:
+        m.d.sync += held.eq(current[width:])
+    else:
+        with m.If(load):
+            m.d.sync += held.eq(value)
+        with m.Elif(advance):
+            m.d.sync += held.eq(held[width:])
+    return current if width is None else current[:width]
 
 
-def gather(m, value, count, name):
-    """``value`` as it was in the last ``count`` cycles, oldest in the lowest bits, the cycles
-    before this one from a register named ``name`` that shifts down a value a cycle."""
+def gather(m, value, count, name, advance=1):
+    """``value`` as it was in the last ``count`` cycles with ``advance`` (every cycle by
+    default) up to this one, oldest in the lowest bits, the earlier ones from a register
+    named ``name`` that shifts down a value after each cycle with ``advance``."""
     value = Value.cast(value)
+    if count == 1:
+        return value
     earlier = Signal(len(value) * (count - 1), name=name, reset_less=True)
-    m.d.sync += earlier.eq(Cat(earlier[len(value):], value))
+    with m.If(advance):
+        m.d.sync += earlier.eq(Cat(earlier[len(value):], value))
     return Cat(earlier, value)

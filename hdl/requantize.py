@@ -13,9 +13,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
-from .pipeline import gather, register, slices
+from .pipeline import gather, phase, register, slices
 
-__all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "sum_partial_products",
+__all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "half_products",
+           "sum_partial_products",
            "requantize_settings_layout", "requantize_input_layout",
            "requantize_output_layout", "packed_bytes"]
 
@@ -124,6 +125,18 @@ def partial_products(x, multiplier):
     x_high, x_low = x[HALF_WIDTH:].as_signed(), x[:HALF_WIDTH]
     m_high, m_low = multiplier[HALF_WIDTH:].as_signed(), multiplier[:HALF_WIDTH]
     return x_high * m_high, x_high * m_low, x_low * m_high, x_low * m_low
+
+
+def half_products(x, multiplier, high):
+    """``x`` times one 16-bit half of ``multiplier``, as two products each within one DSP
+    block: ``(x high x half, x low x half)``. The half is the low one, or the high one if
+    ``high``, unsigned either way, so that each block keeps its operands' signedness from
+    one half to the next: with the products of the other half, :func:`sum_partial_products`
+    gives ``x * unsigned(multiplier)``, and ``x * multiplier`` if ``x`` is taken from the
+    high half's high product when the multiplier is negative (``x * 2**32`` less)."""
+    x_high, x_low = x[HALF_WIDTH:].as_signed(), x[:HALF_WIDTH]
+    half = Mux(high, multiplier[HALF_WIDTH:], multiplier[:HALF_WIDTH])
+    return x_high * half, x_low * half
 
 
 def sum_partial_products(high, high_low, low_high, low):
@@ -259,12 +272,17 @@ class Requantizer(wiring.Component):
     arrives, the next R in the cycle after, and so on, and the packed vector leaves when the
     last R have passed, ``tile_interval - 1`` cycles later than with N. Inputs must then be
     at least ``tile_interval`` cycles apart (the sequencer spaces its tiles so); one that
-    comes sooner replaces the rest of the vector in progress.
+    comes sooner replaces the rest of the vector in progress. With
+    ``params.rescale_cycles = 2`` (and a two-stage multiply) each slice takes two cycles,
+    and ``tile_interval`` doubles: the multiply takes the multiplier's low 16 bits in the
+    first and its high 16 bits in the second, on half the multipliers, and adds the four
+    partial products (:func:`half_products`) a cycle after the second.
 
     Parameters
     ----------
     params : MacParams
-        N = ``params.columns`` results per vector; ``multiply_stages``, ``requantize_columns``.
+        N = ``params.columns`` results per vector; ``multiply_stages``, ``requantize_columns``,
+        ``rescale_cycles``.
 
     Attributes
     ----------
@@ -298,41 +316,45 @@ class Requantizer(wiring.Component):
         return self._params
 
     def _slices(self, m):
-        """The input, ``requantize_columns`` columns a cycle: ``(payload, valid, last)``.
+        """The input, ``requantize_columns`` columns for ``rescale_cycles`` cycles each:
+        ``(payload, valid, last, phase)``.
 
-        With one slice a tile this is ``i_data`` itself. Otherwise an input is taken whole:
+        With one cycle a tile this is ``i_data`` itself. Otherwise an input is taken whole:
         its first slice goes on in the same cycle, the others from a register that shifts
-        one slice down a cycle, for ``tile_interval - 1`` cycles more; ``last`` marks the
-        tile's last slice.
+        one slice down every ``rescale_cycles`` cycles, for ``tile_interval - 1`` cycles
+        more; ``last`` marks the tile's last cycle and ``phase`` counts each slice's cycles.
         """
         params = self._params
         width, interval = params.requantize_columns, params.tile_interval
         payload, valid = self.i_data.payload, self.i_data.valid
         if interval == 1:
-            return payload, valid, None
+            return payload, valid, None, Const(0)
         sliced = Signal(_input_layout(width))
         remaining = Signal(range(interval), init=0)
+        cycle = phase(m, valid, params.rescale_cycles, "phase")
+        advance = None if params.rescale_cycles == 1 else cycle == params.rescale_cycles - 1
         for name, shape in COLUMN_FIELDS.items():
             m.d.comb += sliced[name].eq(slices(m, payload[name], valid, width * Shape.cast(shape).width,
-                                               f"{name}_held"))
+                                               f"{name}_held", advance))
         for name in ("zero_point", "clamp_min", "clamp_max", "precision", "rounding"):
             m.d.comb += sliced[name].eq(slices(m, payload[name], valid, None, f"{name}_held"))
         with m.If(valid):
             m.d.sync += remaining.eq(interval - 1)
         with m.Elif(remaining != 0):
             m.d.sync += remaining.eq(remaining - 1)
-        return sliced, valid | (remaining != 0), ~valid & (remaining == 1)
+        return sliced, valid | (remaining != 0), ~valid & (remaining == 1), cycle
 
-    def _output(self, m, results, precision, valid, last):
-        """Register ``o_data``: the packed results, the tile's earlier slices (those of the
-        cycles before: a tile's slices pass one a cycle) from a register that shifts one
-        slice down a cycle."""
-        interval = self._params.tile_interval
-        if interval == 1:
+    def _output(self, m, results, precision, valid, last, cycle):
+        """Register ``o_data``: the packed results, the tile's earlier slices (a tile's
+        slices pass one every ``rescale_cycles`` cycles, each complete in its last,
+        ``cycle``) from a register that shifts one slice down after each."""
+        params = self._params
+        if params.tile_interval == 1:
             m.d.sync += [self.o_data.payload.eq(pack_results(results, precision)),
                          self.o_data.valid.eq(valid)]
             return
-        whole = gather(m, Cat(result[:LANE_WIDTH] for result in results), interval, "earlier")
+        whole = gather(m, Cat(result[:LANE_WIDTH] for result in results), params.rescale_slices, "earlier",
+                       cycle == params.rescale_cycles - 1)
         m.d.sync += [
             self.o_data.payload.eq(pack_results([whole[index * LANE_WIDTH:(index + 1) * LANE_WIDTH]
                                                  for index in range(self._params.columns)], precision)),
@@ -341,7 +363,7 @@ class Requantizer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        payload, valid, last = self._slices(m)
+        payload, valid, last, cycle = self._slices(m)
         columns = range(self._params.requantize_columns)
 
         def stage(name, values):
@@ -359,12 +381,28 @@ class Requantizer(wiring.Component):
         valid = _delay_line(m, valid, "valid", at[Stage.OUTPUT], names, reset_less=False)[at[Stage.OUTPUT]]
         if last is not None:
             last = _delay_line(m, last, "last", at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
+        cycle = _delay_line(m, cycle, "phase", at[Stage.OUTPUT], names)
 
         biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
         shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
                                                rounding[at[Stage.LEFT_SHIFT]]) for c in columns))
         products = [multiply(shifted[c], multiplier[at[Stage.MULTIPLY]][c]) for c in columns]
-        if extra:       # the partial products, then their sum
+        if extra and self._params.rescale_cycles > 1:
+            # A half of the multiplier a cycle, the low one first: its partial products
+            # wait a cycle for the high one's.
+            overflow = stage("overflow", (overflow for _, overflow in products))
+            halves = [[register(m, value, f"partial_{c}_{index}") for index, value in
+                       enumerate(half_products(shifted[c], multiplier[at[Stage.MULTIPLY]][c],
+                                               cycle[at[Stage.MULTIPLY]] == 1))]
+                      for c in columns]
+            earlier = [[register(m, value, f"earlier_{c}_{index}") for index, value in enumerate(halves[c])]
+                       for c in columns]
+            negative = stage("negative", (Mux(multiplier[at[Stage.MULTIPLY]][c] < 0, shifted[c], 0)
+                                          for c in columns))
+            product = stage("product", (sum_partial_products(halves[c][0] - negative[c], earlier[c][0],
+                                                             halves[c][1], earlier[c][1]) for c in columns))
+            overflow = stage("overflow_sum", overflow)
+        elif extra:     # the partial products, then their sum
             overflow = stage("overflow", (overflow for _, overflow in products))
             partials = [[register(m, value, f"partial_{c}_{index}") for index, value in
                          enumerate(partial_products(shifted[c], multiplier[at[Stage.MULTIPLY]][c]))]
@@ -384,5 +422,5 @@ class Requantizer(wiring.Component):
                                                          rounding[at[Stage.DIVIDE]]) for c in columns))
         results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
                    for c in columns]
-        self._output(m, results, layer["precision"], valid, last)
+        self._output(m, results, layer["precision"], valid, last, cycle[at[Stage.OUTPUT]])
         return m

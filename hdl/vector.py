@@ -8,14 +8,14 @@ combinational stage functions (``multiply``, ``high_mul``, ``rounding_divide_by_
 
 import enum
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib import enum as hdl_enum
 from amaranth.lib.wiring import In, Out
 
 from .mac import mac_output_layout
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Rounding
-from .pipeline import delay, gather, register, slices
+from .pipeline import delay, gather, phase, register, slices
 from .requantize import high_mul, multiply, pot_divisor, rounding_divide_by_pot
 
 __all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
@@ -120,11 +120,14 @@ class VectorUnit(wiring.Component):
     ``tile_interval - 1`` cycles more, so that its result still replaces the accumulators in
     one cycle. An ADD input must come at least ``tile_interval`` cycles after the one
     before (the sequencer spaces its tiles so); MAX and SUM inputs may come every cycle.
+    With ``params.rescale_cycles = 2`` one pipeline rescales each slice's ``a`` columns in
+    its first cycle and its ``b`` columns in its second, on half the multipliers, and
+    ``tile_interval`` doubles.
 
     Parameters
     ----------
     params : MacParams
-        N = ``params.columns`` values per vector; ``requantize_columns``.
+        N = ``params.columns`` values per vector; ``requantize_columns``, ``rescale_cycles``.
 
     Attributes
     ----------
@@ -163,33 +166,36 @@ class VectorUnit(wiring.Component):
         return self._params
 
     def _slices(self, m):
-        """The ADD operands and settings, ``requantize_columns`` columns a cycle:
-        ``(a, b, settings)``, as :meth:`hdl.requantize.Requantizer._slices` takes
-        them (with one slice a tile, ``i_data``'s and ``settings`` themselves)."""
+        """The ADD operands and settings, ``requantize_columns`` columns for ``rescale_cycles``
+        cycles each, as :meth:`hdl.requantize.Requantizer._slices` takes them: ``(a, b,
+        settings, phase)`` (with one cycle a tile, ``i_data``'s and ``settings`` themselves)."""
         params = self._params
         width, interval = params.requantize_columns, params.tile_interval
         payload = self.i_data.payload
         adds = self.i_data.valid & (payload.op != VectorOp.MAX) & (payload.op != VectorOp.SUM)
         if interval == 1:
-            return payload.a, payload.b, self.settings
+            return payload.a, payload.b, self.settings, Const(0)
+        cycle = phase(m, adds, params.rescale_cycles, "phase")
+        advance = None if params.rescale_cycles == 1 else cycle == params.rescale_cycles - 1
         lane = signed(LANE_WIDTH)
         sliced = {name: Signal(data.ArrayLayout(lane, width), name=f"{name}_slice") for name in ("a", "b")}
         settings = Signal(vector_settings_layout(), name="settings_slice")
         for name in ("a", "b"):
-            m.d.comb += sliced[name].eq(slices(m, payload[name], adds, width * LANE_WIDTH, f"{name}_held"))
+            m.d.comb += sliced[name].eq(slices(m, payload[name], adds, width * LANE_WIDTH, f"{name}_held",
+                                               advance))
         m.d.comb += settings.eq(slices(m, self.settings, adds, None, "settings_held"))
-        return sliced["a"], sliced["b"], settings
+        return sliced["a"], sliced["b"], settings, cycle
 
-    def _scaled(self, m, operand, values, settings):
-        """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of each of ``values``.
+    def _scaled(self, m, operand, values, zero_point, multiplier, shift):
+        """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of each of ``values``,
+        one :class:`VectorStage` a cycle; ``operand`` names the registers.
 
         The multiplier sees the 9-bit difference and the product is shifted instead:
         the same 64-bit product, with a 9 x 32 multiply. ``multiply``'s overflow flag is
         then constant 0, as it is for the shifted value (its magnitude is below 2**28).
         """
-        zero_point = settings[f"{operand}_zero_point"]
-        multiplier = register(m, settings[f"{operand}_multiplier"], f"{operand}_multiplier")
-        shift = delay(m, settings[f"{operand}_shift"], VectorStage.DIVIDE - 2, f"{operand}_shift")
+        multiplier = register(m, multiplier, f"{operand}_multiplier")
+        shift = delay(m, shift, VectorStage.DIVIDE - 2, f"{operand}_shift")
         exponent, mask = (register(m, value, f"{operand}_{name}")
                           for value, name in zip(pot_divisor(shift), ("exponent", "mask")))
         scaled = []
@@ -203,6 +209,24 @@ class VectorUnit(wiring.Component):
             scaled.append(register(m, rounding_divide_by_pot(high, exponent, mask, Rounding.DOUBLE),
                                     f"scaled_{name}"))
         return scaled
+
+    def _added(self, m, a, b, settings, cycle):
+        """The ADD's sums of the two scaled terms, one slice of columns each, in the cycle its
+        last term leaves :meth:`_scaled` (the cycle of ``VectorStage.OUTPUT``): with one cycle
+        a slice, two pipelines' terms; with two, one pipeline's, ``a`` in the slice's first
+        cycle and ``b`` in its second, and ``a``'s term waits a cycle in a register."""
+        def operand(name, values):
+            return (name, values, *(settings[f"{name}_{field}"] for field in ("zero_point", "multiplier", "shift")))
+
+        if self._params.rescale_cycles == 1:
+            return [a_term + b_term for a_term, b_term in zip(self._scaled(m, *operand("a", a)),
+                                                             self._scaled(m, *operand("b", b)))]
+        second = cycle == 1
+        _, _, *b_settings = operand("b", b)
+        _, _, *a_settings = operand("a", a)
+        terms = self._scaled(m, "operand", [Mux(second, b_value, a_value) for a_value, b_value in zip(a, b)],
+                             *(Mux(second, b_field, a_field) for a_field, b_field in zip(a_settings, b_settings)))
+        return [register(m, term, f"a_term_{column}") + term for column, term in enumerate(terms)]
 
     def _accumulate(self, m, column, value, added, op, first):
         """Register ``o_acc.payload[column]`` for one valid input: ADD result, max or sum."""
@@ -220,9 +244,8 @@ class VectorUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         payload = self.i_data.payload
-        a, b, settings = self._slices(m)
-        added = [a_term + b_term for a_term, b_term in zip(self._scaled(m, "a", a, settings),
-                                                         self._scaled(m, "b", b, settings))]
+        a, b, settings, cycle = self._slices(m)
+        added = self._added(m, a, b, settings, cycle)
 
         # Control and the MAX/SUM operand travel alongside the ADD path to the output stage,
         # and past its slices after the first.
@@ -235,8 +258,9 @@ class VectorUnit(wiring.Component):
 
         if self._params.tile_interval > 1:
             # The ADD's earlier slices wait in a register that shifts one slice down a cycle.
-            whole = gather(m, Cat(value[:ACC_WIDTH] for value in added), self._params.tile_interval,
-                           "earlier")
+            last_cycle = delay(m, cycle, VectorStage.OUTPUT - 1, "phase") == self._params.rescale_cycles - 1
+            whole = gather(m, Cat(value[:ACC_WIDTH] for value in added), self._params.rescale_slices,
+                           "earlier", last_cycle)
             added = [whole[column * ACC_WIDTH:(column + 1) * ACC_WIDTH]
                      for column in range(self._params.columns)]
         with m.If(valid):

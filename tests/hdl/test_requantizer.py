@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from amaranth import Module, Shape, Signal, signed, unsigned
+from amaranth import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
@@ -32,6 +32,7 @@ from hdl.requantize import (
     Stage,
     bias_add,
     clamp,
+    half_products,
     high_mul,
     left_shift,
     multiply,
@@ -190,14 +191,17 @@ def test_precision_code_3_packs_as_int2():
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 
 
-@pytest.mark.parametrize("columns, multiply_stages, requantize_columns",
-                         [(4, 1, None), (8, 1, None), (4, 2, None), (8, 2, None), (8, 1, 2), (4, 1, 1),
-                          (8, 2, 1)])
-def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns, seed=7, operations=60):
+@pytest.mark.parametrize("columns, multiply_stages, requantize_columns, rescale_cycles",
+                         [(4, 1, None, 1), (8, 1, None, 1), (4, 2, None, 1), (8, 2, None, 1), (8, 1, 2, 1),
+                          (4, 1, 1, 1), (8, 2, 1, 1), (4, 2, 1, 2), (4, 2, None, 2), (8, 2, 2, 2)])
+def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns, rescale_cycles, seed=7,
+                                    operations=60):
     """Random operations (every precision, both roundings), back to back (one every
     ``tile_interval`` cycles) then with idle cycles; the split multiply gives the same
-    results a cycle later, fewer requantized columns a cycle ``tile_interval - 1`` later."""
-    params = MacParams(4, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns)
+    results a cycle later, fewer requantized columns a cycle ``tile_interval - 1`` later,
+    and so does a multiply by halves over two cycles."""
+    params = MacParams(4, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns,
+                       rescale_cycles=rescale_cycles)
     latency = Requantizer(params).LATENCY
     rng = np.random.default_rng(seed)
     inputs, expected = [], []
@@ -225,6 +229,8 @@ def test_latency_is_one_cycle_per_stage():
     assert Requantizer(MacParams(4, 4)).LATENCY == requantize_latency(MacParams(4, 4)) == 6
     assert Requantizer(MacParams(4, 4, multiply_stages=2)).LATENCY == 7
     assert Requantizer(MacParams(4, 8, requantize_columns=2)).LATENCY == 6 + 3
+    assert Requantizer(MacParams(4, 8, multiply_stages=2, requantize_columns=2, rescale_cycles=2)).LATENCY \
+        == 7 + 7
 
 
 def test_signature():
@@ -252,10 +258,21 @@ def test_params_wrong(value):
         Requantizer(value)
 
 
+def _four_partials(x, multiplier):
+    return sum_partial_products(*partial_products(x, multiplier))
+
+
+def _by_halves(x, multiplier):
+    (high, low_high), (high_low, low) = half_products(x, multiplier, 1), half_products(x, multiplier, 0)
+    return sum_partial_products(high - Mux(multiplier < 0, x, 0), high_low, low_high, low)
+
+
+@pytest.mark.parametrize("split", [_four_partials, _by_halves])
 @pytest.mark.parametrize("seed", [18])
-def test_split_multiply_is_exact(seed):
-    """The four 16-bit partial products add up to the exact 64-bit product: the extremes of
-    int32 and their halves' boundaries, then random pairs."""
+def test_split_multiply_is_exact(split, seed):
+    """The four 16-bit partial products add up to the exact 64-bit product, and so do the
+    two halves' unsigned products less the sign correction: the extremes of int32 and their
+    halves' boundaries, then random pairs."""
     edges = [INT32_MIN, INT32_MIN + 1, -(1 << 16), -(1 << 16) + 1, -1, 0, 1, (1 << 16) - 1, 1 << 16,
              INT32_MAX - 1, INT32_MAX]
     rng = np.random.default_rng(seed)
@@ -264,7 +281,7 @@ def test_split_multiply_is_exact(seed):
     m = Module()
     x, multiplier = Signal(signed(ACC_WIDTH)), Signal(signed(ACC_WIDTH))
     product = Signal(signed(2 * ACC_WIDTH))
-    m.d.comb += product.eq(sum_partial_products(*partial_products(x, multiplier)))
+    m.d.comb += product.eq(split(x, multiplier))
     got = []
 
     async def testbench(ctx):

@@ -187,13 +187,16 @@ class Program:
         assert run(params, self.inputs) == self.expected, f"seed {seed}"
 
 
-#: The all-column units and ones rescaling fewer columns a cycle.
+#: The all-column units, ones rescaling fewer columns a cycle, and ones rescaling an ADD's
+#: two operands in turn.
 SLICED = [MacParams(4, 4), MacParams(4, 8), MacParams(4, 8, requantize_columns=2),
-          MacParams(4, 4, requantize_columns=1)]
+          MacParams(4, 4, requantize_columns=1),
+          MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2),
+          MacParams(4, 4, multiply_stages=2, rescale_cycles=2)]
 
 
 def _name(params):
-    return f"{params.columns}c{params.requantize_columns}r"
+    return f"{params.columns}c{params.requantize_columns}r{params.rescale_cycles}x"
 
 
 @pytest.mark.parametrize("params", SLICED, ids=_name)
@@ -312,6 +315,7 @@ def test_latency():
     assert type(VectorUnit.LATENCY) is int
     assert VectorUnit(MacParams(4, 8, requantize_columns=2)).LATENCY == vector_latency(
         MacParams(4, 8, requantize_columns=2)) == 5 + 3
+    assert VectorUnit(MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2)).LATENCY == 5 + 3
 
 
 def test_add_left_shift_is_the_golden_one():

@@ -109,7 +109,8 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         rescale_cycles=self.rescale_cycles, precisions=self.precisions, dsp_block=self.dsp_block,
+                         rescale_cycles=self.rescale_cycles, precisions=self.precisions,
+                         dsp_block=self.dsp_block,
                          program_split=self.program_split, narrow_program=self.narrow_program,
                          fused_add=self.fused_add, single_port_weights=self.single_port_weights,
                          message_sequencer=self.message_sequencer or rows * cols > 1)

@@ -215,17 +215,16 @@ class VectorUnit(wiring.Component):
         last term leaves :meth:`_scaled` (the cycle of ``VectorStage.OUTPUT``): with one cycle
         a slice, two pipelines' terms; with two, one pipeline's, ``a`` in the slice's first
         cycle and ``b`` in its second, and ``a``'s term waits a cycle in a register."""
-        def operand(name, values):
-            return (name, values, *(settings[f"{name}_{field}"] for field in ("zero_point", "multiplier", "shift")))
+        def operand(name):
+            return [settings[f"{name}_{field}"] for field in ("zero_point", "multiplier", "shift")]
 
         if self._params.rescale_cycles == 1:
-            return [a_term + b_term for a_term, b_term in zip(self._scaled(m, *operand("a", a)),
-                                                             self._scaled(m, *operand("b", b)))]
+            return [a_term + b_term for a_term, b_term in zip(self._scaled(m, "a", a, *operand("a")),
+                                                             self._scaled(m, "b", b, *operand("b")))]
         second = cycle == 1
-        _, _, *b_settings = operand("b", b)
-        _, _, *a_settings = operand("a", a)
-        terms = self._scaled(m, "operand", [Mux(second, b_value, a_value) for a_value, b_value in zip(a, b)],
-                             *(Mux(second, b_field, a_field) for a_field, b_field in zip(a_settings, b_settings)))
+        values = [Mux(second, b_value, a_value) for a_value, b_value in zip(a, b)]
+        chosen = [Mux(second, b_field, a_field) for a_field, b_field in zip(operand("a"), operand("b"))]
+        terms = self._scaled(m, "operand", values, *chosen)
         return [register(m, term, f"a_term_{column}") + term for column, term in enumerate(terms)]
 
     def _accumulate(self, m, column, value, added, op, first):

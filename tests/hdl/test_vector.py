@@ -315,7 +315,8 @@ def test_latency():
     assert type(VectorUnit.LATENCY) is int
     assert VectorUnit(MacParams(4, 8, requantize_columns=2)).LATENCY == vector_latency(
         MacParams(4, 8, requantize_columns=2)) == 5 + 3
-    assert VectorUnit(MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2)).LATENCY == 5 + 3
+    two_cycles = MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2)
+    assert VectorUnit(two_cycles).LATENCY == 5 + 3
 
 
 def test_add_left_shift_is_the_golden_one():

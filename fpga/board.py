@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 from amaranth.lib import io
 
-from hdl.params import ChipParams, Precision
+from hdl.params import COUNT_WIDTH, TOKENS, ChipParams, Precision
 
 from .params import fpga_core
 from .top import FpgaTop
@@ -63,6 +63,7 @@ class Board:
     dsp_block : str or None
         The cores' ``MacParams.dsp_block``.
     program_split, narrow_program, fused_add, single_port_weights : bool
+    count_width, tokens : int
         The cores' ``CoreParams`` options of these names.
     message_sequencer : bool
         The cores' ``CoreParams.message_sequencer`` in an array of one core; the cores of a
@@ -98,6 +99,8 @@ class Board:
     message_sequencer: bool = True
     fused_add: bool = True
     single_port_weights: bool = False
+    count_width: int = COUNT_WIDTH
+    tokens: int = TOKENS
     baud: int = 115200
     leds: int = 2
 
@@ -113,6 +116,7 @@ class Board:
                          dsp_block=self.dsp_block,
                          program_split=self.program_split, narrow_program=self.narrow_program,
                          fused_add=self.fused_add, single_port_weights=self.single_port_weights,
+                         count_width=self.count_width, tokens=self.tokens,
                          message_sequencer=self.message_sequencer or rows * cols > 1)
         return ChipParams(rows, cols, core, buffer_depth=2)
 

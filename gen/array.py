@@ -33,21 +33,21 @@ the mesh, and each rectangle gets one ``SEND`` and one ``SIGNAL``, injected once
 replicated by the routers along the XY tree (``hdl.router``): a channel split's shared
 input costs its owner one copy, not one per reader. To make such readers' addresses
 agree, every core places a tensor's buffer at one common address where its SRAM allows
-(a core whose SRAM does not keeps its own packed layout, and its own messages). All of a tensor's
-pulses to one core share a token (a core's tensors take its ``TOKENS`` in turn), and the
-consumer ``WAIT`` s for them with one instruction (``counts[0]`` pulses) before the first
-layer that reads the tensor, taking the tensors in the order they were sent to it. The
-network's input is written by the host into every core that needs rows of it, or, given
-``input_parts`` (the input as an earlier program left it on the array), into the cores
-that hold those parts, which send it on like any other tensor before the first layer;
-the host reads each output tensor from the cores that own its parts. A block's
-intermediate tensors never leave the array.
+(a core whose SRAM does not keeps its own packed layout, and its own messages). All of a
+tensor's pulses to one core share a token (a core's tensors take its data tokens in turn,
+see :func:`token_roles`), and the consumer ``WAIT`` s for them with one instruction
+(``counts[0]`` pulses) before the first layer that reads the tensor, taking the tensors in
+the order they were sent to it. The network's input is written by the host into every
+core that needs rows of it, or, given ``input_parts`` (the input as an earlier program
+left it on the array), into the cores that hold those parts, which send it on like any
+other tensor before the first layer; the host reads each output tensor from the cores
+that own its parts. A block's intermediate tensors never leave the array.
 
 In a layer pipeline (:class:`Stage`), each tensor a stage leaves for the next (a piped
 tensor) is sent to its readers in the run that computes it, for the run after. With one
 program bank, a reader still reads the last run's frame while its producers compute the
-new one: each reader signals ``FREE_TOKEN`` after its last read, and each producer
-``WAIT`` s for its readers' pulses before its first ``SEND``. With two
+new one: each reader signals the free token (:func:`token_roles`) after its last read, and
+each producer ``WAIT`` s for its readers' pulses before its first ``SEND``. With two
 (``CoreParams.program_banks``), every reader holds a second buffer, a twin, of each piped
 tensor where its SRAM has room, and the two banks' programs swap the pair: bank 0's read
 the first buffer while the producers send into the twin, bank 1's the reverse, so a stage
@@ -104,25 +104,31 @@ import numpy as np
 from hdl.host import HostInterface, load_latency
 from hdl.isa import Instruction, Opcode, Stream, fetch_cycles
 from hdl.network import NetworkInterface
-from hdl.params import COUNT_WIDTH, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
+from hdl.params import CoreParams
 from hdl.router import Port, Router, xy_tree_route
 from sim.cycle import instruction_cycles, issue_cycles, write_cycles
 
 from .compiler import CompileError, CoreCompiler
 from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPool2d, Network, convolution
 
-__all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "snake", "bands", "xy_tree"]
+__all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "token_roles", "snake", "bands",
+           "xy_tree"]
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
-#: Tokens that carry tensors between cores within a run; of the last three, in a pipeline
-#: (see :class:`Stage`), one carries a stage's input for the next run and one tells its
-#: senders that the stage has read the last run's; the last token is each core's own, from
-#: its compute sequencer to its message sequencer.
-DATA_TOKENS = TOKENS - 3
-PIPE_TOKEN = TOKENS - 3
-FREE_TOKEN = TOKENS - 2
-LOCAL_TOKEN = TOKENS - 1
+#: The roles of a core's last three tokens, counted back from its last
+#: (``CoreParams.tokens``): in a pipeline (see :class:`Stage`), one carries a stage's input
+#: for the next run and one tells its senders that the stage has read the last run's; the
+#: last token is each core's own, from its compute sequencer to its message sequencer. The
+#: tokens before them carry tensors between cores within a run.
+PIPE_FROM_LAST, FREE_FROM_LAST, LOCAL_FROM_LAST = 3, 2, 1
+
+
+def token_roles(params):
+    """``(data_tokens, pipe, free, local)`` of a core with ``params``: how many tokens carry
+    tensors (tokens ``0 .. data_tokens - 1``), and the three role tokens."""
+    tokens = params.tokens
+    return tokens - PIPE_FROM_LAST, tokens - PIPE_FROM_LAST, tokens - FREE_FROM_LAST, tokens - LOCAL_FROM_LAST
 #: The resource a core's messages take in the cycles they enter the network (see _resources).
 INJECTION = "injection"
 #: Fewest words the other cores must read of a part's earlier row bands for the part to be
@@ -361,6 +367,7 @@ class _ArrayCompiler:
             raise TypeError(f"params must be a CoreParams, not {params!r}")
         self.network, self.params = network, params
         self.fetch = fetch_cycles(params)    # cycles a core takes to fetch an instruction
+        self.data_tokens, self.pipe_token, self.free_token, self.local_token = token_roles(params)
         self.rows, self.columns = rows, columns
         self.multicast, self.forward = multicast, forward
         self.banded = False    # whether some part is computed in bands (see _bands)
@@ -840,7 +847,7 @@ class _ArrayCompiler:
                     signals[name, reader] = []
                     if name not in self.piped:
                         received[reader].append(name)
-                token = PIPE_TOKEN if name in self.piped else received[reader].index(name) % DATA_TOKENS
+                token = self._token(name, received[reader])
                 key = (common, self._destination_stream(reader, name, common), token)
                 groups.setdefault(key, []).append(reader)
             for (common, target, token), readers in groups.items():
@@ -892,10 +899,10 @@ class _ArrayCompiler:
                         # The compute sequencer hands the band over to its message sequencer
                         # (through the core's own router) and computes on.
                         x, y = self.places[index]
-                        messages.append(_Message(index, (index,), ((x, y), (x, y)), 1, LOCAL_TOKEN))
-                        ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=LOCAL_TOKEN, dest_x=x,
+                        messages.append(_Message(index, (index,), ((x, y), (x, y)), 1, self.local_token))
+                        ops[index].append(_Op(Instruction(Opcode.SIGNAL, token=self.local_token, dest_x=x,
                                                           dest_y=y), len(messages) - 1))
-                        ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=LOCAL_TOKEN),
+                        ops[cores + index].append(_Op(Instruction(Opcode.WAIT, token=self.local_token),
                                                       awaited=(len(messages) - 1,)))
                         if layer.name in self.piped - self.alternated and index not in freed:
                             # The next stage still reads the last run's: wait until it is done,
@@ -911,25 +918,30 @@ class _ArrayCompiler:
             awaited = tuple(message for (name, reader), group in signals.items()
                             if reader == index and name in self.piped for message in group)
             if awaited:
-                ops[index].append(_Op(Instruction(Opcode.WAIT, token=PIPE_TOKEN, counts=(len(awaited),)),
+                ops[index].append(_Op(Instruction(Opcode.WAIT, token=self.pipe_token, counts=(len(awaited),)),
                                       awaited=awaited))
         for agent in ops:
             ops[agent].append(_Op(Instruction(Opcode.HALT)))
         counted = {}
         for (name, reader), group in signals.items():
-            key = (reader, PIPE_TOKEN if name in self.piped else received[reader].index(name) % DATA_TOKENS)
+            key = (reader, self._token(name, received[reader]))
             counted[key] = counted.get(key, 0) + len(group)
         for owner, (wait, _, _) in freed.items():
-            counted[owner, FREE_TOKEN] = len(wait.awaited)
+            counted[owner, self.free_token] = len(wait.awaited)
         (reader, token), most = max(counted.items(), key=lambda item: item[1], default=((0, 0), 0))
-        if most >= 1 << TOKEN_COUNT_WIDTH:
+        if most >= 1 << self.params.token_count_width:
             raise CompileError(f"core {self.places[reader]} is sent {most} pulses of token {token}; "
-                               f"a core counts at most {(1 << TOKEN_COUNT_WIDTH) - 1}")
+                               f"a core counts at most {(1 << self.params.token_count_width) - 1}")
         return ops, messages, transfers
+
+    def _token(self, name, received):
+        """The token that carries tensor ``name`` to a core that is sent the tensors
+        ``received`` within a run, in order: the pipe token for a piped one, else its data token."""
+        return self.pipe_token if name in self.piped else received.index(name) % self.data_tokens
 
     def _free(self, ops, messages, read_last, freed):
         """In a pipeline, after its last read of a piped tensor, each reader's compute
-        sequencer signals ``FREE_TOKEN`` to the cores that send it the next run's (a
+        sequencer signals the free token to the cores that send it the next run's (a
         rectangle of them at a time); each of those ``WAIT`` s (``freed``) for all its
         readers' pulses before its first ``SEND``."""
         pulses = {owner: [] for owner in freed}
@@ -943,8 +955,8 @@ class _ArrayCompiler:
             for rectangle in rectangles:
                 (x0, y0), (x1, y1) = rectangle
                 destinations = tuple(self.index[x, y] for y in range(y0, y1 + 1) for x in range(x0, x1 + 1))
-                messages.append(_Message(reader, destinations, rectangle, 1, FREE_TOKEN))
-                signals.append(_Op(Instruction(Opcode.SIGNAL, token=FREE_TOKEN, dest_x=x0, dest_y=y0,
+                messages.append(_Message(reader, destinations, rectangle, 1, self.free_token))
+                signals.append(_Op(Instruction(Opcode.SIGNAL, token=self.free_token, dest_x=x0, dest_y=y0,
                                                dest_x_last=x1, dest_y_last=y1), len(messages) - 1))
                 for owner in destinations:
                     pulses[owner].append(len(messages) - 1)
@@ -954,7 +966,7 @@ class _ArrayCompiler:
                 ops[reader][position:position] = signals
         for owner, (wait, _, _) in freed.items():
             wait.awaited = tuple(pulses[owner])
-            wait.instruction = Instruction(Opcode.WAIT, token=FREE_TOKEN, counts=(len(wait.awaited),))
+            wait.instruction = Instruction(Opcode.WAIT, token=self.free_token, counts=(len(wait.awaited),))
 
     def _bands(self, layer, index, part, needs):
         """The row bands, in order, in which core ``index`` computes ``part`` of ``layer``,
@@ -1213,7 +1225,7 @@ class _ArrayCompiler:
         for index, place in enumerate(self.places):
             compiler = self.compilers[index]
             agents = (index, len(self.places) + index)
-            programs = [tuple(_program(bank[agent], self.fetch) for agent in agents) for bank in banks]
+            programs = [tuple(_program(bank[agent], self.params) for agent in agents) for bank in banks]
             compiler.program, compiler.messages = map(list, programs[0])
             done = max(starts[index][-1], starts[len(self.places) + index][-1]) + self.fetch
             try:
@@ -1301,20 +1313,22 @@ def _addresses(stream, counts, first):
     return addresses.reshape(-1)
 
 
-def _program(ops, fetch):
+def _program(ops, params):
     """The instructions of a sequencer's ``ops``, each after the ``DELAY`` s of its delay and
-    slip, on a core that fetches an instruction in ``fetch`` cycles."""
+    slip, on a core with ``params``."""
     program = []
     for op in ops:
-        program += _delays(op.delay + op.slip, fetch)
+        program += _delays(op.delay + op.slip, params)
         program.append(op.instruction)
     return program
 
 
-def _delays(cycles, fetch):
+def _delays(cycles, params):
     """``DELAY`` instructions lasting ``cycles`` in all (0, or at least ``fetch + 1``) on a
-    core that fetches an instruction in ``fetch`` cycles (``hdl.isa.fetch_cycles``)."""
-    longest = fetch + (1 << COUNT_WIDTH)
+    core with ``params``, which fetches an instruction in ``fetch`` cycles
+    (``hdl.isa.fetch_cycles``) and counts to ``2**params.count_width``."""
+    fetch = fetch_cycles(params)
+    longest = fetch + (1 << params.count_width)
     instructions = []
     while cycles:
         # Leave a remainder that one more DELAY can still take.
@@ -1328,7 +1342,7 @@ def _delay_cycles(cycles, params):
     """The cycles the ``DELAY`` s of :func:`_delays` take by the cycle model: the schedule
     counts what it emits, so a wrong ``DELAY`` timing in :mod:`sim.cycle` shows in every
     prediction instead of hiding behind the number the compiler meant."""
-    delays = _delays(cycles, fetch_cycles(params))
+    delays = _delays(cycles, params)
     return sum(instruction_cycles(instruction, params) for instruction in delays)
 
 

@@ -51,7 +51,7 @@ from .isa import (
     program_row_width,
     program_row_words_log2,
 )
-from .params import LANE_WIDTH, TOKENS, CoreParams, ceil_log2
+from .params import LANE_WIDTH, CoreParams, ceil_log2
 from .sequencer import CYCLE_COUNTER_WIDTH, Sequencer
 from .sram import BankedSram, SramPort
 
@@ -157,8 +157,8 @@ class Core(wiring.Component):
     busy, done : Out(1)
     cycles : Out(32)
     conflict : Out(1)
-    i_tokens : In(TOKENS)
-    o_tokens : Out(TOKENS)
+    i_tokens : In(params.tokens)
+    o_tokens : Out(params.tokens)
     o_network : Out(message_signature(params))
         ``SEND`` words and ``SIGNAL`` tokens for other cores.
     """
@@ -174,8 +174,8 @@ class Core(wiring.Component):
             "done": Out(1),
             "cycles": Out(CYCLE_COUNTER_WIDTH),
             "conflict": Out(1),
-            "i_tokens": In(TOKENS),
-            "o_tokens": Out(TOKENS),
+            "i_tokens": In(params.tokens),
+            "o_tokens": Out(params.tokens),
             "o_network": Out(message_signature(params)),
         })
 

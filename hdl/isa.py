@@ -14,10 +14,10 @@ Loop nest
 ---------
 A compute instruction (``MAC``, ``MACADD``, ``ADD``, ``MAXPOOL``, ``AVGPOOL``) runs a nest of
 ``LOOP_LEVELS`` = 6 counted loops, level 0 innermost; level ``i`` runs ``counts[i]``
-times (1 to ``2**COUNT_WIDTH``), so the nest issues ``prod(counts)`` elements, one per
-cycle. The innermost ``reduce_levels`` levels (0 to 3) form one *tile*: the MAC array
-or vector unit accumulates over a tile and hands one result vector to the requantize
-unit at its last element; the outer levels enumerate tiles.
+times (1 to ``2**count_width``, ``CoreParams.count_width``), so the nest issues
+``prod(counts)`` elements, one per cycle. The innermost ``reduce_levels`` levels (0 to
+3) form one *tile*: the MAC array or vector unit accumulates over a tile and hands one
+result vector to the requantize unit at its last element; the outer levels enumerate tiles.
 
 Five affine address streams follow the nest, each ``base + sum(stride[i] * index[i])``:
 
@@ -234,12 +234,12 @@ def instruction_layout(params):
         "out_precision": Precision,
         "rounding": Rounding,
         "reduce_levels": unsigned(2),
-        "token": unsigned((TOKENS - 1).bit_length()),
+        "token": unsigned((params.tokens - 1).bit_length()),
         "dest_x": unsigned(DEST_X_WIDTH),
         "dest_y": unsigned(DEST_Y_WIDTH),
         "dest_x_last": unsigned(DEST_X_WIDTH),
         "dest_y_last": unsigned(DEST_Y_WIDTH),
-        "counts": data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS),   # count - 1
+        "counts": data.ArrayLayout(unsigned(params.count_width), LOOP_LEVELS),   # count - 1
         "a": _stream_layout(address),
         "b": _stream_layout(address),
         "o": _stream_layout(address),
@@ -511,8 +511,10 @@ def encode(instruction, params):
     """The instruction word of ``instruction`` for a core with ``params``, as an integer.
 
     Raises ``ValueError`` naming the stream and the limit if an address stream leaves its
-    memory (or the address field) or a step does not fit its field, or naming the precision
-    if a ``MAC`` or ``MACADD`` is at one the core's MAC array does not multiply at.
+    memory (or the address field) or a step does not fit its field, naming the precision
+    if a ``MAC`` or ``MACADD`` is at one the core's MAC array does not multiply at, and
+    naming the loop level or the token if a count or a token is beyond the core's
+    (``CoreParams.count_width``, ``CoreParams.tokens``).
     """
     if not isinstance(params, CoreParams):
         raise TypeError(f"params must be a CoreParams, not {params!r}")
@@ -528,6 +530,14 @@ def encode(instruction, params):
         raise ValueError(f"{instruction.opcode.name} at int2: a tile of the core's {columns} columns is "
                          f"{columns * Precision.INT2.bits} bits of int2 values, and the SRAM reads and "
                          f"writes whole bytes (int2 needs {LANE_WIDTH // Precision.INT2.bits} columns)")
+    for level, count in enumerate(instruction.counts):
+        if count > 1 << params.count_width:
+            raise ValueError(f"{instruction.opcode.name}: count {count} of loop level {level} is more than "
+                             f"the core's loops run ({1 << params.count_width}, count_width "
+                             f"{params.count_width})")
+    if instruction.token >= params.tokens:
+        raise ValueError(f"{instruction.opcode.name}: token {instruction.token} is not one of the core's "
+                         f"{params.tokens}")
     layout = instruction_layout(params)
     activations = params.activation_sram.size_bytes
     limits = {"a": activations, "o": activations, "r": activations,

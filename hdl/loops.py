@@ -20,9 +20,15 @@ class LoopNest(wiring.Component):
     wraps to 0. Levels below ``first_level`` stay at 0 (their limit counts as 0), so a nest
     over tiles skips the reduction levels. A clear takes priority over an advance.
 
+    Parameters
+    ----------
+    count_width : int
+        Bits of each level's index and limit (``CoreParams.count_width``), ``COUNT_WIDTH``
+        by default.
+
     Attributes
     ----------
-    limits : In(data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS))
+    limits : In(data.ArrayLayout(unsigned(count_width), LOOP_LEVELS))
         Per level, the iteration count less one. Held while the nest runs.
     first_level : In(LEVEL_SHAPE)
         Innermost level that counts.
@@ -36,18 +42,24 @@ class LoopNest(wiring.Component):
         The current element is the first or the last of its tile.
     """
 
-    limits: In(data.ArrayLayout(unsigned(COUNT_WIDTH), LOOP_LEVELS))
-    first_level: In(LEVEL_SHAPE)
-    reduce_levels: In(LEVEL_SHAPE)
-    clear: In(1)
-    advance: In(1)
-    carry: Out(LEVEL_SHAPE)
-    first: Out(1)
-    last: Out(1)
+    def __init__(self, count_width=COUNT_WIDTH):
+        if not isinstance(count_width, int) or isinstance(count_width, bool) or count_width < 1:
+            raise ValueError(f"loop count width must be a positive integer, not {count_width!r}")
+        self._count_width = count_width
+        super().__init__({
+            "limits": In(data.ArrayLayout(unsigned(count_width), LOOP_LEVELS)),
+            "first_level": In(LEVEL_SHAPE),
+            "reduce_levels": In(LEVEL_SHAPE),
+            "clear": In(1),
+            "advance": In(1),
+            "carry": Out(LEVEL_SHAPE),
+            "first": Out(1),
+            "last": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()
-        indices = [Signal(COUNT_WIDTH, name=f"index{level}") for level in range(LOOP_LEVELS)]
+        indices = [Signal(self._count_width, name=f"index{level}") for level in range(LOOP_LEVELS)]
         at_limit = [Signal(name=f"at_limit{level}") for level in range(LOOP_LEVELS)]
         for level, (index, flag) in enumerate(zip(indices, at_limit)):
             m.d.comb += flag.eq((level < self.first_level) | (index == self.limits[level]))

@@ -26,7 +26,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .core import host_address_width, host_signature, message_signature
-from .params import LANE_WIDTH, TOKENS, CoreParams, NocParams
+from .params import LANE_WIDTH, CoreParams, NocParams
 from .router import MessageClass, flit_layout
 
 __all__ = ["Kind", "network_payload_layout", "NetworkInterface"]
@@ -86,7 +86,7 @@ class NetworkInterface(wiring.Component):
         The core's ``o_network``.
     host : Out(host_signature(core_params))
         To the core's ``host`` port.
-    tokens : Out(TOKENS)
+    tokens : Out(core_params.tokens)
     consumed : Out(1)
     overrun : Out(1)
         Sticky: the network was not ready for a message of the core (a schedule error).
@@ -114,6 +114,7 @@ class NetworkInterface(wiring.Component):
             raise ValueError(f"NoC flit_width must be the payload's {self._layout.size} bits, "
                              f"not {noc_params.flit_width!r}")
         self._noc = noc_params
+        self._tokens = core_params.tokens
         flits = stream.Signature(flit_layout(noc_params))
         super().__init__({
             "x": In(noc_params.x_width),
@@ -123,7 +124,7 @@ class NetworkInterface(wiring.Component):
             "o_activation": Out(flits),
             "i_core": In(message_signature(core_params)),
             "host": Out(host_signature(core_params)),
-            "tokens": Out(TOKENS),
+            "tokens": Out(core_params.tokens),
             "consumed": Out(1),
             "overrun": Out(1),
         })
@@ -166,7 +167,8 @@ class NetworkInterface(wiring.Component):
                 m.d.sync += [reading.eq(1), read_addr.eq(held.addr)]
         with m.If(delivering):
             with m.If(delivered.kind == Kind.TOKEN):
-                m.d.comb += self.tokens.eq(Const(1, TOKENS) << delivered.data[:(TOKENS - 1).bit_length()])
+                token = delivered.data[:(self._tokens - 1).bit_length()]
+                m.d.comb += self.tokens.eq(Const(1, self._tokens) << token)
             with m.Elif(delivered.kind == Kind.WRITE):
                 m.d.comb += [self.host.en.eq(1), self.host.write.eq(1),
                              self.host.addr.eq(delivered.addr), self.host.data.eq(delivered.data)]

@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["Precision", "Rounding", "ACC_WIDTH", "LANE_WIDTH", "SHIFT_WIDTH", "MIN_SHIFT", "MAX_SHIFT",
-           "LOOP_LEVELS", "COUNT_WIDTH", "TOKENS", "TOKEN_COUNT_WIDTH", "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
+           "LOOP_LEVELS", "COUNT_WIDTH", "MIN_COUNT_WIDTH", "TOKENS", "MIN_TOKENS", "TOKEN_COUNT_WIDTH",
+           "MAX_CORE_ROWS", "MAX_CORE_COLUMNS",
            "MAX_MAC_LANES", "MIN_MAC_LANES", "MIN_MAC_COLUMNS", "MAX_ACTIVATION_BANKS", "MULTIPLY_STAGES",
            "RESCALE_CYCLES", "DSP_BLOCKS",
            "MAX_SRAM_BYTES", "MAX_TABLE_DEPTH", "MAX_BUFFER_DEPTH", "MacParams", "SramParams", "CoreParams",
@@ -83,11 +84,17 @@ MAX_SHIFT = 30
 
 #: Nested hardware loops of the sequencer (output and reduction levels together).
 LOOP_LEVELS = 6
-#: Width of one loop's iteration count field; a loop runs 1 to ``2**COUNT_WIDTH`` times.
+#: Widest loop iteration count field (``CoreParams.count_width``, the default): a loop runs 1
+#: to ``2**COUNT_WIDTH`` times.
 COUNT_WIDTH = 12
-#: Synchronisation tokens a core can signal and wait on.
+#: Narrowest loop iteration count field.
+MIN_COUNT_WIDTH = 4
+#: Most synchronisation tokens a core can signal and wait on (``CoreParams.tokens``, the default).
 TOKENS = 16
-#: Width of a core's count of one token's pulses not yet consumed by a ``WAIT``.
+#: Fewest tokens: the array compiler gives three their roles and carries tensors on the others.
+MIN_TOKENS = 4
+#: Width of a core's count of one token's pulses not yet consumed by a ``WAIT``, at the widest
+#: loop counts (``CoreParams.token_count_width``).
 TOKEN_COUNT_WIDTH = COUNT_WIDTH + 1
 
 #: Largest array the generator elaborates (NorthPole's own chip is 16x16).
@@ -371,6 +378,15 @@ class CoreParams:
         both (``hdl.sram.BankedSram``'s ``single_port``): the MAC array reads the weights
         while the core runs and the host writes them while it is idle, never in one cycle,
         so the banks can be single-port RAM, such as the iCE40's SPRAM.
+    count_width : int
+        Bits of each loop's iteration count, from ``MIN_COUNT_WIDTH`` (4) to ``COUNT_WIDTH``
+        (12, the default): a loop of the core runs 1 to ``2**count_width`` times, and a
+        ``DELAY`` lasts at most that many cycles after its fetch. Narrower counts shrink the
+        sequencer's loop nests and token counters where the memories are small.
+    tokens : int
+        Synchronisation tokens the core counts, a power of two from ``MIN_TOKENS`` (4) to
+        ``TOKENS`` (16, the default); fewer make fewer counters, and the array compiler
+        carries fewer tensors between cores at once.
     """
     mac: MacParams = MacParams()
     activation_banks: int = 4
@@ -385,6 +401,8 @@ class CoreParams:
     message_sequencer: bool = True
     fused_add: bool = True
     single_port_weights: bool = False
+    count_width: int = COUNT_WIDTH
+    tokens: int = TOKENS
 
     def __post_init__(self):
         if not isinstance(self.mac, MacParams):
@@ -414,6 +432,15 @@ class CoreParams:
                      "single_port_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"core {name} must be True or False, not {getattr(self, name)!r}")
+        for name in ("count_width", "tokens"):
+            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
+                raise TypeError(f"core {name} must be an integer, not {getattr(self, name)!r}")
+        if not MIN_COUNT_WIDTH <= self.count_width <= COUNT_WIDTH:
+            raise ValueError(f"core count_width must lie in [{MIN_COUNT_WIDTH}, {COUNT_WIDTH}], "
+                             f"not {self.count_width!r}")
+        if not _is_power_of_two(self.tokens) or not MIN_TOKENS <= self.tokens <= TOKENS:
+            raise ValueError(f"core tokens must be a power of two from {MIN_TOKENS} to {TOKENS}, "
+                             f"not {self.tokens!r}")
         if self.program_split and not self.message_sequencer:
             raise ValueError("core program_split must be False without a message_sequencer (it halves "
                              "the program memory for a message program)")
@@ -425,6 +452,12 @@ class CoreParams:
             if size > MAX_SRAM_BYTES:
                 raise ValueError(f"core {name} SRAM must hold at most {MAX_SRAM_BYTES} bytes, "
                                  f"not {size!r}")
+
+    @property
+    def token_count_width(self):
+        """Bits of a count of one token's pulses not yet consumed: ``count_width + 1``, so that
+        a ``WAIT`` for the most (``2**count_width``) finds them counted."""
+        return self.count_width + 1
 
     @property
     def word_bytes(self):

@@ -13,7 +13,7 @@ from .isa import (
     program_row_words_log2,
 )
 from .loops import AddressGenerator, LoopNest
-from .params import LOOP_LEVELS, TOKEN_COUNT_WIDTH, TOKENS, CoreParams
+from .params import LOOP_LEVELS, CoreParams
 
 __all__ = ["Sequencer", "CYCLE_COUNTER_WIDTH"]
 
@@ -103,12 +103,12 @@ class Sequencer(wiring.Component):
     o_write : Out(Signature(addr, offset))
     send : Out(1)
         A ``SEND``'s word is on the SRAM's read data; its destination is on ``o_write``.
-    i_tokens : In(TOKENS)
-        Token pulses from the array, counted per token (``TOKEN_COUNT_WIDTH`` bits) from the
+    i_tokens : In(params.tokens)
+        Token pulses from the array, counted per token (``params.token_count_width`` bits) from the
         next cycle on until a ``WAIT`` consumes them or the next ``start`` (a pulse in the
         cycle of ``start`` counts for the new run). The array's schedule never leaves more
         pulses of one token outstanding than the count holds.
-    o_tokens : Out(TOKENS)
+    o_tokens : Out(params.tokens)
         One-cycle pulses of ``SIGNAL``.
     """
 
@@ -148,8 +148,8 @@ class Sequencer(wiring.Component):
             "o_write": Out(wiring.Signature({"addr": Out(params.address_width - word_bits),
                                              "offset": Out(word_bits)})),
             "send": Out(1),
-            "i_tokens": In(TOKENS),
-            "o_tokens": Out(TOKENS),
+            "i_tokens": In(params.tokens),
+            "o_tokens": Out(params.tokens),
         })
 
     def _fetched(self):
@@ -167,7 +167,7 @@ class Sequencer(wiring.Component):
         residual = ("r",) if params.fused_add else ()
         nests = {}
         for name in ("elements", "o", "s", *residual):
-            nest = m.submodules[f"{name}_nest"] = LoopNest()
+            nest = m.submodules[f"{name}_nest"] = LoopNest(params.count_width)
             for level in range(LOOP_LEVELS):
                 m.d.comb += nest.limits[level].eq(current.counts[level])
             m.d.comb += [
@@ -246,13 +246,14 @@ class Sequencer(wiring.Component):
         bank = Signal(params.program_banks.bit_length() - 1)
         drain = Signal(range(max(self._drains.values()) + 1))
         # Pulses of each token not yet consumed; a WAIT takes counts[0] of them at once.
-        pending = Array(Signal(TOKEN_COUNT_WIDTH, name=f"pending_{token}") for token in range(TOKENS))
+        pending = Array(Signal(params.token_count_width, name=f"pending_{token}")
+                        for token in range(params.tokens))
         wanted = self.instruction.counts[0] + 1
         consume = Signal()
         # A WAIT consumes from one token: its count after the wanted pulses, computed once
         # rather than beside every counter.
         waited = self.instruction.token
-        left = Signal(TOKEN_COUNT_WIDTH)
+        left = Signal(params.token_count_width)
         m.d.comb += left.eq(pending[waited] + self.i_tokens.bit_select(waited, 1) - wanted)
         for token, count in enumerate(pending):
             with m.If(consume & (waited == token)):
@@ -326,7 +327,7 @@ class Sequencer(wiring.Component):
                 with m.If(drain == 0):
                     m.next = "FETCH"
             with m.State("SIGNAL"):
-                m.d.comb += self.o_tokens.eq(Const(1, TOKENS) << self.instruction.token)
+                m.d.comb += self.o_tokens.eq(Const(1, params.tokens) << self.instruction.token)
                 m.next = "FETCH"
             with m.State("WAIT"):
                 with m.If(pending[self.instruction.token] >= wanted):

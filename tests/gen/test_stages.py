@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gen.array import FREE_TOKEN, Part, compile_array
+from gen.array import Part, compile_array, token_roles
 from gen.compiler import CompileError, compile_network
 from gen.network import Add, MaxPool2d, Network, fuse_adds
 from gen.pipeline import LAYOUTS, compile_pipeline, layer_cycles, plan_stages, slots, step_cycles
@@ -137,6 +137,7 @@ def test_two_program_banks_alternate_the_stages_input_buffers(rows, columns, hol
     assert all(core.odd is None for core in single.cores.values())
     alternating = [place for place, core in double.cores.items() if core.odd is not None]
     assert alternating, f"{rows}x{columns}: no core has a second bank's programs"
+    _, _, free_token, _ = token_roles(two)
     changed = 0
     for place in alternating:
         core = double.cores[place]
@@ -144,7 +145,7 @@ def test_two_program_banks_alternate_the_stages_input_buffers(rows, columns, hol
             assert [_shape(i) for i in even] == [_shape(i) for i in odd], f"core {place}"
             changed += sum(i != j for i, j in zip(even, odd))
         waits = [i for i in (*core.program, *core.messages)
-                 if i.opcode == Opcode.WAIT and i.token == FREE_TOKEN]
+                 if i.opcode == Opcode.WAIT and i.token == free_token]
         assert not waits, f"core {place} waits for FREE pulses with both banks"
     assert changed
     assert double.predicted_cycles <= single.predicted_cycles

@@ -42,6 +42,7 @@ PARAMS = [
     CoreParams(activation_banks=2, activation_depth=2, weight_depth=2, settings_depth=2),
     CoreParams(MacParams(16, 16)),
     CoreParams(MacParams(4, 4), activation_banks=8, activation_depth=4096, weight_depth=2),
+    CoreParams(MacParams(4, 4), count_width=5, tokens=4),
 ]
 
 #: The streams that advance once per tile, over the levels outside the tile.
@@ -96,12 +97,12 @@ def random_stream(rng, params, opcode, name, counts, reduce_levels):
     return Stream(base * unit, tuple(stride * unit for stride in result))
 
 
-def random_count(rng):
+def random_count(rng, count_width):
     kind = rng.integers(4)
     if kind == 0:
         return 1
     if kind == 3:
-        return int(rng.integers(1, (1 << COUNT_WIDTH) + 1))
+        return int(rng.integers(1, (1 << count_width) + 1))
     return int(rng.integers(1, 9))
 
 
@@ -109,7 +110,7 @@ def random_instruction(rng, params):
     """A random instruction that ``encode`` must accept for ``params``."""
     opcode = Opcode(int(rng.integers(len(Opcode))))
     reduce_levels = 0 if opcode == Opcode.SEND else int(rng.integers(MAX_REDUCE_LEVELS + 1))
-    counts = tuple(random_count(rng) for _ in range(LOOP_LEVELS))
+    counts = tuple(random_count(rng, params.count_width) for _ in range(LOOP_LEVELS))
 
     def signed8():
         return int(rng.integers(-128, 128))
@@ -132,7 +133,7 @@ def random_instruction(rng, params):
 
     return Instruction(
         opcode, precision, Rounding(int(rng.integers(len(Rounding)))),
-        reduce_levels, int(rng.integers(TOKENS)), counts,
+        reduce_levels, int(rng.integers(params.tokens)), counts,
         **{name: random_stream(rng, params, opcode, name, counts, reduce_levels) for name in "abors"},
         zero_point=output(), clamp_min=output(), clamp_max=output(), a_zero_point=fused(),
         b_zero_point=fused(), a_multiplier=multiplier(), a_shift=shift(), b_multiplier=multiplier(),
@@ -438,6 +439,22 @@ def test_encode_int2_on_two_columns():
         for precision, out in ((Precision.INT2, Precision.INT8), (Precision.INT8, Precision.INT2)):
             with pytest.raises(ValueError, match=message.replace("\\{\\}", opcode.name)):
                 encode(instruction(opcode, precision, out), params)
+
+
+def test_encode_counts_and_tokens_of_the_core():
+    """A core's loops count to ``2**count_width`` and it counts ``tokens`` tokens: its
+    instructions take up to those, and a count or a token beyond them is refused, naming
+    the level or the token and the core's limit."""
+    params = CoreParams(MacParams(4, 4), count_width=5, tokens=4)
+    assert instruction_layout(params).members["counts"].elem_shape.width == 5
+    assert instruction_layout(params).members["token"].width == 2
+    for instruction in (Instruction(Opcode.DELAY, counts=(32,)), Instruction(Opcode.WAIT, token=3)):
+        assert decode(encode(instruction, params), params) == instruction
+    with pytest.raises(ValueError, match=exactly("MAC: count 33 of loop level 2 is more than the core's "
+                                                 "loops run (32, count_width 5)")):
+        encode(Instruction(Opcode.MAC, counts=(1, 1, 33)), params)
+    with pytest.raises(ValueError, match=exactly("SIGNAL: token 4 is not one of the core's 4")):
+        encode(Instruction(Opcode.SIGNAL, token=4), params)
 
 
 def test_encode_params_wrong():

@@ -14,7 +14,7 @@ from amaranth.sim import Simulator
 
 from hdl.isa import MAX_REDUCE_LEVELS, steps
 from hdl.loops import AddressGenerator, LoopNest
-from hdl.params import COUNT_WIDTH, LOOP_LEVELS
+from hdl.params import COUNT_WIDTH, LOOP_LEVELS, MIN_COUNT_WIDTH
 from tests.helpers import CLOCK_PERIOD
 
 #: Largest nest the random cases draw, in elements (the simulator runs two periods of it).
@@ -63,9 +63,9 @@ def random_counts(rng, max_elements=MAX_ELEMENTS):
             return counts
 
 
-def check_nest(counts, first_level, reduce_levels, operations, context):
+def check_nest(counts, first_level, reduce_levels, operations, context, count_width=COUNT_WIDTH):
     """Drive ``operations`` (``(clear, advance)`` per cycle) and check the outputs every cycle."""
-    dut = LoopNest()
+    dut = LoopNest(count_width)
     indices = elements(counts, first_level)
     carry_of = carries(indices)
     checked = []
@@ -134,10 +134,11 @@ def test_nest_cases(counts, first_level, reduce_levels):
                f"counts {counts}, first_level {first_level}, reduce_levels {reduce_levels}")
 
 
-def test_nest_full_count():
-    """A level at the largest count, ``2**COUNT_WIDTH``, wraps only after all of them."""
-    counts = (1 << COUNT_WIDTH, 2, 1, 1, 1, 1)
-    check_nest(counts, 0, 1, [(0, 1)] * (2 * 2 * counts[0] + 1), f"counts {counts}")
+@pytest.mark.parametrize("count_width", [COUNT_WIDTH, MIN_COUNT_WIDTH])
+def test_nest_full_count(count_width):
+    """A level at the largest count, ``2**count_width``, wraps only after all of them."""
+    counts = (1 << count_width, 2, 1, 1, 1, 1)
+    check_nest(counts, 0, 1, [(0, 1)] * (2 * 2 * counts[0] + 1), f"counts {counts}", count_width)
 
 
 def test_clear_wins_over_advance():

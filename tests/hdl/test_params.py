@@ -87,6 +87,12 @@ def test_mac_params_wrong(kwargs, error, message):
     ({"program_split": True, "message_sequencer": False}, ValueError,
      r"^core program_split must be False without a message_sequencer \(it halves the program memory for a "
      r"message program\)$"),
+    ({"count_width": 3}, ValueError, r"^core count_width must lie in \[4, 12\], not 3$"),
+    ({"count_width": 13}, ValueError, r"^core count_width must lie in \[4, 12\], not 13$"),
+    ({"count_width": 8.0}, TypeError, r"^core count_width must be an integer, not 8\.0$"),
+    ({"tokens": 6}, ValueError, r"^core tokens must be a power of two from 4 to 16, not 6$"),
+    ({"tokens": 2}, ValueError, r"^core tokens must be a power of two from 4 to 16, not 2$"),
+    ({"tokens": 32}, ValueError, r"^core tokens must be a power of two from 4 to 16, not 32$"),
 ])
 def test_core_params_wrong(kwargs, error, message):
     with pytest.raises(error, match=message):

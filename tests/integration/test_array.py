@@ -126,6 +126,17 @@ def test_narrow_program_on_2x2():
                            seed=seed, core=replace(DEFAULT_CORE, narrow_program=True))
 
 
+def test_short_counts_and_four_tokens_on_2x2():
+    """The leanest counters: loops that count to 16 (``CoreParams.count_width`` 4: the
+    block's loops and ``DELAY`` s fit) and 4 tokens (``CoreParams.tokens``: the tensors a
+    core is sent within a run take the one data token in turn)."""
+    seed = seed_from_env()
+    network, frame = build(WORKLOADS["basic_block"], 8, seed)
+    check_network_on_array(2, 2, network, frame, {}, sim=simulator("verilator"),
+                           test_name="array-2x2-basic_block-short-counts", context="basic_block int8",
+                           seed=seed, core=replace(DEFAULT_CORE, count_width=4, tokens=4))
+
+
 def test_bands_leave_while_the_rest_computes_on_2x2():
     """Each core computes first the rows of its band its neighbours read, in an instruction
     of its own, and its message sequencer sends them while it computes the rest."""

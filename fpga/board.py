@@ -57,6 +57,7 @@ class Board:
     requantize_columns : int or None
         The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
     multiply_stages, rescale_cycles : int
+    shared_rounding : bool
         The cores' ``MacParams`` options of these names.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
@@ -92,6 +93,7 @@ class Board:
     requantize_columns: int | None = None
     multiply_stages: int = 1
     rescale_cycles: int = 1
+    shared_rounding: bool = False
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
     program_split: bool = False
@@ -112,7 +114,8 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         rescale_cycles=self.rescale_cycles, precisions=self.precisions,
+                         rescale_cycles=self.rescale_cycles, shared_rounding=self.shared_rounding,
+                         precisions=self.precisions,
                          dsp_block=self.dsp_block,
                          program_split=self.program_split, narrow_program=self.narrow_program,
                          fused_add=self.fused_add, single_port_weights=self.single_port_weights,

@@ -496,6 +496,11 @@ class CoreCompiler:
             multiplier, shift = _fp64_multipliers(conv, spec.scale, spec.zero_point,
                                                   output_range["clamp_min"],
                                                   output_range["clamp_max"], precision.bits)
+            if params.mac.shared_rounding and (shift > 0).any():
+                channel = int(np.argmax(shift > 0))
+                raise CompileError(f"layer {layer.name}: channel {channel}'s single-rounding shift is "
+                                   f"{int(shift[channel])}, and the core's shared rounding "
+                                   f"(MacParams.shared_rounding) takes shifts up to 0 (a scale below 1)")
         else:
             multiplier, shift = golden.conv_requant_params(
                 x_scale=spec.scale, w_scale=conv.w_scale, y_scale=conv.y_scale,

@@ -167,6 +167,13 @@ class MacParams:
         16 halves in turn, and the vector unit rescales an ``ADD``'s two operands in turn
         through one pipeline. It needs ``multiply_stages = 2`` (the halves' partial products
         are registered).
+    shared_rounding : bool
+        False: the requantizers' two roundings each have a barrel shifter, the single
+        rounding's 64 bits wide. True: they share one of 34 bits
+        (:func:`hdl.requantize.shared_divide`), and the single rounding then takes shifts
+        from ``MIN_SHIFT`` to 0 only, which a real scale below 1 gives (the compilers
+        refuse a single-rounding layer with a positive shift on such a core): the
+        FPGA-lean option.
     precisions : tuple of Precision
         The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
         and the requantizers take all three), all three by default. Fewer leave out the
@@ -184,6 +191,7 @@ class MacParams:
     multiply_stages: int = 1
     requantize_columns: int | None = None
     rescale_cycles: int = 1
+    shared_rounding: bool = False
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
 
@@ -194,6 +202,8 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
+        if not isinstance(self.shared_rounding, bool):
+            raise TypeError(f"MAC shared_rounding must be True or False, not {self.shared_rounding!r}")
         value = self.rescale_cycles
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"MAC rescale_cycles must be an integer, not {value!r}")

@@ -16,7 +16,7 @@ from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Ro
 from .pipeline import gather, phase, register, slices
 
 __all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "half_products",
-           "sum_partial_products",
+           "sum_partial_products", "shared_dividend", "shared_divisor", "shared_divide",
            "requantize_settings_layout", "requantize_input_layout",
            "requantize_output_layout", "packed_bytes"]
 
@@ -174,6 +174,41 @@ def single_rounding(product, shift):
     """
     amount = (MULTIPLIER_FRACTION_BITS - 1 - shift)[:SHIFT_WIDTH]
     return (((product >> amount) + 1) >> 1)[:ACC_WIDTH].as_signed()
+
+
+#: Bits of the dividend of the shared rounding (``MacParams.shared_rounding``): the product's
+#: top 34 bits, ``product >> 30``, for the single rounding.
+SHARED_DIVIDEND_WIDTH = 2 * ACC_WIDTH - (MULTIPLIER_FRACTION_BITS - 1)
+
+
+def shared_dividend(product, overflow, rounding):
+    """The dividend of :func:`shared_divide`, 34 bits: for the single rounding
+    ``floor(product / 2**30)``, for the double the rounded high half (:func:`high_mul`)."""
+    single = product >> (MULTIPLIER_FRACTION_BITS - 1)
+    return Mux(rounding == Rounding.SINGLE, single, high_mul(product, overflow))
+
+
+def shared_divisor(shift, rounding):
+    """:func:`shared_divide`'s exponent and remainder mask ``2**exponent - 1``: the exponent
+    is ``RoundingDivideByPOT``'s ``max(-shift, 0)`` for the double rounding, and ``1 - shift``
+    for the single (``31 - shift`` in all, with the 30 of :func:`shared_dividend`; a
+    positive single-rounding shift is not taken)."""
+    exponent = (Mux(shift < 0, -shift, 0) + (rounding == Rounding.SINGLE))[:SHIFT_WIDTH]
+    wide = unsigned(ACC_WIDTH + 2)
+    mask = ((Const(1, wide) << exponent)[:wide.width] - 1)[:ACC_WIDTH + 1]
+    return exponent, mask
+
+
+def shared_divide(x, exponent, mask, rounding):
+    """Both roundings' last step, wrapped to int32: ``(x >> exponent) + (remainder >
+    threshold)`` with ``remainder = x & mask`` and ``threshold = (mask >> 1)``, plus one for
+    a negative ``x`` with the double rounding. That is ``RoundingDivideByPOT`` (ties away
+    from zero) for the double rounding, and for the single ``floor((x + 2**(exponent - 1))
+    / 2**exponent)`` (ties up), of ``x = floor(product / 2**30)``: TFLite's
+    ``(product + 2**(30 - shift)) >> (31 - shift)``, one barrel shifter for the two."""
+    remainder = x.as_unsigned() & mask
+    threshold = (mask >> 1) + ((rounding == Rounding.DOUBLE) & (x < 0))
+    return ((x >> exponent) + (remainder > threshold))[:ACC_WIDTH].as_signed()
 
 
 def pot_divisor(shift):
@@ -361,6 +396,28 @@ class Requantizer(wiring.Component):
             self.o_data.valid.eq(valid & last),
         ]
 
+    def _rounded(self, m, stage, product, overflow, shift, rounding, at):
+        """The ``HIGH_MUL`` and ``DIVIDE`` stages: the rounded 32-bit ``scaled`` value of each
+        column's 64-bit product. Each rounding has a barrel shifter of its own, or with
+        ``params.shared_rounding`` they share one (:func:`shared_divide`)."""
+        columns = range(self._params.requantize_columns)
+        single = rounding[at[Stage.HIGH_MUL]] == Rounding.SINGLE
+        if self._params.shared_rounding:
+            high = stage("high", (shared_dividend(product[c], overflow[c], rounding[at[Stage.HIGH_MUL]])
+                                  for c in columns))
+            divisors = [shared_divisor(shift[at[Stage.HIGH_MUL]][c], rounding[at[Stage.HIGH_MUL]])
+                        for c in columns]
+            divide = shared_divide
+        else:
+            high = stage("high", (Mux(single, single_rounding(product[c], shift[at[Stage.HIGH_MUL]][c]),
+                                      high_mul(product[c], overflow[c])) for c in columns))
+            divisors = [pot_divisor(shift[at[Stage.HIGH_MUL]][c]) for c in columns]
+            divide = rounding_divide_by_pot
+        exponent = stage("exponent", (exponent for exponent, _ in divisors))
+        mask = stage("mask", (mask for _, mask in divisors))
+        return stage("scaled", (divide(high[c], exponent[c], mask[c], rounding[at[Stage.DIVIDE]])
+                                for c in columns))
+
     def elaborate(self, platform):
         m = Module()
         payload, valid, last, cycle = self._slices(m)
@@ -412,14 +469,7 @@ class Requantizer(wiring.Component):
         else:
             product = stage("product", (product for product, _ in products))
             overflow = stage("overflow", (overflow for _, overflow in products))
-        high = stage("high", (Mux(rounding[at[Stage.HIGH_MUL]] == Rounding.SINGLE,
-                                  single_rounding(product[c], shift[at[Stage.HIGH_MUL]][c]),
-                                  high_mul(product[c], overflow[c])) for c in columns))
-        divisors = [pot_divisor(shift[at[Stage.HIGH_MUL]][c]) for c in columns]
-        exponent = stage("exponent", (exponent for exponent, _ in divisors))
-        mask = stage("mask", (mask for _, mask in divisors))
-        scaled = stage("scaled", (rounding_divide_by_pot(high[c], exponent[c], mask[c],
-                                                         rounding[at[Stage.DIVIDE]]) for c in columns))
+        scaled = self._rounded(m, stage, product, overflow, shift, rounding, at)
         results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
                    for c in columns]
         self._output(m, results, layer["precision"], valid, last, cycle[at[Stage.OUTPUT]])

@@ -17,7 +17,7 @@ from gen.compiler import Buffer, CompileError, compile_network, element_addresse
 from gen.network import Add, Conv2d, ConvAdd, FullyConnected, MaxPool2d, Network, TensorSpec, fuse_adds
 from hdl.core import Region, entry_words_log2, region_offset_width
 from hdl.isa import Opcode
-from hdl.params import LANE_WIDTH, CoreParams, Precision
+from hdl.params import LANE_WIDTH, CoreParams, MacParams, Precision
 from sim.cycle import program_cycles
 from sim.golden import unpack_lanes
 from sim.workloads import BLOCKS, WORKLOADS, build
@@ -134,6 +134,26 @@ def test_fully_connected_weight_out_of_range():
     net = network((1, 1, 8), [FullyConnected("fc", "input", w, np.zeros(4), 0.01, 0.1, 0)], 2)
     with pytest.raises(CompileError, match=r"^layer fc: w\[2, 6\] = 2 lies outside int2 \[-2, 1\]$"):
         compile_network(net, PARAMS)
+
+
+def test_positive_single_rounding_shift_refused_with_shared_rounding():
+    """A double-precision fully-connected layer runs the single rounding: at a scale of 2
+    (shift 2) a core with two barrel shifters takes it, one with the shared rounding
+    (``MacParams.shared_rounding``) refuses it, naming the layer, the channel and the limit;
+    at a scale below 1 both take it."""
+    shared = CoreParams(MacParams(shared_rounding=True))
+    w = np.ones((4, 8), np.int64)
+    for y_scale, refused in ((0.005, True), (0.05, False)):
+        net = network((1, 1, 8), [FullyConnected("fc", "input", w, np.zeros(4), 0.5, y_scale, 0,
+                                                 requantization="fp64")])
+        assert compile_network(net, PARAMS).program
+        if refused:
+            message = (r"^layer fc: channel 0's single-rounding shift is 2, and the core's shared rounding "
+                       r"\(MacParams.shared_rounding\) takes shifts up to 0 \(a scale below 1\)$")
+            with pytest.raises(CompileError, match=message):
+                compile_network(net, shared)
+        else:
+            assert compile_network(net, shared).program
 
 
 def test_two_border_fills():

@@ -57,7 +57,7 @@ class Board:
     requantize_columns : int or None
         The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
     multiply_stages, rescale_cycles : int
-    shared_rounding : bool
+    scales_below_one : bool
         The cores' ``MacParams`` options of these names.
     precisions : tuple of Precision
         The cores' ``MacParams.precisions``.
@@ -93,7 +93,7 @@ class Board:
     requantize_columns: int | None = None
     multiply_stages: int = 1
     rescale_cycles: int = 1
-    shared_rounding: bool = False
+    scales_below_one: bool = False
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
     program_split: bool = False
@@ -114,7 +114,7 @@ class Board:
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
                          requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         rescale_cycles=self.rescale_cycles, shared_rounding=self.shared_rounding,
+                         rescale_cycles=self.rescale_cycles, scales_below_one=self.scales_below_one,
                          precisions=self.precisions,
                          dsp_block=self.dsp_block,
                          program_split=self.program_split, narrow_program=self.narrow_program,

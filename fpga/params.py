@@ -13,13 +13,13 @@ __all__ = ["fpga_core", "chip_params_from_dict", "chip_params_to_dict"]
 
 def fpga_core(lanes, columns, *, activation_kb, weight_kb, activation_banks=2, settings_depth=8,
               program_depth=8, requantize_columns=None, multiply_stages=1, rescale_cycles=1,
-              shared_rounding=False, precisions=tuple(Precision), dsp_block=None, **options):
+              scales_below_one=False, precisions=tuple(Precision), dsp_block=None, **options):
     """A :class:`CoreParams` of ``lanes`` x ``columns`` MACs with SRAMs of the given kilobytes,
     with the FPGA-lean options ``requantize_columns``, ``multiply_stages``, ``rescale_cycles``,
-    ``shared_rounding``, ``precisions`` and ``dsp_block`` of :class:`MacParams` and ``options``
+    ``scales_below_one``, ``precisions`` and ``dsp_block`` of :class:`MacParams` and ``options``
     of :class:`CoreParams` (``narrow_program=True``, ...)."""
     mac = MacParams(lanes, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns,
-                    rescale_cycles=rescale_cycles, shared_rounding=shared_rounding, precisions=precisions,
+                    rescale_cycles=rescale_cycles, scales_below_one=scales_below_one, precisions=precisions,
                     dsp_block=dsp_block)
     for name, value in (("activation_kb", activation_kb), ("weight_kb", weight_kb)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -48,8 +48,11 @@ from .network import Add, Conv2d, ConvAdd, FullyConnected, GlobalAvgPool, MaxPoo
 __all__ = ["CompileError", "UnsupportedLayerError", "Buffer", "Compiled", "CoreCompiler", "compile_network",
            "element_addresses"]
 
-#: The requantize unit's identity: ``MultiplyByQuantizedMultiplier(x, 2**30, 1) == x``.
-IDENTITY_MULTIPLIER, IDENTITY_SHIFT = 1 << 30, 1
+#: The requantize unit's identity ``(multiplier, shift)``, by ``MacParams.scales_below_one``:
+#: ``MultiplyByQuantizedMultiplier(x, 2**30, 1) == x`` for every int32 ``x``; without positive
+#: shifts, ``MultiplyByQuantizedMultiplier(x, 2**31 - 1, 0) == x`` for ``|x| < 2**30``, which
+#: a max-pool's int8 values are.
+IDENTITY = {False: (1 << 30, 1), True: ((1 << 31) - 1, 0)}
 
 
 class CompileError(ValueError):
@@ -264,8 +267,15 @@ def _nest(levels, **bases):
     return {"counts": counts, **streams}
 
 
-def _settings_entry(params, bias, multiplier, shift):
-    """Bytes of one settings entry (``columns`` channels; missing channels are zero)."""
+def _settings_entry(params, layer, bias, multiplier, shift):
+    """Bytes of one settings entry of ``layer`` (``columns`` channels; missing channels are
+    zero). Raises :class:`CompileError` naming the layer and channel for a positive shift on
+    a core that takes shifts up to 0 only (``MacParams.scales_below_one``)."""
+    if params.mac.scales_below_one and max(shift) > 0:
+        channel = next(index for index, value in enumerate(shift) if value > 0)
+        raise CompileError(f"layer {layer.name}: channel {channel}'s requantization shift is "
+                           f"{int(shift[channel])} (a scale of 1 or more), and the core's requantizers take "
+                           f"shifts up to 0 (MacParams.scales_below_one)")
     columns = params.mac.columns
     padded = {name: [int(v) for v in values] + [0] * (columns - len(values))
               for name, values in (("bias", bias), ("multiplier", multiplier), ("shift", shift))}
@@ -496,11 +506,6 @@ class CoreCompiler:
             multiplier, shift = _fp64_multipliers(conv, spec.scale, spec.zero_point,
                                                   output_range["clamp_min"],
                                                   output_range["clamp_max"], precision.bits)
-            if params.mac.shared_rounding and (shift > 0).any():
-                channel = int(np.argmax(shift > 0))
-                raise CompileError(f"layer {layer.name}: channel {channel}'s single-rounding shift is "
-                                   f"{int(shift[channel])}, and the core's shared rounding "
-                                   f"(MacParams.shared_rounding) takes shifts up to 0 (a scale below 1)")
         else:
             multiplier, shift = golden.conv_requant_params(
                 x_scale=spec.scale, w_scale=conv.w_scale, y_scale=conv.y_scale,
@@ -515,7 +520,7 @@ class CoreCompiler:
             low, high = 0, w.shape[0]
         w, bias, multiplier, shift = (array[low:high] for array in (w, bias, multiplier, shift))
         out_channels, kh, kw, in_channels = w.shape
-        entries = [_settings_entry(params, bias[i:i + columns], multiplier[i:i + columns],
+        entries = [_settings_entry(params, layer, bias[i:i + columns], multiplier[i:i + columns],
                                    shift[i:i + columns]) for i in range(0, out_channels, columns)]
         tile = columns * word
         words_in = x.words_per_pixel
@@ -609,9 +614,9 @@ class CoreCompiler:
             (last - first, {"a": sh * x.pitch, "o": y.pitch}),
             (tiles, {"a": a_tile, "o": o_tile}),
         ]
-        entry = _settings_entry(self.params, [0] * self.params.mac.columns,
-                                [IDENTITY_MULTIPLIER] * self.params.mac.columns,
-                                [IDENTITY_SHIFT] * self.params.mac.columns)
+        multiplier, shift = IDENTITY[self.params.mac.scales_below_one]
+        columns = self.params.mac.columns
+        entry = _settings_entry(self.params, layer, [0] * columns, [multiplier] * columns, [shift] * columns)
         return Instruction(Opcode.MAXPOOL, self.precisions[layer.source], reduce_levels=2, **_nest(
             levels, a=x.address(first * sh - layer.padding[0], -layer.padding[2]) + a_offset,
             o=y.address(first, 0) + o_offset, s=self._add_settings(layer, [entry])),
@@ -632,7 +637,7 @@ class CoreCompiler:
         multiplier, shift = mean_params(x_scale=spec.scale, y_scale=layer.y_scale, count=count)
         columns = self.params.mac.columns
         bias = int(golden.wrap_int32(np.int64(-spec.zero_point * count)))
-        entry = _settings_entry(self.params, [bias] * columns, [multiplier] * columns,
+        entry = _settings_entry(self.params, layer, [bias] * columns, [multiplier] * columns,
                                 [shift] * columns)
         levels = [(x.width, {"a": x.pixel_bytes}), (spec.shape[0], {"a": x.pitch}),
                   (tiles, {"a": a_tile, "o": o_tile})]
@@ -651,7 +656,7 @@ class CoreCompiler:
             self._check_range(layer, name, spec.zero_point, self.precisions[layer.sources[0]])
         p = add_params(a_scale=a_spec.scale, b_scale=b_spec.scale, y_scale=layer.y_scale)
         columns = self.params.mac.columns
-        entry = _settings_entry(self.params, [0] * columns, [p.y_multiplier] * columns,
+        entry = _settings_entry(self.params, layer, [0] * columns, [p.y_multiplier] * columns,
                                 [p.y_shift] * columns)
         levels = [
             (tiles, {"a": a_tile, "b": a_tile, "o": o_tile}),

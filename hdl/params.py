@@ -167,13 +167,14 @@ class MacParams:
         16 halves in turn, and the vector unit rescales an ``ADD``'s two operands in turn
         through one pipeline. It needs ``multiply_stages = 2`` (the halves' partial products
         are registered).
-    shared_rounding : bool
-        False: the requantizers' two roundings each have a barrel shifter, the single
-        rounding's 64 bits wide. True: they share one of 34 bits
-        (:func:`hdl.requantize.shared_divide`), and the single rounding then takes shifts
-        from ``MIN_SHIFT`` to 0 only, which a real scale below 1 gives (the compilers
-        refuse a single-rounding layer with a positive shift on such a core): the
-        FPGA-lean option.
+    scales_below_one : bool
+        False: the requantizers take every shift from ``MIN_SHIFT`` to ``MAX_SHIFT``, with a
+        barrel shifter for the double rounding's left shift and one for each rounding's
+        right shift, the single rounding's 64 bits wide. True: they take shifts up to 0
+        only, the shifts of real scales below 1 (the compilers refuse a layer whose scale
+        needs more, naming it, and requantize a max-pool with a multiplier of
+        ``2**31 - 1`` and shift 0): no left shift, and the two roundings share one barrel
+        shifter of 34 bits (:func:`hdl.requantize.shared_divide`). The FPGA-lean option.
     precisions : tuple of Precision
         The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
         and the requantizers take all three), all three by default. Fewer leave out the
@@ -191,7 +192,7 @@ class MacParams:
     multiply_stages: int = 1
     requantize_columns: int | None = None
     rescale_cycles: int = 1
-    shared_rounding: bool = False
+    scales_below_one: bool = False
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
 
@@ -202,8 +203,8 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
-        if not isinstance(self.shared_rounding, bool):
-            raise TypeError(f"MAC shared_rounding must be True or False, not {self.shared_rounding!r}")
+        if not isinstance(self.scales_below_one, bool):
+            raise TypeError(f"MAC scales_below_one must be True or False, not {self.scales_below_one!r}")
         value = self.rescale_cycles
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"MAC rescale_cycles must be an integer, not {value!r}")

@@ -176,7 +176,7 @@ def single_rounding(product, shift):
     return (((product >> amount) + 1) >> 1)[:ACC_WIDTH].as_signed()
 
 
-#: Bits of the dividend of the shared rounding (``MacParams.shared_rounding``): the product's
+#: Bits of the dividend of the shared rounding (``MacParams.scales_below_one``): the product's
 #: top 34 bits, ``product >> 30``, for the single rounding.
 SHARED_DIVIDEND_WIDTH = 2 * ACC_WIDTH - (MULTIPLIER_FRACTION_BITS - 1)
 
@@ -293,8 +293,9 @@ class Requantizer(wiring.Component):
     :func:`packed_bytes`. The bytes past the packed results are zero. ``clamp_min <=
     clamp_max`` must lie within the precision's range (the compiler computes them; a
     fused ReLU is ``clamp_min = zero_point``): only the low bits of each result are
-    packed. A shift must lie in [``MIN_SHIFT``, ``MAX_SHIFT``] (-31 to 30); the two other
-    codes of the field give unspecified results.
+    packed. A shift must lie in [``MIN_SHIFT``, ``MAX_SHIFT``] (-31 to 30), or in
+    [``MIN_SHIFT``, 0] with ``params.scales_below_one``; the other codes of the field give
+    unspecified results.
 
     Fully pipelined: one vector per cycle, never stalls, one register per :class:`Stage`
     (bias add; left shift; 32 x 32 multiply; rounding high half with saturation, or the
@@ -399,10 +400,10 @@ class Requantizer(wiring.Component):
     def _rounded(self, m, stage, product, overflow, shift, rounding, at):
         """The ``HIGH_MUL`` and ``DIVIDE`` stages: the rounded 32-bit ``scaled`` value of each
         column's 64-bit product. Each rounding has a barrel shifter of its own, or with
-        ``params.shared_rounding`` they share one (:func:`shared_divide`)."""
+        ``params.scales_below_one`` (shifts up to 0) they share one (:func:`shared_divide`)."""
         columns = range(self._params.requantize_columns)
         single = rounding[at[Stage.HIGH_MUL]] == Rounding.SINGLE
-        if self._params.shared_rounding:
+        if self._params.scales_below_one:
             high = stage("high", (shared_dividend(product[c], overflow[c], rounding[at[Stage.HIGH_MUL]])
                                   for c in columns))
             divisors = [shared_divisor(shift[at[Stage.HIGH_MUL]][c], rounding[at[Stage.HIGH_MUL]])
@@ -441,8 +442,11 @@ class Requantizer(wiring.Component):
         cycle = _delay_line(m, cycle, "phase", at[Stage.OUTPUT], names)
 
         biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
-        shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
-                                               rounding[at[Stage.LEFT_SHIFT]]) for c in columns))
+        if self._params.scales_below_one:     # no shift is positive: nothing to shift left
+            shifted = stage("shifted", biased)
+        else:
+            shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
+                                                   rounding[at[Stage.LEFT_SHIFT]]) for c in columns))
         products = [multiply(shifted[c], multiplier[at[Stage.MULTIPLY]][c]) for c in columns]
         if extra and self._params.rescale_cycles > 1:
             # A half of the multiplier a cycle, the low one first: its partial products

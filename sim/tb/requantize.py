@@ -80,8 +80,7 @@ def full_range(rng, columns, low=INT32_MIN, high=INT32_MAX):
     return rng.integers(low, high, columns, endpoint=True, dtype=np.int64)
 
 
-def operation(rng, columns, *, precision=None, rounding=None, in_range=True, single_max_shift=MAX_SHIFT,
-              **fixed):
+def operation(rng, columns, *, precision=None, rounding=None, in_range=True, max_shift=MAX_SHIFT, **fixed):
     """One random operation: a dict of the input layout's fields (per-column ones as arrays).
 
     ``in_range`` draws accumulators whose scaled results mostly land in the output range
@@ -89,15 +88,14 @@ def operation(rng, columns, *, precision=None, rounding=None, in_range=True, sin
     multipliers and shifts are uniform over their whole ranges. The zero point is random
     in the precision's range, the clamp range as :func:`clamp_range`. ``fixed`` overrides fields
     (a scalar per-column field is broadcast). The single rounding gets non-negative
-    multipliers (its precondition), and shifts up to ``single_max_shift`` (0 for a
-    requantizer with ``MacParams.shared_rounding``).
+    multipliers (its precondition). Shifts go up to ``max_shift`` (0 for a requantizer with
+    ``MacParams.scales_below_one``).
     """
     precision = Precision(int(rng.integers(len(Precision)))) if precision is None else precision
     rounding = Rounding(int(rng.integers(len(Rounding)))) if rounding is None else rounding
     zero_point = int(rng.integers(precision.min, precision.max, endpoint=True))
     clamp_min, clamp_max = clamp_range(rng, precision, zero_point)
     low_multiplier = 0 if rounding == Rounding.SINGLE else INT32_MIN
-    top_shift = single_max_shift if rounding == Rounding.SINGLE else MAX_SHIFT
     if in_range:
         shift = rng.integers(IN_RANGE_MIN_SHIFT, 0, columns, endpoint=True)
         limit = np.left_shift(1, precision.bits - shift)
@@ -107,7 +105,7 @@ def operation(rng, columns, *, precision=None, rounding=None, in_range=True, sin
     else:
         fields = {"acc": full_range(rng, columns), "bias": full_range(rng, columns),
                   "multiplier": full_range(rng, columns, low=low_multiplier),
-                  "shift": rng.integers(MIN_SHIFT, top_shift, columns, endpoint=True)}
+                  "shift": rng.integers(MIN_SHIFT, max_shift, columns, endpoint=True)}
     fields.update(zero_point=zero_point, clamp_min=clamp_min, clamp_max=clamp_max,
                   precision=precision,
                   rounding=rounding)

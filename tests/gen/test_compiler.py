@@ -136,24 +136,28 @@ def test_fully_connected_weight_out_of_range():
         compile_network(net, PARAMS)
 
 
-def test_positive_single_rounding_shift_refused_with_shared_rounding():
-    """A double-precision fully-connected layer runs the single rounding: at a scale of 2
-    (shift 2) a core with two barrel shifters takes it, one with the shared rounding
-    (``MacParams.shared_rounding``) refuses it, naming the layer, the channel and the limit;
-    at a scale below 1 both take it."""
-    shared = CoreParams(MacParams(shared_rounding=True))
-    w = np.ones((4, 8), np.int64)
+def test_positive_shift_refused_with_scales_below_one():
+    """A double-precision fully-connected layer (the single rounding) and a convolution (the
+    double) at a scale of 2, shift 2: a core that takes every shift compiles them, one with
+    ``MacParams.scales_below_one`` refuses them, naming the layer, the channel and the
+    limit; at a scale below 1 both compile them."""
+    below_one = CoreParams(MacParams(scales_below_one=True))
     for y_scale, refused in ((0.005, True), (0.05, False)):
-        net = network((1, 1, 8), [FullyConnected("fc", "input", w, np.zeros(4), 0.5, y_scale, 0,
-                                                 requantization="fp64")])
-        assert compile_network(net, PARAMS).program
-        if refused:
-            message = (r"^layer fc: channel 0's single-rounding shift is 2, and the core's shared rounding "
-                       r"\(MacParams.shared_rounding\) takes shifts up to 0 \(a scale below 1\)$")
-            with pytest.raises(CompileError, match=message):
-                compile_network(net, shared)
-        else:
-            assert compile_network(net, shared).program
+        layers = [FullyConnected("fc", "input", np.ones((4, 8), np.int64), np.zeros(4), 0.5, y_scale, 0,
+                                 requantization="fp64"),
+                  Conv2d("conv", "input", np.ones((8, 1, 1, 8), np.int64), np.zeros(8, np.int64), 0.5,
+                         y_scale, 0)]
+        for layer in layers:
+            net = network((1, 1, 8), [layer])
+            assert compile_network(net, PARAMS).program
+            if refused:
+                message = (rf"^layer {layer.name}: channel 0's requantization shift is 2 \(a scale of 1 or "
+                           r"more\), and the core's requantizers take shifts up to 0 "
+                           r"\(MacParams.scales_below_one\)$")
+                with pytest.raises(CompileError, match=message):
+                    compile_network(net, below_one)
+            else:
+                assert compile_network(net, below_one).program
 
 
 def test_two_border_fills():

@@ -167,23 +167,23 @@ def test_rounding_divide_by_pot_matches_gemmlowp(rounding, seed=5):
 
 @pytest.mark.parametrize("rounding", Rounding)
 def test_shared_rounding_matches_both(rounding, seed=19):
-    """The one barrel shifter of ``MacParams.shared_rounding`` after the multiply: TFLite's
-    double rounding for every shift, its single rounding for every shift up to 0 (with
-    non-negative multipliers), on corners, ties and random inputs."""
+    """The one barrel shifter of ``MacParams.scales_below_one`` after the multiply: TFLite's
+    double and single roundings for every shift up to 0 (the single with non-negative
+    multipliers), on corners, ties and random inputs."""
     rng = np.random.default_rng(seed)
     values = CORNERS + random_int32(rng, 4) + [HALF, -HALF, 3 * HALF // 2, -3 * HALF // 2]
     if rounding == Rounding.SINGLE:
         multipliers = [0, 1, HALF, INT32_MAX] + rng.integers(0, INT32_MAX, 2).tolist()
         shifts = range(MIN_SHIFT, 1)
     else:
-        multipliers, shifts = CORNERS + random_int32(rng, 2), range(MIN_SHIFT, MAX_SHIFT + 1)
+        multipliers, shifts = CORNERS + random_int32(rng, 2), range(MIN_SHIFT, 1)
     cases = list(itertools.product(values, multipliers, shifts, [rounding]))
     x, multiplier, shift, _ = np.array(cases).T
     golden = (multiply_by_quantized_multiplier_single_rounding if rounding == Rounding.SINGLE
               else multiply_by_quantized_multiplier)
 
     def rescale(x, multiplier, shift, rounding):
-        product, overflow = multiply(left_shift(x, shift, rounding), multiplier)
+        product, overflow = multiply(x, multiplier)
         exponent, mask = shared_divisor(shift, rounding)
         return shared_divide(shared_dividend(product, overflow, rounding), exponent, mask, rounding)
     got = evaluate(rescale, [INT32, INT32, SHIFT, Rounding], cases)
@@ -220,20 +220,20 @@ def test_precision_code_3_packs_as_int2():
     assert got[0] == got[1] == pack_lanes(values, Precision.INT2)[0]
 
 
-@pytest.mark.parametrize("columns, multiply_stages, requantize_columns, rescale_cycles, shared",
+@pytest.mark.parametrize("columns, multiply_stages, requantize_columns, rescale_cycles, below_one",
                          [(4, 1, None, 1, False), (8, 1, None, 1, False), (4, 2, None, 1, False),
                           (8, 2, None, 1, False), (8, 1, 2, 1, False), (4, 1, 1, 1, False),
                           (8, 2, 1, 1, False), (4, 2, 1, 2, False), (4, 2, None, 2, False),
                           (8, 2, 2, 2, False), (4, 1, None, 1, True), (4, 2, 1, 2, True)])
 def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns, rescale_cycles,
-                                    shared, seed=7, operations=60):
+                                    below_one, seed=7, operations=60):
     """Random operations (every precision, both roundings), back to back (one every
     ``tile_interval`` cycles) then with idle cycles; the split multiply gives the same
     results a cycle later, fewer requantized columns a cycle ``tile_interval - 1`` later,
-    and so does a multiply by halves over two cycles; the shared rounding the same results
-    in the same cycles, for single-rounding shifts up to 0."""
+    and so does a multiply by halves over two cycles; with scales below one the same
+    results in the same cycles, for shifts up to 0."""
     params = MacParams(4, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns,
-                       rescale_cycles=rescale_cycles, shared_rounding=shared)
+                       rescale_cycles=rescale_cycles, scales_below_one=below_one)
     latency = Requantizer(params).LATENCY
     rng = np.random.default_rng(seed)
     inputs, expected = [], []
@@ -243,7 +243,7 @@ def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns
         if index >= operations // 2 and rng.random() < IDLE_PROBABILITY:
             inputs.append(None)
         fields = operation(rng, columns, in_range=index % 3 != 0,
-                           single_max_shift=0 if shared else MAX_SHIFT)
+                           max_shift=0 if below_one else MAX_SHIFT)
         results = requantize(fields["acc"], bias=fields["bias"], multiplier=fields["multiplier"],
                              shift=fields["shift"], zero_point=fields["zero_point"],
                              clamp_min=fields["clamp_min"], clamp_max=fields["clamp_max"],

@@ -134,8 +134,8 @@ LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2)
                                             narrow_program=True, message_sequencer=False, fused_add=False),
         "two-cycle-rescale-below-one": CoreParams(MacParams(requantize_columns=1, multiply_stages=2,
                                                             rescale_cycles=2, scales_below_one=True),
-                                                  narrow_program=True, message_sequencer=False, fused_add=False,
-                                                  count_width=8, tokens=4)}
+                                                  narrow_program=True, message_sequencer=False,
+                                                  fused_add=False, count_width=8, tokens=4)}
 #: The lean cores that run ``MACADD``.
 FUSING = [name for name, params in LEAN.items() if params.fused_add]
 

@@ -228,10 +228,14 @@ class VectorUnit(wiring.Component):
         return [register(m, term, f"a_term_{column}") + term for column, term in enumerate(terms)]
 
     def _accumulate(self, m, column, value, added, op, first):
-        """Register ``o_acc.payload[column]`` for one valid input: ADD result, max or sum."""
+        """Register ``o_acc.payload[column]`` for one valid input: ADD result, max or sum.
+
+        One adder serves the sum and the maximum: ``acc + value`` for ``SUM``, ``acc -
+        value`` (exact, 33 bits) for ``MAX``, whose sign says whether ``value`` is larger."""
         acc = self.o_acc.payload[column]
-        maximum = Mux(value > acc, value, acc)
-        summed = (acc + value)[:ACC_WIDTH].as_signed()
+        total = acc + Mux(op == VectorOp.SUM, value, -value)
+        maximum = Mux(total < 0, value, acc)
+        summed = total[:ACC_WIDTH].as_signed()
         with m.Switch(op):
             with m.Case(VectorOp.MAX):
                 m.d.sync += acc.eq(Mux(first, value, maximum))

@@ -147,9 +147,10 @@ def sum_partial_products(high, high_low, low_high, low):
 
 def requantize_latency(params):
     """:attr:`Requantizer.LATENCY` for :class:`~hdl.params.MacParams` ``params``: one cycle
-    per :class:`Stage`, one more when the multiply takes two stages, and ``tile_interval - 1``
-    more for the columns rescaled after the first ``requantize_columns``."""
-    return len(Stage) + params.multiply_stages - 1 + params.tile_interval - 1
+    per :class:`Stage` (but ``LEFT_SHIFT`` with ``scales_below_one``), one more when the
+    multiply takes two stages, and ``tile_interval - 1`` more for the columns rescaled after
+    the first ``requantize_columns``."""
+    return len(Stage) - params.scales_below_one + params.multiply_stages - 1 + params.tile_interval - 1
 
 
 def high_mul(product, overflow):
@@ -265,12 +266,15 @@ def pack_results(results, precision):
     return chosen[:LANE_WIDTH * len(results)]
 
 
-def _cycles(extra):
+def _cycles(extra, left_shift=True):
     """``{stage: cycle}``: the cycle at whose end each stage registers, the stages after the
-    multiply ``extra`` cycles later; and ``{cycle: name}`` of the registers of each cycle."""
-    cycles = {stage: stage + (extra if stage > Stage.MULTIPLY else 0) for stage in Stage}
+    multiply ``extra`` cycles later and, without the ``left_shift`` stage, the stages after it
+    a cycle earlier; and ``{cycle: name}`` of the registers of each cycle."""
+    stages = [stage for stage in Stage if left_shift or stage != Stage.LEFT_SHIFT]
+    cycles = {stage: cycle + (extra if stage > Stage.MULTIPLY else 0)
+              for cycle, stage in enumerate(stages, start=Stage.BIAS_ADD)}
     names = {cycle: stage.name.lower() for stage, cycle in cycles.items()}
-    names.update({Stage.MULTIPLY + 1 + index: f"sum_{index}" for index in range(extra)})
+    names.update({cycles[Stage.MULTIPLY] + 1 + index: f"sum_{index}" for index in range(extra)})
     return cycles, names
 
 
@@ -312,7 +316,9 @@ class Requantizer(wiring.Component):
     (bias add; left shift; 32 x 32 multiply; rounding high half with saturation, or the
     single rounding; rounding right shift; zero point, clamp and packing). With
     ``params.multiply_stages = 2`` the multiply registers the four partial products of
-    its 16-bit halves and adds them in the next cycle, one cycle more.
+    its 16-bit halves and adds them in the next cycle, one cycle more. With
+    ``params.scales_below_one`` there is no left shift, and no ``LEFT_SHIFT`` stage: one
+    cycle less.
 
     With ``params.requantize_columns`` R below N, the stages are built for R columns and an
     input takes ``tile_interval`` = N / R cycles: its first R columns go on in the cycle it
@@ -341,9 +347,10 @@ class Requantizer(wiring.Component):
     o_data : Out(stream.Signature(data.ArrayLayout(unsigned(8), N), always_ready=True))
         The packed results.
     LATENCY : int
-        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6, one
-        more with a two-stage multiply, and ``tile_interval - 1`` more
-        (:func:`requantize_latency`). The class's is the one-stage, all-column unit's.
+        Cycles from ``i_data.valid`` to ``o_data.valid``: one per :class:`Stage`, 6 (5
+        with ``scales_below_one``), one more with a two-stage multiply, and
+        ``tile_interval - 1`` more (:func:`requantize_latency`). The class's is the
+        one-stage, all-column unit's.
     """
 
     LATENCY = len(Stage)
@@ -439,7 +446,8 @@ class Requantizer(wiring.Component):
             return [register(m, value, f"{name}_{column}") for column, value in zip(columns, values)]
 
         extra = self._params.multiply_stages - 1
-        at, names = _cycles(extra)
+        below_one = self._params.scales_below_one
+        at, names = _cycles(extra, left_shift=not below_one)
 
         # Each setting, delayed to the stages that use it.
         shift = _delay_line(m, payload.shift, "shift", at[Stage.HIGH_MUL], names)
@@ -453,8 +461,8 @@ class Requantizer(wiring.Component):
         cycle = _delay_line(m, cycle, "phase", at[Stage.OUTPUT], names)
 
         biased = stage("biased", (bias_add(payload.acc[c], payload.bias[c]) for c in columns))
-        if self._params.scales_below_one:     # no shift is positive: nothing to shift left
-            shifted = stage("shifted", biased)
+        if below_one:       # no shift is positive: the multiply takes the biased sum
+            shifted = biased
         else:
             shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
                                                    rounding[at[Stage.LEFT_SHIFT]]) for c in columns))

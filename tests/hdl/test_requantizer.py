@@ -264,6 +264,7 @@ def test_latency_is_one_cycle_per_stage():
     assert Requantizer(MacParams(4, 8, requantize_columns=2)).LATENCY == 6 + 3
     assert Requantizer(MacParams(4, 8, multiply_stages=2, requantize_columns=2, rescale_cycles=2)).LATENCY \
         == 7 + 7
+    assert Requantizer(MacParams(4, 4, scales_below_one=True)).LATENCY == 5
 
 
 def test_signature():

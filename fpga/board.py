@@ -3,12 +3,12 @@
 Each ``fpga/<board>.py`` describes one :class:`Board`; ``fpga/boards.py`` collects them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal, Signal
 from amaranth.lib import io
 
-from hdl.params import COUNT_WIDTH, TOKENS, ChipParams, Precision
+from hdl.params import ChipParams
 
 from .params import fpga_core
 from .top import FpgaTop
@@ -54,21 +54,13 @@ class Board:
         Multipliers with both operands at most this wide are built from logic (see
         ``fpga.build.lut_multipliers``): one DSP block per int8 lane product, none for the
         int4 and int2 sub-products.
-    requantize_columns : int or None
-        The cores' ``MacParams.requantize_columns``, capped at the columns (``None``: all).
-    multiply_stages, rescale_cycles : int
-    scales_below_one : bool
-        The cores' ``MacParams`` options of these names.
-    precisions : tuple of Precision
-        The cores' ``MacParams.precisions``.
-    dsp_block : str or None
-        The cores' ``MacParams.dsp_block``.
-    program_split, narrow_program, fused_add, single_port_weights : bool
-    count_width, tokens : int
-        The cores' ``CoreParams`` options of these names.
-    message_sequencer : bool
-        The cores' ``CoreParams.message_sequencer`` in an array of one core; the cores of a
-        larger array keep theirs (they send each other their tensors).
+    mac_options : dict
+        The cores' FPGA-lean :class:`~hdl.params.MacParams` options (``multiply_stages=2``,
+        ...); a ``requantize_columns`` is capped at the columns.
+    core_options : dict
+        The cores' FPGA-lean :class:`~hdl.params.CoreParams` options (``narrow_program=True``,
+        ...); ``message_sequencer=False`` applies to an array of one core only, the cores
+        of a larger array keep theirs (they send each other their tensors).
     baud : int
     leds : int
         LEDs showing busy, done and error, in that order.
@@ -90,37 +82,23 @@ class Board:
     synth_opts: str = ""
     placement_seed: int | None = None
     lut_multiplier_width: int = 4
-    requantize_columns: int | None = None
-    multiply_stages: int = 1
-    rescale_cycles: int = 1
-    scales_below_one: bool = False
-    precisions: tuple = tuple(Precision)
-    dsp_block: str | None = None
-    program_split: bool = False
-    narrow_program: bool = False
-    message_sequencer: bool = True
-    fused_add: bool = True
-    single_port_weights: bool = False
-    count_width: int = COUNT_WIDTH
-    tokens: int = TOKENS
+    mac_options: dict = field(default_factory=dict)
+    core_options: dict = field(default_factory=dict)
     baud: int = 115200
     leds: int = 2
 
     def params(self, cores=None, lanes=None, columns=None):
         rows, cols = cores or self.cores
         columns = self.columns if columns is None else columns
-        requantize_columns = self.requantize_columns and min(self.requantize_columns, columns)
+        mac_options, core_options = dict(self.mac_options), dict(self.core_options)
+        if mac_options.get("requantize_columns"):
+            mac_options["requantize_columns"] = min(mac_options["requantize_columns"], columns)
+        if rows * cols > 1:
+            core_options.pop("message_sequencer", None)
         core = fpga_core(self.lanes if lanes is None else lanes, columns,
                          activation_kb=self.activation_kb, weight_kb=self.weight_kb,
                          settings_depth=self.settings_depth, program_depth=self.program_depth,
-                         requantize_columns=requantize_columns, multiply_stages=self.multiply_stages,
-                         rescale_cycles=self.rescale_cycles, scales_below_one=self.scales_below_one,
-                         precisions=self.precisions,
-                         dsp_block=self.dsp_block,
-                         program_split=self.program_split, narrow_program=self.narrow_program,
-                         fused_add=self.fused_add, single_port_weights=self.single_port_weights,
-                         count_width=self.count_width, tokens=self.tokens,
-                         message_sequencer=self.message_sequencer or rows * cols > 1)
+                         mac_options=mac_options, **core_options)
         return ChipParams(rows, cols, core, buffer_depth=2)
 
     def size_refusal(self, lanes, columns):

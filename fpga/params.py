@@ -6,21 +6,17 @@ asked, memories scaled down to what block RAM holds (see ``fpga/boards.py``).
 
 import dataclasses
 
-from hdl.params import ChipParams, CoreParams, MacParams, Precision
+from hdl.params import ChipParams, CoreParams, MacParams
 
 __all__ = ["fpga_core", "chip_params_from_dict", "chip_params_to_dict"]
 
 
 def fpga_core(lanes, columns, *, activation_kb, weight_kb, activation_banks=2, settings_depth=8,
-              program_depth=8, requantize_columns=None, multiply_stages=1, rescale_cycles=1,
-              scales_below_one=False, precisions=tuple(Precision), dsp_block=None, **options):
+              program_depth=8, mac_options=None, **options):
     """A :class:`CoreParams` of ``lanes`` x ``columns`` MACs with SRAMs of the given kilobytes,
-    with the FPGA-lean options ``requantize_columns``, ``multiply_stages``, ``rescale_cycles``,
-    ``scales_below_one``, ``precisions`` and ``dsp_block`` of :class:`MacParams` and ``options``
-    of :class:`CoreParams` (``narrow_program=True``, ...)."""
-    mac = MacParams(lanes, columns, multiply_stages=multiply_stages, requantize_columns=requantize_columns,
-                    rescale_cycles=rescale_cycles, scales_below_one=scales_below_one, precisions=precisions,
-                    dsp_block=dsp_block)
+    with the FPGA-lean options ``mac_options`` of :class:`MacParams` (``multiply_stages=2``,
+    ...) and ``options`` of :class:`CoreParams` (``narrow_program=True``, ...)."""
+    mac = MacParams(lanes, columns, **(mac_options or {}))
     for name, value in (("activation_kb", activation_kb), ("weight_kb", weight_kb)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"FPGA core {name} must be a positive integer, not {value!r}")

@@ -22,9 +22,9 @@ ULX3S = Board(
     # out): 62,049 TRELLIS_COMB, 27,945 TRELLIS_FF, 112 MULT18X18D (16 on each core's MAC
     # lanes, 4 in each of its two requantizers, 4 on its vector unit), 64 DP16KD.
     per_core={"luts": 15512, "ffs": 6986, "dsps": 28, "block_rams": 16, "sprams": 0},
-    input_hz=25e6, target_hz=50e6, leds=3, requantize_columns=1, multiply_stages=2,
-    weight_kb=16, settings_depth=32, program_depth=32, program_split=True,
-    narrow_program=True, precisions=(Precision.INT8,),
+    input_hz=25e6, target_hz=50e6, leds=3, weight_kb=16, settings_depth=32, program_depth=32,
+    mac_options={"requantize_columns": 1, "multiply_stages": 2, "precisions": (Precision.INT8,)},
+    core_options={"program_split": True, "narrow_program": True},
     # At 74% of the LUTs, the 2x2 array's placement with nextpnr's default seed left router1
     # hovering near 1,000 unrouted arcs for over an hour; seed 2's routed in 11 minutes.
     placement_seed=2,

@@ -58,14 +58,14 @@ def slices(m, value, load, width, name, advance=None):
     return current if width is None else current[:width]
 
 
-def gather(m, value, count, name, advance=1):
-    """``value`` as it was in the last ``count`` cycles with ``advance`` (every cycle by
-    default) up to this one, oldest in the lowest bits, the earlier ones from a register
-    named ``name`` that shifts down a value after each cycle with ``advance``."""
+def gather(m, value, count, name, advance=None):
+    """``value`` as it was in the last ``count`` cycles (``advance=None``), or the last
+    ``count`` cycles with ``advance``, up to this one, oldest in the lowest bits, the earlier
+    ones from a register named ``name`` that shifts down a value after each of them."""
     value = Value.cast(value)
     if count == 1:
         return value
     earlier = Signal(len(value) * (count - 1), name=name, reset_less=True)
-    with m.If(advance):
+    with m.If(1 if advance is None else advance):
         m.d.sync += earlier.eq(Cat(earlier[len(value):], value))
     return Cat(earlier, value)

@@ -116,19 +116,20 @@ __all__ = ["Split", "Part", "Stage", "ArrayCompiled", "compile_array", "token_ro
 
 #: Most ``DELAY`` iterations the scheduler tries before giving up.
 MAX_SCHEDULE_ROUNDS = 20000
-#: The roles of a core's last three tokens, counted back from its last
-#: (``CoreParams.tokens``): in a pipeline (see :class:`Stage`), one carries a stage's input
-#: for the next run and one tells its senders that the stage has read the last run's; the
-#: last token is each core's own, from its compute sequencer to its message sequencer. The
-#: tokens before them carry tensors between cores within a run.
-PIPE_FROM_LAST, FREE_FROM_LAST, LOCAL_FROM_LAST = 3, 2, 1
 
 
 def token_roles(params):
-    """``(data_tokens, pipe, free, local)`` of a core with ``params``: how many tokens carry
-    tensors (tokens ``0 .. data_tokens - 1``), and the three role tokens."""
+    """``(data_tokens, pipe, free, local)`` of a core with ``params`` (``CoreParams.tokens``).
+
+    Tokens ``0 .. data_tokens - 1`` carry tensors between cores within a run; the last three
+    have roles: in a pipeline (see :class:`Stage`), ``pipe`` carries a stage's input for the
+    next run and ``free`` tells its senders that the stage has read the last run's; ``local``
+    is each core's own, from its compute sequencer to its message sequencer.
+    """
     tokens = params.tokens
-    return tokens - PIPE_FROM_LAST, tokens - PIPE_FROM_LAST, tokens - FREE_FROM_LAST, tokens - LOCAL_FROM_LAST
+    return tokens - 3, tokens - 3, tokens - 2, tokens - 1
+
+
 #: The resource a core's messages take in the cycles they enter the network (see _resources).
 INJECTION = "injection"
 #: Fewest words the other cores must read of a part's earlier row bands for the part to be

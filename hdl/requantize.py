@@ -177,11 +177,6 @@ def single_rounding(product, shift):
     return (((product >> amount) + 1) >> 1)[:ACC_WIDTH].as_signed()
 
 
-#: Bits of the dividend of the shared rounding (``MacParams.scales_below_one``): the product's
-#: top 34 bits, ``product >> 30``, for the single rounding.
-SHARED_DIVIDEND_WIDTH = 2 * ACC_WIDTH - (MULTIPLIER_FRACTION_BITS - 1)
-
-
 def shared_dividend(product, overflow, rounding):
     """The dividend of :func:`shared_divide`, 34 bits: for the single rounding
     ``floor(product / 2**30)``, for the double the rounded high half (:func:`high_mul`)."""

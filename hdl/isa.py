@@ -457,9 +457,12 @@ def message_entry(params):
 def check_destinations(instruction, rows, columns):
     """Raise ``ValueError`` naming the field and the limit if a ``SEND`` or ``SIGNAL`` of
     ``instruction`` reaches past a ``rows x columns`` array (the routers would hold such a
-    message at the mesh's edge for ever)."""
+    message at the mesh's edge for ever), or is in a 1x1 array at all (its lone core has no
+    other to send to, and its tile, which has no routers, refuses it: ``hdl.tile``)."""
     if not instruction.opcode.messages:
         return
+    if rows == columns == 1:
+        raise ValueError(f"{instruction.opcode.name} has no destination in a 1x1 array: its core is the only one")
     for name, high in (("dest_x_last", columns - 1), ("dest_y_last", rows - 1)):
         if getattr(instruction, name) > high:
             raise ValueError(f"{instruction.opcode.name} {name} must be at most {high} in a "

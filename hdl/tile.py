@@ -5,12 +5,12 @@ every node, so the generated Verilog grows with the array's wiring, not with cop
 the core; a tile's coordinates are therefore ports, held constant by the array.
 """
 
-from amaranth import Module
-from amaranth.lib import stream, wiring
+from amaranth import Module, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .core import Core
-from .network import NetworkInterface
+from .network import Kind, NetworkInterface, network_payload_layout
 from .params import CoreParams, NocParams
 from .router import Port, Router, flit_layout
 
@@ -59,6 +59,14 @@ class Tile(wiring.Component):
     neighbour's ``i_load_west``). The tile adds no cycle: a flit crosses it in its
     router's ``LATENCY``, and the interface's timing is ``hdl.network``'s.
 
+    The lone tile of a 1x1 array has no routers: its only neighbour is the host interface,
+    east of it, so every load flit is for its core and every flit its core offers, a read's
+    response, is for the host. Each of the two paths is one register, a flit a cycle, in
+    place of the router's ``LATENCY`` (the timing, and so every model of it, is a routed
+    tile's). ``ready`` passes through that register combinationally. A message of the core
+    (``SEND``, ``SIGNAL``) has no core to go to: the tile refuses it, and the interface's
+    ``overrun`` rises.
+
     Parameters
     ----------
     core_params : CoreParams
@@ -91,10 +99,32 @@ class Tile(wiring.Component):
         self._core, self._noc = core_params, noc_params
         super().__init__(signature)
 
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.core = core = Core(self._core)
-        m.submodules.network = interface = NetworkInterface(self._core, self._noc)
+    def _lone(self, m, interface):
+        """The lone tile's two paths, a register each: the host's load flits from
+        ``i_load_east`` to the interface, and its responses from the interface to
+        ``o_activation_east``; every other side idle."""
+        used = {("i", "load", Port.EAST), ("o", "activation", Port.EAST)}
+        for network in NETWORKS:
+            for side in SIDES:
+                if ("i", network, side) not in used:
+                    m.d.comb += getattr(self, link_name("i", network, side)).ready.eq(0)
+                if ("o", network, side) not in used:
+                    m.d.comb += getattr(self, link_name("o", network, side)).valid.eq(0)
+        m.d.comb += interface.i_activation.valid.eq(0)
+        response = data.View(network_payload_layout(self._core, 1, 1), interface.o_activation.payload.payload)
+        offered = stream.Signature(flit_layout(self._noc)).create()
+        m.d.comb += [offered.payload.eq(interface.o_activation.payload),
+                     offered.valid.eq(interface.o_activation.valid & (response.kind == Kind.RESPONSE)),
+                     interface.o_activation.ready.eq(offered.ready & (response.kind == Kind.RESPONSE))]
+        for name, source, sink in (("load", self.i_load_east, interface.i_load),
+                                   ("response", offered, self.o_activation_east)):
+            valid, payload = Signal(name=f"{name}_valid"), Signal.like(source.payload, name=name)
+            m.d.comb += [sink.valid.eq(valid), sink.payload.eq(payload), source.ready.eq(~valid | sink.ready)]
+            with m.If(source.ready):
+                m.d.sync += [valid.eq(source.valid), payload.eq(source.payload)]
+
+    def _routed(self, m, interface):
+        """The tile's router on each network: local ports to the interface, sides to the links."""
         routers = {network: Router(self._noc) for network in NETWORKS}
         for network, router in routers.items():
             m.submodules[f"{network}_router"] = router
@@ -106,14 +136,19 @@ class Tile(wiring.Component):
                 wiring.connect(m, getattr(router, f"o_{name}"),
                                wiring.flipped(getattr(self, link_name("o", network, side))))
         load, activation = routers["load"], routers["activation"]
-        m.d.comb += [interface.x.eq(self.x), interface.y.eq(self.y)]
         wiring.connect(m, load.o_local, interface.i_load)
         wiring.connect(m, activation.o_local, interface.i_activation)
         wiring.connect(m, interface.o_activation, activation.i_local)
+        m.d.comb += load.i_local.valid.eq(0)    # a core sends nothing on the load network
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = Core(self._core)
+        m.submodules.network = interface = NetworkInterface(self._core, self._noc)
+        m.d.comb += [interface.x.eq(self.x), interface.y.eq(self.y)]
         wiring.connect(m, interface.host, core.host)
         wiring.connect(m, core.o_network, interface.i_core)
         m.d.comb += [
-            load.i_local.valid.eq(0),           # a core sends nothing on the load network
             core.i_tokens.eq(interface.tokens),
             core.start.eq(self.start),
             self.done.eq(core.done),
@@ -121,4 +156,8 @@ class Tile(wiring.Component):
             self.overrun.eq(interface.overrun),
             self.consumed.eq(interface.consumed),
         ]
+        if self._noc.rows == self._noc.columns == 1:
+            self._lone(m, interface)
+        else:
+            self._routed(m, interface)
         return m

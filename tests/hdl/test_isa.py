@@ -482,6 +482,7 @@ def test_destination_rectangle():
 @pytest.mark.parametrize("kwargs, rows, columns, message", [
     ({"dest_x_last": 4}, 4, 4, "SEND dest_x_last must be at most 3 in a 4x4 array, not 4"),
     ({"dest_y": 2}, 2, 8, "SEND dest_y_last must be at most 1 in a 2x8 array, not 2"),
+    ({}, 1, 1, "SEND has no destination in a 1x1 array: its core is the only one"),
 ])
 def test_check_destinations_wrong(kwargs, rows, columns, message):
     with pytest.raises(ValueError, match=exactly(message)):

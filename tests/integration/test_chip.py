@@ -1,6 +1,7 @@
 """The core array through the host interface's three commands: load, write, run, read.
 
-Each core of a 2x2 array gets its own scaled ResNet layer (:mod:`sim.workloads`),
+Each core of a 2x2 array, and the lone core of a 1x1 array (whose tile has no routers,
+``hdl.tile``), gets its own scaled ResNet layer (:mod:`sim.workloads`),
 compiled for one core; everything reaches the cores over the load network and comes back
 over the activation network. Every output value must equal :mod:`sim.golden`'s, the run
 must last exactly as long as the slowest core's predicted program, and no SRAM conflict
@@ -11,6 +12,8 @@ the read interval for each word of the most read core.
 
 from collections import Counter
 
+import pytest
+
 from gen.compiler import compile_network
 from hdl.network import NetworkInterface
 from hdl.params import ChipParams
@@ -20,16 +23,19 @@ from sim.tb.runner import seed_from_env, simulator
 from sim.workloads import LAYERS, build
 from tests.integration.test_core import mismatches
 
-#: The layer each core of the 2x2 array runs, with its precision.
+#: The layer each core runs, with its precision (the 1x1 array's core, (0, 0)'s).
 ASSIGNMENT = {(0, 0): ("conv_3x3_s1", 8), (1, 0): ("maxpool_3x3_s2", 4),
               (0, 1): ("residual_add_relu", 2), (1, 1): ("fc", 8)}
 
 
-def test_layers_on_2x2():
+@pytest.mark.parametrize("rows, columns", [(2, 2), (1, 1)])
+def test_layers(rows, columns):
     seed = seed_from_env()
-    params = ChipParams(rows=2, columns=2)
+    params = ChipParams(rows=rows, columns=columns)
     programs, expected = {}, {}
     for (x, y), (name, bits) in ASSIGNMENT.items():
+        if x >= columns or y >= rows:
+            continue
         network, frame = build(LAYERS[name], bits, seed + x + 2 * y)
         programs[(x, y)] = (compile_network(network, params.core), frame)
         expected[(x, y)] = network.golden(frame)
@@ -39,13 +45,13 @@ def test_layers_on_2x2():
              for name in compiled.network.outputs for addr in compiled.output_addresses(name)]
     predicted = max(compiled.predicted_cycles for compiled, _ in programs.values())
     result, words = run_commands(params, writes, reads, predicted, sim=simulator("verilator"),
-                                 test_name="chip-2x2-layers")
+                                 test_name=f"chip-{rows}x{columns}-layers")
     errors = []
     for (x, y), (compiled, _) in programs.items():
         for name in compiled.network.outputs:
             got = compiled.decode(name, [words[(x, y, addr)] for addr in compiled.output_addresses(name)])
             errors += mismatches(f"core ({x}, {y}) {name}", expected[(x, y)][name], got)
-    context = f"2x2 array (SEED={seed})"
+    context = f"{rows}x{columns} array (SEED={seed})"
     assert not errors, f"{context}: outputs differ from sim.golden:\n" + "\n".join(errors)
     assert result["conflict"] == 0, f"{context}: an SRAM conflict flag rose"
     assert result["cycles"] == predicted == result["counter"], \

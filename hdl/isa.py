@@ -115,7 +115,7 @@ decode), or on a core with ``CoreParams.narrow_program`` one read per word of th
 instruction and the decode, ``instruction_words + 1``.
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles (each
 tile ``tile_interval`` cycles after the one before at the earliest) and
-drains for ``BankedSram.LATENCY + OPERAND_LATENCY + unit LATENCY + Requantizer.LATENCY``
+drains for ``BankedSram.LATENCY + operand_latency + unit LATENCY + Requantizer.LATENCY``
 cycles (``hdl.datapath.drain_latencies``), the last of which writes the last result; the
 next instruction is fetched after that. ``MACADD`` drains for the ``MAC``'s drain plus
 ``VectorUnit.LATENCY + Requantizer.LATENCY`` (the add's rescaling and its output
@@ -154,7 +154,8 @@ from .params import (
 )
 
 __all__ = ["Opcode", "fetch_words", "fetch_cycles", "program_row_words_log2", "program_row_width",
-           "program_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH", "MAX_REDUCE_LEVELS", "Stream",
+           "program_address_width", "stream_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH",
+           "MAX_REDUCE_LEVELS", "Stream",
            "Instruction", "FUSED_ADD_FIELDS", "instruction_layout", "instruction_words", "place_words_log2",
            "encode", "decode", "steps", "strides", "check_destinations", "message_entry"]
 
@@ -223,11 +224,21 @@ def _stream_layout(address_width):
 FUSED_ADD_FIELDS = ("r", "mid_clamp_min", "mid_clamp_max", "add_multiplier", "add_shift")
 
 
+def stream_address_width(params, name):
+    """Width of stream ``name``'s addresses on a core with ``params``: a settings entry's
+    for ``s``, a byte's in the activation SRAM for ``a``, ``o`` and ``r`` (which only read
+    and write activations, the ``o`` of a ``SEND`` another core's), and in the larger of the
+    two SRAMs for ``b`` (weights, or an ``ADD``'s second operand)."""
+    if name == "s":
+        return params.settings_width
+    return params.address_width if name == "b" else params.activation_address_width
+
+
 @functools.lru_cache(maxsize=16)
 def instruction_layout(params):
     """Layout of one instruction word for a core with ``params`` (:class:`CoreParams`);
-    without ``CoreParams.fused_add``, without :data:`FUSED_ADD_FIELDS`."""
-    address = params.address_width
+    without ``CoreParams.fused_add``, without :data:`FUSED_ADD_FIELDS`. Each address
+    stream is as wide as its addresses (:func:`stream_address_width`)."""
     fields = {
         "opcode": Opcode,
         "precision": Precision,
@@ -240,11 +251,7 @@ def instruction_layout(params):
         "dest_x_last": unsigned(DEST_X_WIDTH),
         "dest_y_last": unsigned(DEST_Y_WIDTH),
         "counts": data.ArrayLayout(unsigned(params.count_width), LOOP_LEVELS),   # count - 1
-        "a": _stream_layout(address),
-        "b": _stream_layout(address),
-        "o": _stream_layout(address),
-        "s": _stream_layout(params.settings_width),
-        "r": _stream_layout(address),
+        **{name: _stream_layout(stream_address_width(params, name)) for name in STREAMS},
         "zero_point": signed(8),
         "clamp_min": signed(8),
         "clamp_max": signed(8),
@@ -462,7 +469,8 @@ def check_destinations(instruction, rows, columns):
     if not instruction.opcode.messages:
         return
     if rows == columns == 1:
-        raise ValueError(f"{instruction.opcode.name} has no destination in a 1x1 array: its core is the only one")
+        raise ValueError(f"{instruction.opcode.name} has no destination in a 1x1 array: its core is the "
+                         f"only one")
     for name, high in (("dest_x_last", columns - 1), ("dest_y_last", rows - 1)):
         if getattr(instruction, name) > high:
             raise ValueError(f"{instruction.opcode.name} {name} must be at most {high} in a "

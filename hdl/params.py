@@ -499,6 +499,11 @@ class CoreParams:
         return ceil_log2(max(self.activation_sram.size_bytes, self.weight_sram.size_bytes))
 
     @property
+    def activation_address_width(self):
+        """Width of a byte address within the activation SRAM."""
+        return ceil_log2(self.activation_sram.size_bytes)
+
+    @property
     def settings_width(self):
         """Width of a settings-table entry index."""
         return ceil_log2(self.settings_depth)

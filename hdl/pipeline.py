@@ -2,7 +2,7 @@
 
 from amaranth import Cat, Const, Mux, Signal, Value
 
-__all__ = ["register", "delay", "phase", "slices", "gather"]
+__all__ = ["register", "delay", "phase", "slices", "slice_index", "gather"]
 
 
 def register(m, value, name, *, reset_less=True):
@@ -56,6 +56,19 @@ def slices(m, value, load, width, name, advance=None):
         with m.Elif(advance):
             m.d.sync += held.eq(held[width:])
     return current if width is None else current[:width]
+
+
+def slice_index(m, load, count, name, advance=None):
+    """Which of ``count`` slices of a value its source holds to take in this cycle, as
+    :func:`slices` takes them but without a register that holds the value: 0 in a cycle
+    with ``load``, then one more after each cycle (``advance=None``), or after each cycle
+    with ``advance`` (never one with ``load``), from a counter named ``name``. Pick the
+    slice with ``value.word_select(index, width)``."""
+    index = Signal(range(count), name=name)
+    current = Mux(load, 0, index)
+    following = current + (1 if advance is None else advance)
+    m.d.sync += index.eq(Mux(following == count, 0, following))
+    return current
 
 
 def gather(m, value, count, name, advance=None):

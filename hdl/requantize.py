@@ -3,7 +3,8 @@
 Each pipeline stage is a small combinational function of Amaranth values (``bias_add``,
 ``left_shift``, ``multiply``, ``high_mul``, ``single_rounding``,
 ``rounding_divide_by_pot``, ``clamp``, ``pack_results``); :class:`Requantizer` registers
-their results, one stage per cycle, and delays each setting to the stage that uses it.
+their results, one stage per cycle, and delays each per-column setting to the stage that
+uses it; the per-layer settings are held by their source.
 """
 
 import enum
@@ -13,7 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Precision, Rounding
-from .pipeline import gather, phase, register, slices
+from .pipeline import gather, phase, register, slice_index, slices
 
 __all__ = ["Requantizer", "Stage", "requantize_latency", "partial_products", "half_products",
            "sum_partial_products", "shared_dividend", "shared_divisor", "shared_divide", "nudged_shift",
@@ -44,6 +45,10 @@ class Stage(enum.IntEnum):
 #: The per-column fields of a requantize-unit input, and each one's element shape.
 COLUMN_FIELDS = {"acc": signed(ACC_WIDTH), "bias": signed(ACC_WIDTH), "multiplier": signed(ACC_WIDTH),
                  "shift": signed(SHIFT_WIDTH)}
+
+
+#: The per-layer fields of a requantize-unit input.
+LAYER_FIELDS = ("zero_point", "clamp_min", "clamp_max", "precision", "rounding")
 
 
 def _settings_fields(columns):
@@ -326,6 +331,14 @@ class Requantizer(wiring.Component):
     first and its high 16 bits in the second, on half the multipliers, and adds the four
     partial products (:func:`half_products`) a cycle after the second.
 
+    The input's per-layer settings (``zero_point``, ``clamp_min``, ``clamp_max``,
+    ``precision``, ``rounding``) must hold from its cycle until its results are on
+    ``o_data``, ``LATENCY`` cycles later, and with ``tile_interval`` above 1 its per-column
+    settings (``bias``, ``multiplier``, ``shift``) for the ``tile_interval`` cycles from
+    its own: the core's sequencer keeps an instruction until its last result is written,
+    and its settings memory a tile's entry until the tile's last slice has entered
+    (``hdl.sequencer``). Only the accumulators are taken in the input's cycle.
+
     Parameters
     ----------
     params : MacParams
@@ -368,10 +381,12 @@ class Requantizer(wiring.Component):
         """The input, ``requantize_columns`` columns for ``rescale_cycles`` cycles each:
         ``(payload, valid, last, phase)``.
 
-        With one cycle a tile this is ``i_data`` itself. Otherwise an input is taken whole:
-        its first slice goes on in the same cycle, the others from a register that shifts
-        one slice down every ``rescale_cycles`` cycles, for ``tile_interval - 1`` cycles
-        more; ``last`` marks the tile's last cycle and ``phase`` counts each slice's cycles.
+        With one cycle a tile this is ``i_data`` itself. Otherwise the accumulators are
+        taken whole: their first slice goes on in the same cycle, the others from a register
+        that shifts one slice down every ``rescale_cycles`` cycles, for ``tile_interval - 1``
+        cycles more. The settings are read from the input itself, which holds them (a slice
+        counter picks the per-column ones); ``last`` marks the tile's last cycle and
+        ``phase`` counts each slice's cycles.
         """
         params = self._params
         width, interval = params.requantize_columns, params.tile_interval
@@ -382,11 +397,15 @@ class Requantizer(wiring.Component):
         remaining = Signal(range(interval), init=0)
         cycle = phase(m, valid, params.rescale_cycles, "phase")
         advance = None if params.rescale_cycles == 1 else cycle == params.rescale_cycles - 1
+        index = slice_index(m, valid, params.rescale_slices, "slice", advance)
         for name, shape in COLUMN_FIELDS.items():
-            m.d.comb += sliced[name].eq(slices(m, payload[name], valid, width * Shape.cast(shape).width,
-                                               f"{name}_held", advance))
-        for name in ("zero_point", "clamp_min", "clamp_max", "precision", "rounding"):
-            m.d.comb += sliced[name].eq(slices(m, payload[name], valid, None, f"{name}_held"))
+            bits = width * Shape.cast(shape).width
+            if name == "acc":
+                m.d.comb += sliced.acc.eq(slices(m, payload.acc, valid, bits, "acc_held", advance))
+            else:
+                m.d.comb += sliced[name].eq(payload[name].as_value().word_select(index, bits))
+        for name in LAYER_FIELDS:
+            m.d.comb += sliced[name].eq(payload[name])
         with m.If(valid):
             m.d.sync += remaining.eq(interval - 1)
         with m.Elif(remaining != 0):
@@ -415,12 +434,10 @@ class Requantizer(wiring.Component):
         column's 64-bit product. Each rounding has a barrel shifter of its own, or with
         ``params.scales_below_one`` (shifts up to 0) they share one (:func:`shared_divide`)."""
         columns = range(self._params.requantize_columns)
-        single = rounding[at[Stage.HIGH_MUL]] == Rounding.SINGLE
+        single = rounding == Rounding.SINGLE
         if self._params.scales_below_one:
-            high = stage("high", (shared_dividend(product[c], overflow[c], rounding[at[Stage.HIGH_MUL]])
-                                  for c in columns))
-            divisors = [shared_divisor(shift[at[Stage.HIGH_MUL]][c], rounding[at[Stage.HIGH_MUL]])
-                        for c in columns]
+            high = stage("high", (shared_dividend(product[c], overflow[c], rounding) for c in columns))
+            divisors = [shared_divisor(shift[at[Stage.HIGH_MUL]][c], rounding) for c in columns]
             divide = shared_divide
         else:
             high = stage("high", (Mux(single, single_rounding(product[c], shift[at[Stage.HIGH_MUL]][c]),
@@ -429,8 +446,7 @@ class Requantizer(wiring.Component):
             divide = rounding_divide_by_pot
         exponent = stage("exponent", (exponent for exponent, _ in divisors))
         mask = stage("mask", (mask for _, mask in divisors))
-        return stage("scaled", (divide(high[c], exponent[c], mask[c], rounding[at[Stage.DIVIDE]])
-                                for c in columns))
+        return stage("scaled", (divide(high[c], exponent[c], mask[c], rounding) for c in columns))
 
     def elaborate(self, platform):
         m = Module()
@@ -444,12 +460,11 @@ class Requantizer(wiring.Component):
         below_one = self._params.scales_below_one
         at, names = _cycles(extra, left_shift=not below_one)
 
-        # Each setting, delayed to the stages that use it.
+        # Each per-column setting, delayed to the stages that use it; the per-layer ones are
+        # held by the source.
         shift = _delay_line(m, payload.shift, "shift", at[Stage.HIGH_MUL], names)
         multiplier = _delay_line(m, payload.multiplier, "multiplier", at[Stage.MULTIPLY], names)
-        rounding = _delay_line(m, payload.rounding, "rounding", at[Stage.DIVIDE], names)
-        layer = {name: _delay_line(m, payload[name], name, at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
-                 for name in ("zero_point", "clamp_min", "clamp_max", "precision")}
+        rounding = payload.rounding
         valid = _delay_line(m, valid, "valid", at[Stage.OUTPUT], names, reset_less=False)[at[Stage.OUTPUT]]
         if last is not None:
             last = _delay_line(m, last, "last", at[Stage.OUTPUT], names)[at[Stage.OUTPUT]]
@@ -459,8 +474,8 @@ class Requantizer(wiring.Component):
         if below_one:       # no shift is positive: the multiply takes the biased sum
             shifted = biased
         else:
-            shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c],
-                                                   rounding[at[Stage.LEFT_SHIFT]]) for c in columns))
+            shifted = stage("shifted", (left_shift(biased[c], shift[at[Stage.LEFT_SHIFT]][c], rounding)
+                                        for c in columns))
         products = [multiply(shifted[c], multiplier[at[Stage.MULTIPLY]][c]) for c in columns]
         if extra and self._params.rescale_cycles > 1:
             # A half of the multiplier a cycle, the low one first: its partial products
@@ -488,7 +503,7 @@ class Requantizer(wiring.Component):
             product = stage("product", (product for product, _ in products))
             overflow = stage("overflow", (overflow for _, overflow in products))
         scaled = self._rounded(m, stage, product, overflow, shift, rounding, at)
-        results = [clamp(scaled[c], layer["zero_point"], layer["clamp_min"], layer["clamp_max"])
+        results = [clamp(scaled[c], payload.zero_point, payload.clamp_min, payload.clamp_max)
                    for c in columns]
-        self._output(m, results, layer["precision"], valid, last, cycle[at[Stage.OUTPUT]])
+        self._output(m, results, payload.precision, valid, last, cycle[at[Stage.OUTPUT]])
         return m

@@ -11,9 +11,11 @@ from .isa import (
     program_address_width,
     program_row_width,
     program_row_words_log2,
+    stream_address_width,
 )
 from .loops import AddressGenerator, LoopNest
 from .params import LOOP_LEVELS, CoreParams
+from .pipeline import delay
 
 __all__ = ["Sequencer", "CYCLE_COUNTER_WIDTH"]
 
@@ -43,8 +45,11 @@ class Sequencer(wiring.Component):
     cycles after the tile before began, ``MacParams.requantize_columns``): the addresses of
     operands ``a`` and ``b`` and ``element`` (valid, first, last of tile). Its tiles come
     back through the compute path, which reports each one twice: ``tile_in`` when it enters
-    the requantize unit (the settings stream ``s`` advances; ``settings_addr`` is the entry
-    for the tile entering next cycle, for a settings memory with one cycle of read latency) and
+    the requantize unit (``settings_addr`` is the entry of the tile entering next, for a
+    settings memory with one cycle of read latency, which then keeps each tile's entry on its
+    port for the tile's ``tile_interval`` cycles: the stream ``s`` advances as the tile's last
+    slice enters, or with tiles 2 or more cycles apart a cycle before, and ``settings_addr``
+    is then a register) and
     ``tile_out`` when it is written (``o_write`` then holds its address and the stream
     advances). A ``MACADD`` also reads each tile's residual word at stream ``r`` when the
     compute path asks (``residual``: ``r_read`` then holds the address, and the stream
@@ -179,8 +184,7 @@ class Sequencer(wiring.Component):
         generators = {}
         for name, nest in (("a", nests["elements"]), ("b", nests["elements"]), ("o", nests["o"]),
                            ("s", nests["s"]), *((name, nests[name]) for name in residual)):
-            width = params.settings_width if name == "s" else params.address_width
-            generator = m.submodules[f"{name}_address"] = AddressGenerator(width)
+            generator = m.submodules[f"{name}_address"] = AddressGenerator(stream_address_width(params, name))
             m.d.comb += [
                 generator.base.eq(fetched[name].base),
                 generator.load.eq(decode),
@@ -216,6 +220,8 @@ class Sequencer(wiring.Component):
         fetched = self._fetched()
         nests, generators = self._streams(m, decode, fetched)
         elements = nests["elements"]
+        interval = params.mac.tile_interval
+        registered = int(interval > 1)
         opcode = self.instruction.opcode
 
         # A SEND's word arrives send_drain cycles after its read.
@@ -225,9 +231,13 @@ class Sequencer(wiring.Component):
         m.d.comb += self.send.eq(sending[-1])
 
         m.d.comb += [
-            nests["s"].advance.eq(self.tile_in),
+            # A tile's settings entry stays on the memory's read port until its last slice
+            # has entered the requantizer; with tiles 2 or more cycles apart, the stream
+            # advances a cycle sooner and the memory reads its registered address.
+            nests["s"].advance.eq(delay(m, self.tile_in, interval - 1 - registered, "settings_advance",
+                                        reset_less=False)),
             nests["o"].advance.eq(self.tile_out | self.send),
-            self.settings_addr.eq(generators["s"].next),
+            self.settings_addr.eq(generators["s"].addr if registered else generators["s"].next),
             self.o_write.addr.eq(generators["o"].addr[word_bits:]),
             self.o_write.offset.eq(generators["o"].addr[:word_bits]),
         ]
@@ -264,8 +274,8 @@ class Sequencer(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
         issuing = Signal()      # in the ISSUE state
-        delay, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
-        issue = ~self._tile_wait(m, issuing & ~delay & ~send & elements.first)
+        pauses, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
+        issue = ~self._tile_wait(m, issuing & ~pauses & ~send & elements.first)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -305,11 +315,11 @@ class Sequencer(wiring.Component):
             with m.State("ISSUE"):
                 m.d.comb += [
                     issuing.eq(1),
-                    self.element.valid.eq(~delay & ~send & issue),
+                    self.element.valid.eq(~pauses & ~send & issue),
                     issue_send.eq(send),
                     self.element.first.eq(elements.first),
                     self.element.last.eq(elements.last),
-                    self.a_read.en.eq(~delay & issue),
+                    self.a_read.en.eq(~pauses & issue),
                     self.b_read.en.eq(((opcode == Opcode.MAC) | (opcode == Opcode.MACADD)
                                        | (opcode == Opcode.ADD)) & issue),
                     elements.advance.eq(issue),
@@ -320,7 +330,7 @@ class Sequencer(wiring.Component):
                                          Mux(opcode == Opcode.SEND, self._drains["send"],
                                              self._drains["vector"]))) - 1)
                     m.next = "DRAIN"
-                    with m.If(delay):
+                    with m.If(pauses):
                         m.next = "FETCH"
             with m.State("DRAIN"):
                 m.d.sync += drain.eq(drain - 1)

@@ -102,8 +102,9 @@ class VectorUnit(wiring.Component):
     idle cycles inside it change nothing, but an ADD input inside it replaces the
     accumulators (a new ``first`` restarts the window).
 
-    The ADD parameters come from ``settings``, sampled with each input and carried along
-    the pipeline to the stage that uses them, so they may change between any two inputs.
+    The ADD parameters come from ``settings``, which must hold from an ADD input's cycle
+    until its results are on ``o_acc``, ``LATENCY`` cycles later (the core's sequencer keeps
+    an instruction until its last result is written); MAX and SUM ignore them.
     A shift must lie in [``MIN_SHIFT``, 0] (-31 to 0, as ``add_params`` gives); a positive
     shift acts as 0 and the code -32 gives unspecified results. The sums cannot overflow:
     each scaled term is below ``255 * 2**20`` in magnitude.
@@ -166,9 +167,10 @@ class VectorUnit(wiring.Component):
         return self._params
 
     def _slices(self, m):
-        """The ADD operands and settings, ``requantize_columns`` columns for ``rescale_cycles``
-        cycles each, as :meth:`hdl.requantize.Requantizer._slices` takes them: ``(a, b,
-        settings, phase)`` (with one cycle a tile, ``i_data``'s and ``settings`` themselves)."""
+        """The ADD operands, ``requantize_columns`` columns for ``rescale_cycles`` cycles each,
+        as :meth:`hdl.requantize.Requantizer._slices` takes them, and the settings, which are
+        held: ``(a, b, settings, phase)`` (with one cycle a tile, ``i_data``'s and ``settings``
+        themselves)."""
         params = self._params
         width, interval = params.requantize_columns, params.tile_interval
         payload = self.i_data.payload
@@ -179,12 +181,10 @@ class VectorUnit(wiring.Component):
         advance = None if params.rescale_cycles == 1 else cycle == params.rescale_cycles - 1
         lane = signed(LANE_WIDTH)
         sliced = {name: Signal(data.ArrayLayout(lane, width), name=f"{name}_slice") for name in ("a", "b")}
-        settings = Signal(vector_settings_layout(), name="settings_slice")
         for name in ("a", "b"):
             m.d.comb += sliced[name].eq(slices(m, payload[name], adds, width * LANE_WIDTH, f"{name}_held",
                                                advance))
-        m.d.comb += settings.eq(slices(m, self.settings, adds, None, "settings_held"))
-        return sliced["a"], sliced["b"], settings, cycle
+        return sliced["a"], sliced["b"], self.settings, cycle
 
     def _scaled(self, m, operand, values, zero_point, multiplier, shift):
         """``MBQM((x - zero_point) << ADD_LEFT_SHIFT, multiplier, shift)`` of each of ``values``,

@@ -2,7 +2,9 @@
 
 Each test builds a list of operations (one input vector each: accumulators and
 settings), packs them through the input port's layout, drives them one per cycle with
-no idle cycle (unless the test asks for gaps), and checks every output: the N column
+no idle cycle (unless the test asks for gaps, or an operation's per-layer settings differ
+from the one's before: it then waits until that one's results are out, as the unit needs
+them held, :func:`layer_distance`), and checks every output: the N column
 results, read back out of the packed bytes at the operation's precision, must equal
 ``sim.golden.fixedpoint.requantize`` (whose bytes are ``sim.golden.simd.pack_lanes``'s),
 the bytes past the packed results must be zero, and each output must appear exactly
@@ -22,7 +24,7 @@ import cocotb
 import numpy as np
 
 from hdl.params import MAX_SHIFT, MIN_SHIFT, MacParams, Precision, Rounding
-from hdl.requantize import packed_bytes, requantize_input_layout, requantize_output_layout
+from hdl.requantize import LAYER_FIELDS, packed_bytes, requantize_input_layout, requantize_output_layout
 from sim.golden.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, requantize
 from sim.golden.simd import pack_lanes, unpack_lanes
 from sim.tb.common import Scoreboard, drive_stream, pack, reset, unpack
@@ -129,6 +131,15 @@ def expected_results(fields):
                       rounding=fields["rounding"].name.lower())
 
 
+def layer_distance(previous, fields, latency):
+    """Cycles from operation ``previous`` (``None`` for none) to the earliest for ``fields``:
+    1, or ``latency`` if their per-layer settings differ, which the unit needs held until
+    an operation's results are out (the core's sequencer drains between instructions)."""
+    if previous is None or all(previous[name] == fields[name] for name in LAYER_FIELDS):
+        return 1
+    return latency
+
+
 def describe(index, fields):
     return f"operation {index} (int{fields['precision'].bits}, " \
            f"{fields['rounding'].name.lower()} rounding)"
@@ -145,8 +156,11 @@ async def run_operations(dut, tb, params, operations, name, *, gaps=None, model=
     scoreboard = Scoreboard(f"requantizer N={params.columns} {name}", tb["seed"])
     model = operations if model is None else model
     words, expected = [], collections.deque()
+    previous, previous_cycle = None, 0
     for index, (fields, model_fields) in enumerate(zip(operations, model, strict=True)):
-        words += [None] * (int(gaps[index]) if gaps is not None else 0)
+        earliest = previous_cycle + layer_distance(previous, fields, tb["latency"])
+        words += [None] * max(int(gaps[index]) if gaps is not None else 0, earliest - len(words))
+        previous, previous_cycle = fields, len(words)
         words.append(pack(input_layout, {key: value.tolist() if isinstance(value, np.ndarray)
                                          else value for key, value in fields.items()}))
         results = expected_results(model_fields)

@@ -262,7 +262,8 @@ def test_assemble_wrong(text, message):
     ("halt\nmac counts=2 a=0x7ff8+[8]",
      "line 2: stream a of MAC reaches addresses 32760 to 32768, outside its memory of 32768"),
     ("add b=0x9c40", "line 1: stream b of ADD reaches addresses 40000 to 40000, outside its memory of 32768"),
-    ("halt a=0+[65536]", "line 1: stream a step 65536 does not fit 17 bits"),
+    ("halt b=0+[65536]", "line 1: stream b step 65536 does not fit 17 bits"),
+    ("halt a=0+[32768]", "line 1: stream a step 32768 does not fit 16 bits"),   # activations: 32 KB
 ])
 def test_assemble_words_wrong(text, message):
     assemble(text)          # well-formed: only the encoding for this core refuses it

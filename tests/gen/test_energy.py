@@ -206,7 +206,11 @@ def test_each_figure_prices_its_events():
     counts = Events(**{field.name: 3 + 7 * index for index, field in enumerate(fields(Events))})
     model = Energy(_figures(), NORTHPOLE_CORE, 16, 16)
     word, flit, command = 8 * NORTHPOLE_CORE.word_bytes, model.flit_bits, model.command_bits
-    assert (word, flit, command, model.instruction_bits, model.entry_bits) == (512, 558, 537, 881, 8 * 288)
+    # The instruction: 881 bits with streams a, b, o and r 19 bits wide (512 KB of weights),
+    # less a bit of base and of each of the 6 steps for a, o and r (256 KB of activations).
+    instruction = 881 - 3 * 7
+    assert (word, flit, command, model.instruction_bits, model.entry_bits) == \
+        (512, 558, 537, instruction, 8 * 288)
     priced = {
         "mac_int8_pj": counts.mac_int8, "mac_int4_pj": counts.mac_int4, "mac_int2_pj": counts.mac_int2,
         "vector_value_pj": counts.vector_values, "requantize_value_pj": counts.requantized_values,
@@ -214,7 +218,7 @@ def test_each_figure_prices_its_events():
         "activation_write_pj_per_bit": counts.activation_write_bytes * 8,
         "weight_read_pj_per_bit": counts.weight_reads * word,
         "weight_write_pj_per_bit": counts.weight_writes * word,
-        "table_read_pj_per_bit": counts.settings_reads * 8 * 288 + counts.instructions * 881,
+        "table_read_pj_per_bit": counts.settings_reads * 8 * 288 + counts.instructions * instruction,
         "table_write_pj_per_bit": counts.table_writes * word,
         "sequencer_element_pj": counts.elements,
         "router_pj_per_bit": counts.router_outputs * flit, "link_pj_per_bit": counts.links * flit,

@@ -21,6 +21,7 @@ from hdl.isa import (
     instruction_layout,
     instruction_words,
     steps,
+    stream_address_width,
     strides,
 )
 from hdl.params import (
@@ -60,8 +61,7 @@ def stream_levels(name, reduce_levels):
 def memory_size(params, opcode, name):
     """The addresses stream ``name`` may reach: its memory for a compute opcode, else its field."""
     if not opcode.streams:
-        width = params.settings_width if name == "s" else params.address_width
-        return 1 << width
+        return 1 << stream_address_width(params, name)
     if name == "s":
         return params.settings_depth
     if name == "b" and opcode.multiplies:
@@ -77,7 +77,7 @@ def random_stream(rng, params, opcode, name, counts, reduce_levels):
     has to fit the field.
     """
     size = memory_size(params, opcode, name)
-    width = params.settings_width if name == "s" else params.address_width
+    width = stream_address_width(params, name)
     # SEND moves whole words: draw its streams in words.
     unit = params.word_bytes if opcode == Opcode.SEND and name in "ao" else 1
     size, width = size // unit, width - (unit - 1).bit_length()
@@ -175,8 +175,9 @@ def test_encode_decode_extremes():
                     b_shift=MAX_SHIFT, zero_point=-128, clamp_min=127, clamp_max=-128),
         Instruction(Opcode.MAC, b=Stream(params.weight_sram.size_bytes - 1),
                     s=Stream(params.settings_depth - 1)),
-        Instruction(Opcode.WAIT, token=TOKENS - 1, a=Stream(0, ((1 << params.address_width) - 1,))),
-        Instruction(Opcode.SIGNAL, a=Stream(0, (-(1 << params.address_width),))),
+        Instruction(Opcode.WAIT, token=TOKENS - 1,
+                    a=Stream(0, ((1 << stream_address_width(params, "a")) - 1,))),
+        Instruction(Opcode.SIGNAL, b=Stream(0, (-(1 << params.address_width),))),
     ]:
         assert decode(encode(instruction, params), params) == instruction, instruction
 
@@ -252,15 +253,16 @@ def test_steps_match_enumeration(seed):
 UNFUSED = CoreParams(MacParams(4, 4), fused_add=False)
 
 
-@pytest.mark.parametrize("params, address_width, settings_width, words", [
-    (PARAMS[0], 16, 6, 13),
-    (PARAMS[1], 7, 1, 8),
-    (PARAMS[2], 18, 6, 7),
-    (PARAMS[3], 17, 6, 26),
-    (UNFUSED, 14, 6, 19),
+@pytest.mark.parametrize("params, address_width, activation_width, settings_width, words", [
+    (PARAMS[0], 16, 15, 6, 13),     # 32 KB of activations, 64 KB of weights
+    (PARAMS[1], 7, 5, 1, 8),        # 32 bytes of activations, 128 bytes of weights
+    (PARAMS[2], 18, 16, 6, 7),
+    (PARAMS[3], 17, 17, 6, 26),     # 128 KB of activations, 32 bytes of weights
+    (UNFUSED, 14, 14, 6, 19),
 ])
-def test_instruction_words(params, address_width, settings_width, words):
-    assert (params.address_width, params.settings_width) == (address_width, settings_width)
+def test_instruction_words(params, address_width, activation_width, settings_width, words):
+    assert (params.address_width, params.activation_address_width, params.settings_width) == \
+        (address_width, activation_width, settings_width)
     fused = params.fused_add
 
     def stream(width):      # base, then a signed step one bit wider per level
@@ -270,12 +272,15 @@ def test_instruction_words(params, address_width, settings_width, words):
                                                    # reduce, token
             + 2 * (5 + 5)                          # destination columns and rows
             + LOOP_LEVELS * COUNT_WIDTH            # counts
-            + (4 if fused else 3) * stream(address_width)    # a, b, o and MACADD's r
+            + stream(address_width)                # b: weights, or an ADD's activations
+            + (3 if fused else 2) * stream(activation_width)    # a, o and MACADD's r: activations
             + stream(settings_width)
             + (7 if fused else 5) * 8              # zero points and clamps (output and MACADD's conv)
             + (3 if fused else 2) * (32 + 6))      # add multipliers and shifts (MACADD's output too)
     assert instruction_layout(params).size == bits
     assert instruction_words(params) == words == -(-bits // (8 * params.word_bytes))
+    assert [stream_address_width(params, name) for name in "abosr"] == \
+        [activation_width, address_width, activation_width, settings_width, activation_width]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -369,7 +374,7 @@ def test_stream_wrong(kwargs, message):
     # A fused add's residual must lie in the activation SRAM.
     ({"opcode": Opcode.MACADD, "reduce_levels": 1, "counts": (1, 3), "r": Stream(32760, (0, 8))},
      "stream r of MACADD reaches addresses 32760 to 32776, outside its memory of 32768"),
-    ({"opcode": Opcode.MAC, "a": Stream(0, (65536,))}, "stream a step 65536 does not fit 17 bits"),
+    ({"opcode": Opcode.MAC, "a": Stream(0, (32768,))}, "stream a step 32768 does not fit 16 bits"),
     ({"opcode": Opcode.HALT, "b": Stream(0, (0, -65537))}, "stream b step -65537 does not fit 17 bits"),
     ({"opcode": Opcode.SIGNAL, "s": Stream(0, (0,) * 5 + (64,))}, "stream s step 64 does not fit 7 bits"),
 ])
@@ -381,10 +386,10 @@ def test_encode_wrong(kwargs, message):
 def test_encode_checks_steps_not_strides():
     # The step of level 1 is its stride less what level 0 carried (3 * 8 or 3 * -8).
     params = CoreParams()
-    fits = Instruction(Opcode.MAC, counts=(4, 1), a=Stream(24, (-8, -65540)))
+    fits = Instruction(Opcode.MAC, counts=(4, 1), b=Stream(24, (-8, -65540)))
     assert decode(encode(fits, params), params) == fits
-    too_far = Instruction(Opcode.MAC, counts=(4, 1), a=Stream(0, (8, 65560)))
-    with pytest.raises(ValueError, match=exactly("stream a step 65536 does not fit 17 bits")):
+    too_far = Instruction(Opcode.MAC, counts=(4, 1), b=Stream(0, (8, 65560)))
+    with pytest.raises(ValueError, match=exactly("stream b step 65536 does not fit 17 bits")):
         encode(too_far, params)
 
 
@@ -464,9 +469,9 @@ def test_encode_params_wrong():
 
 def test_encode_base_outside_field():
     params = CoreParams()
-    instruction = Instruction(Opcode.HALT, a=Stream(1 << params.address_width))
-    with pytest.raises(ValueError, match=rf"^stream a base {1 << params.address_width} does not fit "
-                                         rf"{params.address_width} bits$"):
+    instruction = Instruction(Opcode.HALT, a=Stream(1 << params.activation_address_width))
+    width = params.activation_address_width
+    with pytest.raises(ValueError, match=rf"^stream a base {1 << width} does not fit {width} bits$"):
         encode(instruction, params)
 
 

@@ -28,6 +28,7 @@ from hdl.params import (
     Rounding,
 )
 from hdl.requantize import (
+    LAYER_FIELDS,
     Requantizer,
     Stage,
     bias_add,
@@ -62,7 +63,7 @@ from sim.golden.fixedpoint import (
     rounding_divide_by_pot as golden_rounding_divide_by_pot,
 )
 from sim.golden.simd import pack_lanes, wrap_int32
-from sim.tb.requantize import operation
+from sim.tb.requantize import layer_distance, operation
 from tests.helpers import run_stream
 
 #: Probability of an idle cycle before an operation, in the second half of the random run.
@@ -237,13 +238,18 @@ def test_requantizer_matches_golden(columns, multiply_stages, requantize_columns
     latency = Requantizer(params).LATENCY
     rng = np.random.default_rng(seed)
     inputs, expected = [], []
+    previous = None
     for index in range(operations):
+        if index % 4 == 0:      # four operations a layer, its settings held
+            layer = operation(rng, columns)
+        fields = operation(rng, columns, in_range=index % 3 != 0, max_shift=0 if below_one else MAX_SHIFT,
+                           **{name: layer[name] for name in LAYER_FIELDS})
         if index:
-            inputs.extend([None] * (params.tile_interval - 1))
+            earliest = previous + max(params.tile_interval, layer_distance(inputs[previous], fields, latency))
+            inputs.extend([None] * (earliest - len(inputs)))
         if index >= operations // 2 and rng.random() < IDLE_PROBABILITY:
             inputs.append(None)
-        fields = operation(rng, columns, in_range=index % 3 != 0,
-                           max_shift=0 if below_one else MAX_SHIFT)
+        previous = len(inputs)
         results = requantize(fields["acc"], bias=fields["bias"], multiplier=fields["multiplier"],
                              shift=fields["shift"], zero_point=fields["zero_point"],
                              clamp_min=fields["clamp_min"], clamp_max=fields["clamp_max"],

@@ -138,11 +138,15 @@ class Program:
         self.rng, self.columns, self.idle_probability = rng, params.columns, idle_probability
         self.interval, self.latency = params.tile_interval, vector_latency(params)
         self.inputs, self.expected = [], []
-        self._last_add = None
+        self._last_add = self._settings = None
 
     def _append(self, payload, expected=None):
         if self.rng.random() < self.idle_probability:
             self.inputs.append(None)
+        if self._last_add is not None and payload["settings"] != self._settings:
+            # The settings hold until the last ADD's results are out.
+            self.inputs += [None] * max(0, self._last_add + self.latency - len(self.inputs))
+        self._settings = payload["settings"]
         if payload["data"]["op"] not in (VectorOp.MAX.value, VectorOp.SUM.value):
             # An ADD comes at least tile_interval cycles after the one before.
             if self._last_add is not None:
@@ -202,11 +206,14 @@ def _name(params):
 @pytest.mark.parametrize("params", SLICED, ids=_name)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_add_matches_golden(params, seed, operations=40):
-    """Random inputs, zero points and scales, new settings every input, back to back (one
-    every ``tile_interval`` cycles)."""
+    """Random inputs, zero points and scales: four ADDs with one settings back to back (one
+    every ``tile_interval`` cycles), the next four's settings after their results (the
+    settings are held until then)."""
     program = Program(np.random.default_rng(seed), params)
-    for _ in range(operations):
-        program.add()
+    for index in range(operations):
+        if index % 4 == 0:
+            settings = random_settings(program.rng)
+        program.add(settings=settings)
     program.check(params, seed)
 
 

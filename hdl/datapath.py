@@ -19,14 +19,22 @@ from .requantize import Requantizer, requantize_latency
 from .sram import BankedSram
 from .vector import VectorOp, VectorUnit, vector_latency
 
-__all__ = ["Datapath", "OPERAND_LATENCY", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD", "fused_add_latency",
-           "residual_lead", "drain_latencies",
+__all__ = ["Datapath", "OPERAND_LATENCY", "operand_latency", "FUSED_ADD_LATENCY", "RESIDUAL_LEAD",
+           "fused_add_latency", "residual_lead", "drain_latencies",
            "settings_entry_layout", "unpack_values"]
 
 #: Registers between the SRAM read data and the MAC array's or vector unit's inputs. They
 #: cut the path from the block RAM outputs through the banks' read crossbar into the
-#: multipliers, the longest path of a core on an FPGA.
+#: multipliers, the longest path of a core on an FPGA. (A core with ``MacParams.operand_register``
+#: False has none: :func:`operand_latency`.)
 OPERAND_LATENCY = 1
+
+
+def operand_latency(params):
+    """Cycles the core registers its SRAM words before the MAC array and the vector unit, for
+    :class:`~hdl.params.MacParams` ``params``: ``OPERAND_LATENCY``, or 0 without
+    ``operand_register``."""
+    return OPERAND_LATENCY if params.operand_register else 0
 
 
 def fused_add_latency(params):
@@ -40,7 +48,7 @@ def residual_lead(params):
     """Cycles from a ``MACADD`` tile entering the first requantizer (``tile_in``) to its
     residual read (``residual_read``): the word then arrives, through the SRAM and the
     operand register, in the cycle the conv's requantized tile does."""
-    return requantize_latency(params) - BankedSram.LATENCY - OPERAND_LATENCY
+    return requantize_latency(params) - BankedSram.LATENCY - operand_latency(params)
 
 
 #: :func:`fused_add_latency` and :func:`residual_lead` with a one-stage multiply.
@@ -55,7 +63,7 @@ def drain_latencies(params):
     ``params``: the SRAM read, the operand register, the MAC array or the vector unit,
     the requantize unit; for ``MACADD`` the ``MAC``'s and :func:`fused_add_latency`.
     """
-    tail = BankedSram.LATENCY + OPERAND_LATENCY + requantize_latency(params)
+    tail = BankedSram.LATENCY + operand_latency(params) + requantize_latency(params)
     mac = tail + mac_latency(params)
     return {"mac": mac, "vector": tail + vector_latency(params), "macadd": mac + fused_add_latency(params)}
 
@@ -100,7 +108,7 @@ class Datapath(wiring.Component):
     The sequencer issues one element a cycle: ``element`` and the operands' byte
     offsets arrive with the read addresses, and the words read (``a_word``, ``b_word``,
     ``weights``) one cycle later (``BankedSram.LATENCY``). The datapath registers the
-    words (``OPERAND_LATENCY``) and delays the control to meet them. ``MAC`` elements go
+    words (:func:`operand_latency`) and delays the control to meet them. ``MAC`` elements go
     to the :class:`~hdl.mac.MacArray` (``a_word`` as the packed activation lanes, the
     weight tile's ``columns`` words as its columns); ``ADD``, ``MAXPOOL`` and ``AVGPOOL``
     elements to the :class:`~hdl.vector.VectorUnit`, with the ``columns`` values of one
@@ -250,8 +258,9 @@ class Datapath(wiring.Component):
         lead = residual_lead(self._params.mac)
         m.d.comb += self.residual_read.eq(delay(m, self.tile_in & self._fused(), lead, "residual_read",
                                                 reset_less=False))
-        offset = delay(m, self.r_offset, BankedSram.LATENCY + OPERAND_LATENCY, "r_offset")
-        residual = delay(m, self.r_word, OPERAND_LATENCY, "r_word_operand")
+        operands = operand_latency(self._params.mac)
+        offset = delay(m, self.r_offset, BankedSram.LATENCY + operands, "r_offset")
+        residual = delay(m, self.r_word, operands, "r_word_operand")
         conv = self._requantizer.o_data
         return [
             vector.valid.eq(conv.valid),
@@ -354,8 +363,9 @@ class Datapath(wiring.Component):
             m.submodules.add_requantizer = self._add_requantizer
 
         # The words read arrive BankedSram.LATENCY cycles after their element and are
-        # registered for OPERAND_LATENCY more; the control is delayed to meet them.
-        words = {name: delay(m, getattr(self, name), OPERAND_LATENCY, f"{name}_operand")
+        # registered for operand_latency more; the control is delayed to meet them.
+        operands = operand_latency(self._params.mac)
+        words = {name: delay(m, getattr(self, name), operands, f"{name}_operand")
                  for name in ("a_word", "b_word", "weights")}
         control = Signal(data.StructLayout({
             "valid": 1, "first": 1, "last": 1,
@@ -367,7 +377,7 @@ class Datapath(wiring.Component):
             control.a_offset.eq(self.a_offset),
             control.b_offset.eq(self.b_offset),
         ]
-        control = delay(m, control, BankedSram.LATENCY + OPERAND_LATENCY, "control",
+        control = delay(m, control, BankedSram.LATENCY + operands, "control",
                         reset_less=False)
         self._issue(m, control, control.a_offset, control.b_offset, words)
         self._requantize(m)

@@ -175,6 +175,13 @@ class MacParams:
         needs more, naming it, and requantize a max-pool with a multiplier of
         ``2**31 - 1`` and shift 0): no left shift, and the two roundings share one barrel
         shifter of 34 bits (:func:`hdl.requantize.shared_divide`). The FPGA-lean option.
+    operand_register : bool
+        True: the core registers the words its SRAMs read before they reach the MAC array and
+        the vector unit (``hdl.datapath.operand_latency``), off the path from a block RAM's
+        outputs through the banks' read crossbar into the multipliers. False: one cycle less
+        of latency and none of those registers, which on an iCE40 take a logic cell each
+        (their flip-flops have no logic of their own to share a cell with). The FPGA-lean
+        option for a slow clock.
     precisions : tuple of Precision
         The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
         and the requantizers take all three), all three by default. Fewer leave out the
@@ -193,6 +200,7 @@ class MacParams:
     requantize_columns: int | None = None
     rescale_cycles: int = 1
     scales_below_one: bool = False
+    operand_register: bool = True
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
 
@@ -203,8 +211,9 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
-        if not isinstance(self.scales_below_one, bool):
-            raise TypeError(f"MAC scales_below_one must be True or False, not {self.scales_below_one!r}")
+        for name in ("scales_below_one", "operand_register"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"MAC {name} must be True or False, not {getattr(self, name)!r}")
         value = self.rescale_cycles
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"MAC rescale_cycles must be an integer, not {value!r}")

@@ -122,18 +122,21 @@ def test_random_network(index):
 
 
 #: The FPGA-lean options on the default core's shape: the requantizers' multiplies over two
-#: stages; the requantizers and the ADD rescaling one column a cycle (tiles 8 cycles apart)
-#: with the program memory split between the two sequencers; a core of the compute sequencer
-#: and one requantizer only (no message sequencer, no fused add), one column a cycle; and
-#: that core with two cycles a column on half the multipliers, scales below one (no left
-#: shift, one barrel shifter for both roundings), 8-bit loop counts and 4 tokens.
-LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2), narrow_program=True),
+#: stages, without the operand register; the requantizers and the ADD rescaling one column
+#: a cycle (tiles 8 cycles apart) with the program memory split between the two sequencers;
+#: a core of the compute sequencer and one requantizer only (no message sequencer, no fused
+#: add), one column a cycle; and that core with two cycles a column on half the
+#: multipliers, scales below one (no left shift, one barrel shifter for both roundings),
+#: no operand register, 8-bit loop counts and 4 tokens.
+LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2, operand_register=False),
+                                                    narrow_program=True),
         "one-column-split-narrow-program": CoreParams(MacParams(requantize_columns=1), program_split=True,
                                                       narrow_program=True),
         "one-sequencer-unfused": CoreParams(MacParams(requantize_columns=1, multiply_stages=2),
                                             narrow_program=True, message_sequencer=False, fused_add=False),
         "two-cycle-rescale-below-one": CoreParams(MacParams(requantize_columns=1, multiply_stages=2,
-                                                            rescale_cycles=2, scales_below_one=True),
+                                                            rescale_cycles=2, scales_below_one=True,
+                                                            operand_register=False),
                                                   narrow_program=True, message_sequencer=False,
                                                   fused_add=False, count_width=8, tokens=4)}
 #: The lean cores that run ``MACADD``.

@@ -61,11 +61,12 @@ class Tile(wiring.Component):
 
     The lone tile of a 1x1 array has no routers: its only neighbour is the host interface,
     east of it, so every load flit is for its core and every flit its core offers, a read's
-    response, is for the host. Each of the two paths is one register, a flit a cycle, in
-    place of the router's ``LATENCY`` (the timing, and so every model of it, is a routed
-    tile's). ``ready`` passes through that register combinationally. A message of the core
-    (``SEND``, ``SIGNAL``) has no core to go to: the tile refuses it, and the interface's
-    ``overrun`` rises.
+    response, is for the host. A load flit passes one register, a flit a cycle, in place of
+    the router's ``LATENCY`` (the writes' timing, ``sim.cycle.host_write_cycles``, is a
+    routed tile's; ``ready`` passes through the register combinationally); a response goes
+    straight to the host interface (a cycle sooner than through a router, within the reads'
+    bound, ``sim.cycle.host_read_cycles``). A message of the core (``SEND``, ``SIGNAL``) has
+    no core to go to: the tile refuses it, and the interface's ``overrun`` rises.
 
     Parameters
     ----------
@@ -100,8 +101,8 @@ class Tile(wiring.Component):
         super().__init__(signature)
 
     def _lone(self, m, interface):
-        """The lone tile's two paths, a register each: the host's load flits from
-        ``i_load_east`` to the interface, and its responses from the interface to
+        """The lone tile's two paths: the host's load flits from ``i_load_east`` to the
+        interface through a register, and its responses from the interface to
         ``o_activation_east``; every other side idle."""
         used = {("i", "load", Port.EAST), ("o", "activation", Port.EAST)}
         for network in NETWORKS:
@@ -111,17 +112,17 @@ class Tile(wiring.Component):
                 if ("o", network, side) not in used:
                     m.d.comb += getattr(self, link_name("o", network, side)).valid.eq(0)
         m.d.comb += interface.i_activation.valid.eq(0)
-        response = data.View(network_payload_layout(self._core, 1, 1), interface.o_activation.payload.payload)
-        offered = stream.Signature(flit_layout(self._noc)).create()
-        m.d.comb += [offered.payload.eq(interface.o_activation.payload),
-                     offered.valid.eq(interface.o_activation.valid & (response.kind == Kind.RESPONSE)),
-                     interface.o_activation.ready.eq(offered.ready & (response.kind == Kind.RESPONSE))]
-        for name, source, sink in (("load", self.i_load_east, interface.i_load),
-                                   ("response", offered, self.o_activation_east)):
-            valid, payload = Signal(name=f"{name}_valid"), Signal.like(source.payload, name=name)
-            m.d.comb += [sink.valid.eq(valid), sink.payload.eq(payload), source.ready.eq(~valid | sink.ready)]
-            with m.If(source.ready):
-                m.d.sync += [valid.eq(source.valid), payload.eq(source.payload)]
+        offered, responses = interface.o_activation, self.o_activation_east
+        word = data.View(network_payload_layout(self._core, 1, 1), offered.payload.payload)
+        response = word.kind == Kind.RESPONSE
+        m.d.comb += [responses.payload.eq(offered.payload), responses.valid.eq(offered.valid & response),
+                     offered.ready.eq(responses.ready & response)]
+        loads, valid = self.i_load_east, Signal(name="load_valid")
+        payload = Signal.like(loads.payload, name="load")
+        m.d.comb += [interface.i_load.valid.eq(valid), interface.i_load.payload.eq(payload),
+                     loads.ready.eq(~valid | interface.i_load.ready)]
+        with m.If(loads.ready):
+            m.d.sync += [valid.eq(loads.valid), payload.eq(loads.payload)]
 
     def _routed(self, m, interface):
         """The tile's router on each network: local ports to the interface, sides to the links."""

@@ -4,13 +4,13 @@ The 12 MHz oscillator feeds an ``SB_PLL40_PAD`` at 24 MHz. The device has 5,280 
 (a LUT4 and a flip-flop each), 8 SB_MAC16 DSP blocks, 30 EBR blocks of 4 Kbit and 4 SPRAM
 blocks of 256 Kbit. The board's core is 4 lanes x 2 columns with every FPGA-lean option there
 is (one requantizer, no message sequencer, int8 products only, two to an SB_MAC16, one column
-requantized in two cycles on half the multipliers, scales below one, 8-bit loop counts and 4
-tokens, instructions fetched a word a cycle) and its 128 KB of weights in single-port banks,
-the SPRAMs: enough for the digits ResNet of ``models/`` (8 KB of activations, 128 settings
-entries, 16 instructions). Its memories and multipliers fit the device; its logic cells do not
-yet (``per_core`` below), so ``make fpga BOARD=icebreaker`` refuses every configuration up
-front. The platform, PLL and pins are elaborated by the smoke test,
-and the board's core runs models, the digits ResNet among them, in simulation
+requantized in two cycles on half the multipliers, scales below one, no operand register,
+8-bit loop counts and 4 tokens, instructions fetched a word a cycle) and its 128 KB of weights
+in single-port banks, the SPRAMs: enough for the digits ResNet of ``models/`` (8 KB of
+activations, 128 settings entries, 16 instructions). Its memories and multipliers fit the
+device; its logic cells do not yet (``per_core`` below), so ``make fpga BOARD=icebreaker``
+refuses every configuration up front. The platform, PLL and pins are elaborated by the smoke
+test, and the board's core runs models, the digits ResNet among them, in simulation
 (``tests/fpga/test_run_model.py``).
 """
 
@@ -26,13 +26,14 @@ __all__ = ["ICEBREAKER", "top"]
 ICEBREAKER = Board(
     name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
     available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
-    # The board's 1x1 array (the 4x2 core below), the bridge included: Yosys synth_ice40 -dsp
-    # -spram -noabc9 maps it to 5,148 LUT4, 3,550 FFs, 8 SB_MAC16 (4 the MAC lanes', two
-    # products each, 2 the requantizer's, 2 the vector unit's), 29 EBR and the 4 SPRAMs, and
-    # nextpnr --pack-only packs those into 7,214 logic cells ("luts", as the build's report
-    # counts them): 3,517 LUT4 alone, 1,631 LUT4 with their flip-flop, 1,919 flip-flops alone
-    # (a flip-flop fed by no LUT of its own takes a cell) and 196 for carry chains.
-    per_core={"luts": 7214, "ffs": 3550, "dsps": 8, "block_rams": 29, "sprams": 4},
+    # The board's 1x1 array (the 4x2 core below, its tile without routers), the bridge
+    # included: Yosys synth_ice40 -dsp -spram -noabc9 maps it to 4,407 LUT4, 2,711 FFs, 8
+    # SB_MAC16 (4 the MAC lanes', two products each, 2 the requantizer's, 2 the vector
+    # unit's), 29 EBR and the 4 SPRAMs, and nextpnr --pack-only packs those into 5,987 logic
+    # cells ("luts", as the build's report counts them): 3,141 LUT4 alone, 1,266 LUT4 with
+    # their flip-flop, 1,445 flip-flops alone (a flip-flop fed by no LUT of its own takes a
+    # cell) and 188 for carry chains.
+    per_core={"luts": 5987, "ffs": 2711, "dsps": 8, "block_rams": 29, "sprams": 4},
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp -spram -noabc9", leds=2, columns=2, activation_kb=8,
     weight_kb=128, settings_depth=128, program_depth=16,
     mac_options={"requantize_columns": 1, "multiply_stages": 2, "rescale_cycles": 2, "scales_below_one": True,

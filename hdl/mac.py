@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .params import ACC_WIDTH, LANE_WIDTH, MacParams, Precision
 from .pipeline import delay, register
 
-__all__ = ["MacArray", "mac_input_layout", "mac_output_layout", "mac_latency"]
+__all__ = ["MacArray", "mac_input_layout", "mac_output_layout", "product_stages", "mac_latency"]
 
 #: Adder-tree levels between two pipeline registers.
 TREE_LEVELS_PER_STAGE = 2
@@ -37,10 +37,16 @@ def mac_output_layout(params):
     return data.ArrayLayout(signed(ACC_WIDTH), params.columns)
 
 
+def product_stages(params):
+    """Registers of each lane product for ``params``: ``multiply_stages``, or 1 in an
+    SB_MAC16 (``dsp_block``), whose own output register already sits beside the block."""
+    return 1 if params.dsp_block == "SB_MAC16" else params.multiply_stages
+
+
 def mac_latency(params):
-    """:attr:`MacArray.LATENCY` for ``params``, without building the array: products (one
-    register, two with ``multiply_stages = 2``), tree, accumulators."""
-    return params.multiply_stages + tree_stages(params.lanes) + 1
+    """:attr:`MacArray.LATENCY` for ``params``, without building the array: products
+    (:func:`product_stages`), tree, accumulators."""
+    return product_stages(params) + tree_stages(params.lanes) + 1
 
 
 def tree_stages(lanes):
@@ -133,7 +139,8 @@ class MacArray(wiring.Component):
 
     Pipeline: the K x N lane products (``signed(PRODUCT_WIDTH)``) are registered (twice
     with ``params.multiply_stages = 2``, so that an FPGA's placer can put a register beside
-    each DSP block instead of routing across the die to and from it); the
+    each DSP block instead of routing across the die to and from it, but once in an
+    SB_MAC16, whose output register is in the block: :func:`product_stages`); the
     K-input adder tree of each column is registered every ``TREE_LEVELS_PER_STAGE``
     levels and at its root; the accumulators are the last register and drive ``o_acc``
     directly (its payload holds between outputs but is only meaningful while valid).
@@ -157,7 +164,7 @@ class MacArray(wiring.Component):
         after the input with ``last``.
     LATENCY : int
         Cycles from an input vector with ``last`` (sampled at the end of cycle t) to its
-        ``o_acc.valid`` (cycle t + LATENCY): ``multiply_stages`` (products) +
+        ``o_acc.valid`` (cycle t + LATENCY): :func:`product_stages` (products) +
         ``tree_stages(K)`` (adder tree, ``ceil(log2(K) / TREE_LEVELS_PER_STAGE)``) + 1
         (accumulators). With one product stage, K = 4: 3; K = 8 or 16: 4; K = 32: 5.
     """
@@ -214,7 +221,7 @@ class MacArray(wiring.Component):
         """Registered lane products of ``column``, summed by a registered adder tree."""
         products = []
         for lane, product in enumerate(self._registered_products(m, column)):
-            for stage in range(1, self._params.multiply_stages):
+            for stage in range(1, product_stages(self._params)):
                 product = register(m, product, f"product_c{column}_l{lane}_{stage}")
             products.append(product)
         return adder_tree(m, products, name=f"tree_c{column}")

@@ -150,8 +150,9 @@ class MacParams:
         Pipeline stages of the multiplies an FPGA maps to DSP blocks, 1 or 2
         (``MULTIPLY_STAGES``): 2 registers the four 16-bit partial products of each
         requantizer's 32 x 32 product and adds them a cycle later, and registers each MAC
-        lane product twice (one cycle more of latency in each, shorter paths to and from an
-        FPGA's DSP blocks and through its carry chains).
+        lane product twice but in an SB_MAC16 (``hdl.mac.product_stages``; one cycle more of
+        latency in each, shorter paths to and from an FPGA's DSP blocks and through its carry
+        chains).
     requantize_columns : int or None
         Columns the requantizers and the vector unit's ``ADD`` rescale per cycle, a power of
         two dividing ``columns``; ``None`` (the default) means all of them. Fewer take a

@@ -104,6 +104,23 @@ def single_port_script(params):
             f"setattr -set ram_style \"huge\" {banks}/m:*; ")
 
 
+def no_collision_script():
+    """The Yosys command, run first after reading the design, that marks every memory of the
+    cores ``no_rw_check``: synthesis may then map a read port and a write port of one memory
+    to a block RAM's without logic that gives a read of an address in the cycle it is written
+    the old word (Amaranth's read ports are not transparent; an iCE40 EBR's read of a word
+    being written is undefined, and Yosys would delay each write a cycle in registers and
+    forward it: 353 logic cells on the iCEBreaker's core). No core ever reads a word in the
+    cycle it writes it: the host writes the program, the settings and the weights while the
+    cores are idle, and activations while they are idle or, between runs, into words the run
+    reads no more (``gen.array``'s schedule lands each a cycle after the last read at the
+    earliest); within a run, a core reads a tensor only after its last word has arrived (its
+    ``WAIT``) and writes a buffer only once its readers are done with it, and an
+    instruction's result buffer is never one it reads."""
+    from gen.verilog import TILE
+    return f"setattr -set no_rw_check 1 {TILE}.core*/m:*; "
+
+
 def breakdown_script(board):
     """The Yosys commands, run right after reading the design, that synthesize a
     hierarchical (``-noflatten``) copy of it for the board's family with the board's
@@ -134,7 +151,8 @@ def prepare(board_name, params, build_dir, *, do_build=True):
     result = platform.build(top, name="top", build_dir=str(build_dir), do_build=do_build, do_program=False,
                             synth_opts=f"{board.synth_opts} -run :check",
                             script_after_synth=CHECK_WITHOUT_AUTONAME,
-                            script_after_read=(f"{single_port_script(params)}{breakdown_script(board)}; "
+                            script_after_read=(f"{no_collision_script()}{single_port_script(params)}"
+                                               f"{breakdown_script(board)}; "
                                                f"{lut_multipliers(board)}"),
                             nextpnr_opts=nextpnr_options(board))
     return top, result

@@ -27,13 +27,13 @@ ICEBREAKER = Board(
     name="icebreaker", platform=ICEBreakerPlatform, family="ice40",
     available={"luts": 5280, "ffs": 5280, "dsps": 8, "block_rams": 30, "sprams": 4},
     # The board's 1x1 array (the 4x2 core below, its tile without routers), the bridge
-    # included: Yosys synth_ice40 -dsp -spram -noabc9 maps it to 4,407 LUT4, 2,711 FFs, 8
+    # included: Yosys synth_ice40 -dsp -spram -noabc9 maps it to 4,233 LUT4, 2,364 FFs, 8
     # SB_MAC16 (4 the MAC lanes', two products each, 2 the requantizer's, 2 the vector
-    # unit's), 29 EBR and the 4 SPRAMs, and nextpnr --pack-only packs those into 5,987 logic
-    # cells ("luts", as the build's report counts them): 3,141 LUT4 alone, 1,266 LUT4 with
-    # their flip-flop, 1,445 flip-flops alone (a flip-flop fed by no LUT of its own takes a
-    # cell) and 188 for carry chains.
-    per_core={"luts": 5987, "ffs": 2711, "dsps": 8, "block_rams": 29, "sprams": 4},
+    # unit's), 29 EBR and the 4 SPRAMs, and nextpnr --pack-only packs those into 5,574 logic
+    # cells ("luts", as the build's report counts them): 3,074 LUT4 alone, 1,159 LUT4 with
+    # their flip-flop, 1,205 flip-flops alone (a flip-flop fed by no LUT of its own takes a
+    # cell) and 189 for carry chains.
+    per_core={"luts": 5574, "ffs": 2364, "dsps": 8, "block_rams": 29, "sprams": 4},
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp -spram -noabc9", leds=2, columns=2, activation_kb=8,
     weight_kb=128, settings_depth=128, program_depth=16,
     mac_options={"requantize_columns": 1, "multiply_stages": 2, "rescale_cycles": 2, "scales_below_one": True,

@@ -47,19 +47,16 @@ COLUMN_FIELDS = {"acc": signed(ACC_WIDTH), "bias": signed(ACC_WIDTH), "multiplie
                  "shift": signed(SHIFT_WIDTH)}
 
 
-#: The per-layer fields of a requantize-unit input.
-LAYER_FIELDS = ("zero_point", "clamp_min", "clamp_max", "precision", "rounding")
+#: The per-layer fields of a requantize-unit input, and each one's shape.
+LAYER_FIELDS = {"zero_point": signed(LANE_WIDTH), "clamp_min": signed(LANE_WIDTH),
+                "clamp_max": signed(LANE_WIDTH), "precision": Precision, "rounding": Rounding}
 
 
 def _settings_fields(columns):
     return {
         **{name: data.ArrayLayout(shape, columns)
            for name, shape in COLUMN_FIELDS.items() if name != "acc"},
-        "zero_point": signed(LANE_WIDTH),
-        "clamp_min": signed(LANE_WIDTH),
-        "clamp_max": signed(LANE_WIDTH),
-        "precision": Precision,
-        "rounding": Rounding,
+        **LAYER_FIELDS,
     }
 
 

@@ -113,7 +113,8 @@ class Tile(wiring.Component):
                     m.d.comb += getattr(self, link_name("o", network, side)).valid.eq(0)
         m.d.comb += interface.i_activation.valid.eq(0)
         offered, responses = interface.o_activation, self.o_activation_east
-        word = data.View(network_payload_layout(self._core, 1, 1), offered.payload.payload)
+        layout = network_payload_layout(self._core, self._noc.rows, self._noc.columns)
+        word = data.View(layout, offered.payload.payload)
         response = word.kind == Kind.RESPONSE
         m.d.comb += [responses.payload.eq(offered.payload), responses.valid.eq(offered.valid & response),
                      offered.ready.eq(responses.ready & response)]

@@ -37,7 +37,8 @@ ICEBREAKER = Board(
     input_hz=12e6, target_hz=24e6, synth_opts="-dsp -spram -noabc9", leds=2, columns=2, activation_kb=8,
     weight_kb=128, settings_depth=128, program_depth=16,
     mac_options={"requantize_columns": 1, "multiply_stages": 2, "rescale_cycles": 2, "scales_below_one": True,
-                 "operand_register": False, "precisions": (Precision.INT8,), "dsp_block": "SB_MAC16"},
+                 "operand_register": False, "delay_memory": True, "precisions": (Precision.INT8,),
+                 "dsp_block": "SB_MAC16"},
     core_options={"narrow_program": True, "message_sequencer": False, "fused_add": False,
                   "single_port_weights": True, "count_width": 8, "tokens": 4})
 

@@ -183,6 +183,12 @@ class MacParams:
         of latency and none of those registers, which on an iCE40 take a logic cell each
         (their flip-flops have no logic of their own to share a cell with). The FPGA-lean
         option for a slow clock.
+    delay_memory : bool
+        False: the vector unit's ``MAX`` and ``SUM`` operands and controls wait out its
+        ``ADD`` pipeline in registers. True: in a memory of one entry a cycle
+        (:func:`hdl.pipeline.delay_memory`), a block RAM, whose counter costs fewer logic
+        cells than the registers. The FPGA-lean option where block RAM is to spare and
+        logic cells are not.
     precisions : tuple of Precision
         The precisions the MAC array multiplies at (``MAC`` and ``MACADD``; the vector unit
         and the requantizers take all three), all three by default. Fewer leave out the
@@ -202,6 +208,7 @@ class MacParams:
     rescale_cycles: int = 1
     scales_below_one: bool = False
     operand_register: bool = True
+    delay_memory: bool = False
     precisions: tuple = tuple(Precision)
     dsp_block: str | None = None
 
@@ -212,7 +219,7 @@ class MacParams:
         if value not in MULTIPLY_STAGES:
             raise ValueError(f"MAC multiply_stages must be one of {', '.join(map(str, MULTIPLY_STAGES))}, "
                              f"not {value!r}")
-        for name in ("scales_below_one", "operand_register"):
+        for name in ("scales_below_one", "operand_register", "delay_memory"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"MAC {name} must be True or False, not {getattr(self, name)!r}")
         value = self.rescale_cycles

@@ -1,8 +1,9 @@
 """Pipeline registers: a value one cycle or several cycles later, in named registers."""
 
 from amaranth import Cat, Const, Mux, Signal, Value
+from amaranth.lib.memory import Memory
 
-__all__ = ["register", "delay", "phase", "slices", "slice_index", "gather"]
+__all__ = ["register", "delay", "delay_memory", "phase", "slices", "slice_index", "gather"]
 
 
 def register(m, value, name, *, reset_less=True):
@@ -21,6 +22,29 @@ def delay(m, value, cycles, name, *, reset_less=True):
     for stage in range(cycles):
         value = register(m, value, f"{name}_{stage}", reset_less=reset_less)
     return value
+
+
+def delay_memory(m, value, cycles, name):
+    """``value`` ``cycles`` cycles later (at least 2), through a memory of ``cycles`` entries
+    named ``name``: each cycle writes ``value`` to one entry and reads the entry it will
+    write next, which it wrote ``cycles - 1`` cycles ago, through a read port of one cycle's
+    latency. Never the entry it writes in the same cycle, so no read sees a write. What it
+    gives in the first ``cycles`` cycles after reset is the memory's initial content, 0.
+
+    A synthesis tool maps the memory to a block RAM (``ram_style``): a long, narrow delay
+    there costs a counter where :func:`delay` costs ``cycles`` registers a bit, which on an
+    iCE40 take a logic cell each.
+    """
+    if cycles < 2:
+        raise ValueError(f"delay_memory needs at least 2 cycles, not {cycles!r}")
+    m.submodules[name] = memory = Memory(shape=value.shape(), depth=cycles, init=[],
+                                         attrs={"ram_style": "block"})
+    write, read = memory.write_port(), memory.read_port(transparent_for=())
+    entry = Signal(range(cycles), name=f"{name}_entry")
+    following = Mux(entry == cycles - 1, 0, entry + 1)
+    m.d.sync += entry.eq(following)
+    m.d.comb += [write.addr.eq(entry), write.data.eq(value), write.en.eq(1), read.addr.eq(following)]
+    return read.data
 
 
 def phase(m, load, count, name):

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import mac_output_layout
 from .params import ACC_WIDTH, LANE_WIDTH, SHIFT_WIDTH, MacParams, Rounding
-from .pipeline import delay, gather, phase, register, slices
+from .pipeline import delay, delay_memory, gather, phase, register, slices
 from .requantize import high_mul, multiply, pot_divisor, rounding_divide_by_pot
 
 __all__ = ["VectorOp", "VectorStage", "VectorUnit", "vector_input_layout", "vector_settings_layout",
@@ -251,10 +251,14 @@ class VectorUnit(wiring.Component):
         added = self._added(m, a, b, settings, cycle)
 
         # Control and the MAX/SUM operand travel alongside the ADD path to the output stage,
-        # and past its slices after the first.
+        # and past its slices after the first; the operand in a memory with
+        # ``params.delay_memory``.
         cycles = VectorStage.OUTPUT - 1 + self._params.tile_interval - 1
         valid = delay(m, self.i_data.valid, cycles, "valid", reset_less=False)
-        values = delay(m, payload.a, cycles, "a")
+        if self._params.delay_memory:
+            values = delay_memory(m, payload.a, cycles, "a")
+        else:
+            values = delay(m, payload.a, cycles, "a")
         op = delay(m, payload.op, cycles, "op")
         first = delay(m, payload.first, cycles, "first")
         last = delay(m, payload.last, cycles, "last")

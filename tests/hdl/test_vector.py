@@ -192,15 +192,16 @@ class Program:
 
 
 #: The all-column units, ones rescaling fewer columns a cycle, and ones rescaling an ADD's
-#: two operands in turn.
+#: two operands in turn (one of them delaying the MAX/SUM operands in a memory).
 SLICED = [MacParams(4, 4), MacParams(4, 8), MacParams(4, 8, requantize_columns=2),
           MacParams(4, 4, requantize_columns=1),
-          MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2),
+          MacParams(4, 2, multiply_stages=2, requantize_columns=1, rescale_cycles=2, delay_memory=True),
           MacParams(4, 4, multiply_stages=2, rescale_cycles=2)]
 
 
 def _name(params):
-    return f"{params.columns}c{params.requantize_columns}r{params.rescale_cycles}x"
+    memory = "m" if params.delay_memory else ""
+    return f"{params.columns}c{params.requantize_columns}r{params.rescale_cycles}x{memory}"
 
 
 @pytest.mark.parametrize("params", SLICED, ids=_name)

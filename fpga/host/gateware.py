@@ -47,8 +47,8 @@ def _check_params(params):
 
 def request_layout(frames):
     """A received request: its reception ``status`` (:class:`Status`), ``op`` and ``body``
-    (the body's bytes end at the top: byte ``i`` of an ``n``-byte body is byte
-    ``max_request_body - n + i`` of the field)."""
+    (byte ``i`` of the body at bits ``8 i``; the bytes past a shorter body are the last
+    longer one's)."""
     return data.StructLayout({"status": BYTE, "op": BYTE, "body": BYTE * frames.max_request_body})
 
 
@@ -64,8 +64,9 @@ class FrameReceiver(wiring.Component):
 
     A request leaves on ``o_request`` in the cycle after its checksum byte (``status``
     ``OK`` or ``CHECKSUM``), or once the line has been idle for ``timeout`` cycles after
-    a dropped frame (``FRAMING``, ``COMMAND``) or inside one (``TIMEOUT``). Bytes that
-    arrive while ``o_request`` waits for ``ready`` are dropped.
+    a dropped frame (``FRAMING``, ``COMMAND``) or inside one (``TIMEOUT``), and holds
+    until ``ready``: bytes that arrive meanwhile are dropped. Each body byte is written in
+    its place, so that a field is at the same bits in every request that has it.
 
     Parameters
     ----------
@@ -95,12 +96,18 @@ class FrameReceiver(wiring.Component):
         byte, error = self.i_data.payload.data, self.i_data.payload.error
         arrived = self.i_data.valid
         idle = Signal(range(self._timeout + 1))
-        count = Signal(range(frames.max_request_body + 1))
+        index = Signal(range(frames.max_request_body))      # of the next body byte
+        final = Signal(range(frames.max_request_body))      # the index of the op's last one
         m.submodules.crc = crc = CRC.create()
         m.d.comb += crc.data.eq(byte)
         m.d.sync += idle.eq(Mux(arrived, 0, Mux(idle == self._timeout, idle, idle + 1)))
         quiet = ~arrived & (idle == self._timeout - 1)
         lengths = {op: frames.request_body_bytes(op) for op in Op}
+        with m.Switch(request.op):
+            for op, length in lengths.items():
+                if length:
+                    with m.Case(op):
+                        m.d.comb += final.eq(length - 1)
 
         def drop(status):
             m.d.sync += request.status.eq(status)
@@ -121,14 +128,13 @@ class FrameReceiver(wiring.Component):
                         m.next = "OP"
             with m.State("OP"):
                 with m.If(arrived):
-                    m.d.sync += request.op.eq(byte)
+                    m.d.sync += [request.op.eq(byte), index.eq(0)]
                     m.d.comb += crc.valid.eq(1)
                     with m.If(error):
                         drop(Status.FRAMING)
                     with m.Switch(byte):
                         for op, length in lengths.items():
                             with m.Case(op):
-                                m.d.sync += count.eq(length)
                                 m.next = "BODY" if length else "CRC"
                         with m.Default():
                             drop(Status.COMMAND)
@@ -136,11 +142,11 @@ class FrameReceiver(wiring.Component):
                     cut_short()
             with m.State("BODY"):
                 with m.If(arrived):
-                    m.d.sync += [request.body.eq(Cat(request.body[BYTE:], byte)), count.eq(count - 1)]
+                    m.d.sync += [request.body.word_select(index, BYTE).eq(byte), index.eq(index + 1)]
                     m.d.comb += crc.valid.eq(1)
                     with m.If(error):
                         drop(Status.FRAMING)
-                    with m.Elif(count == 1):
+                    with m.Elif(index == final):
                         m.next = "CRC"
                 with m.Elif(quiet):
                     cut_short()
@@ -164,9 +170,10 @@ class FrameReceiver(wiring.Component):
 class Executor(wiring.Component):
     """Requests in, host commands to the array and replies out.
 
-    Takes a request when idle; answers errors, ``INFO`` and ``STATUS`` at once; sends
-    ``WRITE``, ``READ`` and ``RUN`` to the array (when the arguments are in range and no
-    run is going on), waits for ``READ``'s word, then replies.
+    Answers a request's errors, ``INFO`` and ``STATUS`` at once; sends ``WRITE``, ``READ``
+    and ``RUN`` to the array (when the arguments are in range and no run is going on),
+    waits for ``READ``'s word, then replies. It takes the request (``ready``) with its
+    reply: the command's fields are the request's own, held until then.
 
     Parameters
     ----------
@@ -198,11 +205,7 @@ class Executor(wiring.Component):
 
     def _fields(self, request):
         """``x``, ``y``, ``addr``, ``data`` of a WRITE or READ body, and whether they are in range."""
-        frames, top = self._frames, self._frames.max_request_body
-        start = Mux(request.op == Op.WRITE, top - frames.request_body_bytes(Op.WRITE),
-                    top - frames.request_body_bytes(Op.READ))
-        body = request.body
-        fields = (body >> (start * BYTE))
+        fields = request.body
         x, y = fields[:BYTE], fields[BYTE:2 * BYTE]
         addr = fields[2 * BYTE:(2 + ADDR_BYTES) * BYTE]
         data_ = fields[(2 + ADDR_BYTES) * BYTE:(2 + ADDR_BYTES + self._frames.word_bytes) * BYTE]
@@ -221,19 +224,18 @@ class Executor(wiring.Component):
         assert [1 << i for i in range(4)] == [Flag.BUSY, Flag.DONE, Flag.CONFLICT, Flag.OVERRUN]
         frames = self._frames
 
-        op = Signal(BYTE)       # the request's, held while the array works on it
+        m.d.comb += [command.x.eq(x), command.y.eq(y), command.addr.eq(addr), command.data.eq(data_),
+                     command.op.eq(Mux(request.op == Op.WRITE, Command.WRITE,
+                                       Mux(request.op == Op.READ, Command.READ, Command.RUN)))]
 
         def answer(status, length=0, body=0):
-            m.d.sync += [reply.status.eq(status), reply.op.eq(Mux(self.i_request.ready, request.op, op)),
-                         reply.length.eq(length), reply.body.eq(body)]
+            m.d.sync += [reply.status.eq(status), reply.op.eq(request.op), reply.length.eq(length),
+                         reply.body.eq(body)]
             m.next = "REPLY"
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.i_request.ready.eq(1)
                 with m.If(self.i_request.valid):
-                    m.d.sync += [command.x.eq(x), command.y.eq(y), command.addr.eq(addr),
-                                 command.data.eq(data_), op.eq(request.op)]
                     with m.If(request.status != Status.OK):
                         answer(request.status)
                     with m.Elif(request.op == Op.INFO):
@@ -246,8 +248,6 @@ class Executor(wiring.Component):
                     with m.Elif((request.op != Op.RUN) & ~valid):
                         answer(Status.ARGUMENT)
                     with m.Else():
-                        m.d.sync += command.op.eq(Mux(request.op == Op.WRITE, Command.WRITE,
-                                                      Mux(request.op == Op.READ, Command.READ, Command.RUN)))
                         m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += self.o_command.valid.eq(1)
@@ -261,7 +261,7 @@ class Executor(wiring.Component):
                 with m.If(self.i_data.valid):
                     answer(Status.OK, frames.reply_body_bytes(Op.READ), self.i_data.payload.data)
             with m.State("REPLY"):
-                m.d.comb += self.o_reply.valid.eq(1)
+                m.d.comb += [self.o_reply.valid.eq(1), self.i_request.ready.eq(self.o_reply.ready)]
                 with m.If(self.o_reply.ready):
                     m.next = "IDLE"
         return m

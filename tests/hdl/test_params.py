@@ -47,6 +47,7 @@ def test_parse_cores_wrong(text, message):
     ({"multiply_stages": True}, TypeError, r"^MAC multiply_stages must be an integer, not True$"),
     ({"scales_below_one": 1}, TypeError, r"^MAC scales_below_one must be True or False, not 1$"),
     ({"operand_register": None}, TypeError, r"^MAC operand_register must be True or False, not None$"),
+    ({"delay_memory": 0}, TypeError, r"^MAC delay_memory must be True or False, not 0$"),
     ({"rescale_cycles": 3}, ValueError, r"^MAC rescale_cycles must be one of 1, 2, not 3$"),
     ({"rescale_cycles": 2.0}, TypeError, r"^MAC rescale_cycles must be an integer, not 2\.0$"),
     ({"rescale_cycles": 2}, ValueError, r"^MAC rescale_cycles 2 needs multiply_stages 2, not 1$"),
@@ -106,7 +107,7 @@ def test_core_params_wrong(kwargs, error, message):
     ({"core": MacParams()}, TypeError,
      r"^chip core must be a CoreParams, not MacParams\(lanes=8, columns=8, multiply_stages=1, "
      r"requantize_columns=8, rescale_cycles=1, scales_below_one=False, operand_register=True, "
-     r"precisions=\(<Precision.INT8: 0>, "
+     r"delay_memory=False, precisions=\(<Precision.INT8: 0>, "
      r"<Precision.INT4: 1>, <Precision.INT2: 2>\), dsp_block=None\)$"),
     ({"rows": 2.0}, TypeError, r"^chip rows must be an integer, not 2\.0$"),
     ({"columns": 33}, ValueError, r"^CORES must be between 1x1 and 32x32, not '4x33'$"),

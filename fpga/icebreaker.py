@@ -39,8 +39,8 @@ ICEBREAKER = Board(
     mac_options={"requantize_columns": 1, "multiply_stages": 2, "rescale_cycles": 2, "scales_below_one": True,
                  "operand_register": False, "delay_memory": True, "precisions": (Precision.INT8,),
                  "dsp_block": "SB_MAC16"},
-    core_options={"narrow_program": True, "message_sequencer": False, "fused_add": False,
-                  "single_port_weights": True, "count_width": 8, "tokens": 4})
+    core_options={"narrow_program": True, "program_steps": True, "message_sequencer": False,
+                  "fused_add": False, "single_port_weights": True, "count_width": 8, "tokens": 4})
 
 
 def top(params):

@@ -1,8 +1,8 @@
 """The bits of a constant of an Amaranth data layout, computed in plain Python.
 
 :func:`const_bits` gives the integer ``layout.const(value).as_bits()`` gives for the
-struct, array, enum and integer shapes the instruction word and the settings entry are
-made of, without building Amaranth constants: the compiler packs tens of thousands of
+struct, flexible, array, enum and integer shapes the instruction word and the settings
+entry are made of, without building Amaranth constants: the compiler packs tens of thousands of
 words for a full-size network, and Amaranth's constant construction costs milliseconds
 each. Unlike a ``Const``, a value that does not fit its field is an error, not truncated.
 """
@@ -20,7 +20,7 @@ def const_bits(layout, value, name="value"):
 
     Raises ``ValueError`` naming the field if a value does not fit it.
     """
-    if isinstance(layout, data.StructLayout):
+    if isinstance(layout, (data.StructLayout, data.FlexibleLayout)):
         bits = 0
         for member, field in layout:
             bits |= const_bits(field.shape, value[member], f"{name}.{member}") << field.offset

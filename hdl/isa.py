@@ -112,7 +112,9 @@ Timing
 ------
 Every instruction is fetched in :func:`fetch_cycles` cycles: 2 (program-memory read,
 decode), or on a core with ``CoreParams.narrow_program`` one read per word of the
-instruction and the decode, ``instruction_words + 1``.
+instruction and the decode, ``instruction_words + 1``; with ``CoreParams.program_steps``
+one read per word before the steps of streams a and b (:func:`steps_row`) and the
+decode, ``steps_row + 1``.
 A compute instruction then issues its ``prod(counts)`` elements on consecutive cycles (each
 tile ``tile_interval`` cycles after the one before at the earliest) and
 drains for ``BankedSram.LATENCY + operand_latency + unit LATENCY + Requantizer.LATENCY``
@@ -133,7 +135,7 @@ import enum as py_enum
 import functools
 from dataclasses import dataclass, field
 
-from amaranth import signed, unsigned
+from amaranth import Shape, signed, unsigned
 from amaranth.lib import data, enum
 
 from .bits import const_bits
@@ -157,7 +159,8 @@ __all__ = ["Opcode", "fetch_words", "fetch_cycles", "program_row_words_log2", "p
            "program_address_width", "stream_address_width", "DEST_X_WIDTH", "DEST_Y_WIDTH",
            "MAX_REDUCE_LEVELS", "Stream",
            "Instruction", "FUSED_ADD_FIELDS", "instruction_layout", "instruction_words", "place_words_log2",
-           "encode", "decode", "steps", "strides", "check_destinations", "message_entry"]
+           "encode", "decode", "steps", "strides", "steps_row", "PROGRAM_STEP_STREAMS", "check_destinations",
+           "message_entry"]
 
 #: Innermost loop levels that may form one tile.
 MAX_REDUCE_LEVELS = 3
@@ -268,7 +271,60 @@ def instruction_layout(params):
     }
     if not params.fused_add:
         fields = {name: shape for name, shape in fields.items() if name not in FUSED_ADD_FIELDS}
+    if params.program_steps:
+        return _program_steps_layout(params, fields)
     return data.StructLayout(fields)
+
+
+#: The streams whose steps a core with ``CoreParams.program_steps`` reads from its program
+#: memory as it runs, one level's of each in one word, the first's in the low bits.
+PROGRAM_STEP_STREAMS = ("a", "b")
+
+
+def _program_steps_layout(params, fields):
+    """``fields`` one after another as a ``StructLayout`` places them, but the steps of
+    ``PROGRAM_STEP_STREAMS``: those from the next program word on, level ``l``'s in the
+    ``l``-th word after it (:func:`steps_row`)."""
+    word = LANE_WIDTH * params.word_bytes
+    shapes = {name: fields[name].members["steps"].elem_shape for name in PROGRAM_STEP_STREAMS}
+    widths = [Shape.cast(shape).width for shape in shapes.values()]
+    if sum(widths) > word:
+        raise ValueError(f"core program_steps: a level's steps of streams {' and '.join(shapes)} "
+                         f"({' + '.join(map(str, widths))} bits) must fit one program word of {word} bits")
+    placed, bases, offset = {}, {}, 0
+    for name, shape in fields.items():
+        if name in shapes:
+            bases[name], shape = offset, fields[name].members["base"]
+        else:
+            placed[name] = data.Field(shape, offset)
+        offset += Shape.cast(shape).width
+    start = -(-offset // word) * word
+    low = 0
+    for name, shape in shapes.items():
+        width = Shape.cast(shape).width
+        steps = data.FlexibleLayout((LOOP_LEVELS - 1) * word + low + width,
+                                    {level: data.Field(shape, level * word + low)
+                                     for level in range(LOOP_LEVELS)})
+        distance = start - bases[name]
+        stream = data.FlexibleLayout(distance + steps.size,
+                                     {"base": data.Field(fields[name].members["base"], 0),
+                                      "steps": data.Field(steps, distance)})
+        placed[name] = data.Field(stream, bases[name])
+        low += width
+    return data.FlexibleLayout(start + LOOP_LEVELS * word, placed)
+
+
+def steps_row(params):
+    """The row within an instruction's place that holds level 0's steps of
+    ``PROGRAM_STEP_STREAMS`` on a core with ``CoreParams.program_steps`` (level ``l``'s in row
+    ``steps_row + l``): the rows before it are what a fetch reads."""
+    layout = instruction_layout(params)
+    return (layout["a"].offset + layout["a"].shape["steps"].offset) // (LANE_WIDTH * params.word_bytes)
+
+
+def _names(layout):
+    """The field names of an instruction ``layout``."""
+    return {name for name, _ in layout}
 
 
 def instruction_words(params):
@@ -304,7 +360,10 @@ def program_address_width(params):
 
 def fetch_words(params):
     """Program-memory reads that fetch one instruction: its :func:`instruction_words` on a
-    core with ``CoreParams.narrow_program``, else 1."""
+    core with ``CoreParams.narrow_program`` (those before :func:`steps_row` with
+    ``CoreParams.program_steps``), else 1."""
+    if params.program_steps:
+        return steps_row(params)
     return instruction_words(params) if params.narrow_program else 1
 
 
@@ -572,11 +631,11 @@ def encode(instruction, params):
                                  f"{low} to {high}, outside its memory of {limits[name]}")
         stream = getattr(instruction, name)
         encoded = steps(stream.strides, instruction.counts, _levels(name, instruction.reduce_levels))
-        step_shape = layout.members[name].members["steps"].elem_shape
+        step_shape = Shape.cast(layout[name].shape["steps"].shape[0].shape)
         for step in encoded:
             if not step_shape.signed or not -(1 << step_shape.width - 1) <= step < 1 << step_shape.width - 1:
                 raise ValueError(f"stream {name} step {step} does not fit {step_shape.width} bits")
-        base_width = layout.members[name].members["base"].width
+        base_width = Shape.cast(layout[name].shape["base"].shape).width
         if stream.base >= 1 << base_width:
             raise ValueError(f"stream {name} base {stream.base} does not fit {base_width} bits")
         fields[name] = {"base": stream.base, "steps": list(encoded)}
@@ -590,14 +649,14 @@ def encode(instruction, params):
         **fields,
     }
     for name in ARITHMETIC_FIELDS:
-        if name in layout.members:
+        if name in _names(layout):
             values[name] = getattr(instruction, name)
     return const_bits(layout, values, "instruction")
 
 
 def _encoded_streams(layout):
     """The address streams an instruction ``layout`` holds, in encoding order."""
-    return [name for name in STREAMS if name in layout.members]
+    return [name for name in STREAMS if name in _names(layout)]
 
 
 def decode(bits, params):
@@ -610,11 +669,11 @@ def decode(bits, params):
     streams = {}
     for name in _encoded_streams(layout):
         stream = view[name]
-        encoded = [int(step) for step in stream.steps]
+        encoded = [int(stream.steps[level]) for level in range(LOOP_LEVELS)]
         streams[name] = Stream(int(stream.base),
                                strides(encoded, counts, _levels(name, reduce_levels)))
     scalars = {name: int(view[name]) for name in ("token", "dest_x", "dest_y", "dest_x_last", "dest_y_last",
-                                                  *ARITHMETIC_FIELDS) if name in layout.members}
+                                                  *ARITHMETIC_FIELDS) if name in _names(layout)}
     return Instruction(Opcode(view.opcode), Precision(view.precision), Rounding(view.rounding),
                        reduce_levels, counts=counts, **streams, **scalars,
                        out_precision=Precision(view.out_precision))

@@ -94,40 +94,62 @@ class AddressGenerator(wiring.Component):
     is the address after this cycle's update, for a memory whose read must be issued a
     cycle ahead. Arithmetic wraps at ``width`` bits.
 
+    With ``late_step`` the generator takes a cycle's step in the cycle after, as a memory
+    read in that cycle for its carry gives it (``steps[carry]`` on ``step``): it keeps the
+    address before the step, and ``addr`` is that plus the step if the cycle before
+    advanced, so the addresses are the same in the same cycles, one adder later.
+
     Parameters
     ----------
     width : int
         Address width, in bits.
+    late_step : bool
+        Take the step of the cycle before on ``step`` instead of every level's on ``steps``.
 
     Attributes
     ----------
     base : In(unsigned(width))
     steps : In(data.ArrayLayout(signed(width + 1), LOOP_LEVELS))
-    load, advance : In(1)
+        Without ``late_step``.
     carry : In(LEVEL_SHAPE)
-        From the :class:`LoopNest` this stream follows.
+        From the :class:`LoopNest` this stream follows (without ``late_step``).
+    step : In(signed(width + 1))
+        With ``late_step``: ``steps[carry]`` of the cycle before.
+    load, advance : In(1)
     addr : Out(unsigned(width))
         The current address.
     next : Out(unsigned(width))
-        The address from the next cycle on.
+        The address from the next cycle on (without ``late_step``).
     """
 
-    def __init__(self, width):
+    def __init__(self, width, *, late_step=False):
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"address width must be a positive integer, not {width!r}")
-        self._width = width
+        self._width, self._late_step = width, bool(late_step)
+        if late_step:
+            steps = {"step": In(signed(width + 1))}
+        else:
+            steps = {"steps": In(data.ArrayLayout(signed(width + 1), LOOP_LEVELS)), "carry": In(LEVEL_SHAPE),
+                     "next": Out(unsigned(width))}
         super().__init__({
             "base": In(unsigned(width)),
-            "steps": In(data.ArrayLayout(signed(width + 1), LOOP_LEVELS)),
             "load": In(1),
             "advance": In(1),
-            "carry": In(LEVEL_SHAPE),
             "addr": Out(unsigned(width)),
-            "next": Out(unsigned(width)),
+            **steps,
         })
+
+    def _late(self, m):
+        kept = Signal(self._width)      # the address before the step of the cycle before
+        stepped = Signal()              # the cycle before advanced
+        m.d.comb += self.addr.eq((kept + Mux(stepped, self.step, 0))[:self._width])
+        m.d.sync += [kept.eq(Mux(self.load, self.base, self.addr)), stepped.eq(self.advance & ~self.load)]
+        return m
 
     def elaborate(self, platform):
         m = Module()
+        if self._late_step:
+            return self._late(m)
         step = Signal(signed(self._width + 1))
         with m.Switch(self.carry):
             for level in range(LOOP_LEVELS):

@@ -388,6 +388,16 @@ class CoreParams:
         words (see ``hdl.core``), and the sequencer fetches an instruction a word a cycle
         (``hdl.isa.fetch_cycles``): a memory an FPGA keeps in a few block RAMs, not in
         hundreds of flip-flops, where block RAMs are no wider than 36 bits.
+    program_steps : bool
+        False: the sequencer holds every address stream's steps in its instruction register.
+        True: the steps of streams ``a`` and ``b`` stay in the program memory, a level's two
+        in one word (``hdl.isa.instruction_layout``; they must fit it). While an instruction
+        runs, its sequencer reads the word of each cycle's carry through the read port a
+        fetch leaves idle, and its address generators add the step a cycle later
+        (``hdl.loops.AddressGenerator``'s ``late_step``), with the same addresses in the
+        same cycles. A fetch reads the words before the steps only (``hdl.isa.fetch_cycles``:
+        fewer cycles). It needs ``narrow_program``: the FPGA-lean option where flip-flops
+        are scarce, for on an iCE40 each held bit takes a logic cell.
     message_sequencer : bool
         True: the core runs a message program beside its compute program (``hdl.core``),
         so that it sends one layer's output while it computes the next. False: it has the
@@ -426,6 +436,7 @@ class CoreParams:
     program_banks: int = 1
     program_split: bool = False
     narrow_program: bool = False
+    program_steps: bool = False
     message_sequencer: bool = True
     fused_add: bool = True
     single_port_weights: bool = False
@@ -456,7 +467,7 @@ class CoreParams:
         for name in ("activation_write_ports", "program_banks"):
             if getattr(self, name) not in (1, 2) or isinstance(getattr(self, name), bool):
                 raise ValueError(f"core {name} must be 1 or 2, not {getattr(self, name)!r}")
-        for name in ("program_split", "narrow_program", "message_sequencer", "fused_add",
+        for name in ("program_split", "narrow_program", "program_steps", "message_sequencer", "fused_add",
                      "single_port_weights"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"core {name} must be True or False, not {getattr(self, name)!r}")
@@ -469,6 +480,8 @@ class CoreParams:
         if not _is_power_of_two(self.tokens) or not MIN_TOKENS <= self.tokens <= TOKENS:
             raise ValueError(f"core tokens must be a power of two from {MIN_TOKENS} to {TOKENS}, "
                              f"not {self.tokens!r}")
+        if self.program_steps and not self.narrow_program:
+            raise ValueError("core program_steps needs narrow_program (the steps are read a word at a time)")
         if self.program_split and not self.message_sequencer:
             raise ValueError("core program_split must be False without a message_sequencer (it halves "
                              "the program memory for a message program)")

@@ -1,16 +1,18 @@
 """The core's deterministic control sequencer: fetch, loop nests, address streams, tokens."""
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .isa import (
+    PROGRAM_STEP_STREAMS,
     Opcode,
     fetch_words,
     instruction_layout,
     program_address_width,
     program_row_width,
     program_row_words_log2,
+    steps_row,
     stream_address_width,
 )
 from .loops import AddressGenerator, LoopNest
@@ -89,7 +91,10 @@ class Sequencer(wiring.Component):
         banks) above the row within the instruction (``CoreParams.narrow_program``); its
         data on ``program_data`` the next cycle. A fetch reads rows 0 to
         ``hdl.isa.fetch_words(params) - 1`` on consecutive cycles, and each row's data is
-        kept in ``instruction`` until the last arrives, in the decode's cycle.
+        kept in ``instruction`` until the last arrives, in the decode's cycle. With
+        ``CoreParams.program_steps`` a fetch stops before the steps of streams a and b
+        (``hdl.isa.steps_row``), and each cycle of the instruction's elements reads the row
+        of the steps of their carry.
     program_data : In(hdl.isa.program_row_width(params))
         The row read; its low ``instruction_layout(params).size`` bits are an instruction
         when a row holds a whole one.
@@ -159,13 +164,25 @@ class Sequencer(wiring.Component):
 
     def _fetched(self):
         """The instruction the decode's cycle sees: the rows fetched before it, kept in
-        ``instruction``, below the last, on ``program_data``."""
+        ``instruction``, below the last, on ``program_data`` (and with
+        ``CoreParams.program_steps`` zeros for the steps, which are not fetched)."""
         layout = instruction_layout(self._params)
         earlier = (fetch_words(self._params) - 1) * len(self.program_data)
-        return layout(Cat(self.instruction.as_value()[:earlier], self.program_data)[:layout.size])
+        rows = Cat(self.instruction.as_value()[:earlier], self.program_data)
+        return layout(Cat(rows, Const(0, max(0, layout.size - len(rows))))[:layout.size])
+
+    def _program_step(self, name):
+        """Stream ``name``'s step in the row on ``program_data`` (``CoreParams.program_steps``)."""
+        layout = instruction_layout(self._params)
+        steps = layout[name].shape["steps"]
+        offset = (layout[name].offset + steps.offset + steps.shape[0].offset) % len(self.program_data)
+        width = Shape.cast(steps.shape[0].shape).width
+        return self.program_data[offset:offset + width].as_signed()
 
     def _streams(self, m, decode, fetched):
-        """Loop nests and address generators, loaded from the ``fetched`` instruction at ``decode``."""
+        """Loop nests and address generators, loaded from the ``fetched`` instruction at
+        ``decode``; with ``CoreParams.program_steps`` the steps of ``PROGRAM_STEP_STREAMS``
+        from ``program_data``, a cycle after the row of the elements' carry is read."""
         params = self._params
         current = self.instruction
         # The residual stream r is MACADD's, where the core has it (CoreParams.fused_add).
@@ -184,15 +201,20 @@ class Sequencer(wiring.Component):
         generators = {}
         for name, nest in (("a", nests["elements"]), ("b", nests["elements"]), ("o", nests["o"]),
                            ("s", nests["s"]), *((name, nests[name]) for name in residual)):
-            generator = m.submodules[f"{name}_address"] = AddressGenerator(stream_address_width(params, name))
+            late = params.program_steps and name in PROGRAM_STEP_STREAMS
+            generator = m.submodules[f"{name}_address"] = AddressGenerator(stream_address_width(params, name),
+                                                                           late_step=late)
             m.d.comb += [
                 generator.base.eq(fetched[name].base),
                 generator.load.eq(decode),
-                generator.carry.eq(nest.carry),
                 generator.advance.eq(nest.advance),
             ]
-            for level in range(LOOP_LEVELS):
-                m.d.comb += generator.steps[level].eq(current[name].steps[level])
+            if late:
+                m.d.comb += generator.step.eq(self._program_step(name))
+            else:
+                m.d.comb += generator.carry.eq(nest.carry)
+                for level in range(LOOP_LEVELS):
+                    m.d.comb += generator.steps[level].eq(current[name].steps[level])
             generators[name] = generator
         return nests, generators
 
@@ -274,6 +296,16 @@ class Sequencer(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
         issuing = Signal()      # in the ISSUE state
+        # The instruction being executed: with CoreParams.program_steps, each cycle of its
+        # elements reads the row of the steps of their carry, for the address generators of
+        # PROGRAM_STEP_STREAMS in the cycle after.
+        executing = Signal.like(pc)
+        if params.program_steps:
+            with m.If(issuing):
+                m.d.comb += [self.program_en.eq(1),
+                             self.program_addr.eq(Cat((steps_row(params) + elements.carry)[:len(row)],
+                                                      executing, bank))]
+
         pauses, send = opcode == Opcode.DELAY, opcode == Opcode.SEND
         issue = ~self._tile_wait(m, issuing & ~pauses & ~send & elements.first)
 
@@ -302,6 +334,8 @@ class Sequencer(wiring.Component):
                 m.d.comb += decode.eq(1)
                 next_pc = pc - 1 if self._downward else pc + 1
                 m.d.sync += [self.instruction.eq(fetched), pc.eq(next_pc)]
+                if params.program_steps:
+                    m.d.sync += executing.eq(pc)
                 with m.Switch(fetched.opcode):
                     with m.Case(Opcode.HALT):
                         m.d.sync += [self.busy.eq(0), self.done.eq(1), bank.eq(~bank)]

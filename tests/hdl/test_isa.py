@@ -7,20 +7,25 @@ import re
 
 import numpy as np
 import pytest
+from amaranth import Shape
 
 from gen.compiler import element_addresses
 from hdl.isa import (
     FUSED_ADD_FIELDS,
     MAX_REDUCE_LEVELS,
+    PROGRAM_STEP_STREAMS,
     Instruction,
     Opcode,
     Stream,
     check_destinations,
     decode,
     encode,
+    fetch_cycles,
+    fetch_words,
     instruction_layout,
     instruction_words,
     steps,
+    steps_row,
     stream_address_width,
     strides,
 )
@@ -44,6 +49,8 @@ PARAMS = [
     CoreParams(MacParams(16, 16)),
     CoreParams(MacParams(4, 4), activation_banks=8, activation_depth=4096, weight_depth=2),
     CoreParams(MacParams(4, 4), count_width=5, tokens=4),
+    CoreParams(narrow_program=True, program_steps=True),
+    CoreParams(MacParams(4, 4), count_width=5, tokens=4, narrow_program=True, program_steps=True),
 ]
 
 #: The streams that advance once per tile, over the levels outside the tile.
@@ -493,3 +500,40 @@ def test_check_destinations_wrong(kwargs, rows, columns, message):
     with pytest.raises(ValueError, match=exactly(message)):
         check_destinations(Instruction(Opcode.SEND, **kwargs), rows, columns)
     check_destinations(Instruction(Opcode.MAC), 1, 1)      # no message: nothing to check
+
+
+@pytest.mark.parametrize("params", [params for params in PARAMS if params.program_steps],
+                         ids=["8-lanes", "4-lanes"])
+def test_program_steps_layout(params):
+    """With ``program_steps`` every other field lies in the rows a fetch reads, and level
+    ``l``'s steps of streams a and b in row ``steps_row + l``, a's below b's."""
+    layout, word = instruction_layout(params), 8 * params.word_bytes
+    row = steps_row(params)
+    assert fetch_words(params) == row and fetch_cycles(params) == row + 1
+    assert instruction_words(params) == row + LOOP_LEVELS
+    placed = []
+    for name, field in layout:
+        if name in PROGRAM_STEP_STREAMS:
+            base = field.shape["base"]
+            placed.append((field.offset + base.offset, Shape.cast(base.shape).width))
+        else:
+            placed.append((field.offset, Shape.cast(field.shape).width))
+    assert all(offset + width <= row * word for offset, width in placed), placed
+    for level in range(LOOP_LEVELS):
+        bits = []
+        for name in PROGRAM_STEP_STREAMS:
+            steps_field = layout[name].shape["steps"]
+            step = steps_field.shape[level]
+            offset = layout[name].offset + steps_field.offset + step.offset
+            bits.append((offset, Shape.cast(step.shape).width))
+        (a_offset, a_width), (b_offset, b_width) = bits
+        assert a_offset == (row + level) * word and b_offset == a_offset + a_width, bits
+        assert b_offset + b_width <= (row + level + 1) * word, bits
+
+
+def test_program_steps_must_fit_a_word():
+    params = CoreParams(MacParams(4, 4), activation_banks=8, activation_depth=4096, narrow_program=True,
+                        program_steps=True)
+    with pytest.raises(ValueError, match=r"^core program_steps: a level's steps of streams a and b "
+                                         r"\(18 \+ 18 bits\) must fit one program word of 32 bits$"):
+        instruction_layout(params)

@@ -86,6 +86,9 @@ def test_mac_params_wrong(kwargs, error, message):
     ({"program_split": 1}, TypeError, r"^core program_split must be True or False, not 1$"),
     ({"narrow_program": "yes"}, TypeError, r"^core narrow_program must be True or False, not 'yes'$"),
     ({"message_sequencer": 0}, TypeError, r"^core message_sequencer must be True or False, not 0$"),
+    ({"program_steps": 1}, TypeError, r"^core program_steps must be True or False, not 1$"),
+    ({"program_steps": True}, ValueError,
+     r"^core program_steps needs narrow_program \(the steps are read a word at a time\)$"),
     ({"fused_add": None}, TypeError, r"^core fused_add must be True or False, not None$"),
     ({"program_split": True, "message_sequencer": False}, ValueError,
      r"^core program_split must be False without a message_sequencer \(it halves the program memory for a "

@@ -171,14 +171,19 @@ def done_cycle(record):
 SLICED = replace(PARAMS, mac=MacParams(requantize_columns=1))
 #: A core that fetches each instruction a word a cycle.
 NARROW = replace(PARAMS, narrow_program=True)
+#: A core that fetches each instruction but the steps of streams a and b a word a cycle,
+#: and reads those as its loops need them.
+STEPS = replace(NARROW, program_steps=True)
 
 
 @pytest.mark.parametrize("start_again, entry, downward, params",
                          [((), 0, False, PARAMS), ((4, 30), 0, False, PARAMS), ((), 4, False, PARAMS),
                           ((), 7, True, PARAMS), ((), 0, False, SLICED), ((), 0, False, NARROW),
-                          ((), 7, True, NARROW)],
+                          ((), 7, True, NARROW), ((), 0, False, STEPS), ((), 7, True, STEPS),
+                          ((), 0, False, replace(STEPS, mac=SLICED.mac))],
                          ids=["plain", "start-while-busy", "entry-4", "downward-from-7", "tiles-spaced",
-                              "narrow-fetch", "narrow-fetch-downward"])
+                              "narrow-fetch", "narrow-fetch-downward", "program-steps",
+                              "program-steps-downward", "program-steps-tiles-spaced"])
 def test_program(start_again, entry, downward, params):
     record = simulate(PROGRAM, start_again=start_again, entry=entry, downward=downward, params=params)
     predicted = program_cycles(PROGRAM, params)
@@ -234,7 +239,7 @@ DELAY_SEND_PROGRAM = (Instruction(Opcode.DELAY, counts=(4,)), SEND, Instruction(
                       SEND, ADD, Instruction(Opcode.DELAY, counts=(3,)), Instruction(Opcode.HALT))
 
 
-@pytest.mark.parametrize("params", [PARAMS, NARROW], ids=["wide", "narrow"])
+@pytest.mark.parametrize("params", [PARAMS, NARROW, STEPS], ids=["wide", "narrow", "program-steps"])
 def test_delay_and_send(params):
     """``DELAY`` reads nothing and fetches the next instruction ``instruction_cycles`` after
     its own; ``SEND`` reads operand ``a`` one word a cycle from its decode on and raises

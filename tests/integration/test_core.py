@@ -127,7 +127,8 @@ def test_random_network(index):
 #: a core of the compute sequencer and one requantizer only (no message sequencer, no fused
 #: add), one column a cycle; and that core with two cycles a column on half the
 #: multipliers, scales below one (no left shift, one barrel shifter for both roundings),
-#: no operand register, 8-bit loop counts and 4 tokens.
+#: no operand register, the MAX/SUM operands delayed in a memory, the a and b steps read
+#: from the program memory, 8-bit loop counts and 4 tokens.
 LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2, operand_register=False),
                                                     narrow_program=True),
         "one-column-split-narrow-program": CoreParams(MacParams(requantize_columns=1), program_split=True,
@@ -136,9 +137,10 @@ LEAN = {"split-multiply-narrow-program": CoreParams(MacParams(multiply_stages=2,
                                             narrow_program=True, message_sequencer=False, fused_add=False),
         "two-cycle-rescale-below-one": CoreParams(MacParams(requantize_columns=1, multiply_stages=2,
                                                             rescale_cycles=2, scales_below_one=True,
-                                                            operand_register=False),
-                                                  narrow_program=True, message_sequencer=False,
-                                                  fused_add=False, count_width=8, tokens=4)}
+                                                            operand_register=False, delay_memory=True),
+                                                  narrow_program=True, program_steps=True,
+                                                  message_sequencer=False, fused_add=False, count_width=8,
+                                                  tokens=4)}
 #: The lean cores that run ``MACADD``.
 FUSING = [name for name, params in LEAN.items() if params.fused_add]
 

@@ -172,8 +172,9 @@ class Executor(wiring.Component):
 
     Answers a request's errors, ``INFO`` and ``STATUS`` at once; sends ``WRITE``, ``READ``
     and ``RUN`` to the array (when the arguments are in range and no run is going on),
-    waits for ``READ``'s word, then replies. It takes the request (``ready``) with its
-    reply: the command's fields are the request's own, held until then.
+    waits for ``READ``'s word, then replies. It takes the request (``ready``) when its reply
+    is taken: the command's fields and the reply's ``op`` are the request's own, held until
+    then.
 
     Parameters
     ----------
@@ -228,9 +229,10 @@ class Executor(wiring.Component):
                      command.op.eq(Mux(request.op == Op.WRITE, Command.WRITE,
                                        Mux(request.op == Op.READ, Command.READ, Command.RUN)))]
 
+        m.d.comb += reply.op.eq(request.op)
+
         def answer(status, length=0, body=0):
-            m.d.sync += [reply.status.eq(status), reply.op.eq(request.op), reply.length.eq(length),
-                         reply.body.eq(body)]
+            m.d.sync += [reply.status.eq(status), reply.length.eq(length), reply.body.eq(body)]
             m.next = "REPLY"
 
         with m.FSM():
@@ -270,6 +272,9 @@ class Executor(wiring.Component):
 class ReplySender(wiring.Component):
     """A reply in, its frame out byte by byte: ``REPLY_SYNC``, status, op, body, CRC-8.
 
+    The reply is taken (``ready``) with its frame's last byte: its source holds it until
+    then, and the bytes are picked from it in turn.
+
     Parameters
     ----------
     params : ChipParams
@@ -290,30 +295,30 @@ class ReplySender(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         reply = self.i_reply.payload
-        # sync, status, op, body, crc: the bytes before the crc in one shift register.
-        shift = Signal(BYTE * (3 + self._frames.max_reply_body))
-        left = Signal(range(4 + self._frames.max_reply_body))
+        # sync, status, op, body: the bytes before the crc, the index'th sent next.
+        frame = Cat(Const(REPLY_SYNC, BYTE), reply.status, reply.op, reply.body)
+        index = Signal(range(3 + self._frames.max_reply_body))
+        byte = frame.word_select(index, BYTE)
         m.submodules.crc = crc = CRC.create()
-        m.d.comb += crc.data.eq(shift[:BYTE])
-        first = Signal()
+        m.d.comb += crc.data.eq(byte)
         sent = self.o_data.valid & self.o_data.ready
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.i_reply.ready.eq(1), crc.start.eq(1)]
+                m.d.comb += crc.start.eq(1)
                 with m.If(self.i_reply.valid):
-                    m.d.sync += [shift.eq(Cat(Const(REPLY_SYNC, BYTE), reply.status, reply.op, reply.body)),
-                                 left.eq(3 + reply.length), first.eq(1)]
                     m.next = "FRAME"
             with m.State("FRAME"):
-                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(shift[:BYTE])]
+                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(byte)]
                 with m.If(sent):
-                    m.d.sync += [shift.eq(shift >> BYTE), left.eq(left - 1), first.eq(0)]
-                    with m.If(~first):      # the crc covers every byte after the sync
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index != 0):      # the crc covers every byte after the sync
                         m.d.comb += crc.valid.eq(1)
-                    with m.If(left == 1):
+                    with m.If(index == 2 + reply.length):
+                        m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
-                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(crc.crc)]
+                m.d.comb += [self.o_data.valid.eq(1), self.o_data.payload.eq(crc.crc),
+                             self.i_reply.ready.eq(self.o_data.ready)]
                 with m.If(sent):
                     m.next = "IDLE"
         return m

@@ -88,14 +88,14 @@ def send(status, op, body):
         ctx.set(dut.i_reply.payload, {"status": status, "op": op, "length": len(body),
                                       "body": int.from_bytes(body, "little")})
         ctx.set(dut.i_reply.valid, 1)
-        await ctx.tick().until(dut.i_reply.ready)
-        ctx.set(dut.i_reply.valid, 0)
         ctx.set(dut.o_data.ready, 1)
         for _ in range(10 * (4 + len(body))):
-            _, _, valid, payload = await ctx.tick().sample(dut.o_data.valid, dut.o_data.payload)
+            _, _, valid, payload, taken = await ctx.tick().sample(dut.o_data.valid, dut.o_data.payload,
+                                                                  dut.i_reply.ready)
             if valid:
                 sent.append(payload)
-            if len(sent) == 4 + len(body):
+            if taken:       # with the last byte: the reply holds until then
+                assert len(sent) == 4 + len(body), f"reply taken after {len(sent)} bytes"
                 return
 
     simulator = Simulator(dut)

@@ -25,8 +25,6 @@ INT32_MIN = -(1 << (ACC_WIDTH - 1))
 INT32_MAX = (1 << (ACC_WIDTH - 1)) - 1
 #: Fraction bits of a quantized multiplier (TFLite's Q0.31): the high half is ``product / 2**31``.
 MULTIPLIER_FRACTION_BITS = ACC_WIDTH - 1
-#: gemmlowp's rounding nudge of a non-negative product, half of ``2**31`` (``1 - NUDGE`` if negative).
-NUDGE = 1 << (MULTIPLIER_FRACTION_BITS - 1)
 
 
 class Stage(enum.IntEnum):
@@ -160,13 +158,14 @@ def high_mul(product, overflow):
 
     ``(product + nudge) / 2**31`` truncated toward zero, with ``nudge = 2**30`` for a
     non-negative product and ``1 - 2**30`` for a negative one; ``INT32_MAX`` if
-    ``overflow``. Truncation is the floor (arithmetic shift) plus one when the sum is
-    negative and not a multiple of ``2**31``.
+    ``overflow``. Both are ``floor((product + 2**30) / 2**31)``: for a non-negative sum
+    truncation is the floor, and for a negative product it is the ceiling,
+    ``floor((product + 1 - 2**30 + 2**31 - 1) / 2**31)``. So the product's low 30 bits do
+    not matter: ``((product >> 30) + 1) >> 1``, a 34-bit increment where the nudge would
+    take a 64-bit adder and a second one for the truncation.
     """
-    nudged = product + Mux(product >= 0, NUDGE, 1 - NUDGE)
-    inexact = nudged[:MULTIPLIER_FRACTION_BITS].any()
-    toward_zero = (nudged >> MULTIPLIER_FRACTION_BITS) + ((nudged < 0) & inexact)
-    return Mux(overflow, INT32_MAX, toward_zero[:ACC_WIDTH].as_signed())
+    rounded = ((product >> (MULTIPLIER_FRACTION_BITS - 1)) + 1) >> 1
+    return Mux(overflow, INT32_MAX, rounded[:ACC_WIDTH].as_signed())
 
 
 def single_rounding(product, shift):

@@ -202,20 +202,10 @@ def shared_divide(x, exponent, mask, rounding):
     a negative ``x`` with the double rounding. That is ``RoundingDivideByPOT`` (ties away
     from zero) for the double rounding, and for the single ``floor((x + 2**(exponent - 1))
     / 2**exponent)`` (ties up), of ``x = floor(product / 2**30)``: TFLite's
-    ``(product + 2**(30 - shift)) >> (31 - shift)``, one barrel shifter for the two. (The
-    shifter after the comparison measured 76 iCE40 LUTs fewer here than
-    :func:`nudged_shift`'s adder before it.)
-
-    The comparison takes no adder: with ``half = 2**(exponent - 1)`` (the remainder mask's
-    top bit), ``remainder > threshold`` is ``remainder >= half``, the remainder's bit
-    ``half``, and with the extra one for a negative ``x`` also some bit below it set. (The
-    threshold's adder and the comparison's carry chain, before the quotient's, were the
-    iCEBreaker core's longest path.)"""
-    value = x.as_unsigned()
-    half = (value & (mask ^ (mask >> 1))).any()
-    below = (value & (mask >> 1)).any()
-    away = (rounding == Rounding.DOUBLE) & (x < 0)
-    return ((x >> exponent) + (half & (~away | below)))[:ACC_WIDTH].as_signed()
+    ``(product + 2**(30 - shift)) >> (31 - shift)``, one barrel shifter for the two. Both
+    are :func:`nudged_shift`, with the ties down for a negative ``x`` with the double
+    rounding."""
+    return nudged_shift(x, exponent, mask, (rounding == Rounding.DOUBLE) & (x < 0))
 
 
 def pot_divisor(shift):
@@ -232,12 +222,18 @@ def pot_divisor(shift):
 def nudged_shift(x, exponent, mask, down):
     """``floor((x + nudge) / 2**exponent)`` wrapped to int32, ``x`` rounded to the nearest
     multiple of ``2**exponent`` with ties up, or down if ``down``: the nudge is half the
-    divisor, ``2**(exponent - 1)``, or one less (0 if ``exponent`` is 0), one LUT a bit from
-    the remainder mask ``2**exponent - 1`` (its top bit, or the bits below it); then one
-    adder and one barrel shifter."""
-    below = mask >> 1
-    nudge = Mux(down, below, mask & ~below)
-    return ((x + nudge) >> exponent)[:ACC_WIDTH].as_signed()
+    divisor, ``2**(exponent - 1)``, or one less (0 if ``exponent`` is 0).
+
+    Computed as ``(x >> exponent)`` plus one if the remainder ``x & mask`` reaches half the
+    divisor, the bit ``2**(exponent - 1)`` (the remainder mask's top bit, ``mask ^ (mask >>
+    1)``), or with ``down`` passes it (that bit and some bit below it set): a barrel shifter
+    and an increment, with no adder before them and no comparison. (An adder of the nudge
+    before the shifter, and a threshold's adder and comparison beside it, were the
+    iCEBreaker core's longest paths.)"""
+    value = x.as_unsigned()
+    half = (value & (mask ^ (mask >> 1))).any()
+    below = (value & (mask >> 1)).any()
+    return ((x >> exponent) + (half & (~down | below)))[:ACC_WIDTH].as_signed()
 
 
 def rounding_divide_by_pot(x, exponent, mask, rounding):

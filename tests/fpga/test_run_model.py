@@ -12,11 +12,11 @@ holds it (``test_digits_refused_on_one_ulx3s_core``). ``test_model_through_bridg
 ``tests/vectors/import/`` on seeded random frames: on the ULX3S's 2x2 array a 1x1
 convolution and a fully-connected layer compiled as a two-stage pipeline (each output read a
 run after its input was written, a zero frame pushing the last one through), on the
-iCEBreaker's core a convolution, a padded max-pool and a stride-2 convolution; the
-iCEBreaker's core does not build on its device (``make fpga`` refuses it) and is simulated
-with the board's core parameters. ``test_input_holders_written_between_runs`` checks, on the
-array alone, that a program with input holders still runs exactly when its frames are
-written between runs, as ``run-model`` writes them. Replay with ``SEED=<seed>``.
+iCEBreaker's core a convolution, a padded max-pool and a stride-2 convolution, each
+simulated with the board's core parameters (``make fpga`` builds the same design).
+``test_input_holders_written_between_runs`` checks, on the array alone, that a program with
+input holders still runs exactly when its frames are written between runs, as ``run-model``
+writes them. Replay with ``SEED=<seed>``.
 """
 
 import dataclasses

@@ -19,9 +19,9 @@ ULX3S = Board(
     name="ulx3s", platform=ULX3S_85F_Platform, family="ecp5",
     available={"luts": 83640, "ffs": 83640, "dsps": 156, "block_rams": 208, "sprams": 0},
     # nextpnr's utilisation of the 2x2 build of the board's core, per core (the bridge shared
-    # out): 60,150 TRELLIS_COMB, 22,841 TRELLIS_FF, 112 MULT18X18D (16 on each core's MAC
+    # out): 59,602 TRELLIS_COMB, 22,493 TRELLIS_FF, 112 MULT18X18D (16 on each core's MAC
     # lanes, 4 in each of its two requantizers, 4 on its vector unit), 64 DP16KD.
-    per_core={"luts": 15038, "ffs": 5711, "dsps": 28, "block_rams": 16, "sprams": 0},
+    per_core={"luts": 14901, "ffs": 5624, "dsps": 28, "block_rams": 16, "sprams": 0},
     input_hz=25e6, target_hz=50e6, leds=3, weight_kb=16, settings_depth=32, program_depth=32,
     mac_options={"requantize_columns": 1, "multiply_stages": 2, "precisions": (Precision.INT8,)},
     core_options={"program_split": True, "narrow_program": True},

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fpga.boards import BOARDS
 from gen import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,8 +95,10 @@ def test_odd_values_refused_naming_the_variable(capsys, tmp_path, target, assign
     ("LANES=0", "LANES must be a power of two from 4 to 128, not 0"),
     ("CORES=", "CORES must have the form ROWSxCOLUMNS, such as 4x4, not ''"),
     ("COLUMNS=0", "COLUMNS must be a power of two from 2 to 128, not 0"),
-    ("CORES=2x3", "ulx3s: a 2x3 array of 4x4-MAC cores does not fit: it needs an estimated 90228 luts "
-                  "(the ulx3s has 83640), 168 dsps (the ulx3s has 156)"),
+    # Six cores at the per-core figures measured on the board's 2x2 build.
+    ("CORES=2x3", f"ulx3s: a 2x3 array of 4x4-MAC cores does not fit: it needs an estimated "
+                  f"{6 * BOARDS['ulx3s'].per_core['luts']} luts (the ulx3s has 83640), "
+                  f"168 dsps (the ulx3s has 156)"),
 ])
 def test_fpga_bad_size_refused_before_synthesis(capsys, tmp_path, monkeypatch, assignment, message):
     """``make fpga BOARD=ulx3s LANES=0`` passes ``--lanes=0`` on, and it is refused in one line

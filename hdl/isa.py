@@ -318,8 +318,8 @@ def steps_row(params):
     """The row within an instruction's place that holds level 0's steps of
     ``PROGRAM_STEP_STREAMS`` on a core with ``CoreParams.program_steps`` (level ``l``'s in row
     ``steps_row + l``): the rows before it are what a fetch reads."""
-    layout = instruction_layout(params)
-    return (layout["a"].offset + layout["a"].shape["steps"].offset) // (LANE_WIDTH * params.word_bytes)
+    stream = instruction_layout(params)[PROGRAM_STEP_STREAMS[0]]
+    return (stream.offset + stream.shape["steps"].offset) // (LANE_WIDTH * params.word_bytes)
 
 
 def _names(layout):

@@ -184,8 +184,8 @@ class MacParams:
         (their flip-flops have no logic of their own to share a cell with). The FPGA-lean
         option for a slow clock.
     delay_memory : bool
-        False: the vector unit's ``MAX`` and ``SUM`` operands and controls wait out its
-        ``ADD`` pipeline in registers. True: in a memory of one entry a cycle
+        False: the vector unit's ``MAX`` and ``SUM`` operands wait out its ``ADD``
+        pipeline in registers, as its controls do. True: in a memory of one entry a cycle
         (:func:`hdl.pipeline.delay_memory`), a block RAM, whose counter costs fewer logic
         cells than the registers. The FPGA-lean option where block RAM is to spare and
         logic cells are not.
